@@ -1,0 +1,28 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies point one way: rotator -> Rotation -> AWS -> HTTP / SigV4 -> C libraries.
+// No Foundation anywhere: the binary stays small and starts fast.
+let package = Package(
+    name: "rotator",
+    products: [
+        .executable(name: "rotator", targets: ["rotator"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "JSON"),
+        .target(name: "Logging", dependencies: ["JSON"]),
+        .target(name: "SigV4", dependencies: ["CCrypto"]),
+        .target(name: "HTTP", dependencies: ["CCurl"]),
+        .target(name: "AWS", dependencies: ["SigV4", "HTTP", "JSON"]),
+        .target(name: "LambdaRuntime", dependencies: ["HTTP", "JSON", "Logging"]),
+        .target(name: "Rotation", dependencies: ["AWS", "JSON", "Logging", "CCrypto"]),
+        .executableTarget(name: "rotator", dependencies: ["Rotation", "LambdaRuntime", "AWS", "HTTP", "Logging"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "Logging"]),
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS"]),
+        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime"]),
+        .testTarget(name: "RotationTests", dependencies: ["Rotation"]),
+    ]
+)

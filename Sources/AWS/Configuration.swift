@@ -1,0 +1,63 @@
+import SigV4
+
+/// Where and as whom the function talks to AWS, read once from the Lambda environment.
+public struct AWSConfiguration: Sendable {
+    public let region: String
+    public let credentials: Credentials
+    private let environment: [String: String]
+
+    public enum Problem: Error, CustomStringConvertible, Equatable {
+        case missing(String)
+        public var description: String {
+            switch self {
+            case .missing(let name): return "environment variable \(name) is not set"
+            }
+        }
+    }
+
+    public init(environment: [String: String]) throws(Problem) {
+        func required(_ name: String) throws(Problem) -> String {
+            guard let value = environment[name], !value.isEmpty else { throw .missing(name) }
+            return value
+        }
+        region = try required("AWS_REGION")
+        credentials = Credentials(
+            accessKeyId: try required("AWS_ACCESS_KEY_ID"),
+            secretAccessKey: try required("AWS_SECRET_ACCESS_KEY"),
+            sessionToken: environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 })
+        self.environment = environment
+    }
+
+    /// The endpoint as every AWS SDK resolves it: the service's own variable, then the global one,
+    /// then the regional default.
+    public func endpoint(for service: AWSService) -> String {
+        for name in ["AWS_ENDPOINT_URL_" + service.endpointVariableSuffix, "AWS_ENDPOINT_URL"] {
+            if let url = environment[name], !url.isEmpty { return url }
+        }
+        let domain = region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"
+        return "https://\(service.endpointPrefix).\(region).\(domain)"
+    }
+}
+
+/// The three services the function calls, with the names each is known by.
+public enum AWSService: Sendable {
+    case secretsManager, ssm, sns
+
+    var endpointPrefix: String {
+        switch self {
+        case .secretsManager: return "secretsmanager"
+        case .ssm: return "ssm"
+        case .sns: return "sns"
+        }
+    }
+
+    var signingName: String { endpointPrefix }
+
+    var endpointVariableSuffix: String {
+        switch self {
+        case .secretsManager: return "SECRETS_MANAGER"
+        case .ssm: return "SSM"
+        case .sns: return "SNS"
+        }
+    }
+}

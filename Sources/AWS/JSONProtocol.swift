@@ -1,0 +1,33 @@
+import HTTP
+import JSON
+
+/// AWS JSON 1.1, spoken by Secrets Manager (`secretsmanager.<Op>`) and SSM (`AmazonSSM.<Op>`).
+struct JSONProtocolClient {
+    let client: AWSServiceClient
+    let targetPrefix: String
+
+    func call(_ operation: String, _ input: JSON) throws(AWSError) -> JSON {
+        let response = try client.perform(
+            operation: operation, contentType: "application/x-amz-json-1.1",
+            extraHeaders: [("X-Amz-Target", "\(targetPrefix).\(operation)")],
+            body: Array(input.serialized.utf8), parseError: JSONProtocolClient.parseError)
+        if response.body.isEmpty { return .object([]) }
+        do {
+            return try JSON.parse(response.body)
+        } catch {
+            throw .malformedResponse(operation: operation, reason: error.description)
+        }
+    }
+
+    /// `__type` may read `prefix#Code` or `Code:uri`; the code is what lies between.
+    static func parseError(_ response: HTTPResponse) -> AWSServiceError {
+        let body = try? JSON.parse(response.body)
+        var code = body?["__type"]?.stringValue ?? response.header("x-amzn-ErrorType") ?? ""
+        if let hash = code.lastIndex(of: "#") { code = String(code[code.index(after: hash)...]) }
+        if let colon = code.firstIndex(of: ":") { code = String(code[..<colon]) }
+        if code.isEmpty { code = "HTTP\(response.status)" }
+        let message = body?["message"]?.stringValue ?? body?["Message"]?.stringValue ?? ""
+        return AWSServiceError(code: code, message: message, httpStatus: response.status,
+                               requestId: response.header("x-amzn-RequestId"))
+    }
+}

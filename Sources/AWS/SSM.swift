@@ -1,0 +1,99 @@
+import JSON
+
+public struct CommandInvocation: Sendable, Equatable {
+    /// Pending, InProgress, Delayed, Success, Cancelled, TimedOut, Failed, Cancelling, ...
+    public let status: String
+    public let statusDetails: String
+    /// -1 until the script has ended.
+    public let responseCode: Int
+    public let standardOutput: String
+    public let standardError: String
+
+    public init(status: String, statusDetails: String, responseCode: Int, standardOutput: String, standardError: String) {
+        self.status = status
+        self.statusDetails = statusDetails
+        self.responseCode = responseCode
+        self.standardOutput = standardOutput
+        self.standardError = standardError
+    }
+
+    public var isFinished: Bool { !["Pending", "InProgress", "Delayed", "Cancelling"].contains(status) }
+}
+
+public struct SendCommandInput: Sendable {
+    public var documentName: String
+    public var instanceIds: [String]
+    public var parameters: [(String, [String])]
+    public var comment: String
+    /// Delivery timeout: how long SSM tries to reach the agent (30 s at least).
+    public var timeoutSeconds: Int
+
+    public init(documentName: String, instanceIds: [String], parameters: [(String, [String])], comment: String, timeoutSeconds: Int) {
+        self.documentName = documentName
+        self.instanceIds = instanceIds
+        self.parameters = parameters
+        self.comment = comment
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// The SSM Run Command operations the function calls.
+public protocol RunCommandAPI: AnyObject {
+    func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String
+    func getCommandInvocation(commandId: String, instanceId: String) throws(AWSError) -> CommandInvocation
+    /// Instance id -> status for the invocations SSM knows of so far.
+    func listCommandInvocations(commandId: String) throws(AWSError) -> [String: String]
+    func cancelCommand(commandId: String, instanceIds: [String]) throws(AWSError)
+}
+
+public final class SSMClient: RunCommandAPI {
+    private let json: JSONProtocolClient
+
+    public init(_ client: AWSServiceClient) {
+        json = JSONProtocolClient(client: client, targetPrefix: "AmazonSSM")
+    }
+
+    public func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
+        let out = try json.call("SendCommand", .object([
+            ("DocumentName", .string(input.documentName)),
+            ("InstanceIds", .array(input.instanceIds.map(JSON.string))),
+            ("Parameters", .object(input.parameters.map { ($0.0, .array($0.1.map(JSON.string))) })),
+            ("Comment", .string(input.comment)),
+            ("TimeoutSeconds", .integer(input.timeoutSeconds)),
+        ]))
+        guard let id = out["Command"]?["CommandId"]?.stringValue else {
+            throw .malformedResponse(operation: "SendCommand", reason: "no CommandId")
+        }
+        return id
+    }
+
+    public func getCommandInvocation(commandId: String, instanceId: String) throws(AWSError) -> CommandInvocation {
+        let out = try json.call("GetCommandInvocation", .object([
+            ("CommandId", .string(commandId)), ("InstanceId", .string(instanceId)),
+        ]))
+        guard let status = out["Status"]?.stringValue else {
+            throw .malformedResponse(operation: "GetCommandInvocation", reason: "no Status")
+        }
+        return CommandInvocation(
+            status: status,
+            statusDetails: out["StatusDetails"]?.stringValue ?? status,
+            responseCode: out["ResponseCode"]?.intValue ?? -1,
+            standardOutput: out["StandardOutputContent"]?.stringValue ?? "",
+            standardError: out["StandardErrorContent"]?.stringValue ?? "")
+    }
+
+    public func listCommandInvocations(commandId: String) throws(AWSError) -> [String: String] {
+        let out = try json.call("ListCommandInvocations", .object([("CommandId", .string(commandId))]))
+        var statuses: [String: String] = [:]
+        for item in out["CommandInvocations"]?.arrayValue ?? [] {
+            if let id = item["InstanceId"]?.stringValue, let status = item["Status"]?.stringValue { statuses[id] = status }
+        }
+        return statuses
+    }
+
+    public func cancelCommand(commandId: String, instanceIds: [String]) throws(AWSError) {
+        _ = try json.call("CancelCommand", .object([
+            ("CommandId", .string(commandId)), ("InstanceIds", .array(instanceIds.map(JSON.string))),
+        ]))
+    }
+}

@@ -1,0 +1,125 @@
+import JSON
+
+public struct SecretDescription: Sendable, Equatable {
+    public let arn: String
+    /// `nil` when the field is absent, which is not the same as disabled.
+    public let rotationEnabled: Bool?
+    public let versionIdsToStages: [String: [String]]
+
+    public init(arn: String, rotationEnabled: Bool?, versionIdsToStages: [String: [String]]) {
+        self.arn = arn
+        self.rotationEnabled = rotationEnabled
+        self.versionIdsToStages = versionIdsToStages
+    }
+
+    /// The version that holds `stage`, if any.
+    public func version(holding stage: String) -> String? {
+        versionIdsToStages.first { $0.value.contains(stage) }?.key
+    }
+}
+
+public struct SecretValue: Sendable {
+    public let arn: String
+    public let versionId: String
+    public let secretString: String?
+
+    public init(arn: String, versionId: String, secretString: String?) {
+        self.arn = arn
+        self.versionId = versionId
+        self.secretString = secretString
+    }
+}
+
+/// Which version to read: one of the two, as Secrets Manager accepts.
+public enum SecretVersionSelector: Sendable {
+    case stage(String)
+    case versionId(String, stage: String?)
+}
+
+public struct PasswordRequest: Sendable {
+    public var length: Int
+    public var excludeCharacters: String
+    /// At least one lower-case letter, upper-case letter, digit and punctuation character.
+    public var requireEachIncludedType: Bool
+
+    public init(length: Int, excludeCharacters: String, requireEachIncludedType: Bool) {
+        self.length = length
+        self.excludeCharacters = excludeCharacters
+        self.requireEachIncludedType = requireEachIncludedType
+    }
+}
+
+/// The Secrets Manager operations the rotation steps call.
+public protocol SecretsManagerAPI: AnyObject {
+    func describeSecret(_ secretId: String) throws(AWSError) -> SecretDescription
+    func getSecretValue(_ secretId: String, _ selector: SecretVersionSelector) throws(AWSError) -> SecretValue
+    func putSecretValue(_ secretId: String, clientRequestToken: String, secretString: String, stages: [String],
+                        rotationToken: String?) throws(AWSError)
+    func updateSecretVersionStage(_ secretId: String, stage: String, moveTo: String?, removeFrom: String?) throws(AWSError)
+    func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String
+}
+
+public final class SecretsManagerClient: SecretsManagerAPI {
+    private let json: JSONProtocolClient
+
+    public init(_ client: AWSServiceClient) {
+        json = JSONProtocolClient(client: client, targetPrefix: "secretsmanager")
+    }
+
+    public func describeSecret(_ secretId: String) throws(AWSError) -> SecretDescription {
+        let out = try json.call("DescribeSecret", .object([("SecretId", .string(secretId))]))
+        guard let arn = out["ARN"]?.stringValue else {
+            throw .malformedResponse(operation: "DescribeSecret", reason: "no ARN")
+        }
+        var stages: [String: [String]] = [:]
+        for (version, labels) in out["VersionIdsToStages"]?.objectValue ?? [] {
+            stages[version] = labels.arrayValue?.compactMap(\.stringValue) ?? []
+        }
+        return SecretDescription(arn: arn, rotationEnabled: out["RotationEnabled"]?.boolValue, versionIdsToStages: stages)
+    }
+
+    public func getSecretValue(_ secretId: String, _ selector: SecretVersionSelector) throws(AWSError) -> SecretValue {
+        var input: [(String, JSON)] = [("SecretId", .string(secretId))]
+        switch selector {
+        case .stage(let stage):
+            input.append(("VersionStage", .string(stage)))
+        case let .versionId(id, stage):
+            input.append(("VersionId", .string(id)))
+            if let stage { input.append(("VersionStage", .string(stage))) }
+        }
+        let out = try json.call("GetSecretValue", .object(input))
+        guard let arn = out["ARN"]?.stringValue, let versionId = out["VersionId"]?.stringValue else {
+            throw .malformedResponse(operation: "GetSecretValue", reason: "no ARN or VersionId")
+        }
+        return SecretValue(arn: arn, versionId: versionId, secretString: out["SecretString"]?.stringValue)
+    }
+
+    public func putSecretValue(_ secretId: String, clientRequestToken: String, secretString: String, stages: [String],
+                               rotationToken: String?) throws(AWSError) {
+        var input: [(String, JSON)] = [
+            ("SecretId", .string(secretId)),
+            ("ClientRequestToken", .string(clientRequestToken)),
+            ("SecretString", .string(secretString)),
+            ("VersionStages", .array(stages.map(JSON.string))),
+        ]
+        if let rotationToken { input.append(("RotationToken", .string(rotationToken))) }
+        _ = try json.call("PutSecretValue", .object(input))
+    }
+
+    public func updateSecretVersionStage(_ secretId: String, stage: String, moveTo: String?, removeFrom: String?) throws(AWSError) {
+        var input: [(String, JSON)] = [("SecretId", .string(secretId)), ("VersionStage", .string(stage))]
+        if let moveTo { input.append(("MoveToVersionId", .string(moveTo))) }
+        if let removeFrom { input.append(("RemoveFromVersionId", .string(removeFrom))) }
+        _ = try json.call("UpdateSecretVersionStage", .object(input))
+    }
+
+    public func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String {
+        var input: [(String, JSON)] = [("PasswordLength", .integer(request.length)), ("RequireEachIncludedType", .bool(request.requireEachIncludedType))]
+        if !request.excludeCharacters.isEmpty { input.append(("ExcludeCharacters", .string(request.excludeCharacters))) }
+        let out = try json.call("GetRandomPassword", .object(input))
+        guard let password = out["RandomPassword"]?.stringValue else {
+            throw .malformedResponse(operation: "GetRandomPassword", reason: "no RandomPassword")
+        }
+        return password
+    }
+}

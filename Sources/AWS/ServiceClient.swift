@@ -1,0 +1,79 @@
+import HTTP
+import JSON
+import SigV4
+
+/// Sends one signed request to one AWS service with the standard retry mode, never past the
+/// invocation deadline. The two wire protocols (JSON 1.1 and Query) build on `perform`.
+public final class AWSServiceClient {
+    let service: AWSService
+    let endpoint: String
+    private let endpointParts: URLParts
+    private let signer: SigV4Signer
+    private let http: HTTPClient
+    private let clock: Clock
+    private let deadline: InvocationDeadline
+    private let retryPolicy: RetryPolicy
+    private let random: () -> Double
+
+    /// Each attempt waits at most this long, so one slow answer leaves time for a retry.
+    static let attemptTimeoutMilliseconds: Int64 = 20_000
+    /// Time kept back from the deadline for reporting the result to the Runtime API.
+    static let deadlineReserveMilliseconds: Int64 = 1_000
+
+    public init(service: AWSService, configuration: AWSConfiguration, http: HTTPClient, clock: Clock,
+                deadline: InvocationDeadline, retryPolicy: RetryPolicy = RetryPolicy(),
+                random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
+        self.service = service
+        endpoint = configuration.endpoint(for: service)
+        guard let parts = URLParts(endpoint) else {
+            fatalError("invalid endpoint URL for \(service.endpointPrefix): \(endpoint)")
+        }
+        endpointParts = parts
+        signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region, service: service.signingName)
+        self.http = http
+        self.clock = clock
+        self.deadline = deadline
+        self.retryPolicy = retryPolicy
+        self.random = random
+    }
+
+    /// POSTs `body` to the endpoint's path, signed afresh for every attempt, and returns the first
+    /// 2xx response. `parseError` turns a non-2xx body into the service's error.
+    func perform(operation: String, contentType: String, extraHeaders: [(name: String, value: String)], body: [UInt8],
+                 parseError: (HTTPResponse) -> AWSServiceError) throws(AWSError) -> HTTPResponse {
+        var attempt = 1
+        while true {
+            let remaining = deadline.remainingMilliseconds(clock: clock).map { $0 - AWSServiceClient.deadlineReserveMilliseconds }
+            if let remaining, remaining <= 0 { throw .deadline(operation: operation) }
+            let timeout = min(remaining ?? AWSServiceClient.attemptTimeoutMilliseconds, AWSServiceClient.attemptTimeoutMilliseconds)
+            let request = signedRequest(contentType: contentType, extraHeaders: extraHeaders, body: body,
+                                        timeoutMilliseconds: Int(timeout))
+            let failure: AWSError
+            switch Result(catching: { () throws(TransportError) in try http.send(request) }) {
+            case .success(let response):
+                if (200..<300).contains(response.status) { return response }
+                let error = parseError(response)
+                guard retryPolicy.isRetryable(error) else { throw .service(operation: operation, error) }
+                failure = .service(operation: operation, error)
+            case .failure(let error):
+                failure = .transport(operation: operation, error)
+            }
+            guard attempt < retryPolicy.maxAttempts else { throw failure }
+            let delay = retryPolicy.backoffMilliseconds(afterAttempt: attempt, random: random())
+            if let left = deadline.remainingMilliseconds(clock: clock),
+               left - AWSServiceClient.deadlineReserveMilliseconds <= delay {
+                throw failure
+            }
+            clock.sleep(milliseconds: delay)
+            attempt += 1
+        }
+    }
+
+    private func signedRequest(contentType: String, extraHeaders: [(name: String, value: String)], body: [UInt8],
+                               timeoutMilliseconds: Int) -> HTTPRequest {
+        let headers = [("Host", endpointParts.hostHeader), ("Content-Type", contentType)] + extraHeaders
+        let toSign = SigningRequest(method: "POST", path: endpointParts.path, query: [], headers: headers, body: body)
+        let signed = signer.sign(toSign, at: AmzTime(epochSeconds: Int(clock.nowMilliseconds / 1000)))
+        return HTTPRequest(method: "POST", url: endpoint, headers: signed, body: body, timeoutMilliseconds: timeoutMilliseconds)
+    }
+}

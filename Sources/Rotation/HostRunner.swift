@@ -1,0 +1,109 @@
+import AWS
+import Logging
+
+/// Runs a `HostCommand` on every instance through SSM Run Command and waits for each answer,
+/// within a time budget that always ends before the invocation does.
+public final class HostRunner {
+    private let ssm: RunCommandAPI
+    private let documents: [Engine: String]
+    private let clock: Clock
+    let pollInitialMilliseconds: Int64
+    static let pollMaximumMilliseconds: Int64 = 3_000
+    /// Longest excerpt of a script's standard error kept for logs and alerts.
+    static let errorExcerptLength = 500
+
+    public init(ssm: RunCommandAPI, documents: [Engine: String], clock: Clock, pollInitialMilliseconds: Int64 = 250) {
+        self.ssm = ssm
+        self.documents = documents
+        self.clock = clock
+        self.pollInitialMilliseconds = pollInitialMilliseconds
+    }
+
+    public func documentName(for engine: Engine) throws(RotationError) -> String {
+        guard let name = documents[engine], !name.isEmpty else {
+            throw .configuration("no SSM document is configured for engine \(engine.rawValue) (set \(engine.rawValue.uppercased())_DOCUMENT)")
+        }
+        return name
+    }
+
+    /// Sends `command` to `instanceIds` and returns one result per instance. Instances that have not
+    /// answered by `untilMilliseconds` are cancelled and reported as `NoAnswer`.
+    public func run(_ command: HostCommand, engine: Engine, on instanceIds: [String], step: RotationStep,
+                    untilMilliseconds budgetEnd: Int64, logger: Logger) throws(RotationError) -> [InstanceResult] {
+        let document = try documentName(for: engine)
+        let deliverySeconds = max(30, Int((budgetEnd - clock.nowMilliseconds) / 1000))
+        let commandId: String
+        do {
+            commandId = try ssm.sendCommand(SendCommandInput(
+                documentName: document, instanceIds: instanceIds, parameters: command.parameters,
+                comment: "rotator \(step.rawValue): \(command.action.rawValue)", timeoutSeconds: deliverySeconds))
+        } catch {
+            throw RotationError(error)
+        }
+        let log = logger.with(("commandId", commandId), ("action", command.action.rawValue))
+        log.info("host command sent", ("document", document), ("instances", instanceIds.joined(separator: ",")))
+
+        var results: [String: InstanceResult] = [:]
+        var delay = pollInitialMilliseconds
+        while true {
+            for instanceId in instanceIds where results[instanceId] == nil {
+                if let finished = try poll(commandId: commandId, instanceId: instanceId, command: command) {
+                    results[instanceId] = finished
+                    log.info("host answered", ("instanceId", instanceId), ("status", finished.status),
+                             ("responseCode", String(finished.responseCode)), ("outcome", finished.outcome ?? "failed"))
+                }
+            }
+            let waiting = instanceIds.filter { results[$0] == nil }
+            if waiting.isEmpty { break }
+            if clock.nowMilliseconds + delay >= budgetEnd {
+                // Leave no script running that we no longer watch; a retried step starts afresh.
+                do { try ssm.cancelCommand(commandId: commandId, instanceIds: waiting) } catch {
+                    log.warn("could not cancel the command", ("reason", error.description))
+                }
+                for instanceId in waiting {
+                    results[instanceId] = InstanceResult(instanceId: instanceId, status: "NoAnswer", responseCode: -1, outcome: nil,
+                                                         errorExcerpt: "no answer before the invocation deadline; command cancelled")
+                    log.error("host did not answer in time", ("instanceId", instanceId))
+                }
+                break
+            }
+            clock.sleep(milliseconds: delay)
+            delay = min(delay * 3 / 2, HostRunner.pollMaximumMilliseconds)
+        }
+        return instanceIds.compactMap { results[$0] }
+    }
+
+    /// The finished result, or `nil` while SSM reports the invocation pending (or does not know it yet).
+    private func poll(commandId: String, instanceId: String, command: HostCommand) throws(RotationError) -> InstanceResult? {
+        let invocation: CommandInvocation
+        do {
+            invocation = try ssm.getCommandInvocation(commandId: commandId, instanceId: instanceId)
+        } catch where error.isServiceError("InvocationDoesNotExist") {
+            // Right after SendCommand SSM often does not know the invocation yet: "not yet", not failure.
+            return nil
+        } catch {
+            throw RotationError(error)
+        }
+        guard invocation.isFinished else { return nil }
+        let succeeded = invocation.status == "Success" && invocation.responseCode == 0
+        return InstanceResult(
+            instanceId: instanceId, status: invocation.status, responseCode: invocation.responseCode,
+            outcome: succeeded ? command.reportedOutcome(in: invocation.standardOutput) : nil,
+            errorExcerpt: HostRunner.excerpt(invocation.standardError.isEmpty ? invocation.statusDetails : invocation.standardError))
+    }
+
+    /// The last lines of a script's error output, flattened to one line.
+    static func excerpt(_ text: String) -> String {
+        let flat = text.split(whereSeparator: \.isNewline).map { $0.trimmingSpaces }.filter { !$0.isEmpty }.joined(separator: " | ")
+        return flat.count <= errorExcerptLength ? flat : "…" + String(flat.suffix(errorExcerptLength))
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while s.first?.isWhitespace == true { s.removeFirst() }
+        while s.last?.isWhitespace == true { s.removeLast() }
+        return s
+    }
+}

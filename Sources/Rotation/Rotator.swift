@@ -1,0 +1,224 @@
+import AWS
+import Logging
+
+/// The four rotation steps for a database login on EC2 hosts, single-user strategy: the login's own
+/// password is changed, on every host named by the secret.
+///
+/// Every step is idempotent, because Secrets Manager retries a failed rotation with the same token.
+/// Whatever fails, `AWSPENDING` is only dropped once every host is proven to accept `AWSCURRENT`.
+public final class Rotator {
+    static let current = "AWSCURRENT"
+    static let pending = "AWSPENDING"
+    /// Kept back from the invocation deadline to report the outcome, alert and update stages.
+    static let reserveMilliseconds: Int64 = 3_000
+
+    private let secrets: SecretsManagerAPI
+    private let hosts: HostRunner
+    private let alerts: AlertPublisher
+    private let passwordPolicy: PasswordPolicy
+    private let clock: Clock
+
+    public init(secrets: SecretsManagerAPI, hosts: HostRunner, alerts: AlertPublisher, passwordPolicy: PasswordPolicy, clock: Clock) {
+        self.secrets = secrets
+        self.hosts = hosts
+        self.alerts = alerts
+        self.passwordPolicy = passwordPolicy
+        self.clock = clock
+    }
+
+    /// Runs one step. Returns normally when the step's work is done (or was already done).
+    public func rotate(_ event: RotationEvent, deadlineMilliseconds: Int64, logger: Logger) throws(RotationError) {
+        let description = try aws { () throws(AWSError) in try secrets.describeSecret(event.secretId) }
+        let log = logger.with(("step", event.step.rawValue), ("secretArn", description.arn))
+        guard try checkGuard(event, description, log) else { return }
+        let context = StepContext(event: event, arn: description.arn, description: description,
+                                  deadlineMilliseconds: deadlineMilliseconds, logger: log)
+        switch event.step {
+        case .createSecret: try createSecret(context)
+        case .setSecret: try setSecret(context)
+        case .testSecret: try testSecret(context)
+        case .finishSecret: try finishSecret(context)
+        }
+    }
+
+    struct StepContext {
+        let event: RotationEvent
+        let arn: String
+        let description: SecretDescription
+        let deadlineMilliseconds: Int64
+        let logger: Logger
+        var token: String { event.token }
+    }
+
+    /// As AWS's own templates: rotation enabled (or not stated), the token a version of the secret,
+    /// and that version pending. Returns false when the token is already current: nothing to do.
+    private func checkGuard(_ event: RotationEvent, _ description: SecretDescription, _ log: Logger) throws(RotationError) -> Bool {
+        if description.rotationEnabled == false {
+            throw .rotationNotEnabled("rotation is not enabled for \(description.arn)")
+        }
+        guard let stages = description.versionIdsToStages[event.token] else {
+            throw .versionNotPending("version \(event.token) is not a version of \(description.arn)")
+        }
+        if stages.contains(Rotator.current) {
+            log.info("version is already AWSCURRENT; nothing to do", ("versionId", event.token))
+            return false
+        }
+        guard stages.contains(Rotator.pending) else {
+            throw .versionNotPending("version \(event.token) of \(description.arn) is not AWSPENDING")
+        }
+        return true
+    }
+
+    // MARK: createSecret
+
+    /// Stores a new password as the pending version, copying every other field of the current one.
+    /// Does nothing if the pending version already holds a value.
+    private func createSecret(_ c: StepContext) throws(RotationError) {
+        let current = try currentSecret(c)
+        do {
+            _ = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending))
+            c.logger.info("pending version already has a value; nothing to do", ("versionId", c.token))
+            return
+        } catch where error.isServiceError("ResourceNotFoundException") {
+            // Expected: Secrets Manager created the version without a value.
+        } catch {
+            throw RotationError(error)
+        }
+        let password = try aws { () throws(AWSError) in try secrets.getRandomPassword(passwordPolicy.randomPasswordRequest) }
+        guard passwordPolicy.admits(password) else {
+            throw .aws("GetRandomPassword answered a password outside the requested length or alphabet")
+        }
+        try aws { () throws(AWSError) in
+            try secrets.putSecretValue(c.arn, clientRequestToken: c.token, secretString: current.secret.replacingPassword(with: password),
+                                       stages: [Rotator.pending], rotationToken: c.event.rotationToken)
+        }
+        c.logger.info("pending version created", ("versionId", c.token))
+    }
+
+    // MARK: setSecret
+
+    /// Makes every host's login accept the pending password. On failure, rolls the hosts back to the
+    /// current password and fails the step.
+    private func setSecret(_ c: StepContext) throws(RotationError) {
+        let current = try currentSecret(c)
+        let pending = try pendingSecret(c)
+        let command = try HostCommand(action: .set, secretArn: c.arn, versionId: c.token)
+        let results = try hosts.run(command, engine: pending.engine, on: pending.instanceIds, step: .setSecret,
+                                    untilMilliseconds: firstAttemptEnd(c), logger: c.logger)
+        if results.allSatisfy(\.succeeded) {
+            c.logger.info("every host accepts the pending password", ("instances", results.map(\.summary).joined(separator: "; ")))
+            return
+        }
+        try failAfterRollback(c, results: results, current: current, instanceIds: pending.instanceIds,
+                              reason: "setting the pending password failed")
+    }
+
+    // MARK: testSecret
+
+    /// Proves that every host accepts the pending password with a fresh login. On failure, rolls the
+    /// hosts back to the current password, verifies that, and fails the step.
+    private func testSecret(_ c: StepContext) throws(RotationError) {
+        let current = try currentSecret(c)
+        let pending = try pendingSecret(c)
+        let command = try HostCommand(action: .verify, secretArn: c.arn, versionId: c.token)
+        let results = try hosts.run(command, engine: pending.engine, on: pending.instanceIds, step: .testSecret,
+                                    untilMilliseconds: firstAttemptEnd(c), logger: c.logger)
+        if results.allSatisfy(\.succeeded) {
+            c.logger.info("every host logs in with the pending password")
+            return
+        }
+        try failAfterRollback(c, results: results, current: current, instanceIds: pending.instanceIds,
+                              reason: "logging in with the pending password failed")
+    }
+
+    // MARK: finishSecret
+
+    /// Moves `AWSCURRENT` to the new version (`AWSPREVIOUS` follows by itself) and clears `AWSPENDING`.
+    private func finishSecret(_ c: StepContext) throws(RotationError) {
+        let previous = c.description.version(holding: Rotator.current)
+        try aws { () throws(AWSError) in
+            try secrets.updateSecretVersionStage(c.arn, stage: Rotator.current, moveTo: c.token, removeFrom: previous)
+            try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
+        }
+        c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
+    }
+
+    // MARK: Failure
+
+    /// Puts the current password back on every host, then fails the step. `AWSPENDING` is removed
+    /// only when every host proved it accepts `AWSCURRENT`; otherwise it stays, so no version that
+    /// may hold the only working password loses its label.
+    private func failAfterRollback(_ c: StepContext, results: [InstanceResult], current: (versionId: String, secret: DatabaseSecret),
+                                   instanceIds: [String], reason: String) throws(RotationError) -> Never {
+        let failed = results.filter { !$0.succeeded }
+        c.logger.error(reason, ("instances", failed.map(\.summary).joined(separator: "; ")))
+        var details = results.map(\.summary)
+        let restoredEverywhere: Bool
+        do {
+            let restore = try HostCommand(action: .set, secretArn: c.arn, versionId: current.versionId)
+            let restored = try hosts.run(restore, engine: current.secret.engine, on: instanceIds, step: c.event.step,
+                                         untilMilliseconds: c.deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
+            restoredEverywhere = restored.allSatisfy(\.succeeded)
+            details += restored.map { "restore AWSCURRENT on \($0.summary)" }
+        } catch {
+            restoredEverywhere = false
+            details.append("restoring AWSCURRENT failed: \(error)")
+        }
+        var outcome: String
+        if restoredEverywhere {
+            do {
+                try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
+                outcome = "Every host accepts AWSCURRENT again; the pending version was abandoned and the next rotation starts afresh."
+            } catch {
+                outcome = "Every host accepts AWSCURRENT again, but removing AWSPENDING failed (\(error)); it stays until removed by hand."
+            }
+        } else {
+            outcome = "Not every host is proven to accept AWSCURRENT, so AWSPENDING stays on version \(c.token): "
+                + "some host may hold the pending password. Fix the host, then let Secrets Manager retry or rotate again."
+        }
+        c.logger.error("step failed", ("restored", String(restoredEverywhere)))
+        alerts.rotationFailed(secretArn: c.arn, step: c.event.step, reason: "\(reason). \(outcome)", details: details, logger: c.logger)
+        throw .hostCommandFailed("\(reason): \(failed.map(\.summary).joined(separator: "; ")). \(outcome)")
+    }
+
+    // MARK: Helpers
+
+    private func currentSecret(_ c: StepContext) throws(RotationError) -> (versionId: String, secret: DatabaseSecret) {
+        let value = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .stage(Rotator.current)) }
+        do {
+            return (value.versionId, try DatabaseSecret.parse(value.secretString))
+        } catch {
+            throw .invalidSecret("AWSCURRENT: \(error)")
+        }
+    }
+
+    private func pendingSecret(_ c: StepContext) throws(RotationError) -> DatabaseSecret {
+        let value: SecretValue
+        do {
+            value = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending))
+        } catch where error.isServiceError("ResourceNotFoundException") {
+            throw .versionNotPending("version \(c.token) holds no value yet: createSecret has not run")
+        } catch {
+            throw RotationError(error)
+        }
+        do {
+            return try DatabaseSecret.parse(value.secretString)
+        } catch {
+            throw .invalidSecret("AWSPENDING: \(error)")
+        }
+    }
+
+    /// The first command of a step may use half the time left, so a rollback still fits after it.
+    private func firstAttemptEnd(_ c: StepContext) -> Int64 {
+        let now = clock.nowMilliseconds
+        return now + max(0, c.deadlineMilliseconds - Rotator.reserveMilliseconds - now) / 2
+    }
+
+    private func aws<T>(_ call: () throws(AWSError) -> T) throws(RotationError) -> T {
+        do {
+            return try call()
+        } catch {
+            throw RotationError(error)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Rotation
+
+/// The function's own settings, from its environment (declared in template.yaml).
+struct FunctionConfiguration {
+    let documents: [Engine: String]
+    let alertTopicArn: String?
+    let passwordPolicy: PasswordPolicy
+
+    static let documentVariables: [(Engine, String)] = [
+        (.postgres, "POSTGRES_DOCUMENT"), (.mysql, "MYSQL_DOCUMENT"), (.sqlserver, "SQLSERVER_DOCUMENT"),
+    ]
+
+    init(environment: [String: String]) throws(RotationError) {
+        var documents: [Engine: String] = [:]
+        for (engine, variable) in FunctionConfiguration.documentVariables {
+            if let name = environment[variable], !name.isEmpty { documents[engine] = name }
+        }
+        guard !documents.isEmpty else {
+            throw .configuration("no SSM document configured: set at least one of "
+                + FunctionConfiguration.documentVariables.map(\.1).joined(separator: ", "))
+        }
+        self.documents = documents
+        alertTopicArn = environment["SNS_TOPIC_ARN"].flatMap { $0.isEmpty ? nil : $0 }
+        var length = PasswordPolicy.defaultLength
+        if let text = environment["PASSWORD_LENGTH"], !text.isEmpty {
+            guard let value = Int(text) else { throw .configuration("PASSWORD_LENGTH is not a number") }
+            length = value
+        }
+        passwordPolicy = try PasswordPolicy(length: length, excludeCharacters: environment["EXCLUDE_CHARACTERS"] ?? "")
+    }
+}

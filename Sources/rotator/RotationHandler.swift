@@ -1,0 +1,36 @@
+import AWS
+import JSON
+import LambdaRuntime
+import Logging
+import Rotation
+
+/// Turns one Runtime API event into one rotation step and its outcome into the Lambda answer.
+struct RotationHandler: InvocationHandler {
+    let rotator: Rotator
+    let deadline: InvocationDeadline
+    let clock: Clock
+
+    func handle(_ invocation: Invocation, logger: Logger) throws(FunctionError) -> JSON {
+        deadline.epochMilliseconds = invocation.deadlineMilliseconds
+        defer { deadline.epochMilliseconds = nil }
+        let event: RotationEvent
+        do {
+            event = try RotationEvent.parse(invocation.body)
+        } catch {
+            logger.error("event rejected", ("errorType", error.errorType), ("reason", error.description))
+            throw FunctionError(errorType: error.errorType, errorMessage: error.description)
+        }
+        // The event is valid from here on: its SecretId and step may be logged, its RotationToken never.
+        let log = logger.with(("step", event.step.rawValue), ("secretId", event.secretId))
+        let started = clock.nowMilliseconds
+        do {
+            try rotator.rotate(event, deadlineMilliseconds: invocation.deadlineMilliseconds, logger: logger)
+            log.info("step succeeded", ("durationMs", String(clock.nowMilliseconds - started)))
+            return .object([])
+        } catch {
+            log.error("step failed", ("errorType", error.errorType), ("reason", error.description),
+                      ("durationMs", String(clock.nowMilliseconds - started)))
+            throw FunctionError(errorType: error.errorType, errorMessage: error.description)
+        }
+    }
+}

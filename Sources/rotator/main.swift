@@ -1,0 +1,60 @@
+import AWS
+import HTTP
+import LambdaRuntime
+import Logging
+import Rotation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process environment, as Lambda set it.
+func processEnvironment() -> [String: String] {
+    var result: [String: String] = [:]
+    var entry = environ
+    while let pointer = entry.pointee {
+        let text = String(cString: pointer)
+        if let eq = text.firstIndex(of: "=") {
+            result[String(text[..<eq])] = String(text[text.index(after: eq)...])
+        }
+        entry += 1
+    }
+    return result
+}
+
+let environment = processEnvironment()
+let logger = Logger(environment: environment)
+guard let runtimeAPI = environment["AWS_LAMBDA_RUNTIME_API"], !runtimeAPI.isEmpty else {
+    logger.error("AWS_LAMBDA_RUNTIME_API is not set: this program runs inside AWS Lambda (or the local stack)")
+    exit(1)
+}
+let http = CurlHTTPClient(caBundlePath: CurlHTTPClient.defaultCABundle(
+    environment: environment, fileExists: { access($0, R_OK) == 0 }))
+let runtime = RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http)
+let clock = SystemClock()
+let deadline = InvocationDeadline()
+
+let handler: RotationHandler
+do {
+    let configuration = try FunctionConfiguration(environment: environment)
+    let aws = try AWSConfiguration(environment: environment)
+    func client(_ service: AWSService) -> AWSServiceClient {
+        AWSServiceClient(service: service, configuration: aws, http: http, clock: clock, deadline: deadline)
+    }
+    let rotator = Rotator(
+        secrets: SecretsManagerClient(client(.secretsManager)),
+        hosts: HostRunner(ssm: SSMClient(client(.ssm)), documents: configuration.documents, clock: clock),
+        alerts: AlertPublisher(sns: SNSClient(client(.sns)), topicArn: configuration.alertTopicArn),
+        passwordPolicy: configuration.passwordPolicy, clock: clock)
+    handler = RotationHandler(rotator: rotator, deadline: deadline, clock: clock)
+} catch {
+    logger.error("configuration unusable", ("reason", "\(error)"))
+    do {
+        try runtime.initFailed(FunctionError(errorType: "Configuration", errorMessage: "\(error)"))
+    } catch {
+        logger.error("could not report the init error", ("reason", error.description))
+    }
+    exit(1)
+}
+
+_ = RuntimeLoop(api: runtime, logger: logger).run(handler)
+exit(2)

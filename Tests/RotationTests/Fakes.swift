@@ -1,0 +1,180 @@
+import AWS
+import JSON
+@testable import Rotation
+
+/// Virtual time: sleeping advances it instantly.
+final class FakeClock: Clock {
+    var nowMilliseconds: Int64
+    var sleeps: [Int64] = []
+    init(now: Int64 = 1_700_000_000_000) { nowMilliseconds = now }
+    func sleep(milliseconds: Int64) {
+        sleeps.append(milliseconds)
+        nowMilliseconds += milliseconds
+    }
+}
+
+func serviceError(_ code: String, status: Int = 400) -> AWSError {
+    .service(operation: "Fake", AWSServiceError(code: code, message: code, httpStatus: status, requestId: nil))
+}
+
+/// Secrets Manager's version and stage rules, in memory.
+final class FakeSecretsManager: SecretsManagerAPI {
+    struct Version { var stages: [String]; var secretString: String? }
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db/app-AbCdEf"
+    var rotationEnabled: Bool? = true
+    var versions: [String: Version] = [:]
+    var calls: [String] = []
+    var rotationTokensSeen: [String?] = []
+    var passwordsIssued = 0
+
+    init(current: String, currentVersion: String = "00000000-0000-0000-0000-00000000000a") {
+        versions[currentVersion] = Version(stages: ["AWSCURRENT"], secretString: current)
+    }
+
+    /// What Secrets Manager does before invoking createSecret: a pending version without a value.
+    func startRotation(token: String) {
+        versions[token] = Version(stages: ["AWSPENDING"], secretString: nil)
+    }
+
+    func stages(of version: String) -> [String] { versions[version]?.stages.sorted() ?? [] }
+    func version(holding stage: String) -> String? { versions.first { $0.value.stages.contains(stage) }?.key }
+
+    func describeSecret(_ secretId: String) throws(AWSError) -> SecretDescription {
+        calls.append("DescribeSecret")
+        guard secretId == arn else { throw serviceError("ResourceNotFoundException") }
+        return SecretDescription(arn: arn, rotationEnabled: rotationEnabled,
+                                 versionIdsToStages: versions.mapValues(\.stages).filter { !$0.value.isEmpty })
+    }
+
+    func getSecretValue(_ secretId: String, _ selector: SecretVersionSelector) throws(AWSError) -> SecretValue {
+        calls.append("GetSecretValue")
+        let id: String?
+        switch selector {
+        case .stage(let stage): id = version(holding: stage)
+        case let .versionId(v, stage):
+            id = versions[v].flatMap { version in stage.map { version.stages.contains($0) } ?? true } == true ? v : nil
+        }
+        guard let id, let value = versions[id]?.secretString else { throw serviceError("ResourceNotFoundException") }
+        return SecretValue(arn: arn, versionId: id, secretString: value)
+    }
+
+    func putSecretValue(_ secretId: String, clientRequestToken: String, secretString: String, stages: [String],
+                        rotationToken: String?) throws(AWSError) {
+        calls.append("PutSecretValue")
+        rotationTokensSeen.append(rotationToken)
+        if let existing = versions[clientRequestToken]?.secretString {
+            if existing != secretString { throw serviceError("ResourceExistsException") }
+            return
+        }
+        for stage in stages { detach(stage) }
+        versions[clientRequestToken] = Version(stages: stages, secretString: secretString)
+    }
+
+    func updateSecretVersionStage(_ secretId: String, stage: String, moveTo: String?, removeFrom: String?) throws(AWSError) {
+        calls.append("UpdateSecretVersionStage")
+        if let holder = version(holding: stage), holder != moveTo, holder != removeFrom, moveTo != nil {
+            throw serviceError("InvalidParameterException")
+        }
+        if let removeFrom { versions[removeFrom]?.stages.removeAll { $0 == stage } }
+        if let moveTo {
+            if stage == "AWSCURRENT", let old = removeFrom {
+                detach("AWSPREVIOUS")
+                versions[old]?.stages.append("AWSPREVIOUS")
+            }
+            versions[moveTo]?.stages.removeAll { $0 == "AWSPREVIOUS" }
+            versions[moveTo]?.stages.append(stage)
+        }
+    }
+
+    func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String {
+        calls.append("GetRandomPassword")
+        passwordsIssued += 1
+        let allowed = (0x21...0x7E).map { Character(Unicode.Scalar(UInt8($0))) }.filter { !request.excludeCharacters.contains($0) }
+        return String((0..<request.length).map { allowed[($0 * 7 + passwordsIssued * 13) % allowed.count] })
+    }
+
+    private func detach(_ stage: String) {
+        for key in versions.keys { versions[key]?.stages.removeAll { $0 == stage } }
+    }
+}
+
+/// Database hosts reached through SSM: each holds one password for the login and runs the
+/// contract's set/verify against the fake Secrets Manager, with faults to inject.
+final class FakeRunCommand: RunCommandAPI {
+    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult }
+    struct Host { var password: String?; var fault: Fault? }
+    struct Sent { let input: SendCommandInput; let id: String }
+
+    let secrets: FakeSecretsManager
+    var hosts: [String: Host] = [:]
+    var sent: [Sent] = []
+    var cancelled: [(String, [String])] = []
+    /// GetCommandInvocation answers InvocationDoesNotExist this many times per invocation first.
+    var notYetPolls = 0
+    private var polls: [String: Int] = [:]
+    private var results: [String: CommandInvocation] = [:]
+
+    init(secrets: FakeSecretsManager) { self.secrets = secrets }
+
+    func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
+        let id = "cmd-\(sent.count + 1)"
+        sent.append(Sent(input: input, id: id))
+        let parameters = Dictionary(uniqueKeysWithValues: input.parameters.map { ($0.0, $0.1.first ?? "") })
+        for instance in input.instanceIds {
+            results[id + instance] = execute(on: instance, action: parameters["Action"]!, versionId: parameters["VersionId"]!)
+        }
+        return id
+    }
+
+    private func execute(on instance: String, action: String, versionId: String) -> CommandInvocation? {
+        guard var host = hosts[instance] else {
+            return CommandInvocation(status: "Failed", statusDetails: "Undeliverable", responseCode: -1, standardOutput: "", standardError: "")
+        }
+        if host.fault == .neverAnswers { return nil }
+        let stored = try? secrets.getSecretValue(secrets.arn, .versionId(versionId, stage: nil))
+        guard let password = stored?.secretString.flatMap({ try? JSON.parse($0) })?["password"]?.stringValue else {
+            return CommandInvocation(status: "Failed", statusDetails: "Failed", responseCode: 4, standardOutput: "", standardError: "cannot read the secret version")
+        }
+        if host.fault == .loginMissing {
+            return CommandInvocation(status: "Failed", statusDetails: "Failed", responseCode: 3, standardOutput: "", standardError: "login app does not exist")
+        }
+        var outcome: String
+        switch action {
+        case "set":
+            outcome = host.password == password ? "unchanged" : "changed"
+            host.password = password
+            hosts[instance] = host
+        default:
+            guard host.password == password else {
+                return CommandInvocation(status: "Failed", statusDetails: "Failed", responseCode: 5, standardOutput: "", standardError: "password refused")
+            }
+            outcome = "verified"
+        }
+        let version = host.fault == .wrongVersionInResult ? String(repeating: "f", count: 32) : versionId
+        let line = host.fault == .noResultLine ? "all good" : "ROTATOR-RESULT action=\(action) version=\(version) outcome=\(outcome)"
+        return CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0, standardOutput: "working\n\(line)\n", standardError: "")
+    }
+
+    func getCommandInvocation(commandId: String, instanceId: String) throws(AWSError) -> CommandInvocation {
+        let key = commandId + instanceId
+        polls[key, default: 0] += 1
+        if polls[key]! <= notYetPolls { throw serviceError("InvocationDoesNotExist") }
+        guard let result = results[key] else {
+            return CommandInvocation(status: "InProgress", statusDetails: "InProgress", responseCode: -1, standardOutput: "", standardError: "")
+        }
+        return result
+    }
+
+    func listCommandInvocations(commandId: String) throws(AWSError) -> [String: String] { [:] }
+
+    func cancelCommand(commandId: String, instanceIds: [String]) throws(AWSError) {
+        cancelled.append((commandId, instanceIds))
+    }
+}
+
+final class FakeNotifications: NotificationAPI {
+    var published: [(topicArn: String, subject: String, message: String)] = []
+    func publish(topicArn: String, subject: String, message: String) throws(AWSError) {
+        published.append((topicArn, subject, message))
+    }
+}

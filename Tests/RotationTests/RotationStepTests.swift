@@ -1,0 +1,293 @@
+import AWS
+import JSON
+import Logging
+import Testing
+@testable import Rotation
+
+let token = "11111111-2222-3333-4444-555555555555"
+let oldPassword = "initial-Password-1"
+let instanceA = "i-0123456789abcdef0"
+let instanceB = "i-0fedcba9876543210"
+
+/// A rotation world: one secret, two hosts holding the current password, fakes for AWS.
+final class World {
+    let clock = FakeClock()
+    let secrets: FakeSecretsManager
+    let ssm: FakeRunCommand
+    let sns = FakeNotifications()
+    let lines = LogLines()
+    let rotator: Rotator
+    var deadline: Int64
+
+    init(topic: String? = "arn:aws:sns:us-east-1:123456789012:alerts", instances: [String] = [instanceA, instanceB]) {
+        let ids = instances.map { "\"\($0)\"" }.joined(separator: ",")
+        secrets = FakeSecretsManager(current: """
+            {"engine":"postgres","host":"db.internal","port":5432,"username":"app","password":"\(oldPassword)","dbname":"app","instanceIds":[\(ids)],"owner":"team-a"}
+            """)
+        ssm = FakeRunCommand(secrets: secrets)
+        for id in instances { ssm.hosts[id] = .init(password: oldPassword, fault: nil) }
+        let hosts = HostRunner(ssm: ssm, documents: [.postgres: "RotatorPostgres", .mysql: "RotatorMySQL"], clock: clock)
+        rotator = Rotator(secrets: secrets, hosts: hosts, alerts: AlertPublisher(sns: sns, topicArn: topic),
+                          passwordPolicy: try! PasswordPolicy(), clock: clock)
+        deadline = clock.nowMilliseconds + 300_000
+    }
+
+    func run(_ step: RotationStep, rotationToken: String? = "rotation-token-secret") throws(RotationError) {
+        let event = RotationEvent(step: step, secretId: secrets.arn, token: token, rotationToken: rotationToken)
+        try rotator.rotate(event, deadlineMilliseconds: deadline, logger: lines.logger)
+    }
+
+    func pendingPassword() -> String? {
+        secrets.versions[token]?.secretString.flatMap { try? JSON.parse($0) }?["password"]?.stringValue
+    }
+}
+
+final class LogLines: @unchecked Sendable {
+    var lines: [String] = []
+    var logger: Logger { Logger(format: .json, minimumLevel: .debug, sink: { [self] in lines.append($0) }) }
+}
+
+@Suite struct RotationStepTests {
+    @Test func fullRotationMovesStagesAndChangesEveryHost() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases { try w.run(step) }
+
+        let newPassword = try #require(w.pendingPassword())
+        #expect(newPassword != oldPassword)
+        #expect(newPassword.count == 32)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSPREVIOUS"])
+        #expect(w.ssm.hosts[instanceA]?.password == newPassword)
+        #expect(w.ssm.hosts[instanceB]?.password == newPassword)
+        #expect(w.sns.published.isEmpty)
+        // Every field but the password is copied, in order.
+        let pending = try JSON.parse(w.secrets.versions[token]!.secretString!)
+        let current = try JSON.parse(w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString!)
+        #expect(pending.objectValue!.map(\.0) == current.objectValue!.map(\.0))
+        #expect(pending.setting("password", to: .string(oldPassword)) == current)
+        #expect(w.secrets.rotationTokensSeen == ["rotation-token-secret"])
+    }
+
+    @Test func everyStepTwiceEndsTheSameAndWritesOnce() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases {
+            try w.run(step)
+            try w.run(step)
+        }
+        #expect(w.secrets.calls.filter { $0 == "PutSecretValue" }.count == 1)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.ssm.hosts[instanceA]?.password == w.pendingPassword())
+    }
+
+    @Test func hostParametersAreIdentifiersOnly() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases { try w.run(step) }
+        let newPassword = try #require(w.pendingPassword())
+        #expect(w.ssm.sent.count == 2)
+        for sent in w.ssm.sent {
+            #expect(sent.input.documentName == "RotatorPostgres")
+            #expect(sent.input.parameters.map(\.0) == ["Action", "SecretId", "VersionId"])
+            #expect(sent.input.instanceIds == [instanceA, instanceB])
+            #expect(sent.input.comment.count <= 100)
+            #expect(sent.input.timeoutSeconds >= 30)
+            let everything = sent.input.parameters.flatMap(\.1).joined() + sent.input.comment
+            #expect(!everything.contains(newPassword) && !everything.contains(oldPassword))
+        }
+        #expect(w.ssm.sent[0].input.parameters[0].1 == ["set"])
+        #expect(w.ssm.sent[1].input.parameters[0].1 == ["verify"])
+    }
+
+    @Test func logsNeverCarryPasswordsOrTheRotationToken() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases { try w.run(step) }
+        let all = w.lines.lines.joined(separator: "\n")
+        #expect(!all.contains(oldPassword))
+        #expect(!all.contains(try #require(w.pendingPassword())))
+        #expect(!all.contains("rotation-token-secret"))
+        #expect(all.contains(w.secrets.arn))
+    }
+
+    @Test func guardRejectsDisabledRotation() {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        w.secrets.rotationEnabled = false
+        #expect(throws: RotationError.self) { try w.run(.createSecret) }
+        #expect(!w.secrets.calls.contains("PutSecretValue"))
+    }
+
+    @Test func guardAcceptsAbsentRotationEnabled() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        w.secrets.rotationEnabled = nil
+        try w.run(.createSecret)
+        #expect(w.pendingPassword() != nil)
+    }
+
+    @Test func guardRejectsATokenThatIsNotAVersion() {
+        let w = World()
+        do {
+            try w.run(.createSecret)
+            Issue.record("expected an error")
+        } catch {
+            guard case .versionNotPending = error else { Issue.record("wrong error \(error)"); return }
+        }
+        #expect(w.secrets.calls == ["DescribeSecret"])
+    }
+
+    @Test func guardRejectsAVersionWithoutPending() {
+        let w = World()
+        w.secrets.versions[token] = .init(stages: ["AWSPREVIOUS"], secretString: "{}")
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+        #expect(w.ssm.sent.isEmpty)
+    }
+
+    @Test func guardSucceedsWithoutWorkWhenTheTokenIsCurrent() throws {
+        let w = World()
+        w.secrets.versions[token] = .init(stages: ["AWSCURRENT"], secretString: "{}")
+        w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.stages = []
+        for step in RotationStep.allCases { try w.run(step) }
+        #expect(w.secrets.calls == Array(repeating: "DescribeSecret", count: 4))
+        #expect(w.ssm.sent.isEmpty)
+    }
+
+    @Test func createSecretRefusesABrokenCurrentSecret() {
+        let w = World()
+        w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString = #"{"engine":"postgres","host":"h","username":"app","password":"p"}"#
+        w.secrets.startRotation(token: token)
+        #expect(throws: RotationError.self) { try w.run(.createSecret) }
+        #expect(!w.secrets.calls.contains("PutSecretValue"))
+        #expect(w.pendingPassword() == nil)
+    }
+
+    @Test func setSecretWithoutCreateFailsClearly() {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("createSecret has not run"))
+        }
+        #expect(w.ssm.sent.isEmpty)
+    }
+
+    @Test func failingSetRollsBackAndKeepsPendingWhenAHostCannotBeRestored() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceB]?.fault = .loginMissing
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+
+        // A took the new password, then was restored; B never changed.
+        #expect(w.ssm.hosts[instanceA]?.password == oldPassword)
+        #expect(w.ssm.hosts[instanceB]?.password == oldPassword)
+        // B could not prove it accepts AWSCURRENT, so AWSPENDING stays.
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+        let alert = try #require(w.sns.published.first)
+        #expect(w.sns.published.count == 1)
+        #expect(alert.message.contains(w.secrets.arn))
+        #expect(alert.message.contains("setSecret"))
+        #expect(alert.message.contains(instanceB))
+        #expect(alert.message.contains("login app does not exist"))
+        #expect(!alert.message.contains(oldPassword) && !alert.message.contains(w.pendingPassword()!))
+        #expect(alert.subject.count <= 100)
+    }
+
+    @Test func failingVerifyRestoresCurrentAndAbandonsPending() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        try w.run(.setSecret)
+        w.ssm.hosts[instanceA]?.password = "changed-behind-our-back"
+        #expect(throws: RotationError.self) { try w.run(.testSecret) }
+
+        #expect(w.ssm.hosts[instanceA]?.password == oldPassword)
+        #expect(w.ssm.hosts[instanceB]?.password == oldPassword)
+        // Every host proved it accepts AWSCURRENT: the pending version is abandoned cleanly.
+        #expect(w.secrets.stages(of: token) == [])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+        #expect(w.sns.published.count == 1)
+        #expect(w.sns.published[0].message.contains("testSecret"))
+    }
+
+    @Test func successWithoutResultLineIsAFailure() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = .noResultLine
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "HostCommandFailed")
+            #expect(error.description.contains("no ROTATOR-RESULT line"))
+        }
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+    }
+
+    @Test func aResultLineForAnotherVersionIsAFailure() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = .wrongVersionInResult
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+    }
+
+    @Test func invocationNotYetKnownIsWaitedFor() throws {
+        let w = World()
+        w.ssm.notYetPolls = 3
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases { try w.run(step) }
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(!w.clock.sleeps.isEmpty)
+    }
+
+    @Test func aSilentHostIsCancelledBeforeTheDeadline() throws {
+        let w = World(instances: [instanceA])
+        w.deadline = w.clock.nowMilliseconds + 60_000
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = .neverAnswers
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("NoAnswer"))
+        }
+        #expect(w.clock.nowMilliseconds < w.deadline)
+        // Both the set and the restore were cancelled, not left running.
+        #expect(w.ssm.cancelled.map(\.1) == [[instanceA], [instanceA]])
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.sns.published.count == 1)
+    }
+
+    @Test func noTopicMeansNoAlertButTheStepStillFails() throws {
+        let w = World(topic: nil, instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = .loginMissing
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+        #expect(w.sns.published.isEmpty)
+    }
+
+    @Test func anUnconfiguredEngineFailsBeforeAnyCommand() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString =
+            #"{"engine":"sqlserver","host":"h","username":"app","password":"p","instanceIds":["i-0123456789abcdef0"]}"#
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "Configuration")
+        }
+        #expect(w.ssm.sent.isEmpty)
+    }
+}

@@ -1,0 +1,190 @@
+import JSON
+import Testing
+@testable import Rotation
+
+@Suite struct RotationEventTests {
+    func parse(_ text: String) throws(RotationError) -> RotationEvent { try RotationEvent.parse(Array(text.utf8)) }
+
+    @Test func acceptsSecretsManagersEvent() throws {
+        let event = try parse(#"{"Step":"setSecret","SecretId":"arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf","ClientRequestToken":"11111111-2222-3333-4444-555555555555","RotationToken":"tok"}"#)
+        #expect(event.step == .setSecret)
+        #expect(event.token == "11111111-2222-3333-4444-555555555555")
+        #expect(event.rotationToken == "tok")
+    }
+
+    @Test func rotationTokenIsOptional() throws {
+        let event = try parse(#"{"Step":"createSecret","SecretId":"db","ClientRequestToken":"11111111222233334444555555555555"}"#)
+        #expect(event.rotationToken == nil)
+    }
+
+    @Test(arguments: [
+        ("not json", "not JSON"),
+        ("[1,2]", "not a JSON object"),
+        (#"{"SecretId":"s","ClientRequestToken":"11111111222233334444555555555555"}"#, "no Step"),
+        (#"{"Step":3,"SecretId":"s","ClientRequestToken":"11111111222233334444555555555555"}"#, "Step is not a string"),
+        (#"{"Step":"rotateEverything","SecretId":"s","ClientRequestToken":"11111111222233334444555555555555"}"#, "unknown Step"),
+        (#"{"Step":"setSecret","SecretId":"","ClientRequestToken":"11111111222233334444555555555555"}"#, "SecretId"),
+        (#"{"Step":"setSecret","SecretId":"s","ClientRequestToken":"short"}"#, "ClientRequestToken"),
+        (#"{"Step":"setSecret","SecretId":"s","ClientRequestToken":"11111111-2222-3333-4444-55555555555$"}"#, "ClientRequestToken"),
+        (#"{"Step":"setSecret","SecretId":"s","ClientRequestToken":"11111111222233334444555555555555","RotationToken":7}"#, "RotationToken"),
+    ])
+    func rejectsMalformedEvents(text: String, expected: String) {
+        do {
+            _ = try parse(text)
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.errorType == "InvalidEvent")
+            #expect(error.description.contains(expected), "\(error.description)")
+        }
+    }
+
+    @Test func anUnknownStepIsQuotedSafely() {
+        do {
+            _ = try parse(#"{"Step":"x\n\u0000y","SecretId":"s","ClientRequestToken":"11111111222233334444555555555555"}"#)
+        } catch {
+            #expect(!error.description.contains("\n"))
+        }
+    }
+}
+
+@Suite struct DatabaseSecretTests {
+    static let valid = #"{"engine":"mariadb","host":"db","port":"3306","username":"app","password":"p","dbname":"shop","instanceIds":["i-0123456789abcdef0","mi-0123456789abcdef0"],"extra":{"keep":[1,2]}}"#
+
+    @Test func parsesTheUsualFields() throws {
+        let secret = try DatabaseSecret.parse(DatabaseSecretTests.valid)
+        #expect(secret.engine == .mysql)
+        #expect(secret.username == "app")
+        #expect(secret.instanceIds == ["i-0123456789abcdef0", "mi-0123456789abcdef0"])
+    }
+
+    @Test func newVersionChangesOnlyThePassword() throws {
+        let secret = try DatabaseSecret.parse(DatabaseSecretTests.valid)
+        #expect(secret.replacingPassword(with: "N3w") == DatabaseSecretTests.valid.replacing(#""password":"p""#, with: #""password":"N3w""#))
+    }
+
+    @Test(arguments: [
+        (#"{"host":"h","username":"u","password":"p","instanceIds":["i-0123456789abcdef0"]}"#, "\"engine\""),
+        (#"{"engine":"oracle","host":"h","username":"u","password":"p","instanceIds":["i-0123456789abcdef0"]}"#, "unknown engine"),
+        (#"{"engine":"postgres","username":"u","password":"p","instanceIds":["i-0123456789abcdef0"]}"#, "\"host\""),
+        (#"{"engine":"postgres","host":"h","password":"p","instanceIds":["i-0123456789abcdef0"]}"#, "\"username\""),
+        (#"{"engine":"postgres","host":"h","username":"u","instanceIds":["i-0123456789abcdef0"]}"#, "\"password\""),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p"}"#, "instanceIds"),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p","instanceIds":[]}"#, "1 to 50"),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p","instanceIds":["i-123; rm -rf /"]}"#, "not an instance id"),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p","instanceIds":[42]}"#, "not an instance id"),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p","port":70000,"instanceIds":["i-0123456789abcdef0"]}"#, "port"),
+        (#"{"engine":"postgres","host":"h","username":"u\u0000","password":"p","instanceIds":["i-0123456789abcdef0"]}"#, "control"),
+        (#"{"engine":"postgres","host":"h","username":"u","password":"p","dbname":5,"instanceIds":["i-0123456789abcdef0"]}"#, "dbname"),
+        (#"["engine"]"#, "not a JSON object"),
+        (#"{"engine":"postgres","password":"hunter2-leak""#, "not valid JSON"),
+    ])
+    func rejectsIncompleteOrHostileSecrets(text: String, expected: String) {
+        do {
+            _ = try DatabaseSecret.parse(text)
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.errorType == "InvalidSecret")
+            #expect(error.description.contains(expected), "\(error.description)")
+            #expect(!error.description.contains("hunter2"))
+        }
+    }
+
+    @Test func fiftyOneInstancesAreTooMany() {
+        let ids = (0..<51).map { "\"i-\(String(0x10000000 + $0, radix: 16))\"" }.joined(separator: ",")
+        #expect(throws: RotationError.self) {
+            try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"u","password":"p","instanceIds":["# + ids + "]}")
+        }
+    }
+}
+
+@Suite struct IdentifierTests {
+    @Test func versionIds() {
+        #expect(Identifiers.isVersionId(String(repeating: "a", count: 32)))
+        #expect(Identifiers.isVersionId(String(repeating: "A-9", count: 21) + "z"))
+        #expect(!Identifiers.isVersionId(String(repeating: "a", count: 31)))
+        #expect(!Identifiers.isVersionId(String(repeating: "a", count: 65)))
+        #expect(!Identifiers.isVersionId(String(repeating: "a", count: 31) + "_"))
+        #expect(!Identifiers.isVersionId(String(repeating: "a", count: 31) + "é"))
+    }
+
+    @Test func instanceIds() {
+        #expect(Identifiers.isInstanceId("i-0123456789abcdef0"))
+        #expect(Identifiers.isInstanceId("i-01234567"))
+        #expect(Identifiers.isInstanceId("mi-0123456789abcdef0"))
+        #expect(!Identifiers.isInstanceId("i-0123456"))
+        #expect(!Identifiers.isInstanceId("i-0123456789ABCDEF0"))
+        #expect(!Identifiers.isInstanceId("x-0123456789abcdef0"))
+        #expect(!Identifiers.isInstanceId("i-0123456789abcdef0-1"))
+        #expect(!Identifiers.isInstanceId("i-0123456789abcdef01"))
+    }
+
+    @Test func secretArns() {
+        #expect(Identifiers.isSecretArn("arn:aws:secretsmanager:us-east-1:123456789012:secret:db/app-AbCdEf"))
+        #expect(Identifiers.isSecretArn("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:a+b=c.d@e_f-G"))
+        #expect(!Identifiers.isSecretArn("arn:aws:secretsmanager:us-east-1:12345678901:secret:x"))
+        #expect(!Identifiers.isSecretArn("arn:aws:ssm:us-east-1:123456789012:secret:x"))
+        #expect(!Identifiers.isSecretArn("arn:aws:secretsmanager:us-east-1:123456789012:secret:x;reboot"))
+        #expect(!Identifiers.isSecretArn("arn:aws:secretsmanager:us-east-1:123456789012:secret:x y"))
+        #expect(!Identifiers.isSecretArn("arn:aws:secretsmanager:us-east-1:123456789012:secret:"))
+        #expect(!Identifiers.isSecretArn("arn:aws:secretsmanager:US-EAST-1:123456789012:secret:x"))
+        #expect(!Identifiers.isSecretArn("db/app"))
+    }
+}
+
+@Suite struct PasswordPolicyTests {
+    @Test func defaultAlphabetExcludesEveryCharacterThatMeansSomething() throws {
+        let policy = try PasswordPolicy()
+        for dangerous in "\"'`$;|&()<>\\/@%!#*?[]{}^ " {
+            #expect(!policy.alphabet.contains(dangerous), "\(dangerous)")
+        }
+        let request = policy.randomPasswordRequest
+        #expect(request.length == 32)
+        #expect(request.requireEachIncludedType)
+        for dangerous in "\"'`$;|&()<>\\" { #expect(request.excludeCharacters.contains(dangerous)) }
+        for allowed in "aZ9-_.~+=:," { #expect(!request.excludeCharacters.contains(allowed)) }
+    }
+
+    @Test func excludeCharactersNarrowsTheAlphabet() throws {
+        let policy = try PasswordPolicy(length: 20, excludeCharacters: "-_.~+=:,lIO0")
+        #expect(policy.randomPasswordRequest.excludeCharacters.contains("l"))
+        #expect(!policy.randomPasswordRequest.requireEachIncludedType)
+        #expect(policy.admits("abcdefghijkmnpqrstuv"))
+        #expect(!policy.admits("abcdefghijkmnpqrstu0"))
+        #expect(!policy.admits("abc"))
+    }
+
+    @Test func unusableSettingsAreConfigurationErrors() {
+        #expect(throws: RotationError.self) { try PasswordPolicy(length: 8) }
+        #expect(throws: RotationError.self) { try PasswordPolicy(length: 129) }
+        #expect(throws: RotationError.self) { try PasswordPolicy(excludeCharacters: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678") }
+    }
+}
+
+@Suite struct ResultLineTests {
+    let version = "11111111-2222-3333-4444-555555555555"
+    func command(_ action: HostAction) throws -> HostCommand {
+        try HostCommand(action: action, secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:x", versionId: version)
+    }
+
+    @Test func acceptsOnlyTheContractLineForThisActionAndVersion() throws {
+        let set = try command(.set)
+        #expect(set.reportedOutcome(in: "x\nROTATOR-RESULT action=set version=\(version) outcome=changed\n") == "changed")
+        #expect(set.reportedOutcome(in: "ROTATOR-RESULT action=set version=\(version) outcome=unchanged\r\n") == "unchanged")
+        #expect(set.reportedOutcome(in: "ROTATOR-RESULT action=set version=\(version) outcome=verified") == nil)
+        #expect(set.reportedOutcome(in: "ROTATOR-RESULT action=verify version=\(version) outcome=changed") == nil)
+        #expect(set.reportedOutcome(in: "ROTATOR-RESULT action=set version=other outcome=changed") == nil)
+        #expect(set.reportedOutcome(in: "ROTATOR-RESULT action=set version=\(version) outcome=changed\nmore") == nil)
+        #expect(set.reportedOutcome(in: "PASSWORDUPDATESUCCESSFUL") == nil)
+        #expect(set.reportedOutcome(in: "") == nil)
+        #expect(try command(.verify).reportedOutcome(in: "ROTATOR-RESULT action=verify version=\(version) outcome=verified") == "verified")
+    }
+
+    @Test func refusesIdentifiersTheDocumentWouldReject() {
+        #expect(throws: RotationError.self) {
+            try HostCommand(action: .set, secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:x';", versionId: version)
+        }
+        #expect(throws: RotationError.self) {
+            try HostCommand(action: .set, secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:x", versionId: "bad")
+        }
+    }
+}

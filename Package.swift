@@ -21,8 +21,9 @@ let package = Package(
         .executableTarget(name: "rotator", dependencies: ["Rotation", "LambdaRuntime", "AWS", "HTTP", "Logging"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Logging"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"]),
-        .testTarget(name: "AWSTests", dependencies: ["AWS"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime"]),
         .testTarget(name: "RotationTests", dependencies: ["Rotation"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ]
 )

@@ -1,3 +1,4 @@
+import HTTP
 import SigV4
 
 /// Where and as whom the function talks to AWS, read once from the Lambda environment.
@@ -8,9 +9,11 @@ public struct AWSConfiguration: Sendable {
 
     public enum Problem: Error, CustomStringConvertible, Equatable {
         case missing(String)
+        case invalidEndpoint(String)
         public var description: String {
             switch self {
             case .missing(let name): return "environment variable \(name) is not set"
+            case .invalidEndpoint(let url): return "endpoint \(url) is not an http(s)://host[:port][/path] URL"
             }
         }
     }
@@ -26,6 +29,9 @@ public struct AWSConfiguration: Sendable {
             secretAccessKey: try required("AWS_SECRET_ACCESS_KEY"),
             sessionToken: environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 })
         self.environment = environment
+        for service in AWSService.allCases where URLParts(endpoint(for: service)) == nil {
+            throw .invalidEndpoint(endpoint(for: service))
+        }
     }
 
     /// The endpoint as every AWS SDK resolves it: the service's own variable, then the global one,
@@ -40,7 +46,7 @@ public struct AWSConfiguration: Sendable {
 }
 
 /// The three services the function calls, with the names each is known by.
-public enum AWSService: Sendable {
+public enum AWSService: Sendable, CaseIterable {
     case secretsManager, ssm, sns
 
     var endpointPrefix: String {

@@ -23,8 +23,8 @@ struct JSONProtocolClient {
     static func parseError(_ response: HTTPResponse) -> AWSServiceError {
         let body = try? JSON.parse(response.body)
         var code = body?["__type"]?.stringValue ?? response.header("x-amzn-ErrorType") ?? ""
-        if let hash = code.lastIndex(of: "#") { code = String(code[code.index(after: hash)...]) }
         if let colon = code.firstIndex(of: ":") { code = String(code[..<colon]) }
+        if let hash = code.lastIndex(of: "#") { code = String(code[code.index(after: hash)...]) }
         if code.isEmpty { code = "HTTP\(response.status)" }
         let message = body?["message"]?.stringValue ?? body?["Message"]?.stringValue ?? ""
         return AWSServiceError(code: code, message: message, httpStatus: response.status,

@@ -25,10 +25,8 @@ public final class AWSServiceClient {
                 random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
         self.service = service
         endpoint = configuration.endpoint(for: service)
-        guard let parts = URLParts(endpoint) else {
-            fatalError("invalid endpoint URL for \(service.endpointPrefix): \(endpoint)")
-        }
-        endpointParts = parts
+        // AWSConfiguration refuses endpoints that do not parse.
+        endpointParts = URLParts(endpoint)!
         signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region, service: service.signingName)
         self.http = http
         self.clock = clock

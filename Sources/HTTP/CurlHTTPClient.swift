@@ -100,14 +100,18 @@ private func collectHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ 
     guard let data, let context else { return 0 }
     let collector = Unmanaged<ResponseCollector>.fromOpaque(context).takeUnretainedValue()
     let length = size * count
-    let line = data.withMemoryRebound(to: UInt8.self, capacity: length) { String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self) }
+    // Trim bytes, not Characters: Swift reads "\r\n" as one Character that equals neither.
+    let line = data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes -> String in
+        var end = length
+        while end > 0, [0x0D, 0x0A, 0x20, 0x09].contains(bytes[end - 1]) { end -= 1 }
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: end), as: UTF8.self)
+    }
     if line.hasPrefix("HTTP/") {
         // A new status line (after a 100 Continue or a redirect) starts a new header block.
         collector.headers.removeAll()
     } else if let colon = line.firstIndex(of: ":") {
-        let name = String(line[..<colon])
         let value = line[line.index(after: colon)...].drop(while: { $0 == " " || $0 == "\t" })
-        collector.headers.append((name, String(value.reversed().drop(while: { $0 == "\r" || $0 == "\n" || $0 == " " }).reversed())))
+        collector.headers.append((String(line[..<colon]), String(value)))
     }
     return length
 }

@@ -73,8 +73,11 @@ public struct Logger: Sendable {
                                              ("message", .string(message))] + all.map { ($0.0, .string($0.1)) }
             sink(JSON.object(members).serialized)
         case .text:
-            // Newlines would split one event into several CloudWatch entries.
-            let flat = { (s: String) in s.replacing("\n", with: " ") }
+            // Line breaks would split one event into several CloudWatch entries. Scalars, not
+            // Characters: "\r\n" is a single Character equal to neither "\r" nor "\n".
+            let flat = { (s: String) in
+                String(String.UnicodeScalarView(s.unicodeScalars.map { $0 == "\n" || $0 == "\r" ? " " : $0 }))
+            }
             sink(([level.name, flat(message)] + all.map { "\($0.0)=\(flat($0.1))" }).joined(separator: " "))
         }
     }

@@ -1,0 +1,148 @@
+import AWS
+import HTTP
+import JSON
+import Testing
+
+/// 2015-08-30T12:36:00Z, the instant of the official SigV4 test suite, in milliseconds.
+let t0: Int64 = 1_440_938_160_000
+
+let baseEnvironment: [String: String] = [
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    "AWS_SESSION_TOKEN": "session-token-1",
+]
+
+/// Virtual time: `sleep` advances it and is recorded.
+final class FakeClock: AWS.Clock {
+    var now: Int64
+    private(set) var sleeps: [Int64] = []
+    /// The virtual time at the end of each sleep.
+    private(set) var sleepEnds: [Int64] = []
+
+    init(_ now: Int64 = t0) { self.now = now }
+
+    var nowMilliseconds: Int64 { now }
+
+    func sleep(milliseconds: Int64) {
+        sleeps.append(milliseconds)
+        now += max(0, milliseconds)
+        sleepEnds.append(now)
+    }
+}
+
+/// Answers requests from a script and records them.
+final class ScriptedHTTP: HTTPClient {
+    enum Step {
+        case respond(HTTPResponse)
+        case fail(TransportError)
+    }
+
+    var script: [Step]
+    private(set) var requests: [HTTPRequest] = []
+    /// Virtual time at which each request was sent.
+    private(set) var sentAt: [Int64] = []
+    let clock: FakeClock
+    /// Virtual time each request takes.
+    let latencyMilliseconds: Int64
+
+    init(clock: FakeClock, latencyMilliseconds: Int64 = 0, _ script: [Step]) {
+        self.clock = clock
+        self.latencyMilliseconds = latencyMilliseconds
+        self.script = script
+    }
+
+    func send(_ request: HTTPRequest) throws(TransportError) -> HTTPResponse {
+        requests.append(request)
+        sentAt.append(clock.now)
+        clock.now += latencyMilliseconds
+        guard !script.isEmpty else {
+            Issue.record("more requests than scripted answers")
+            throw TransportError(code: 999, message: "script exhausted", isTimeout: false)
+        }
+        switch script.removeFirst() {
+        case .respond(let response): return response
+        case .fail(let error): throw error
+        }
+    }
+}
+
+func ok(_ body: String, headers: [(name: String, value: String)] = [("Content-Type", "application/x-amz-json-1.1")]) -> ScriptedHTTP.Step {
+    .respond(HTTPResponse(status: 200, headers: headers, body: Array(body.utf8)))
+}
+
+func answer(_ status: Int, _ body: String, headers: [(name: String, value: String)] = []) -> ScriptedHTTP.Step {
+    .respond(HTTPResponse(status: status, headers: headers, body: Array(body.utf8)))
+}
+
+/// An AWS JSON 1.1 error answer.
+func jsonError(_ status: Int, _ type: String, message: String = "failed", requestId: String = "req-1") -> ScriptedHTTP.Step {
+    answer(status, JSON.object([("__type", .string(type)), ("message", .string(message))]).serialized,
+           headers: [("x-amzn-RequestId", requestId), ("Content-Type", "application/x-amz-json-1.1")])
+}
+
+func transportFailure(_ code: Int = 7, timeout: Bool = false) -> ScriptedHTTP.Step {
+    .fail(TransportError(code: code, message: "Couldn't connect to server", isTimeout: timeout))
+}
+
+/// One fake world: a clock, an HTTP script and a deadline.
+final class Harness {
+    let clock: FakeClock
+    let http: ScriptedHTTP
+    let deadline: InvocationDeadline
+
+    init(_ script: [ScriptedHTTP.Step], latencyMilliseconds: Int64 = 0, deadline: Int64? = nil, now: Int64 = t0) {
+        clock = FakeClock(now)
+        http = ScriptedHTTP(clock: clock, latencyMilliseconds: latencyMilliseconds, script)
+        self.deadline = InvocationDeadline(epochMilliseconds: deadline)
+    }
+
+    func client(_ service: AWSService, environment: [String: String] = baseEnvironment,
+                retryPolicy: RetryPolicy = RetryPolicy(), random: Double = 0.5) throws -> AWSServiceClient {
+        AWSServiceClient(service: service, configuration: try AWSConfiguration(environment: environment), http: http,
+                         clock: clock, deadline: deadline, retryPolicy: retryPolicy, random: { random })
+    }
+
+    func secretsManager(environment: [String: String] = baseEnvironment, random: Double = 0.5) throws -> SecretsManagerClient {
+        SecretsManagerClient(try client(.secretsManager, environment: environment, random: random))
+    }
+
+    func ssm(environment: [String: String] = baseEnvironment) throws -> SSMClient {
+        SSMClient(try client(.ssm, environment: environment))
+    }
+
+    func sns(environment: [String: String] = baseEnvironment) throws -> SNSClient {
+        SNSClient(try client(.sns, environment: environment))
+    }
+
+    var requests: [HTTPRequest] { http.requests }
+}
+
+extension HTTPRequest {
+    func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+
+    func headerCount(_ name: String) -> Int {
+        headers.filter { $0.name.lowercased() == name.lowercased() }.count
+    }
+
+    var bodyJSON: JSON? { try? JSON.parse(body) }
+    var bodyText: String { String(decoding: body, as: UTF8.self) }
+
+    /// The `SignedHeaders=` list of the Authorization header.
+    var signedHeaders: [String]? {
+        guard let authorization = header("Authorization"), let start = authorization.firstRange(of: "SignedHeaders=") else { return nil }
+        return authorization[start.upperBound...].prefix { $0 != "," }.split(separator: ";").map(String.init)
+    }
+}
+
+/// Runs `body` and returns the `AWSError` it threw, or nil.
+func awsError(_ body: () throws(AWSError) -> Void) -> AWSError? {
+    do {
+        try body()
+        return nil
+    } catch {
+        return error
+    }
+}

@@ -17,7 +17,12 @@ public struct CommandInvocation: Sendable, Equatable {
         self.standardError = standardError
     }
 
-    public var isFinished: Bool { !["Pending", "InProgress", "Delayed", "Cancelling"].contains(status) }
+    public var isFinished: Bool { CommandInvocation.isFinished(status: status) }
+
+    /// Whether an invocation in this status has ended and will not change any more.
+    public static func isFinished(status: String) -> Bool {
+        !["Pending", "InProgress", "Delayed", "Cancelling"].contains(status)
+    }
 }
 
 public struct SendCommandInput: Sendable {

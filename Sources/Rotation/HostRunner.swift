@@ -46,7 +46,16 @@ public final class HostRunner {
         var results: [String: InstanceResult] = [:]
         var delay = pollInitialMilliseconds
         while true {
+            // One ListCommandInvocations call per round says which of up to 50 instances are done;
+            // only those are read in full.
+            let statuses: [String: String]
+            do {
+                statuses = try ssm.listCommandInvocations(commandId: commandId)
+            } catch {
+                throw RotationError(error)
+            }
             for instanceId in instanceIds where results[instanceId] == nil {
+                guard let status = statuses[instanceId], CommandInvocation.isFinished(status: status) else { continue }
                 if let finished = try poll(commandId: commandId, instanceId: instanceId, command: command) {
                     results[instanceId] = finished
                     log.info("host answered", ("instanceId", instanceId), ("status", finished.status),
@@ -73,7 +82,8 @@ public final class HostRunner {
         return instanceIds.compactMap { results[$0] }
     }
 
-    /// The finished result, or `nil` while SSM reports the invocation pending (or does not know it yet).
+    /// The finished result, or `nil` while SSM reports the invocation pending (or does not know it yet:
+    /// SSM's views are only eventually consistent).
     private func poll(commandId: String, instanceId: String, command: HostCommand) throws(RotationError) -> InstanceResult? {
         let invocation: CommandInvocation
         do {

@@ -109,8 +109,10 @@ final class FakeRunCommand: RunCommandAPI {
     var hosts: [String: Host] = [:]
     var sent: [Sent] = []
     var cancelled: [(String, [String])] = []
-    /// GetCommandInvocation answers InvocationDoesNotExist this many times per invocation first.
+    /// SSM does not know a new invocation at first: ListCommandInvocations leaves it out and
+    /// GetCommandInvocation answers InvocationDoesNotExist, this many times per invocation each.
     var notYetPolls = 0
+    private var listings: [String: Int] = [:]
     private var polls: [String: Int] = [:]
     private var results: [String: CommandInvocation] = [:]
 
@@ -165,7 +167,13 @@ final class FakeRunCommand: RunCommandAPI {
         return result
     }
 
-    func listCommandInvocations(commandId: String) throws(AWSError) -> [String: String] { [:] }
+    func listCommandInvocations(commandId: String) throws(AWSError) -> [String: String] {
+        listings[commandId, default: 0] += 1
+        guard listings[commandId]! > notYetPolls, let sent = sent.first(where: { $0.id == commandId }) else { return [:] }
+        var statuses: [String: String] = [:]
+        for instance in sent.input.instanceIds { statuses[instance] = results[commandId + instance]?.status ?? "InProgress" }
+        return statuses
+    }
 
     func cancelCommand(commandId: String, instanceIds: [String]) throws(AWSError) {
         cancelled.append((commandId, instanceIds))

@@ -1,0 +1,9 @@
+"""Shared by every test suite: the repository root on sys.path, so `import local.…` works from
+anywhere pytest is started."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))

@@ -1,0 +1,118 @@
+"""Helpers shared by the end-to-end tests (the fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.databases import MariaDBServer, PostgresServer
+from local.stack import LocalStack, binary_problem  # noqa: F401 (re-exported)
+
+STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+
+ENGINES: dict[str, dict[str, Any]] = {
+    "postgres": {"server": PostgresServer, "engine": "postgres", "instance_id": "i-0e2e0000000000001",
+                 "dbname": "postgres"},
+    # A login with no grants may always use information_schema (`mysql` would refuse it).
+    "mariadb": {"server": MariaDBServer, "engine": "mariadb", "instance_id": "i-0e2e0000000000002",
+                "dbname": "information_schema"},
+}
+
+
+def random_password(n: int = 24) -> str:
+    alphabet = string.ascii_letters + string.digits + "-_.+!#%^*"
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+@dataclass
+class DBHost:
+    name: str                  # postgres | mariadb
+    server: Any                # PostgresServer | MariaDBServer
+    engine: str                # the secret's "engine" field
+    instance_id: str
+    dbname: str
+
+
+@dataclass
+class Login:
+    stack: LocalStack
+    db: DBHost
+    username: str
+    password: str              # the initial password
+    arn: str
+    started_at: float = field(default_factory=time.time)
+    passwords: list[str] = field(default_factory=list)   # every password seen: none may leak
+
+    def value(self, stage: str | None = "AWSCURRENT", version_id: str | None = None) -> dict[str, Any]:
+        v = self.stack.secret_value(self.arn, stage, version_id)
+        if v.get("password") and v["password"] not in self.passwords:
+            self.passwords.append(v["password"])
+        return v
+
+    def current_password(self) -> str:
+        return self.value("AWSCURRENT")["password"]
+
+    def pending_password(self) -> str:
+        return self.value("AWSPENDING")["password"]
+
+    def password_of(self, version_id: str) -> str:
+        """The password a version holds, labelled or not (and remember it for the leak checks)."""
+        return self.value(None, version_id)["password"]
+
+    def can_login(self, password: str) -> bool:
+        return self.db.server.can_login(self.username, password)
+
+
+def make_login(stack: LocalStack, db: DBHost, **secret_kw: Any) -> Login:
+    username = "app_" + secrets.token_hex(4)
+    password = random_password()
+    db.server.create_login(username, password)
+    arn = stack.create_db_secret(f"{db.name}/{username}", db.engine, db.server, username, password,
+                                 [db.instance_id], dbname=db.dbname, **secret_kw)
+    return Login(stack, db, username, password, arn, passwords=[password])
+
+
+def assert_invariants(stack: LocalStack, login: Login, since: float) -> None:
+    """After every scenario: the database and AWSCURRENT agree (AWSCURRENT logs in), the function
+    never crashed, never broke the Runtime API protocol, every request it made passed moto's
+    signature and IAM checks, and no password reached its log."""
+    stack.ssm.wait_idle(30)
+    current = login.current_password()
+    assert login.can_login(current), "AWSCURRENT no longer logs in: the database and the secret disagree"
+    deaths = [d for d in stack.runtime.deaths if d["at"] >= since]
+    assert not deaths, f"the function process died: {deaths}"
+    violations = [v for v in stack.runtime.violations if v.at >= since]
+    assert not violations, f"Runtime API protocol violations: {violations}"
+    rejected = [r for r in stack.function_requests() if r.at >= since and not r.ok]
+    assert not rejected, f"requests of the function rejected by moto: {rejected}"
+    leaked = leaks(stack.function_log(), login.passwords + stack.secrets_in_play())
+    assert not leaked, f"secrets in the function log: {leaked}"
+
+
+def run_cli(stack: LocalStack, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The operator's own `aws` CLI, pointed at the stack through its environment only."""
+    return subprocess.run(["aws", *args], env=stack.cli_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def describe_rotation(rec: Any) -> str:
+    return "; ".join(f"{s.step}: {'ok' if s.ok else f'{s.error_type}: {s.error_message}'} ({s.duration_s:.2f}s)"
+                     for s in rec.steps) or f"no steps ({rec.error})"
+
+
+def no_pending(stages: dict[str, list[str]]) -> bool:
+    return not any("AWSPENDING" in s for s in stages.values())
+
+
+def leaks(text: str, needles: list[str]) -> list[str]:
+    """Which of the needles (secrets) occur in text; named by a short prefix only."""
+    return [n[:4] + "…" for n in needles if n and n in text]
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, default=str, sort_keys=True)

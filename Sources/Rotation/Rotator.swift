@@ -100,17 +100,7 @@ public final class Rotator {
     /// Makes every host's login accept the pending password. On failure, rolls the hosts back to the
     /// current password and fails the step.
     private func setSecret(_ c: StepContext) throws(RotationError) {
-        let current = try currentSecret(c)
-        let pending = try pendingSecret(c)
-        let command = try HostCommand(action: .set, secretArn: c.arn, versionId: c.token)
-        let results = try hosts.run(command, engine: pending.engine, on: pending.instanceIds, step: .setSecret,
-                                    untilMilliseconds: firstAttemptEnd(c), logger: c.logger)
-        if results.allSatisfy(\.succeeded) {
-            c.logger.info("every host accepts the pending password", ("instances", results.map(\.summary).joined(separator: "; ")))
-            return
-        }
-        try failAfterRollback(c, results: results, current: current, instanceIds: pending.instanceIds,
-                              reason: "setting the pending password failed")
+        try requireEveryHost(.set, c, failure: "setting the pending password failed")
     }
 
     // MARK: testSecret
@@ -118,17 +108,22 @@ public final class Rotator {
     /// Proves that every host accepts the pending password with a fresh login. On failure, rolls the
     /// hosts back to the current password, verifies that, and fails the step.
     private func testSecret(_ c: StepContext) throws(RotationError) {
+        try requireEveryHost(.verify, c, failure: "logging in with the pending password failed")
+    }
+
+    /// Runs `action` for the pending version on every host of the pending secret; returns only
+    /// when every host succeeded.
+    private func requireEveryHost(_ action: HostAction, _ c: StepContext, failure: String) throws(RotationError) {
         let current = try currentSecret(c)
         let pending = try pendingSecret(c)
-        let command = try HostCommand(action: .verify, secretArn: c.arn, versionId: c.token)
-        let results = try hosts.run(command, engine: pending.engine, on: pending.instanceIds, step: .testSecret,
+        let command = try HostCommand(action: action, secretArn: c.arn, versionId: c.token)
+        let results = try hosts.run(command, engine: pending.engine, on: pending.instanceIds, step: c.event.step,
                                     untilMilliseconds: firstAttemptEnd(c), logger: c.logger)
-        if results.allSatisfy(\.succeeded) {
-            c.logger.info("every host logs in with the pending password")
-            return
+        guard results.allSatisfy(\.succeeded) else {
+            try failAfterRollback(c, results: results, current: current, instanceIds: pending.instanceIds, reason: failure)
         }
-        try failAfterRollback(c, results: results, current: current, instanceIds: pending.instanceIds,
-                              reason: "logging in with the pending password failed")
+        c.logger.info("every host succeeded", ("action", action.rawValue),
+                      ("instances", results.map(\.summary).joined(separator: "; ")))
     }
 
     // MARK: finishSecret

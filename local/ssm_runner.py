@@ -133,6 +133,7 @@ def load_documents(template_path: str | os.PathLike | None = "template.yaml") ->
     if not path.is_absolute() and not path.exists():
         path = _DEFAULT_TEMPLATE.parent / path
     template = load_template(path)
+    mappings = template.get("Mappings") or {}
     documents: dict[str, dict] = {}
     for name, resource in (template.get("Resources") or {}).items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::SSM::Document":
@@ -140,8 +141,23 @@ def load_documents(template_path: str | os.PathLike | None = "template.yaml") ->
         content = (resource.get("Properties") or {}).get("Content")
         if isinstance(content, str):
             content = yaml.safe_load(content)
-        documents[name] = content
+        documents[name] = _resolve_find_in_map(content, mappings, name)
     return documents
+
+
+def _resolve_find_in_map(value, mappings: dict, where: str):
+    """What CloudFormation deploys: `!FindInMap [Map, Key, Name]` replaced by the mapped text.
+    Any other intrinsic in a document raises, so nothing unresolved reaches a test as a dict."""
+    if isinstance(value, list):
+        return [_resolve_find_in_map(v, mappings, where) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and "Fn::FindInMap" in value:
+            map_name, key, name = value["Fn::FindInMap"]
+            return mappings[map_name][key][name]
+        if any(k == "Ref" or k.startswith("Fn::") for k in value):
+            raise ValueError(f"{where}: intrinsic {sorted(value)} in a document cannot be resolved locally")
+        return {k: _resolve_find_in_map(v, mappings, where) for k, v in value.items()}
+    return value
 
 
 def _run_command_text(step: dict) -> str:

@@ -54,9 +54,24 @@ def test_documents_declare_exactly_the_contract_parameters(documents):
         steps = content["mainSteps"]
         assert len(steps) == 1 and steps[0]["action"] == action
         commands = steps[0]["inputs"]["runCommand"]
-        assert isinstance(commands, list) and len(commands) == 1 and isinstance(commands[0], str)
-        assert "{{" not in commands[0]
+        assert isinstance(commands, list) and commands and all(isinstance(c, str) for c in commands)
+        assert not any("{{" in c for c in commands)
         assert 5 <= int(steps[0]["inputs"]["timeoutSeconds"]) < 300, "the step must end inside the Lambda timeout"
+
+
+def test_linux_documents_share_one_prologue_and_flow(documents):
+    """The Linux scripts are [Prologue, engine part, Flow]: the shared parts are one text, and each
+    engine part defines what the flow calls."""
+    parts = {name: documents[name]["mainSteps"][0]["inputs"]["runCommand"]
+             for name in ("PostgresRotationDocument", "MySQLRotationDocument")}
+    (pg_first, pg_engine, pg_last), (my_first, my_engine, my_last) = parts.values()
+    assert pg_first == my_first and pg_last == my_last
+    assert pg_first.startswith("# shellcheck shell=bash\n") and "exec bash" in pg_first
+    assert "ROTATOR-RESULT" in pg_last
+    for engine in (pg_engine, my_engine):
+        for function in ("verify", "verify_failed", "login_exists", "change_password"):
+            assert re.search(rf"^{function}\(\) {{$", engine, re.M), function
+        assert "ROTATOR-RESULT" not in engine
 
 
 def test_patterns_mean_the_same_in_java_go_and_python():

@@ -1,17 +1,14 @@
 # The two commands of the README: `make demo` and `make test`. Both install what they need first.
 SHELL := /bin/bash
 PYTHON ?= python3
-APT_PACKAGES := libcurl4-openssl-dev libssl-dev postgresql mariadb-server mariadb-client shellcheck
+APT_PACKAGES := libcurl4-openssl-dev libssl-dev postgresql mariadb-server mariadb-client shellcheck \
+	zip unzip busybox-static patchelf binutils
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 
 .PHONY: build test unit-test e2e-test demo deps apt-deps python-deps clean
 
 build:
 	$(SWIFT_RELEASE)
-
-# SAM's `BuildMethod: makefile` calls this target with ARTIFACTS_DIR set.
-build-RotationFunction: build
-	cp bootstrap .build/release/rotator "$(ARTIFACTS_DIR)/"
 
 deps: apt-deps python-deps
 
@@ -38,3 +35,63 @@ demo: deps build
 
 clean:
 	rm -rf .build .build-* dist
+
+# Packaging
+# dist/rotator.zip, the deployment package for provided.al2023, laid out by packaging/stage.sh.
+# zip keeps the Unix mode bits (bootstrap and rotator stay executable); -D: no directory entries.
+.PHONY: package check-package
+
+package: apt-deps
+	rm -rf dist/rotator dist/rotator.zip
+	packaging/stage.sh dist/rotator
+	cd dist/rotator && zip -q -r -X -D ../rotator.zip .
+	@echo "dist/rotator.zip: $$(stat -c %s dist/rotator.zip) bytes, $$(unzip -Z1 dist/rotator.zip | wc -l) files"
+
+# The package's proofs: its contents, its glibc versions, a rotation in a minimal root.
+check-package: deps
+	$(PYTHON) -m pytest -q tests/package
+
+# Operating and linting
+# SAM CLI and actionlint live in a virtualenv of their own (pinned in local/requirements-tools.txt).
+# `make deploy` builds through SAM and deploys (guided the first time, samconfig.toml after);
+# `make rotate` / `make status` take SECRET_ID=<name or ARN>; `make lint` runs every linter.
+TOOLS_VENV := .build-tools/venv
+SAM := SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam
+.PHONY: tools sam-build deploy rotate status lint build-RotationFunction
+
+tools: $(TOOLS_VENV)/.installed
+
+$(TOOLS_VENV)/.installed: local/requirements-tools.txt
+	rm -rf $(TOOLS_VENV)
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check -r local/requirements-tools.txt
+	touch $@
+
+# The template, workflow and shell-script tests (tests/template) need the tools.
+e2e-test: tools
+
+# SAM's `BuildMethod: makefile` calls this target with ARTIFACTS_DIR set.
+build-RotationFunction:
+	packaging/stage.sh "$(ARTIFACTS_DIR)"
+
+# --build-in-source: make runs in this checkout (SwiftPM builds incrementally) instead of in a copy.
+sam-build: tools apt-deps
+	$(SAM) build --build-in-source
+
+deploy: sam-build
+	@if [ -f samconfig.toml ]; then \
+		echo "deploying with samconfig.toml"; $(SAM) deploy; \
+	else \
+		echo "no samconfig.toml: guided deployment (it writes samconfig.toml)"; $(SAM) deploy --guided; \
+	fi
+
+rotate:
+	@test -n "$(SECRET_ID)" || { echo "usage: make rotate SECRET_ID=<secret name or ARN>" >&2; exit 2; }
+	aws secretsmanager rotate-secret --secret-id "$(SECRET_ID)"
+
+status:
+	@test -n "$(SECRET_ID)" || { echo "usage: make status SECRET_ID=<secret name or ARN>" >&2; exit 2; }
+	$(PYTHON) -m ops.status "$(SECRET_ID)"
+
+lint: tools apt-deps python-deps
+	$(PYTHON) -m ops.lint

@@ -11,6 +11,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Binds hypotf to GLIBC_2.2.5 so the binary loads on provided.al2023 (glibc 2.34). It has no
+        // headers: "." stands in for the include directory SwiftPM requires.
+        .target(name: "CGlibcCompat", publicHeadersPath: "."),
         .target(name: "JSON"),
         .target(name: "Logging", dependencies: ["JSON"]),
         .target(name: "SigV4", dependencies: ["CCrypto"]),
@@ -18,7 +21,8 @@ let package = Package(
         .target(name: "AWS", dependencies: ["SigV4", "HTTP", "JSON"]),
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "JSON", "Logging"]),
         .target(name: "Rotation", dependencies: ["AWS", "JSON", "Logging", "CCrypto"]),
-        .executableTarget(name: "rotator", dependencies: ["Rotation", "LambdaRuntime", "AWS", "HTTP", "Logging"]),
+        .executableTarget(name: "rotator", dependencies: ["Rotation", "LambdaRuntime", "AWS", "HTTP", "Logging",
+                                                         "CGlibcCompat"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Logging"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4"]),

@@ -153,12 +153,16 @@ class LocalStack:
     _active: "LocalStack | None" = None
 
     def __init__(self, repo: str | Path = REPO, *, template: str | Path | None = None,
-                 bootstrap: str | Path | None = None, state_dir: str | Path | None = None,
+                 bootstrap: str | Path | None = None, function_command: list[str] | None = None,
+                 state_dir: str | Path | None = None,
                  function_timeout_s: float | None = None, invocation_delay_s: float = 0.3,
                  send_rotation_token: bool = True, max_clock_skew_s: float = 300.0):
         self.repo = Path(repo).resolve()
         self.template_path = Path(template) if template else self.repo / "template.yaml"
         self.bootstrap = Path(bootstrap) if bootstrap else default_bootstrap()
+        # What starts the function: bootstrap itself, or a command around it, e.g. the deployment
+        # package in a minimal root (tests/package). It gets the same Lambda environment.
+        self.function_command = list(function_command or [str(self.bootstrap)])
         self._state_root = Path(state_dir) if state_dir else self.repo / ".local-state"
         self._function_timeout_override = function_timeout_s
         self.invocation_delay_s = invocation_delay_s
@@ -264,7 +268,7 @@ class LocalStack:
         self._verify_auth_is_on()
 
         from local.runtime_api import RuntimeAPI
-        self.runtime = RuntimeAPI(command=[str(self.bootstrap)], cwd=str(self.repo), env={},
+        self.runtime = RuntimeAPI(command=self.function_command, cwd=str(self.repo), env={},
                                   env_factory=self._lambda_env, log_path=str(self.log_path),
                                   function_arn=self.function_arn,
                                   default_timeout_s=self.function_timeout_s)
@@ -548,7 +552,6 @@ class LocalStack:
                 return orig(resp, resource)
             headers = resp.headers
             auth = headers.get("Authorization") or ""
-            target = headers.get("X-Amz-Target")
             service = getattr(resp, "service_name", "") or ""
             try:
                 action = resp._get_action()
@@ -766,7 +769,6 @@ class LocalStack:
     def _patch_lambda(self) -> None:
         from moto.awslambda.models import LambdaBackend
 
-        stack = self
         orig_invoke = LambdaBackend.invoke
 
         def invoke(backend: Any, function_name: str, qualifier: str | None, body: Any,
@@ -993,7 +995,7 @@ def _main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m local.stack",
                                  description="Run the local stack until interrupted.")
     ap.add_argument("command", choices=["up"], help="up: start, print the CLI environment, wait")
-    args = ap.parse_args(argv)
+    ap.parse_args(argv)
     with LocalStack() as stack:
         print(f"moto (auth on): {stack.url}")
         print(f"Runtime API:    {stack.runtime.address}  (./bootstrap starts on first invoke)")

@@ -3,10 +3,12 @@
 
 Runs `./bootstrap` N times against a minimal Runtime API on loopback that records the moment
 the first `next` arrives, then kills the process. Prints the median and spread in milliseconds.
-Usage: python3 -m local.startup_bench [N]
+Usage: python3 -m local.startup_bench [N [COMMAND...]]
+COMMAND starts the function instead of this checkout's ./bootstrap, e.g. the deployment package
+in a minimal root: `python3 -m local.startup_bench 20 /usr/sbin/chroot ROOT /var/runtime/init`
+(see packaging/minimal-root.sh).
 """
 import http.server
-import os
 import pathlib
 import statistics
 import subprocess
@@ -31,7 +33,7 @@ class _FirstNext(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def measure_once(server) -> float:
+def measure_once(server, command: list[str]) -> float:
     server.arrived = threading.Event()
     env = {
         "PATH": "/usr/bin:/bin",
@@ -44,7 +46,7 @@ def measure_once(server) -> float:
         "AWS_LAMBDA_LOG_FORMAT": "JSON",
     }
     started = time.perf_counter()
-    process = subprocess.Popen([str(ROOT / "bootstrap")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if not server.arrived.wait(10):
             raise SystemExit("the function never asked for an event")
@@ -56,18 +58,19 @@ def measure_once(server) -> float:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    command = sys.argv[2:] or [str(ROOT / "bootstrap")]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FirstNext)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        samples = [measure_once(server) for _ in range(runs)]
+        samples = [measure_once(server, command) for _ in range(runs)]
     finally:
         server.shutdown()
     binary = ROOT / ".build" / "release" / "rotator"
-    print(f"runs: {runs}")
+    print(f"runs: {runs}, command: {' '.join(command)}")
     print(f"process start to first /next: median {statistics.median(samples):.1f} ms, "
           f"min {min(samples):.1f} ms, max {max(samples):.1f} ms")
-    if binary.exists():
+    if binary.exists() and not sys.argv[2:]:
         print(f"binary: {binary.stat().st_size / 1e6:.1f} MB ({binary})")
 
 

@@ -182,7 +182,7 @@ def test_send_command_runs_the_real_document(stack: LocalStack, db):
     ({"TimeoutSeconds": 10}, "ValidationException"),
 ])
 def test_send_command_rejects_what_ssm_rejects(stack: LocalStack, db, change, code):
-    arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:probe-AbCdEf"
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:probe-AbCdEf"
     params = {"Action": ["verify"], "SecretId": [arn], "VersionId": [str(uuid.uuid4())]}
     kw = {"DocumentName": _doc_for(stack, db), "InstanceIds": [db.instance_id], "Parameters": params}
     for k, v in change.items():

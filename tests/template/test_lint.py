@@ -1,0 +1,148 @@
+"""shellcheck on every shell script, actionlint on the workflows, and what the workflows and the
+Makefile's operating targets promise."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ops import lint
+
+REPO = lint.REPO
+
+
+# ---------------------------------------------------------------------------------- shellcheck
+def test_finds_every_shell_script(tmp_path):
+    scripts = lint.shell_scripts()
+    rel = {str(p.relative_to(REPO)) for p in scripts}
+    assert {"bootstrap", ".ci/run"} <= rel, rel
+    # Nothing from build output or virtualenvs.
+    assert not any(part.startswith((".build", ".venv", ".aws-sam", "dist")) for r in rel for part in Path(r).parts), rel
+
+    # The finder itself: suffix, shebangs (sh, bash, env bash), and what it must leave alone.
+    (tmp_path / "a.sh").write_text("echo a\n")
+    (tmp_path / "b").write_text("#!/bin/sh\necho b\n")
+    (tmp_path / "c").write_text("#!/usr/bin/env bash\necho c\n")
+    (tmp_path / "d.py").write_text("#!/usr/bin/env python3\n")
+    (tmp_path / "e").write_text("#!/bin/bashful\n")
+    for skipped in (".build/x", ".build-tools/venv/bin", "venv/bin", "dist/rotator", "node_modules/m"):
+        (tmp_path / skipped).mkdir(parents=True)
+        (tmp_path / skipped / "s.sh").write_text("echo no\n")
+    (tmp_path / "anyvenv").mkdir()
+    (tmp_path / "anyvenv" / "pyvenv.cfg").write_text("home = /usr\n")
+    (tmp_path / "anyvenv" / "activate.sh").write_text("echo no\n")
+    assert [p.name for p in lint.shell_scripts(tmp_path)] == ["a.sh", "b", "c"]
+
+
+def test_shellcheck_is_clean_on_every_shell_script(tmp_path):
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is not installed: `make apt-deps` installs it", pytrace=False)
+    scripts = lint.shell_scripts() + lint.document_scripts(tmp_path)
+    assert len(scripts) >= 4
+    r = lint.shellcheck(scripts)
+    assert r.ok, r.output
+
+
+# ---------------------------------------------------------------------------------- workflows
+@pytest.fixture(scope="module")
+def workflows():
+    d = REPO / ".github" / "workflows"
+    return {p.name: yaml.safe_load(p.read_text()) for p in sorted(d.glob("*.yml"))}
+
+
+def test_actionlint_has_no_finding():
+    if lint.tool("actionlint") is None:
+        pytest.fail("actionlint is not installed: run `make tools` (make test does)", pytrace=False)
+    r = lint.actionlint()
+    assert r.ok, r.output
+
+
+def test_actionlint_would_catch_a_mistake(tmp_path):
+    """The proof above is only worth something if the linter looks: a broken workflow fails."""
+    exe = lint.tool("actionlint")
+    if exe is None:
+        pytest.fail("actionlint is not installed: run `make tools`", pytrace=False)
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ github.event.head_commit.message }}\n      - uses: actions/checkout@v5\n"
+                   "        with: {nonsense: 1}\n")
+    proc = subprocess.run([exe, "-no-color", str(bad)], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode != 0 and "nonsense" in proc.stdout and "untrusted" in proc.stdout, proc.stdout
+
+
+def _on(workflow):
+    # YAML 1.1 reads the key `on` as True.
+    return workflow.get("on", workflow.get(True))
+
+
+def test_ci_builds_and_tests_every_push(workflows):
+    ci = workflows["ci.yml"]
+    assert "push" in _on(ci) and _on(ci)["push"] in (None, {})          # every branch, every push
+    (job,) = ci["jobs"].values()
+    assert str(job["container"]).startswith("swift:6"), "Swift 6, as on the project's machines"
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert any(r.strip() == "make test" for r in runs), runs
+
+
+def test_deploy_uses_oidc_and_sam_on_main(workflows):
+    dep = workflows["deploy.yml"]
+    assert _on(dep)["push"]["branches"] == ["main"]
+    assert dep["permissions"]["id-token"] == "write"
+    deploy = dep["jobs"]["deploy"]
+    assert deploy["needs"] == "test" and dep["jobs"]["test"]["uses"] == "./.github/workflows/ci.yml"
+    steps = deploy["steps"]
+    creds = next(s for s in steps if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"))
+    assert "role-to-assume" in creds["with"] and "aws-access-key-id" not in creds["with"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "make package sam-build" in runs
+    assert "sam deploy --no-confirm-changeset --no-fail-on-empty-changeset" in runs
+    # The build happens before credentials exist; the deploy after.
+    order = [i for i, s in enumerate(steps) if "sam-build" in s.get("run", "") or s is creds or "sam deploy" in s.get("run", "")]
+    assert order == sorted(order) and len(order) == 3
+
+
+# ---------------------------------------------------------------------------------- Makefile
+def _make(*args, cwd=REPO, env=None):
+    return subprocess.run(["make", "--no-print-directory", "-f", str(REPO / "Makefile"), *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_make_deploy_is_guided_the_first_time_only(tmp_path):
+    """`make deploy` with SAM replaced by echo, from a directory without and then with samconfig.toml."""
+    p = _make("-o", "sam-build", "deploy", "SAM=echo sam", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "sam deploy --guided" in p.stdout
+    (tmp_path / "samconfig.toml").write_text("version = 0.1\n")
+    p = _make("-o", "sam-build", "deploy", "SAM=echo sam", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "sam deploy" in p.stdout and "--guided" not in p.stdout
+
+
+def test_make_rotate_and_status_need_a_secret_id():
+    for target in ("rotate", "status"):
+        p = _make(target)
+        assert p.returncode != 0 and f"make {target} SECRET_ID=" in p.stderr, (target, p.stderr)
+    p = _make("-n", "rotate", "SECRET_ID=db/app")
+    assert 'aws secretsmanager rotate-secret --secret-id "db/app"' in p.stdout
+    p = _make("-n", "status", "SECRET_ID=db/app", f"PYTHON={sys.executable}")
+    assert f'{sys.executable} -m ops.status "db/app"' in p.stdout
+
+
+def test_sam_build_target_calls_stage_sh_with_the_artifacts_dir():
+    p = _make("-n", "build-RotationFunction", "ARTIFACTS_DIR=/tmp/artifacts")
+    assert p.stdout.strip() == 'packaging/stage.sh "/tmp/artifacts"', p.stdout
+
+
+def test_the_tools_are_pinned():
+    pins = [l for l in (REPO / "local" / "requirements-tools.txt").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+    assert pins and all("==" in l for l in pins), pins
+    assert any(l.startswith("aws-sam-cli==") for l in pins)
+    assert os.path.exists(REPO / "local" / "requirements.txt")

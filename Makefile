@@ -5,7 +5,7 @@ APT_PACKAGES := libcurl4-openssl-dev libssl-dev postgresql mariadb-server mariad
 	zip unzip busybox-static patchelf binutils
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 
-.PHONY: build test unit-test e2e-test demo deps apt-deps python-deps clean
+.PHONY: build test unit-test e2e-test chaos demo deps apt-deps python-deps clean
 
 build:
 	$(SWIFT_RELEASE)
@@ -29,6 +29,10 @@ e2e-test: deps build
 	$(PYTHON) -m pytest -q tests
 
 test: unit-test e2e-test
+
+# The fault suite's long form; `make test` runs its short form.
+chaos: deps build
+	ROTATOR_FUZZ_CASES=1000 $(PYTHON) -m pytest -q tests/e2e/test_fuzzed_input.py
 
 demo: deps build
 	$(PYTHON) -m local.demo

@@ -32,13 +32,10 @@ public final class HostRunner {
                     untilMilliseconds budgetEnd: Int64, logger: Logger) throws(RotationError) -> [InstanceResult] {
         let document = try documentName(for: engine)
         let deliverySeconds = max(30, Int((budgetEnd - clock.nowMilliseconds) / 1000))
-        let commandId: String
-        do {
-            commandId = try ssm.sendCommand(SendCommandInput(
+        let commandId = try aws { () throws(AWSError) in
+            try ssm.sendCommand(SendCommandInput(
                 documentName: document, instanceIds: instanceIds, parameters: command.parameters,
                 comment: "rotator \(step.rawValue): \(command.action.rawValue)", timeoutSeconds: deliverySeconds))
-        } catch {
-            throw RotationError(error)
         }
         let log = logger.with(("commandId", commandId), ("action", command.action.rawValue))
         log.info("host command sent", ("document", document), ("instances", instanceIds.joined(separator: ",")))
@@ -48,12 +45,7 @@ public final class HostRunner {
         while true {
             // One ListCommandInvocations call per round says which of up to 50 instances are done;
             // only those are read in full.
-            let statuses: [String: String]
-            do {
-                statuses = try ssm.listCommandInvocations(commandId: commandId)
-            } catch {
-                throw RotationError(error)
-            }
+            let statuses = try aws { () throws(AWSError) in try ssm.listCommandInvocations(commandId: commandId) }
             for instanceId in instanceIds where results[instanceId] == nil {
                 guard let status = statuses[instanceId], CommandInvocation.isFinished(status: status) else { continue }
                 if let finished = try poll(commandId: commandId, instanceId: instanceId, command: command) {

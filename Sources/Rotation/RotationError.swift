@@ -33,3 +33,12 @@ public enum RotationError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// Runs one AWS call, reporting its failure as the step's error.
+func aws<T>(_ call: () throws(AWSError) -> T) throws(RotationError) -> T {
+    do {
+        return try call()
+    } catch {
+        throw RotationError(error)
+    }
+}

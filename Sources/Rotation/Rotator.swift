@@ -208,12 +208,4 @@ public final class Rotator {
         let now = clock.nowMilliseconds
         return now + max(0, c.deadlineMilliseconds - Rotator.reserveMilliseconds - now) / 2
     }
-
-    private func aws<T>(_ call: () throws(AWSError) -> T) throws(RotationError) -> T {
-        do {
-            return try call()
-        } catch {
-            throw RotationError(error)
-        }
-    }
 }

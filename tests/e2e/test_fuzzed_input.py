@@ -18,10 +18,11 @@ import uuid
 
 from local.stack import LocalStack
 
+from . import chaos
 from .helpers import Login, describe_rotation, leaks
 
 SEED = 20261129
-CASES = int(os.environ.get("ROTATOR_FUZZ_CASES", "120"))
+CASES = int(os.environ.get("ROTATOR_FUZZ_CASES") or chaos.scale(120, 1000))
 
 HOSTILE = ["$(reboot)", "`id`", "'; DROP ROLE app; --", '"; rm -rf / #', "a;b", "x\ny", "../../etc/passwd",
            "\u0000", "{{SecretId}}", "%s%s%n", "\u202e\u0645", "i-0123456789abcdef0;reboot", "' OR '1'='1"]
@@ -156,6 +157,7 @@ def test_generated_bad_input_is_refused_and_changes_nothing(function: LocalStack
     sm.put_secret_value(SecretId=login.arn, SecretString=json.dumps(valid), VersionStages=["AWSCURRENT"])
 
     assert event_count + secret_count == cases > 0
+    chaos.record("Bad input: generated events and secret values", cases, cases - len(failures), login.db.name)
     assert not failures, f"{len(failures)} of {event_count + secret_count} cases:\n" + "\n".join(failures[:40])
     # One process served them all (started by the first case if nothing had started it yet).
     assert len(stack.runtime.deaths) == deaths and len(stack.runtime.starts) == max(starts, 1), \

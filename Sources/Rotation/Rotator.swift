@@ -51,7 +51,8 @@ public final class Rotator {
     }
 
     /// As AWS's own templates: rotation enabled (or not stated), the token a version of the secret,
-    /// and that version pending. Returns false when the token is already current: nothing to do.
+    /// and that version pending. Returns false when the token is already current: nothing to do but
+    /// drop an `AWSPENDING` an interrupted finishSecret left on it.
     private func checkGuard(_ event: RotationEvent, _ description: SecretDescription, _ log: Logger) throws(RotationError) -> Bool {
         if description.rotationEnabled == false {
             throw .rotationNotEnabled("rotation is not enabled for \(description.arn)")
@@ -60,6 +61,13 @@ public final class Rotator {
             throw .versionNotPending("version \(event.token) is not a version of \(description.arn)")
         }
         if stages.contains(Rotator.current) {
+            if stages.contains(Rotator.pending) {
+                // finishSecret was interrupted between its two stage moves: complete it.
+                try aws { () throws(AWSError) in
+                    try secrets.updateSecretVersionStage(description.arn, stage: Rotator.pending, moveTo: nil, removeFrom: event.token)
+                }
+                log.info("removed AWSPENDING left on the current version by an interrupted finishSecret", ("versionId", event.token))
+            }
             log.info("version is already AWSCURRENT; nothing to do", ("versionId", event.token))
             return false
         }

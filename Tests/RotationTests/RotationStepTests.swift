@@ -154,6 +154,19 @@ final class LogLines: @unchecked Sendable {
         #expect(w.ssm.sent.isEmpty)
     }
 
+    @Test func aRetryAfterAnInterruptedFinishRemovesPendingFromTheCurrentVersion() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        // finishSecret's first move happened, then the process died before its second.
+        try w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token,
+                                               removeFrom: "00000000-0000-0000-0000-00000000000a")
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT", "AWSPENDING"])
+        try w.run(.finishSecret)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSPREVIOUS"])
+    }
+
     @Test func createSecretRefusesABrokenCurrentSecret() {
         let w = World()
         w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString = #"{"engine":"postgres","host":"h","username":"app","password":"p"}"#

@@ -62,10 +62,10 @@ check-package: deps
 # Operating and linting
 # SAM CLI and actionlint live in a virtualenv of their own (pinned in local/requirements-tools.txt).
 # `make deploy` builds through SAM and deploys (guided the first time, samconfig.toml after);
-# `make rotate` / `make status` take SECRET_ID=<name or ARN>; `make lint` runs every linter.
+# `make rotate` / `make status|doctor|cancel` take SECRET_ID=<name or ARN>; `make lint` runs every linter.
 TOOLS_VENV := .build-tools/venv
 SAM := SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam
-.PHONY: tools sam-build deploy rotate status lint build-RotationFunction
+.PHONY: tools sam-build deploy rotate status doctor cancel lint build-RotationFunction
 
 tools: $(TOOLS_VENV)/.installed
 
@@ -97,9 +97,22 @@ rotate:
 	@test -n "$(SECRET_ID)" || { echo "usage: make rotate SECRET_ID=<secret name or ARN>" >&2; exit 2; }
 	aws secretsmanager rotate-secret --secret-id "$(SECRET_ID)"
 
-status:
-	@test -n "$(SECRET_ID)" || { echo "usage: make status SECRET_ID=<secret name or ARN>" >&2; exit 2; }
-	$(PYTHON) -m ops.status "$(SECRET_ID)"
+# The operator commands of the binary (README, "Operating it"); ARGS=--json for scripts. The binary
+# reads credentials and region from the environment only: when none are set, the AWS CLI's profile
+# (AWS_PROFILE, ~/.aws, as `make rotate` uses) provides them through `aws configure export-credentials`
+# (AWS CLI v2).
+ROTATOR := .build/release/rotator
+OPERATOR_ENV := if [ -z "$$AWS_ACCESS_KEY_ID" ]; then \
+		creds=$$(aws configure export-credentials --format env 2>&1) || { \
+			echo "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or use an AWS CLI v2 profile ($$creds)" >&2; exit 2; }; \
+		eval "$$creds"; \
+	fi; \
+	if [ -z "$$AWS_REGION$$AWS_DEFAULT_REGION" ]; then export AWS_REGION=$$(aws configure get region); fi;
+
+status doctor cancel:
+	@test -n "$(SECRET_ID)" || { echo "usage: make $@ SECRET_ID=<secret name or ARN> [ARGS=--json]" >&2; exit 2; }
+	@test -x $(ROTATOR) || $(MAKE) --no-print-directory build >&2
+	@$(OPERATOR_ENV) $(ROTATOR) $@ --secret-id "$(SECRET_ID)" $(ARGS)
 
 lint: tools apt-deps python-deps
 	$(PYTHON) -m ops.lint

@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependencies point one way: rotator -> Rotation -> AWS -> HTTP / SigV4 -> C libraries.
+// Dependencies point one way: rotator -> Operations -> Rotation -> AWS -> HTTP / SigV4 -> C libraries.
 // No Foundation anywhere: the binary stays small and starts fast.
 let package = Package(
     name: "rotator",
@@ -21,13 +21,16 @@ let package = Package(
         .target(name: "AWS", dependencies: ["SigV4", "HTTP", "JSON"]),
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "JSON", "Logging"]),
         .target(name: "Rotation", dependencies: ["AWS", "JSON", "Logging", "CCrypto"]),
-        .executableTarget(name: "rotator", dependencies: ["Rotation", "LambdaRuntime", "AWS", "HTTP", "Logging",
+        // The operator commands (status, doctor, cancel): the same binary, run outside Lambda.
+        .target(name: "Operations", dependencies: ["Rotation", "AWS", "HTTP", "JSON", "Logging"]),
+        .executableTarget(name: "rotator", dependencies: ["Rotation", "Operations", "LambdaRuntime", "AWS", "HTTP", "Logging",
                                                          "CGlibcCompat"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Logging"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime"]),
         .testTarget(name: "RotationTests", dependencies: ["Rotation"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Rotation", "AWS", "JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ]
 )

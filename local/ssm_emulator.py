@@ -61,6 +61,7 @@ class HostInstance:
     instance_id: str
     platform: str                    # "Linux" | "Windows"
     env: dict[str, str]              # the complete environment scripts get on this host
+    ping_status: str = "Online"      # what DescribeInstanceInformation reports: Online | ConnectionLost | Inactive
 
 
 @dataclass
@@ -149,6 +150,10 @@ class SSMEmulator:
             raise ValueError("platform must be Linux or Windows")
         self.instances[instance_id] = HostInstance(instance_id, platform, dict(env))
 
+    def set_ping_status(self, instance_id: str, status: str) -> None:
+        """What DescribeInstanceInformation says of the agent (commands still run: a test of the report)."""
+        self.instances[instance_id].ping_status = status
+
     def set_fault(self, instance_id: str, **kw: Any) -> Fault:
         if "actions" in kw and kw["actions"] is not None:
             kw["actions"] = frozenset([kw["actions"]] if isinstance(kw["actions"], str) else kw["actions"])
@@ -209,6 +214,12 @@ class SSMEmulator:
             emu._cancel_command(resp._get_param("CommandId"), resp._get_param("InstanceIds") or [])
             return ActionResult({})
 
+        def describe_instance_information(resp: Any) -> Any:
+            # moto 5.2.1 answers from EC2 instances only; the registered hosts are our managed instances.
+            from moto.core.responses import ActionResult
+            return ActionResult(emu._describe_instance_information(resp._get_param("Filters") or []))
+
+        self._patch(SimpleSystemManagerResponse, "describe_instance_information", describe_instance_information)
         self._patch(SimpleSystemManagerBackend, "send_command", send_command)
         self._patch(SimpleSystemManagerBackend, "get_command_invocation", get_command_invocation)
         self._patch(SimpleSystemManagerBackend, "list_commands", list_commands)
@@ -229,6 +240,19 @@ class SSMEmulator:
         existed = name in owner.__dict__
         self._patches.append((owner, name, owner.__dict__.get(name), existed))
         setattr(owner, name, new)
+
+    def _describe_instance_information(self, filters: list[dict[str, Any]]) -> dict[str, Any]:
+        wanted: set[str] | None = None
+        for f in filters:
+            if f.get("Key") == "InstanceIds":
+                wanted = set(f.get("Values") or [])
+            else:
+                raise self._err("InvalidFilterKey", f"filter key {f.get('Key')!r} is not supported here")
+        names = {"Linux": "Amazon Linux", "Windows": "Microsoft Windows Server 2022 Datacenter"}
+        return {"InstanceInformationList": [
+            {"InstanceId": h.instance_id, "PingStatus": h.ping_status, "PlatformType": h.platform,
+             "PlatformName": names[h.platform], "AgentVersion": "3.3.0.0", "ResourceType": "EC2Instance"}
+            for h in self.instances.values() if wanted is None or h.instance_id in wanted]}
 
     # ------------------------------------------------------------------ SendCommand
     @staticmethod

@@ -45,15 +45,18 @@ public struct AWSConfiguration: Sendable {
     }
 }
 
-/// The three services the function calls, with the names each is known by.
+/// The services the function calls (Secrets Manager, SSM, SNS) and those the operator commands
+/// read as well (Lambda, CloudWatch Logs), with the names each is known by.
 public enum AWSService: Sendable, CaseIterable {
-    case secretsManager, ssm, sns
+    case secretsManager, ssm, sns, lambda, logs
 
     var endpointPrefix: String {
         switch self {
         case .secretsManager: return "secretsmanager"
         case .ssm: return "ssm"
         case .sns: return "sns"
+        case .lambda: return "lambda"
+        case .logs: return "logs"
         }
     }
 
@@ -64,6 +67,8 @@ public enum AWSService: Sendable, CaseIterable {
         case .secretsManager: return "SECRETS_MANAGER"
         case .ssm: return "SSM"
         case .sns: return "SNS"
+        case .lambda: return "LAMBDA"
+        case .logs: return "CLOUDWATCH_LOGS"
         }
     }
 }

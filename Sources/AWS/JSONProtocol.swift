@@ -31,3 +31,9 @@ struct JSONProtocolClient {
                                requestId: response.header("x-amzn-RequestId"))
     }
 }
+
+/// AWS JSON timestamps are seconds since the epoch, with a fraction: `1.523477145713E9`.
+func epochMilliseconds(_ value: JSON?) -> Int64? {
+    guard case .number(let text)? = value, let seconds = Double(text), seconds.isFinite else { return nil }
+    return Int64((seconds * 1000).rounded())
+}

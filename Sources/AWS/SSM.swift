@@ -51,7 +51,34 @@ public protocol RunCommandAPI: AnyObject {
     func cancelCommand(commandId: String, instanceIds: [String]) throws(AWSError)
 }
 
-public final class SSMClient: RunCommandAPI {
+/// What SSM knows of a managed instance (`DescribeInstanceInformation`).
+public struct ManagedInstance: Sendable, Equatable {
+    public let instanceId: String
+    /// Online, ConnectionLost, Inactive.
+    public let pingStatus: String
+    /// Linux, Windows, MacOS.
+    public let platformType: String
+    public let platformName: String?
+    public let agentVersion: String?
+
+    public init(instanceId: String, pingStatus: String, platformType: String, platformName: String?, agentVersion: String?) {
+        self.instanceId = instanceId
+        self.pingStatus = pingStatus
+        self.platformType = platformType
+        self.platformName = platformName
+        self.agentVersion = agentVersion
+    }
+}
+
+/// What the operator commands ask SSM besides running commands.
+public protocol SSMInventoryAPI: AnyObject {
+    /// The instances among `instanceIds` that SSM manages; an id it does not know is absent.
+    func describeInstanceInformation(instanceIds: [String]) throws(AWSError) -> [ManagedInstance]
+    /// Whether a document of this name exists and can be read (its status, e.g. `Active`), `nil` if not found.
+    func documentStatus(name: String) throws(AWSError) -> String?
+}
+
+public final class SSMClient: RunCommandAPI, SSMInventoryAPI {
     private let json: JSONProtocolClient
 
     public init(_ client: AWSServiceClient) {
@@ -100,5 +127,37 @@ public final class SSMClient: RunCommandAPI {
         _ = try json.call("CancelCommand", .object([
             ("CommandId", .string(commandId)), ("InstanceIds", .array(instanceIds.map(JSON.string))),
         ]))
+    }
+
+    public func describeInstanceInformation(instanceIds: [String]) throws(AWSError) -> [ManagedInstance] {
+        var instances: [ManagedInstance] = []
+        var nextToken: String?
+        repeat {
+            var input: [(String, JSON)] = [
+                ("Filters", .array([.object([("Key", .string("InstanceIds")), ("Values", .array(instanceIds.map(JSON.string)))])])),
+            ]
+            if let nextToken { input.append(("NextToken", .string(nextToken))) }
+            let out = try json.call("DescribeInstanceInformation", .object(input))
+            for item in out["InstanceInformationList"]?.arrayValue ?? [] {
+                guard let id = item["InstanceId"]?.stringValue else {
+                    throw .malformedResponse(operation: "DescribeInstanceInformation", reason: "an entry without InstanceId")
+                }
+                instances.append(ManagedInstance(
+                    instanceId: id, pingStatus: item["PingStatus"]?.stringValue ?? "Unknown",
+                    platformType: item["PlatformType"]?.stringValue ?? "Unknown",
+                    platformName: item["PlatformName"]?.stringValue, agentVersion: item["AgentVersion"]?.stringValue))
+            }
+            nextToken = out["NextToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        } while nextToken != nil
+        return instances
+    }
+
+    public func documentStatus(name: String) throws(AWSError) -> String? {
+        do {
+            let out = try json.call("DescribeDocument", .object([("Name", .string(name))]))
+            return out["Document"]?["Status"]?.stringValue ?? "Unknown"
+        } catch where error.isServiceError("InvalidDocument") {
+            return nil
+        }
     }
 }

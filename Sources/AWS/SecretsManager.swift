@@ -5,16 +5,62 @@ public struct SecretDescription: Sendable, Equatable {
     /// `nil` when the field is absent, which is not the same as disabled.
     public let rotationEnabled: Bool?
     public let versionIdsToStages: [String: [String]]
+    /// What the operator commands show; the rotation steps do not need them.
+    public let name: String?
+    public let rotationLambdaArn: String?
+    public let rotationSchedule: RotationSchedule?
+    /// Milliseconds since the Unix epoch.
+    public let lastRotatedMilliseconds: Int64?
+    public let nextRotationMilliseconds: Int64?
 
-    public init(arn: String, rotationEnabled: Bool?, versionIdsToStages: [String: [String]]) {
+    public init(arn: String, rotationEnabled: Bool?, versionIdsToStages: [String: [String]], name: String? = nil,
+                rotationLambdaArn: String? = nil, rotationSchedule: RotationSchedule? = nil,
+                lastRotatedMilliseconds: Int64? = nil, nextRotationMilliseconds: Int64? = nil) {
         self.arn = arn
         self.rotationEnabled = rotationEnabled
         self.versionIdsToStages = versionIdsToStages
+        self.name = name
+        self.rotationLambdaArn = rotationLambdaArn
+        self.rotationSchedule = rotationSchedule
+        self.lastRotatedMilliseconds = lastRotatedMilliseconds
+        self.nextRotationMilliseconds = nextRotationMilliseconds
     }
 
     /// The version that holds `stage`, if any.
     public func version(holding stage: String) -> String? {
         versionIdsToStages.first { $0.value.contains(stage) }?.key
+    }
+}
+
+/// `RotationRules`: a schedule expression, or the older "every N days", and the window's length.
+public struct RotationSchedule: Sendable, Equatable {
+    public let scheduleExpression: String?
+    public let automaticallyAfterDays: Int?
+    /// e.g. `3h`: how long the rotation window stays open.
+    public let duration: String?
+
+    public init(scheduleExpression: String?, automaticallyAfterDays: Int?, duration: String?) {
+        self.scheduleExpression = scheduleExpression
+        self.automaticallyAfterDays = automaticallyAfterDays
+        self.duration = duration
+    }
+
+    /// `rate(30 days)`, `cron(...)`: one text whichever form was used.
+    public var summary: String? {
+        scheduleExpression ?? automaticallyAfterDays.map { "rate(\($0) days)" }
+    }
+}
+
+/// One entry of `ListSecretVersionIds`.
+public struct SecretVersionEntry: Sendable, Equatable {
+    public let versionId: String
+    public let stages: [String]
+    public let createdMilliseconds: Int64?
+
+    public init(versionId: String, stages: [String], createdMilliseconds: Int64?) {
+        self.versionId = versionId
+        self.stages = stages
+        self.createdMilliseconds = createdMilliseconds
     }
 }
 
@@ -59,7 +105,13 @@ public protocol SecretsManagerAPI: AnyObject {
     func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String
 }
 
-public final class SecretsManagerClient: SecretsManagerAPI {
+/// What the operator commands read besides the steps' calls.
+public protocol SecretVersionsAPI: AnyObject {
+    /// Every version still labelled, with its creation date (all pages).
+    func listSecretVersionIds(_ secretId: String) throws(AWSError) -> [SecretVersionEntry]
+}
+
+public final class SecretsManagerClient: SecretsManagerAPI, SecretVersionsAPI {
     private let json: JSONProtocolClient
 
     public init(_ client: AWSServiceClient) {
@@ -75,7 +127,36 @@ public final class SecretsManagerClient: SecretsManagerAPI {
         for (version, labels) in out["VersionIdsToStages"]?.objectValue ?? [] {
             stages[version] = labels.arrayValue?.compactMap(\.stringValue) ?? []
         }
-        return SecretDescription(arn: arn, rotationEnabled: out["RotationEnabled"]?.boolValue, versionIdsToStages: stages)
+        var schedule: RotationSchedule?
+        if let rules = out["RotationRules"], rules.objectValue != nil {
+            schedule = RotationSchedule(scheduleExpression: rules["ScheduleExpression"]?.stringValue,
+                                        automaticallyAfterDays: rules["AutomaticallyAfterDays"]?.intValue,
+                                        duration: rules["Duration"]?.stringValue)
+        }
+        return SecretDescription(
+            arn: arn, rotationEnabled: out["RotationEnabled"]?.boolValue, versionIdsToStages: stages,
+            name: out["Name"]?.stringValue, rotationLambdaArn: out["RotationLambdaARN"]?.stringValue,
+            rotationSchedule: schedule, lastRotatedMilliseconds: epochMilliseconds(out["LastRotatedDate"]),
+            nextRotationMilliseconds: epochMilliseconds(out["NextRotationDate"]))
+    }
+
+    public func listSecretVersionIds(_ secretId: String) throws(AWSError) -> [SecretVersionEntry] {
+        var entries: [SecretVersionEntry] = []
+        var nextToken: String?
+        repeat {
+            var input: [(String, JSON)] = [("SecretId", .string(secretId)), ("IncludeDeprecated", .bool(false))]
+            if let nextToken { input.append(("NextToken", .string(nextToken))) }
+            let out = try json.call("ListSecretVersionIds", .object(input))
+            for item in out["Versions"]?.arrayValue ?? [] {
+                guard let id = item["VersionId"]?.stringValue else {
+                    throw .malformedResponse(operation: "ListSecretVersionIds", reason: "a version without VersionId")
+                }
+                entries.append(SecretVersionEntry(versionId: id, stages: item["VersionStages"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                                                  createdMilliseconds: epochMilliseconds(item["CreatedDate"])))
+            }
+            nextToken = out["NextToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        } while nextToken != nil
+        return entries
     }
 
     public func getSecretValue(_ secretId: String, _ selector: SecretVersionSelector) throws(AWSError) -> SecretValue {

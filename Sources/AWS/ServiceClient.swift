@@ -35,17 +35,19 @@ public final class AWSServiceClient {
         self.random = random
     }
 
-    /// POSTs `body` to the endpoint's path, signed afresh for every attempt, and returns the first
-    /// 2xx response. `parseError` turns a non-2xx body into the service's error.
-    func perform(operation: String, contentType: String, extraHeaders: [(name: String, value: String)], body: [UInt8],
+    /// Sends `body` to the endpoint's path (plus `resourcePath`, already percent-encoded, for REST
+    /// APIs), signed afresh for every attempt, and returns the first 2xx response. `parseError` turns
+    /// a non-2xx body into the service's error.
+    func perform(operation: String, method: String = "POST", resourcePath: String = "", contentType: String,
+                 extraHeaders: [(name: String, value: String)], body: [UInt8],
                  parseError: (HTTPResponse) -> AWSServiceError) throws(AWSError) -> HTTPResponse {
         var attempt = 1
         while true {
             let remaining = deadline.remainingMilliseconds(clock: clock).map { $0 - AWSServiceClient.deadlineReserveMilliseconds }
             if let remaining, remaining <= 0 { throw .deadline(operation: operation) }
             let timeout = min(remaining ?? AWSServiceClient.attemptTimeoutMilliseconds, AWSServiceClient.attemptTimeoutMilliseconds)
-            let request = signedRequest(contentType: contentType, extraHeaders: extraHeaders, body: body,
-                                        timeoutMilliseconds: Int(timeout))
+            let request = signedRequest(method: method, resourcePath: resourcePath, contentType: contentType,
+                                        extraHeaders: extraHeaders, body: body, timeoutMilliseconds: Int(timeout))
             let failure: AWSError
             switch Result(catching: { () throws(TransportError) in try http.send(request) }) {
             case .success(let response):
@@ -67,11 +69,15 @@ public final class AWSServiceClient {
         }
     }
 
-    private func signedRequest(contentType: String, extraHeaders: [(name: String, value: String)], body: [UInt8],
+    private func signedRequest(method: String, resourcePath: String, contentType: String,
+                               extraHeaders: [(name: String, value: String)], body: [UInt8],
                                timeoutMilliseconds: Int) -> HTTPRequest {
         let headers = [("Host", endpointParts.hostHeader), ("Content-Type", contentType)] + extraHeaders
-        let toSign = SigningRequest(method: "POST", path: endpointParts.path, query: [], headers: headers, body: body)
+        let base = endpointParts.path.hasSuffix("/") ? String(endpointParts.path.dropLast()) : endpointParts.path
+        let path = resourcePath.isEmpty ? endpointParts.path : base + resourcePath
+        let url = resourcePath.isEmpty ? endpoint : (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + resourcePath
+        let toSign = SigningRequest(method: method, path: path, query: [], headers: headers, body: body)
         let signed = signer.sign(toSign, at: AmzTime(epochSeconds: Int(clock.nowMilliseconds / 1000)))
-        return HTTPRequest(method: "POST", url: endpoint, headers: signed, body: body, timeoutMilliseconds: timeoutMilliseconds)
+        return HTTPRequest(method: method, url: url, headers: signed, body: body, timeoutMilliseconds: timeoutMilliseconds)
     }
 }

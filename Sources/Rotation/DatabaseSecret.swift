@@ -4,8 +4,14 @@ import JSON
 public enum Engine: String, Sendable, CaseIterable {
     case postgres, mysql, sqlserver
 
+    /// The function's environment variable naming this engine's SSM document.
+    public var documentVariable: String { rawValue.uppercased() + "_DOCUMENT" }
+
+    /// The SSM platform type of the hosts this engine's document runs on.
+    public var platformType: String { self == .sqlserver ? "Windows" : "Linux" }
+
     /// The names a secret may use; `mariadb` and `postgresql` are what people (and RDS) write.
-    init?(secretValue: String) {
+    public init?(secretValue: String) {
         switch secretValue.lowercased() {
         case "postgres", "postgresql": self = .postgres
         case "mysql", "mariadb": self = .mysql

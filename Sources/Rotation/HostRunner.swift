@@ -21,7 +21,7 @@ public final class HostRunner {
 
     public func documentName(for engine: Engine) throws(RotationError) -> String {
         guard let name = documents[engine], !name.isEmpty else {
-            throw .configuration("no SSM document is configured for engine \(engine.rawValue) (set \(engine.rawValue.uppercased())_DOCUMENT)")
+            throw .configuration("no SSM document is configured for engine \(engine.rawValue) (set \(engine.documentVariable))")
         }
         return name
     }
@@ -30,12 +30,20 @@ public final class HostRunner {
     /// answered by `untilMilliseconds` are cancelled and reported as `NoAnswer`.
     public func run(_ command: HostCommand, engine: Engine, on instanceIds: [String], step: RotationStep,
                     untilMilliseconds budgetEnd: Int64, logger: Logger) throws(RotationError) -> [InstanceResult] {
+        try run(command, engine: engine, on: instanceIds, comment: "rotator \(step.rawValue): \(command.action.rawValue)",
+                untilMilliseconds: budgetEnd, logger: logger)
+    }
+
+    /// The same for a command outside a rotation step (the operator's checks); `comment` is what
+    /// SSM's command history shows (at most 100 characters).
+    public func run(_ command: HostCommand, engine: Engine, on instanceIds: [String], comment: String,
+                    untilMilliseconds budgetEnd: Int64, logger: Logger) throws(RotationError) -> [InstanceResult] {
         let document = try documentName(for: engine)
         let deliverySeconds = max(30, Int((budgetEnd - clock.nowMilliseconds) / 1000))
         let commandId = try aws { () throws(AWSError) in
             try ssm.sendCommand(SendCommandInput(
                 documentName: document, instanceIds: instanceIds, parameters: command.parameters,
-                comment: "rotator \(step.rawValue): \(command.action.rawValue)", timeoutSeconds: deliverySeconds))
+                comment: comment, timeoutSeconds: deliverySeconds))
         }
         let log = logger.with(("commandId", commandId), ("action", command.action.rawValue))
         log.info("host command sent", ("document", document), ("instances", instanceIds.joined(separator: ",")))

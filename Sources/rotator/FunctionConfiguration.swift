@@ -6,9 +6,7 @@ struct FunctionConfiguration {
     let alertTopicArn: String?
     let passwordPolicy: PasswordPolicy
 
-    static let documentVariables: [(Engine, String)] = [
-        (.postgres, "POSTGRES_DOCUMENT"), (.mysql, "MYSQL_DOCUMENT"), (.sqlserver, "SQLSERVER_DOCUMENT"),
-    ]
+    static let documentVariables: [(Engine, String)] = Engine.allCases.map { ($0, $0.documentVariable) }
 
     init(environment: [String: String]) throws(RotationError) {
         var documents: [Engine: String] = [:]

@@ -9,6 +9,7 @@ struct RotationHandler: InvocationHandler {
     let rotator: Rotator
     let deadline: InvocationDeadline
     let clock: Clock
+    let metrics: StepMetrics
 
     func handle(_ invocation: Invocation, logger: Logger) throws(FunctionError) -> JSON {
         deadline.epochMilliseconds = invocation.deadlineMilliseconds
@@ -26,10 +27,12 @@ struct RotationHandler: InvocationHandler {
         do {
             try rotator.rotate(event, deadlineMilliseconds: invocation.deadlineMilliseconds, logger: logger)
             log.info("step succeeded", ("durationMs", String(clock.nowMilliseconds - started)))
+            metrics.stepFinished(event, startedMilliseconds: started, failure: nil)
             return .object([])
         } catch {
             log.error("step failed", ("errorType", error.errorType), ("reason", error.description),
                       ("durationMs", String(clock.nowMilliseconds - started)))
+            metrics.stepFinished(event, startedMilliseconds: started, failure: error)
             throw FunctionError(errorType: error.errorType, errorMessage: error.description)
         }
     }

@@ -2,6 +2,7 @@ import AWS
 import HTTP
 import LambdaRuntime
 import Logging
+import Operations
 import Rotation
 #if canImport(Glibc)
 import Glibc
@@ -22,13 +23,21 @@ func processEnvironment() -> [String: String] {
 }
 
 let environment = processEnvironment()
+let caBundle = CurlHTTPClient.defaultCABundle(environment: environment, fileExists: { access($0, R_OK) == 0 })
+
+// With arguments it is the operator's tool (`rotator status --secret-id ...`); Lambda starts it without.
+if CommandLine.arguments.count > 1 {
+    exit(Operator.main(arguments: Array(CommandLine.arguments.dropFirst()), environment: environment,
+                       http: CurlHTTPClient(caBundlePath: caBundle), clock: SystemClock()))
+}
+
 let logger = Logger(environment: environment)
 guard let runtimeAPI = environment["AWS_LAMBDA_RUNTIME_API"], !runtimeAPI.isEmpty else {
-    logger.error("AWS_LAMBDA_RUNTIME_API is not set: this program runs inside AWS Lambda (or the local stack)")
+    logger.error("AWS_LAMBDA_RUNTIME_API is not set: this program runs inside AWS Lambda (or the local stack); "
+        + "run `rotator --help` for the operator commands")
     exit(1)
 }
-let http = CurlHTTPClient(caBundlePath: CurlHTTPClient.defaultCABundle(
-    environment: environment, fileExists: { access($0, R_OK) == 0 }))
+let http = CurlHTTPClient(caBundlePath: caBundle)
 let runtime = RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http)
 let clock = SystemClock()
 let deadline = InvocationDeadline()
@@ -45,7 +54,7 @@ do {
         hosts: HostRunner(ssm: SSMClient(client(.ssm)), documents: configuration.documents, clock: clock),
         alerts: AlertPublisher(sns: SNSClient(client(.sns)), topicArn: configuration.alertTopicArn),
         passwordPolicy: configuration.passwordPolicy, clock: clock)
-    handler = RotationHandler(rotator: rotator, deadline: deadline, clock: clock)
+    handler = RotationHandler(rotator: rotator, deadline: deadline, clock: clock, metrics: StepMetrics(clock: clock))
 } catch {
     logger.error("configuration unusable", ("reason", "\(error)"))
     do {

@@ -125,14 +125,15 @@ def test_make_deploy_is_guided_the_first_time_only(tmp_path):
     assert "sam deploy" in p.stdout and "--guided" not in p.stdout
 
 
-def test_make_rotate_and_status_need_a_secret_id():
-    for target in ("rotate", "status"):
+def test_make_rotate_and_the_operator_commands_need_a_secret_id():
+    for target in ("rotate", "status", "doctor", "cancel"):
         p = _make(target)
         assert p.returncode != 0 and f"make {target} SECRET_ID=" in p.stderr, (target, p.stderr)
     p = _make("-n", "rotate", "SECRET_ID=db/app")
     assert 'aws secretsmanager rotate-secret --secret-id "db/app"' in p.stdout
-    p = _make("-n", "status", "SECRET_ID=db/app", f"PYTHON={sys.executable}")
-    assert f'{sys.executable} -m ops.status "db/app"' in p.stdout
+    for target in ("status", "doctor", "cancel"):
+        p = _make("-n", target, "SECRET_ID=db/app", "ARGS=--json")
+        assert f'.build/release/rotator {target} --secret-id "db/app" --json' in p.stdout, p.stdout
 
 
 def test_sam_build_target_calls_stage_sh_with_the_artifacts_dir():

@@ -1,0 +1,88 @@
+import AWS
+import JSON
+import Rotation
+
+/// `rotator cancel`: abandons a stuck rotation (removes AWSPENDING from its version), but only after
+/// every host proved it accepts AWSCURRENT; otherwise it explains and changes nothing. A host that
+/// fails the proof may accept only the pending password, and that version must then keep its label.
+struct CancelCommand {
+    let services: OperatorServices
+    let console: Console
+
+    func run(secretId: String, force: Bool) throws(OperatorError) -> Int32 {
+        let state = try OperatorError.wrap { () throws(AWSError) in try SecretState.read(secretId, services: services) }
+        let arn = state.description.arn
+        var hosts: [InstanceResult] = []
+        func finish(_ code: Int32, cancelled: Bool, _ message: [String]) -> Int32 {
+            message.forEach(console.line)
+            if console.json {
+                console.document(.object([
+                    ("secretArn", .string(arn)), ("pendingVersion", state.pendingVersion.map(JSON.string) ?? .null),
+                    ("cancelled", .bool(cancelled)),
+                    ("hosts", .array(hosts.map { .object([("instanceId", .string($0.instanceId)), ("accepted", .bool($0.succeeded)),
+                                                          ("detail", .string($0.summary))]) })),
+                    ("message", .string(message.joined(separator: " "))),
+                ]))
+            }
+            return code
+        }
+        guard let pending = state.pendingVersion else {
+            return finish(Operator.ExitCode.pass, cancelled: false, ["No rotation is pending on \(arn): nothing to cancel."])
+        }
+        let diagnosis = Diagnosis.of(state, secretId: secretId)
+        if diagnosis.verdict == .inProgress && !force {
+            return finish(Operator.ExitCode.attention, cancelled: false, [
+                "Nothing changed: \(diagnosis.summary).",
+                "It may still be running; cancelling under it could leave a host on a password no label names.",
+                "Wait, or run again with --force once you know it is not running.",
+            ])
+        }
+        guard let functionArn = state.description.rotationLambdaArn else {
+            return finish(Operator.ExitCode.attention, cancelled: false, [
+                "Nothing changed: the secret names no rotation function, so its SSM documents are unknown."])
+        }
+        let (current, instanceIds) = try hostsToProve(arn: arn, pending: pending)
+        let function = try OperatorError.wrap { () throws(AWSError) in try services.rotationFunction(functionArn) }
+        do {
+            hosts = try CurrentLoginProof(ssm: services.ssm, documents: services.documents(of: function), console: console,
+                                          baseClock: services.clock)
+                .run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
+                     instanceIds: instanceIds, purpose: "cancel")
+        } catch {
+            throw OperatorError(description: "the proof could not run (\(error)); nothing was changed")
+        }
+        let refused = hosts.filter { !$0.succeeded }
+        guard refused.isEmpty else {
+            return finish(Operator.ExitCode.attention, cancelled: false, [
+                "Nothing changed: not every host accepts AWSCURRENT, so version \(pending) keeps AWSPENDING."]
+                + refused.map { "  \($0.summary)" } + [
+                "A host that refuses AWSCURRENT may hold the pending password (setSecret changed it). Fix that host and let "
+                    + "the rotation finish (`make rotate SECRET_ID=\(secretId)` retries this same version), or set its password back "
+                    + "to AWSCURRENT's and cancel again."])
+        }
+        try OperatorError.wrap { () throws(AWSError) in
+            try services.secrets.updateSecretVersionStage(arn, stage: "AWSPENDING", moveTo: nil, removeFrom: pending)
+        }
+        return finish(Operator.ExitCode.pass, cancelled: true, [
+            "Every host accepts AWSCURRENT (\(hosts.map(\.instanceId).joined(separator: ", "))).",
+            "Removed AWSPENDING from version \(pending): the rotation is abandoned and the next one starts afresh."])
+    }
+
+    /// AWSCURRENT's version and secret, and every instance either version names (a host only the
+    /// pending version lists may have taken the pending password too).
+    private func hostsToProve(arn: String, pending: String) throws(OperatorError) -> ((versionId: String, secret: DatabaseSecret), [String]) {
+        let value = try OperatorError.wrap { () throws(AWSError) in try services.secrets.getSecretValue(arn, .stage("AWSCURRENT")) }
+        let secret: DatabaseSecret
+        do {
+            secret = try DatabaseSecret.parse(value.secretString)
+        } catch {
+            throw OperatorError(description: "AWSCURRENT is not a usable secret (\(error)); nothing was changed")
+        }
+        var instanceIds = secret.instanceIds
+        if let pendingValue = try? services.secrets.getSecretValue(arn, .versionId(pending, stage: "AWSPENDING")),
+           let pendingSecret = try? DatabaseSecret.parse(pendingValue.secretString) {
+            instanceIds += pendingSecret.instanceIds.filter { !instanceIds.contains($0) }
+        }
+        return ((value.versionId, secret), instanceIds)
+    }
+}

@@ -1,0 +1,28 @@
+import AWS
+import Rotation
+
+/// Proof that every host's login accepts the password of the AWSCURRENT version: the document's
+/// `verify` action, the same fresh login testSecret uses (docs/host-contract.md). doctor runs it as
+/// its dry run; cancel removes AWSPENDING only after it passed on every host.
+struct CurrentLoginProof {
+    /// Long enough for SSM to deliver and for the document's own 120 s limit.
+    static let budgetMilliseconds: Int64 = 180_000
+
+    let ssm: RunCommandAPI
+    let documents: [Engine: String]
+    let console: Console
+    let baseClock: Clock
+
+    func run(secretArn: String, currentVersionId: String, engine: Engine, instanceIds: [String],
+             purpose: String) throws(RotationError) -> [InstanceResult] {
+        let command = try HostCommand(action: .verify, secretArn: secretArn, versionId: currentVersionId)
+        let clock = ProgressClock(base: baseClock)
+        let progress = HostProgress(console: console, clock: clock, label: "\(purpose): log in with AWSCURRENT",
+                                    instanceIds: instanceIds)
+        clock.onWait = { progress.redraw() }
+        let runner = HostRunner(ssm: ssm, documents: documents, clock: clock)
+        return try runner.run(command, engine: engine, on: instanceIds, comment: "rotator \(purpose): verify AWSCURRENT",
+                              untilMilliseconds: clock.nowMilliseconds + CurrentLoginProof.budgetMilliseconds,
+                              logger: progress.logger)
+    }
+}

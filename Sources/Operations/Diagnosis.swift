@@ -1,0 +1,120 @@
+/// What state a secret's rotation is in, in plain language, with what to do about it.
+public struct Diagnosis: Equatable, Sendable {
+    public enum Verdict: String, Sendable {
+        /// No rotation pending.
+        case healthy
+        /// Rotation is not enabled or names no function.
+        case notConfigured = "not-configured"
+        /// A rotation began recently and has logged no failure: it may still be running.
+        case inProgress = "in-progress"
+        /// AWSPENDING sits on a version that is not AWSCURRENT and the rotation is not running.
+        case stuck
+        /// No version holds AWSCURRENT.
+        case broken
+    }
+
+    public let verdict: Verdict
+    public let summary: String
+    /// The last failed step and why, when the function's log says.
+    public let cause: String?
+    public let advice: [String]
+
+    /// The longest a healthy rotation takes: four steps of at most the function's timeout (300 s),
+    /// with Secrets Manager's retries in between.
+    public static let rotationBoundMilliseconds: Int64 = 20 * 60 * 1000
+
+    public var needsAttention: Bool { verdict != .healthy }
+
+    public static func of(_ state: SecretState, secretId: String) -> Diagnosis {
+        guard let current = state.currentVersion else {
+            return Diagnosis(verdict: .broken, summary: "no version holds AWSCURRENT: applications reading the secret get an error", cause: nil, advice: [
+                "Move AWSCURRENT back to the version whose password the hosts accept (aws secretsmanager "
+                    + "update-secret-version-stage --secret-id \(secretId) --version-stage AWSCURRENT --move-to-version-id <id>), "
+                    + "then prove it with `rotator doctor --secret-id \(secretId)`.",
+            ])
+        }
+        if let pending = state.pendingVersion {
+            return pendingDiagnosis(state, pending: pending, current: current, secretId: secretId)
+        }
+        guard state.rotationConfigured else {
+            let why = state.description.rotationEnabled == true ? "rotation is enabled but names no function" : "rotation is not enabled"
+            return Diagnosis(verdict: .notConfigured, summary: why, cause: nil, advice: [
+                "Deploy the stack (docs/deploying.md) or run `aws secretsmanager rotate-secret --secret-id \(secretId) "
+                    + "--rotation-lambda-arn <function ARN> --rotation-rules ScheduleExpression=...`; "
+                    + "`rotator doctor --secret-id \(secretId)` checks everything first.",
+            ])
+        }
+        var advice: [String] = []
+        if let next = state.description.nextRotationMilliseconds, next < state.nowMilliseconds {
+            advice.append("The next rotation was due \(durationText(state.nowMilliseconds - next)) ago and has not started: "
+                + "check that the function still exists and that Secrets Manager may invoke it.")
+        }
+        if state.description.versionIdsToStages[current]?.contains("AWSPENDING") == true {
+            advice.append("AWSPENDING also sits on the current version (an interrupted finishSecret left it): harmless; the next rotation removes it.")
+        }
+        return Diagnosis(verdict: .healthy, summary: "no rotation pending", cause: nil, advice: advice)
+    }
+
+    private static func pendingDiagnosis(_ state: SecretState, pending: String, current: String, secretId: String) -> Diagnosis {
+        let failure = state.lastFailure
+        let age = state.pendingCreatedMilliseconds.map { state.nowMilliseconds - $0 }
+        if failure == nil, let age, age < rotationBoundMilliseconds {
+            return Diagnosis(
+                verdict: .inProgress,
+                summary: "version \(pending) holds AWSPENDING: a rotation began \(durationText(age)) ago and has logged no failure",
+                cause: nil,
+                advice: ["It may still be running: check again in \(durationText(rotationBoundMilliseconds - age)). "
+                    + "Do not cancel a running rotation."]
+                    + (state.logProblem.map { ["(The function's log could not be read: \($0).)"] } ?? []))
+        }
+        let summary = "version \(pending) holds AWSPENDING but not AWSCURRENT: the rotation did not finish, "
+            + "and Secrets Manager starts no other until it does"
+        var cause: String?
+        var advice: [String] = []
+        let retry = "`make rotate SECRET_ID=\(secretId)` makes Secrets Manager retry this same version"
+        let cancel = "`rotator cancel --secret-id \(secretId)` abandons it, after proving every host accepts AWSCURRENT"
+        if let failure {
+            cause = "\(failure.step) failed at \(utcText(failure.atMilliseconds)) (\(failure.reason ?? "unknown reason")): "
+                + (failure.message ?? "no message")
+            advice.append(reasonAdvice(failure.reason, step: failure.step, secretId: secretId))
+        } else if state.pendingHasValue == false {
+            advice.append("The pending version has no value: createSecret did not finish.")
+        } else {
+            let why = state.logProblem.map { "the function's log could not be read: \($0)" }
+                ?? "no failure of this version is in the function's log (it may have expired)"
+            advice.append("The last failure is unknown: \(why). Read the SNS alert of this rotation.")
+        }
+        switch failure?.step {
+        case "finishSecret":
+            advice.append("Every host already took the new password; only the labels did not move: \(retry).")
+        case "createSecret":
+            advice.append("No host was touched yet. Fix the cause, then \(retry), or \(cancel).")
+        default:
+            advice.append("Then \(retry), or \(cancel).")
+        }
+        advice.append("Never remove AWSPENDING by hand: a host may accept only the pending password.")
+        return Diagnosis(verdict: .stuck, summary: summary, cause: cause, advice: advice)
+    }
+
+    /// What to do about each kind of failure (Rotation.RotationError's errorType).
+    static func reasonAdvice(_ reason: String?, step: String, secretId: String) -> String {
+        switch reason {
+        case "HostCommandFailed":
+            return "A host could not \(step == "testSecret" ? "log in with" : "take") the new password: fix the host named above "
+                + "(SSM Run Command's history has the script's output; `rotator doctor --secret-id \(secretId)` checks each host)."
+        case "InvalidSecret":
+            return "The secret's JSON is incomplete or invalid: correct the field named above in the AWSCURRENT value "
+                + "(`rotator doctor --secret-id \(secretId)` checks it)."
+        case "Configuration":
+            return "The function's configuration is wrong (SSM document or password settings): correct the stack's parameters and redeploy."
+        case "RotationNotEnabled":
+            return "Rotation was disabled while this version was pending: enable it again."
+        case "VersionNotPending":
+            return "The version's labels changed under the rotation (someone moved AWSPENDING or AWSCURRENT by hand)."
+        case "AWSError":
+            return "An AWS call failed (permissions, throttling or the network): the message names the call."
+        default:
+            return "See the message above and the function's log."
+        }
+    }
+}

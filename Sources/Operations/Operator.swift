@@ -1,0 +1,62 @@
+import AWS
+import HTTP
+import JSON
+import Rotation
+
+/// Why an operator command could not do its work (as opposed to finding something wrong).
+public struct OperatorError: Error, CustomStringConvertible {
+    public let description: String
+
+    static func wrap<T>(_ call: () throws(AWSError) -> T) throws(OperatorError) -> T {
+        do { return try call() } catch { throw OperatorError(description: error.description) }
+    }
+}
+
+/// The operator commands' entry point: `rotator <command> ...` outside Lambda.
+public enum Operator {
+    public enum ExitCode {
+        public static let pass: Int32 = 0
+        public static let attention: Int32 = 1
+        public static let failure: Int32 = 2
+    }
+
+    public static func main(arguments: [String], environment: [String: String], http: HTTPClient, clock: Clock) -> Int32 {
+        let parsed: OperatorArguments
+        do {
+            parsed = try OperatorArguments.parse(arguments)
+        } catch .help {
+            Console.standard(json: false).line(OperatorArguments.usage)
+            return ExitCode.pass
+        } catch {
+            Console.standard(json: false).warning(error.description)
+            return ExitCode.failure
+        }
+        let console = Console.standard(json: parsed.json)
+        let services: OperatorServices
+        do {
+            services = try OperatorServices.fromEnvironment(environment, http: http, clock: clock)
+        } catch {
+            console.warning("\(error): the operator commands read credentials and region from the environment "
+                + "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION); "
+                + "`make \(parsed.command.rawValue) SECRET_ID=...` exports them from an AWS CLI profile")
+            return ExitCode.failure
+        }
+        return run(parsed, services: services, console: console)
+    }
+
+    public static func run(_ arguments: OperatorArguments, services: OperatorServices, console: Console) -> Int32 {
+        do {
+            switch arguments.command {
+            case .status: return try StatusCommand(services: services, console: console).run(secretId: arguments.secretId)
+            case .doctor: return try DoctorCommand(services: services, console: console).run(secretId: arguments.secretId)
+            case .cancel: return try CancelCommand(services: services, console: console).run(secretId: arguments.secretId, force: arguments.force)
+            }
+        } catch {
+            if console.json {
+                console.document(.object([("error", .string(error.description))]))
+            }
+            console.warning("cannot \(arguments.command.rawValue) \(arguments.secretId): \(error)")
+            return ExitCode.failure
+        }
+    }
+}

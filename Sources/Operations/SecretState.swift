@@ -1,0 +1,101 @@
+import AWS
+import Rotation
+
+/// Everything `status` reports about a secret, read once; the diagnosis is drawn from it.
+public struct SecretState: Sendable {
+    public struct Version: Equatable, Sendable {
+        public let versionId: String
+        public let stages: [String]
+        public let createdMilliseconds: Int64?
+    }
+
+    public let description: SecretDescription
+    public let versions: [Version]
+    /// Why creation dates are missing (ListSecretVersionIds failed), if they are.
+    public let versionsProblem: String?
+    /// The version holding AWSPENDING without AWSCURRENT: an unfinished rotation.
+    public let pendingVersion: String?
+    /// Whether the pending version holds a value (createSecret ran); nil when unknown.
+    public let pendingHasValue: Bool?
+    /// The function's step records for the pending version, oldest first.
+    public let pendingSteps: [StepRecord]
+    /// Why the function's log could not be read, if it could not.
+    public let logProblem: String?
+    public let nowMilliseconds: Int64
+
+    public init(description: SecretDescription, versions: [Version], versionsProblem: String?, pendingHasValue: Bool?,
+                pendingSteps: [StepRecord], logProblem: String?, nowMilliseconds: Int64) {
+        self.description = description
+        let order = ["AWSCURRENT": 0, "AWSPENDING": 1, "AWSPREVIOUS": 2]
+        self.versions = versions.sorted {
+            let a = $0.stages.map { order[$0] ?? 3 }.min() ?? 4, b = $1.stages.map { order[$0] ?? 3 }.min() ?? 4
+            return a != b ? a < b : $0.versionId < $1.versionId
+        }
+        self.versionsProblem = versionsProblem
+        pendingVersion = description.versionIdsToStages
+            .first { $0.value.contains("AWSPENDING") && !$0.value.contains("AWSCURRENT") }?.key
+        self.pendingHasValue = pendingHasValue
+        self.pendingSteps = pendingSteps
+        self.logProblem = logProblem
+        self.nowMilliseconds = nowMilliseconds
+    }
+
+    public var currentVersion: String? { description.version(holding: "AWSCURRENT") }
+
+    public var pendingCreatedMilliseconds: Int64? {
+        versions.first { $0.versionId == pendingVersion }?.createdMilliseconds
+    }
+
+    public var lastFailure: StepRecord? { pendingSteps.last { !$0.succeeded } }
+
+    public var rotationConfigured: Bool { description.rotationEnabled == true && description.rotationLambdaArn != nil }
+
+    /// Reads the secret's description, versions, whether the pending version has a value (never the
+    /// value itself leaves this function) and the function's records of the pending version.
+    static func read(_ secretId: String, services: OperatorServices) throws(AWSError) -> SecretState {
+        let description = try services.secrets.describeSecret(secretId)
+        var versions = description.versionIdsToStages.map { Version(versionId: $0.key, stages: $0.value.sorted(), createdMilliseconds: nil) }
+        var versionsProblem: String?
+        do {
+            let listed = try services.secrets.listSecretVersionIds(description.arn)
+            versions = versions.map { version in
+                Version(versionId: version.versionId, stages: version.stages,
+                        createdMilliseconds: listed.first { $0.versionId == version.versionId }?.createdMilliseconds)
+            }
+        } catch {
+            versionsProblem = error.description
+        }
+        let partial = SecretState(description: description, versions: versions, versionsProblem: versionsProblem,
+                                  pendingHasValue: nil, pendingSteps: [], logProblem: nil, nowMilliseconds: services.clock.nowMilliseconds)
+        guard let pending = partial.pendingVersion else { return partial }
+
+        var pendingHasValue: Bool?
+        do {
+            _ = try services.secrets.getSecretValue(description.arn, .versionId(pending, stage: "AWSPENDING"))
+            pendingHasValue = true
+        } catch where error.isServiceError("ResourceNotFoundException") {
+            pendingHasValue = false
+        } catch {
+            pendingHasValue = nil
+        }
+
+        var steps: [StepRecord] = []
+        var logProblem: String?
+        if let functionArn = description.rotationLambdaArn {
+            do {
+                let function = try services.rotationFunction(functionArn)
+                let since = (partial.pendingCreatedMilliseconds.map { $0 - StepLog.marginMilliseconds })
+                    ?? partial.nowMilliseconds - StepLog.defaultLookbackMilliseconds
+                steps = try StepLog(logs: services.logs).records(logGroup: function.logGroup, secretArn: description.arn, since: since)
+                    .filter { $0.versionId == pending }
+            } catch {
+                logProblem = error.description
+            }
+        } else {
+            logProblem = "no rotation function is configured, so there is no log to read"
+        }
+        return SecretState(description: description, versions: versions, versionsProblem: versionsProblem,
+                           pendingHasValue: pendingHasValue, pendingSteps: steps, logProblem: logProblem,
+                           nowMilliseconds: partial.nowMilliseconds)
+    }
+}

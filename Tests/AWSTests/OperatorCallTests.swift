@@ -1,0 +1,106 @@
+import AWS
+import HTTP
+import JSON
+import Testing
+
+/// The calls only the operator commands make (DescribeSecret's rotation fields, ListSecretVersionIds,
+/// DescribeInstanceInformation, DescribeDocument, Lambda's GetFunctionConfiguration, FilterLogEvents).
+@Suite struct OperatorCallTests {
+    @Test func describeSecretReadsTheRotationFields() throws {
+        let harness = Harness([ok("""
+            {"ARN":"arn:x","Name":"prod/db","RotationEnabled":true,
+             "RotationLambdaARN":"arn:aws:lambda:us-east-1:123456789012:function:rotator",
+             "RotationRules":{"AutomaticallyAfterDays":30,"Duration":"3h"},
+             "LastRotatedDate":1.523477145713E9,"NextRotationDate":1523563545,"VersionIdsToStages":{}}
+            """), ok(#"{"ARN":"arn:x","RotationRules":{"ScheduleExpression":"cron(0 4 ? * SUN *)"}}"#)])
+        let client = try harness.secretsManager()
+        let secret = try client.describeSecret("prod/db")
+        #expect(secret.name == "prod/db")
+        #expect(secret.rotationLambdaArn == "arn:aws:lambda:us-east-1:123456789012:function:rotator")
+        #expect(secret.rotationSchedule == RotationSchedule(scheduleExpression: nil, automaticallyAfterDays: 30, duration: "3h"))
+        #expect(secret.rotationSchedule?.summary == "rate(30 days)")
+        #expect(secret.lastRotatedMilliseconds == 1_523_477_145_713)
+        #expect(secret.nextRotationMilliseconds == 1_523_563_545_000)
+        let cron = try client.describeSecret("s")
+        #expect(cron.rotationSchedule?.summary == "cron(0 4 ? * SUN *)")
+        #expect(cron.lastRotatedMilliseconds == nil && cron.rotationLambdaArn == nil)
+    }
+
+    @Test func listSecretVersionIdsFollowsEveryPage() throws {
+        let harness = Harness([
+            ok(#"{"Versions":[{"VersionId":"v1","VersionStages":["AWSCURRENT"],"CreatedDate":1700000000.5}],"NextToken":"page2"}"#),
+            ok(#"{"Versions":[{"VersionId":"v2","VersionStages":[]}]}"#),
+        ])
+        let versions = try harness.secretsManager().listSecretVersionIds("arn:x")
+        #expect(versions == [SecretVersionEntry(versionId: "v1", stages: ["AWSCURRENT"], createdMilliseconds: 1_700_000_000_500),
+                             SecretVersionEntry(versionId: "v2", stages: [], createdMilliseconds: nil)])
+        #expect(harness.requests.map { $0.header("X-Amz-Target") } == Array(repeating: "secretsmanager.ListSecretVersionIds", count: 2))
+        #expect(harness.requests[0].bodyJSON?["NextToken"] == nil)
+        #expect(harness.requests[1].bodyJSON?["NextToken"] == .string("page2"))
+    }
+
+    @Test func describeInstanceInformationFiltersByIdAndReadsPlatformAndPing() throws {
+        let harness = Harness([ok("""
+            {"InstanceInformationList":[{"InstanceId":"i-0123456789abcdef0","PingStatus":"Online","PlatformType":"Windows",
+              "PlatformName":"Microsoft Windows Server 2022","AgentVersion":"3.3.0.0"},
+             {"InstanceId":"i-0123456789abcdef1","PingStatus":"ConnectionLost","PlatformType":"Linux"}]}
+            """)])
+        let instances = try harness.ssm().describeInstanceInformation(instanceIds: ["i-0123456789abcdef0", "i-0123456789abcdef1"])
+        let request = try #require(harness.requests.first)
+        #expect(request.header("X-Amz-Target") == "AmazonSSM.DescribeInstanceInformation")
+        #expect(request.bodyJSON?["Filters"] == .array([.object([
+            ("Key", .string("InstanceIds")), ("Values", .array([.string("i-0123456789abcdef0"), .string("i-0123456789abcdef1")])),
+        ])]))
+        #expect(instances == [
+            ManagedInstance(instanceId: "i-0123456789abcdef0", pingStatus: "Online", platformType: "Windows",
+                            platformName: "Microsoft Windows Server 2022", agentVersion: "3.3.0.0"),
+            ManagedInstance(instanceId: "i-0123456789abcdef1", pingStatus: "ConnectionLost", platformType: "Linux",
+                            platformName: nil, agentVersion: nil),
+        ])
+    }
+
+    @Test func aMissingDocumentIsNilAndOtherErrorsThrow() throws {
+        let harness = Harness([ok(#"{"Document":{"Name":"Doc","Status":"Active"}}"#),
+                               jsonError(400, "InvalidDocument", message: "The specified document does not exist."),
+                               jsonError(400, "AccessDeniedException")])
+        let ssm = try harness.ssm()
+        #expect(try ssm.documentStatus(name: "Doc") == "Active")
+        #expect(try ssm.documentStatus(name: "Gone") == nil)
+        #expect(awsError { () throws(AWSError) in _ = try ssm.documentStatus(name: "Doc") }?.isServiceError("AccessDeniedException") == true)
+        #expect(harness.requests[0].bodyJSON?["Name"] == .string("Doc"))
+    }
+
+    @Test func getFunctionConfigurationIsASignedGetOnTheEncodedName() throws {
+        let harness = Harness([
+            ok(#"{"FunctionName":"rotator","FunctionArn":"arn:aws:lambda:us-east-1:123456789012:function:rotator","Environment":{"Variables":{"POSTGRES_DOCUMENT":"Stack-Postgres-1"}},"LoggingConfig":{"LogFormat":"JSON","LogGroup":"stack-RotationFunctionLogGroup-abc"}}"#),
+            ok(#"{"FunctionName":"rotator","FunctionArn":"arn:f"}"#),
+        ])
+        let lambda = LambdaClient(try harness.client(.lambda))
+        let settings = try lambda.getFunctionConfiguration("arn:aws:lambda:us-east-1:123456789012:function:rotator")
+        #expect(settings == FunctionSettings(functionArn: "arn:aws:lambda:us-east-1:123456789012:function:rotator",
+                                             environment: ["POSTGRES_DOCUMENT": "Stack-Postgres-1"],
+                                             logGroup: "stack-RotationFunctionLogGroup-abc"))
+        let request = try #require(harness.requests.first)
+        #expect(request.method == "GET")
+        #expect(request.body.isEmpty)
+        #expect(request.url.hasSuffix("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Arotator/configuration"))
+        #expect(request.header("Authorization")?.contains("/us-east-1/lambda/aws4_request") == true)
+        // Without a LoggingConfig, Lambda writes to /aws/lambda/<name>.
+        #expect(try lambda.getFunctionConfiguration("rotator").logGroup == "/aws/lambda/rotator")
+    }
+
+    @Test func filterLogEventsSearchesAQuotedTermOnEveryPage() throws {
+        let harness = Harness([
+            ok(#"{"events":[{"timestamp":20,"message":"b"}],"nextToken":"t2"}"#),
+            ok(#"{"events":[{"timestamp":10,"message":"a"},{"timestamp":30,"message":"c"}]}"#),
+        ])
+        let logs = CloudWatchLogsClient(try harness.client(.logs))
+        let events = try logs.filterLogEvents(logGroup: "/aws/lambda/rotator", containing: "arn:aws:x\"y", startMilliseconds: 5, limit: 2)
+        #expect(events == [LogEvent(timestampMilliseconds: 20, message: "b"), LogEvent(timestampMilliseconds: 30, message: "c")])
+        let first = try #require(harness.requests.first)
+        #expect(first.header("X-Amz-Target") == "Logs_20140328.FilterLogEvents")
+        #expect(first.bodyJSON?["filterPattern"] == .string("\"arn:aws:xy\""))
+        #expect(first.bodyJSON?["startTime"] == .number("5"))
+        #expect(harness.requests[1].bodyJSON?["nextToken"] == .string("t2"))
+    }
+}

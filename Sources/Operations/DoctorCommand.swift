@@ -61,7 +61,7 @@ struct DoctorCommand {
                          fix: "deploy the stack (docs/deploying.md), or aws secretsmanager rotate-secret --secret-id \(secretId) "
                             + "--rotation-lambda-arn <function ARN> --rotation-rules ScheduleExpression=..."))
         }
-        if let pending = description.versionIdsToStages.first(where: { $0.value.contains("AWSPENDING") && !$0.value.contains("AWSCURRENT") })?.key {
+        if let pending = description.unfinishedRotationVersion {
             report(.fail("no rotation unfinished", "version \(pending) holds AWSPENDING",
                          fix: "rotator status --secret-id \(secretId) says why and what to do"))
         } else {

@@ -32,8 +32,7 @@ public struct SecretState: Sendable {
             return a != b ? a < b : $0.versionId < $1.versionId
         }
         self.versionsProblem = versionsProblem
-        pendingVersion = description.versionIdsToStages
-            .first { $0.value.contains("AWSPENDING") && !$0.value.contains("AWSCURRENT") }?.key
+        pendingVersion = description.unfinishedRotationVersion
         self.pendingHasValue = pendingHasValue
         self.pendingSteps = pendingSteps
         self.logProblem = logProblem
@@ -97,5 +96,12 @@ public struct SecretState: Sendable {
         return SecretState(description: description, versions: versions, versionsProblem: versionsProblem,
                            pendingHasValue: pendingHasValue, pendingSteps: steps, logProblem: logProblem,
                            nowMilliseconds: partial.nowMilliseconds)
+    }
+}
+
+extension SecretDescription {
+    /// The version holding AWSPENDING without AWSCURRENT: a rotation that did not finish.
+    var unfinishedRotationVersion: String? {
+        versionIdsToStages.first { $0.value.contains("AWSPENDING") && !$0.value.contains("AWSCURRENT") }?.key
     }
 }

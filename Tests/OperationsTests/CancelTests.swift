@@ -1,0 +1,124 @@
+import AWS
+import JSON
+import Testing
+@testable import Operations
+
+/// A secret with a stuck rotation, and hosts that accept a given version's password or not.
+final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSMInventoryAPI, LogSearchAPI, FunctionConfigurationAPI {
+    let secretArn = arn
+    var stages = [currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]]
+    var pendingCreated: Int64 = now - 60 * minute
+    /// The instances whose login accepts AWSCURRENT's password.
+    var accepting: Set<String> = ["i-0123456789abcdef0"]
+    var calls: [String] = []
+    let clock = ManualClock()
+
+    func value(_ password: String) -> String {
+        #"{"engine":"postgres","host":"db","username":"app","password":"\#(password)","instanceIds":["i-0123456789abcdef0"]}"#
+    }
+
+    func describeSecret(_ secretId: String) throws(AWSError) -> SecretDescription {
+        calls.append("DescribeSecret")
+        return SecretDescription(arn: secretArn, rotationEnabled: true, versionIdsToStages: stages.filter { !$0.value.isEmpty },
+                                 rotationLambdaArn: function)
+    }
+    func listSecretVersionIds(_ secretId: String) throws(AWSError) -> [SecretVersionEntry] {
+        stages.map { SecretVersionEntry(versionId: $0.key, stages: $0.value, createdMilliseconds: $0.key == pendingId ? pendingCreated : now - 86_400_000) }
+    }
+    func getSecretValue(_ secretId: String, _ selector: SecretVersionSelector) throws(AWSError) -> SecretValue {
+        switch selector {
+        case .stage: return SecretValue(arn: secretArn, versionId: currentId, secretString: value("current-secret-password"))
+        case .versionId(let id, _): return SecretValue(arn: secretArn, versionId: id, secretString: value("pending-secret-password"))
+        }
+    }
+    func putSecretValue(_ secretId: String, clientRequestToken: String, secretString: String, stages: [String], rotationToken: String?) throws(AWSError) {
+        Issue.record("cancel never writes a value")
+    }
+    func updateSecretVersionStage(_ secretId: String, stage: String, moveTo: String?, removeFrom: String?) throws(AWSError) {
+        calls.append("UpdateSecretVersionStage \(stage) from \(removeFrom ?? "-")")
+        if let removeFrom { stages[removeFrom]?.removeAll { $0 == stage } }
+    }
+    func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String { "" }
+
+    func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
+        calls.append("SendCommand \(input.parameters.map { "\($0.0)=\($0.1.joined())" }.joined(separator: " "))")
+        return "cmd-1"
+    }
+    func listCommandInvocations(commandId: String) throws(AWSError) -> [String: String] {
+        ["i-0123456789abcdef0": accepting.contains("i-0123456789abcdef0") ? "Success" : "Failed"]
+    }
+    func getCommandInvocation(commandId: String, instanceId: String) throws(AWSError) -> CommandInvocation {
+        accepting.contains(instanceId)
+            ? CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0,
+                                standardOutput: "ROTATOR-RESULT action=verify version=\(currentId) outcome=verified\n", standardError: "")
+            : CommandInvocation(status: "Failed", statusDetails: "Failed", responseCode: 5, standardOutput: "",
+                                standardError: "login refused")
+    }
+    func cancelCommand(commandId: String, instanceIds: [String]) throws(AWSError) {}
+    func describeInstanceInformation(instanceIds: [String]) throws(AWSError) -> [ManagedInstance] { [] }
+    func documentStatus(name: String) throws(AWSError) -> String? { "Active" }
+    func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] { [] }
+    func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
+        FunctionSettings(functionArn: function, environment: ["POSTGRES_DOCUMENT": "DocP"], logGroup: "/aws/lambda/rotator")
+    }
+
+    var services: OperatorServices { OperatorServices(secrets: self, ssm: self, functions: self, logs: self, clock: clock) }
+}
+
+final class ManualClock: Clock {
+    var nowMilliseconds: Int64 = now
+    func sleep(milliseconds: Int64) { nowMilliseconds += milliseconds }
+}
+
+final class Captured: @unchecked Sendable {
+    var out = ""
+    var err = ""
+    func console(json: Bool) -> Console {
+        Console(json: json, progressIsTerminal: false, writeOut: { self.out += $0 }, writeErr: { self.err += $0 })
+    }
+}
+
+@Suite struct CancelTests {
+    @Test func cancelRemovesPendingOnlyAfterEveryHostLoggedInWithCurrent() throws {
+        let world = StuckWorld()
+        let output = Captured()
+        let code = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: world.services,
+                                console: output.console(json: false))
+        #expect(code == 0)
+        #expect(world.calls.contains("SendCommand Action=verify SecretId=\(arn) VersionId=\(currentId)"))
+        #expect(world.calls.last == "UpdateSecretVersionStage AWSPENDING from \(pendingId)")
+        #expect(world.stages[pendingId] == [])
+        #expect(output.out.contains("Removed AWSPENDING from version \(pendingId)"))
+        #expect(!(output.out + output.err).contains("secret-password"))
+    }
+
+    @Test func aRefusingHostChangesNothing() throws {
+        let world = StuckWorld()
+        world.accepting = []
+        let output = Captured()
+        let code = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app", "--json"]), services: world.services,
+                                console: output.console(json: true))
+        #expect(code == 1)
+        #expect(!world.calls.contains { $0.hasPrefix("UpdateSecretVersionStage") })
+        #expect(world.stages[pendingId] == ["AWSPENDING"])
+        let result = try JSON.parse(output.out)
+        #expect(result["cancelled"] == .bool(false))
+        #expect(result["hosts"]?.arrayValue?.first?["accepted"] == .bool(false))
+        #expect(result["hosts"]?.arrayValue?.first?["detail"]?.stringValue?.contains("login refused") == true)
+    }
+
+    @Test func aRotationThatMayBeRunningIsLeftAloneUnlessForced() throws {
+        let world = StuckWorld()
+        world.pendingCreated = now - 2 * minute
+        let output = Captured()
+        let code = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: world.services,
+                                console: output.console(json: false))
+        #expect(code == 1)
+        #expect(!world.calls.contains { $0.hasPrefix("SendCommand") || $0.hasPrefix("UpdateSecretVersionStage") })
+        #expect(output.out.contains("--force"))
+        let forced = Operator.run(try OperatorArguments.parse(["cancel", "--force", "--secret-id", "db/app"]), services: world.services,
+                                  console: Captured().console(json: false))
+        #expect(forced == 0)
+        #expect(world.stages[pendingId] == [])
+    }
+}

@@ -71,6 +71,13 @@ public final class Console: @unchecked Sendable {
     }
 }
 
+extension String {
+    /// Left-aligned in a column of `width` characters (at least one space after).
+    func padding(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}
+
 /// `2026-11-29 10:35:35 UTC`
 func utcText(_ epochMilliseconds: Int64) -> String {
     var seconds = Int(epochMilliseconds / 1000)

@@ -18,7 +18,7 @@ final class HostProgress: @unchecked Sendable {
         self.label = label
         waiting = instanceIds
         started = clock.nowMilliseconds
-        console.progress("\(label): sent to \(instanceIds.joined(separator: ", "))", milestone: true)
+        console.progress("\(label): sending to \(instanceIds.joined(separator: ", "))", milestone: true)
     }
 
     var elapsed: String { durationText(clock.nowMilliseconds - started) }

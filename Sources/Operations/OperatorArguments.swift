@@ -75,10 +75,3 @@ public struct OperatorArguments: Equatable, Sendable {
         return OperatorArguments(command: command, secretId: secretId, json: json, force: force)
     }
 }
-
-extension String {
-    /// Left-aligned in a column of `width` characters.
-    func padding(_ width: Int) -> String {
-        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
-    }
-}

@@ -66,6 +66,7 @@ class Invocation:
     queued_at: float
     delivered_at: float | None = None
     finished_at: float | None = None
+    answered_at: float | None = None        # wall clock (time.time()) of finished_at
     done: threading.Event = field(default_factory=threading.Event)
     result: InvokeResult | None = None
     pid: int | None = None
@@ -194,7 +195,7 @@ class RuntimeAPI:
                 except ProcessLookupError:
                     pass
                 proc.wait(timeout=5)
-            if reason != "shutdown":
+            if reason not in ("shutdown", "replaced"):   # deaths the API itself caused on purpose
                 self.deaths.append({"pid": proc.pid, "at": time.time(), "returncode": proc.returncode,
                                     "during": None, "reason": reason})
         self.proc = None
@@ -210,6 +211,13 @@ class RuntimeAPI:
                             "during": during, "reason": "exited"})
         self.proc = None
         return False
+
+    def replace_command(self, command: list[str]) -> None:
+        """From the next invocation on, run `command` (in a fresh process: a cold start), as a
+        deployment of new code does. The running process, if any, is stopped."""
+        with self._invoke_lock:
+            self._kill_process("replaced")
+            self.command = list(command)
 
     def process_alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -282,6 +290,7 @@ class RuntimeAPI:
                 return False
             inv.result = result
             inv.finished_at = time.monotonic()
+            inv.answered_at = time.time()
             inv.done.set()
             return True
 

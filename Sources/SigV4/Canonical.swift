@@ -52,19 +52,47 @@ enum Canonical {
     static func headers(_ headers: [(name: String, value: String)]) -> (block: String, signed: String) {
         var values: [String: [String]] = [:]
         for header in headers {
-            let name = header.name.lowercased()
+            let name = lowercased(header.name)
             guard !neverSigned.contains(name) else { continue }
             values[name, default: []].append(trimAll(header.value))
         }
         let names = values.keys.sorted(by: bytewiseLess)
-        let block = names.map { "\($0):\(values[$0]!.joined(separator: ","))\n" }.joined()
+        var block = ""
+        for name in names {
+            block += name
+            block += ":"
+            block += values[name]!.joined(separator: ",")
+            block += "\n"
+        }
         return (block, names.joined(separator: ";"))
+    }
+
+    /// A header name in lowercase. Names are ASCII tokens (RFC 9110), lowercased byte by byte;
+    /// anything else goes through Unicode lowercasing.
+    static func lowercased(_ name: String) -> String {
+        guard name.utf8.allSatisfy({ $0 < 0x80 }) else { return name.lowercased() }
+        return String(decoding: name.utf8.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     /// Trims leading and trailing blanks and collapses inner runs of blanks to one space
     /// (the spec's "Trimall"; the suite's `get-header-value-trim` does it inside quotes too).
+    /// Works on UTF-8 bytes: space and tab never occur inside a multi-byte character.
     static func trimAll(_ value: String) -> String {
-        value.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+        var out: [UInt8] = []
+        out.reserveCapacity(value.utf8.count)
+        var blankPending = false
+        for byte in value.utf8 {
+            if byte == 0x20 || byte == 0x09 {
+                blankPending = !out.isEmpty
+                continue
+            }
+            if blankPending {
+                out.append(0x20)
+                blankPending = false
+            }
+            out.append(byte)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The spec sorts by character code: compare UTF-8 bytes, not Swift's Unicode ordering.

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// AWS Signature Version 4, header variant, for every service but S3.
 ///
 /// Stateless and free of I/O: the same request, credentials and time always give the same
@@ -9,6 +11,10 @@ public struct SigV4Signer: Sendable {
     public let credentials: Credentials
     public let region: String
     public let service: String
+    /// The signing key of the last day signed for: it depends only on the secret, the day, the
+    /// region and the service, so like the AWS SDKs we derive it (four HMACs) once a day, not
+    /// once a request.
+    private let keyOfTheDay = SigningKeyCache()
 
     static let algorithm = "AWS4-HMAC-SHA256"
 
@@ -55,7 +61,8 @@ public struct SigV4Signer: Sendable {
 
     /// The signature as lowercase hex; `date` is `yyyyMMdd`.
     public func signature(stringToSign: String, date: String) -> String {
-        Hashing.hex(Hashing.hmacSHA256(key: signingKey(date: date), data: Array(stringToSign.utf8)))
+        let key = keyOfTheDay.key(for: date) { signingKey(date: date) }
+        return Hashing.hex(Hashing.hmacSHA256(key: key, data: Array(stringToSign.utf8)))
     }
 
     /// The headers to send: `headersToSend(r.headers, ...)` followed by `Authorization`.
@@ -87,5 +94,19 @@ public struct SigV4Signer: Sendable {
     /// `yyyyMMdd/region/service/aws4_request`.
     func scope(date: Substring) -> String {
         "\(date)/\(region)/\(service)/aws4_request"
+    }
+}
+
+/// One day's signing key, shared by the copies of a signer.
+final class SigningKeyCache: Sendable {
+    private let entry = Mutex<(date: String, key: [UInt8])?>(nil)
+
+    func key(for date: String, derive: () -> [UInt8]) -> [UInt8] {
+        entry.withLock { entry in
+            if let entry, entry.date == date { return entry.key }
+            let key = derive()
+            entry = (date, key)
+            return key
+        }
     }
 }

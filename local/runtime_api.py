@@ -85,6 +85,19 @@ def _trace_id() -> str:
             f"Parent={secrets.token_hex(8)};Sampled=0")
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time the process's threads have used so far (Linux schedstat: nanoseconds on a CPU), or
+    None. Unlike wall-clock time it does not grow when the machine is busy with other work."""
+    try:
+        total = 0
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as fh:
+                total += int(fh.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class RuntimeAPI:
     """Runtime API server + process manager. One invocation at a time, as one Lambda sandbox."""
 
@@ -114,7 +127,7 @@ class RuntimeAPI:
 
         # Records the tests and the demo read.
         self.invocations: list[Invocation] = []
-        self.starts: list[dict[str, Any]] = []      # {pid, at, init_duration_s}
+        self.starts: list[dict[str, Any]] = []      # {pid, at, init_duration_s, init_cpu_s}
         self.deaths: list[dict[str, Any]] = []      # {pid, at, returncode, during, reason}
         self.init_errors: list[dict[str, Any]] = []
         self.violations: list[ProtocolViolation] = []
@@ -176,7 +189,8 @@ class RuntimeAPI:
         self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._log_fh, stderr=subprocess.STDOUT,
                                      start_new_session=True, close_fds=True)
-        self.starts.append({"pid": self.proc.pid, "at": time.time(), "init_duration_s": None})
+        self.starts.append({"pid": self.proc.pid, "at": time.time(), "init_duration_s": None,
+                            "init_cpu_s": None})
 
     def _kill_process(self, reason: str) -> None:
         proc = self.proc
@@ -366,6 +380,7 @@ class RuntimeAPI:
             init = self._first_next_at - self._spawned_at
             if self.starts:
                 self.starts[-1]["init_duration_s"] = init
+                self.starts[-1]["init_cpu_s"] = _cpu_seconds(self.starts[-1]["pid"])
             if init > self.init_timeout_s:
                 self.violations.append(ProtocolViolation(time.time(), h.path, 0,
                                                          f"init took {init:.2f}s (> {self.init_timeout_s}s)"))

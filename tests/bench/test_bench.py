@@ -71,5 +71,5 @@ def test_chart_is_an_svg_with_every_run(bench_run: Path) -> None:
     root = ET.parse(bench_run / "benchmarks.svg").getroot()
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     dots = root.findall("{http://www.w3.org/2000/svg}circle")
-    # One dot per run, per function, per panel (cold start and warm rotation).
-    assert len(dots) == 2 * 2 * 1
+    # One dot per run, per function, per panel (cold start, its CPU time, warm rotation).
+    assert len(dots) == 3 * 2 * 1

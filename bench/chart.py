@@ -68,7 +68,7 @@ def _panel(top: float, title: str, values: dict[str, list[float]], log: bool, ta
     if target is not None and lo <= target <= hi:
         out.append(f'<line x1="{x(target):.1f}" y1="{top + 26}" x2="{x(target):.1f}" y2="{axis_y}" stroke="#2ca02c" '
                    f'stroke-dasharray="4,3"/>')
-        out.append(f'<text x="{x(target) + 3:.1f}" y="{top + 36}" font-size="11" fill="#2ca02c">target {target:g}</text>')
+        out.append(f'<text x="{x(target) + 3:.1f}" y="{axis_y - 4}" font-size="11" fill="#2ca02c">target {target:g}</text>')
     for i, (name, colour) in enumerate(ROWS):
         y = top + 48 + i * 36
         out.append(f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end">{name}</text>')

@@ -13,7 +13,7 @@ each. One run of a function:
 
 Then the SigV4 signing rate (`sigv4-bench` against botocore's SigV4Auth on bench/sigv4-requests.json,
 alternating), and the deployment packages. The report is docs/BENCHMARKS.md with the chart
-docs/benchmarks.svg (bench/chart.py); the raw samples go to .local-state/bench/results.json.
+docs/benchmarks.svg (bench/chart.py); the raw samples go to docs/benchmarks.json.
 
 Usage: python3 -m bench.run [--runs N] [--out DIR] [--report-from RESULTS_JSON]
 (--out writes the report, chart and results to DIR instead: the tiny run of `make test` does;
@@ -391,8 +391,9 @@ def render(rows: list[dict[str, Any]], results: dict[str, Any], chart_name: str)
         "    make bench                 # builds, packages, installs the peer's runtime, 20 runs each",
         "    make bench BENCH_RUNS=40   # more runs",
         "",
-        "The raw samples are written to `.local-state/bench/results.json`. `make test` runs the benchmark",
-        "once with a count of 1 (`tests/bench`), only to prove that it still works; it asserts no timing.",
+        "The raw samples are in `docs/benchmarks.json`; `python3 -m bench.run --report-from docs/benchmarks.json`",
+        "writes the report and chart again from them (after editing `bench/notes.md`). `make test` runs the",
+        "benchmark once with a count of 1 (`tests/bench`), only to prove that it still works; it asserts no timing.",
         "",
     ])
 
@@ -419,7 +420,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         ap.error("--runs must be at least 1")
     report_dir = args.out or REPO / "docs"
-    results_dir = args.out or REPO / ".local-state" / "bench"
 
     if args.report_from:
         write_report(json.loads(args.report_from.read_text()), report_dir)
@@ -440,11 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     packages = {"ours": zip_stats(OURS_ZIP), "peer": peer_packages()}
     results = {"runs": args.runs, "machine": started, "load_at_end": os.getloadavg(),
                "samples": samples, "sigv4": sigv4, "packages": packages}
-    results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     report = write_report(results, report_dir)
-    print("\n".join(line for line in report.splitlines() if line.startswith("|")))
-    print(f"report: {report_dir / 'BENCHMARKS.md'}; samples: {results_dir / 'results.json'}")
+    (report_dir / "benchmarks.json").write_text(json.dumps(results, indent=1) + "\n")
+    print("\n".join(line for line in report.splitlines() if line.startswith("| ")))
+    print(f"report: {report_dir / 'BENCHMARKS.md'}; samples: {report_dir / 'benchmarks.json'}")
     return 0
 
 

@@ -37,7 +37,7 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_sample_is_a_measurement(bench_run: Path) -> None:
-    results = json.loads((bench_run / "results.json").read_text())
+    results = json.loads((bench_run / "benchmarks.json").read_text())
     for name in ("ours", "peer"):
         [run] = results["samples"][name]
         assert set(run) == SAMPLE_KEYS

@@ -41,6 +41,13 @@ chaos: deps build
 demo: deps build
 	$(PYTHON) -m local.demo
 
+# The benchmark against a Python peer (bench/run.py); it rewrites docs/BENCHMARKS.md and its chart.
+# BENCH_RUNS alternating runs of each function. (`make build` builds bench's sigv4-bench too.)
+BENCH_RUNS ?= 20
+.PHONY: bench
+bench: deps package
+	$(PYTHON) -m bench.run --runs $(BENCH_RUNS)
+
 clean:
 	rm -rf .build .build-* dist
 

@@ -7,6 +7,7 @@ let package = Package(
     name: "rotator",
     products: [
         .executable(name: "rotator", targets: ["rotator"]),
+        .executable(name: "sigv4-bench", targets: ["sigv4-bench"]),
     ],
     targets: [
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
@@ -25,6 +26,8 @@ let package = Package(
         .target(name: "Operations", dependencies: ["Rotation", "AWS", "HTTP", "JSON", "Logging"]),
         .executableTarget(name: "rotator", dependencies: ["Rotation", "Operations", "LambdaRuntime", "AWS", "HTTP", "Logging",
                                                          "CGlibcCompat"]),
+        // The benchmark's signing loop (make bench); not part of the deployment package.
+        .executableTarget(name: "sigv4-bench", dependencies: ["SigV4", "JSON"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Logging"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4"]),

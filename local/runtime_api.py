@@ -66,6 +66,7 @@ class Invocation:
     queued_at: float
     delivered_at: float | None = None
     finished_at: float | None = None
+    answered_at: float | None = None        # wall clock (time.time()) of finished_at
     done: threading.Event = field(default_factory=threading.Event)
     result: InvokeResult | None = None
     pid: int | None = None
@@ -82,6 +83,19 @@ class ProtocolViolation:
 def _trace_id() -> str:
     return (f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};"
             f"Parent={secrets.token_hex(8)};Sampled=0")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time the process's threads have used so far (Linux schedstat: nanoseconds on a CPU), or
+    None. Unlike wall-clock time it does not grow when the machine is busy with other work."""
+    try:
+        total = 0
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as fh:
+                total += int(fh.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class RuntimeAPI:
@@ -113,7 +127,7 @@ class RuntimeAPI:
 
         # Records the tests and the demo read.
         self.invocations: list[Invocation] = []
-        self.starts: list[dict[str, Any]] = []      # {pid, at, init_duration_s}
+        self.starts: list[dict[str, Any]] = []      # {pid, at, init_duration_s, init_cpu_s}
         self.deaths: list[dict[str, Any]] = []      # {pid, at, returncode, during, reason}
         self.init_errors: list[dict[str, Any]] = []
         self.violations: list[ProtocolViolation] = []
@@ -175,7 +189,8 @@ class RuntimeAPI:
         self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._log_fh, stderr=subprocess.STDOUT,
                                      start_new_session=True, close_fds=True)
-        self.starts.append({"pid": self.proc.pid, "at": time.time(), "init_duration_s": None})
+        self.starts.append({"pid": self.proc.pid, "at": time.time(), "init_duration_s": None,
+                            "init_cpu_s": None})
 
     def _kill_process(self, reason: str) -> None:
         proc = self.proc
@@ -194,7 +209,7 @@ class RuntimeAPI:
                 except ProcessLookupError:
                     pass
                 proc.wait(timeout=5)
-            if reason != "shutdown":
+            if reason not in ("shutdown", "replaced"):   # deaths the API itself caused on purpose
                 self.deaths.append({"pid": proc.pid, "at": time.time(), "returncode": proc.returncode,
                                     "during": None, "reason": reason})
         self.proc = None
@@ -210,6 +225,13 @@ class RuntimeAPI:
                             "during": during, "reason": "exited"})
         self.proc = None
         return False
+
+    def replace_command(self, command: list[str]) -> None:
+        """From the next invocation on, run `command` (in a fresh process: a cold start), as a
+        deployment of new code does. The running process, if any, is stopped."""
+        with self._invoke_lock:
+            self._kill_process("replaced")
+            self.command = list(command)
 
     def process_alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -282,6 +304,7 @@ class RuntimeAPI:
                 return False
             inv.result = result
             inv.finished_at = time.monotonic()
+            inv.answered_at = time.time()
             inv.done.set()
             return True
 
@@ -357,6 +380,7 @@ class RuntimeAPI:
             init = self._first_next_at - self._spawned_at
             if self.starts:
                 self.starts[-1]["init_duration_s"] = init
+                self.starts[-1]["init_cpu_s"] = _cpu_seconds(self.starts[-1]["pid"])
             if init > self.init_timeout_s:
                 self.violations.append(ProtocolViolation(time.time(), h.path, 0,
                                                          f"init took {init:.2f}s (> {self.init_timeout_s}s)"))

@@ -9,6 +9,11 @@ public final class HostRunner {
     private let clock: Clock
     let pollInitialMilliseconds: Int64
     static let pollMaximumMilliseconds: Int64 = 3_000
+    /// How long a command is polled at the initial pace before the polls back off. Most host
+    /// scripts end within seconds, and the time between polls is how late the step notices
+    /// (make bench: 1 s late at the median when the backoff started at once); past this, a long
+    /// command costs few SSM calls.
+    static let steadyPollingMilliseconds: Int64 = 30_000
     /// Longest excerpt of a script's standard error kept for logs and alerts.
     static let errorExcerptLength = 500
 
@@ -50,6 +55,7 @@ public final class HostRunner {
 
         var results: [String: InstanceResult] = [:]
         var delay = pollInitialMilliseconds
+        let sentAt = clock.nowMilliseconds
         while true {
             // One ListCommandInvocations call per round says which of up to 50 instances are done;
             // only those are read in full.
@@ -77,7 +83,9 @@ public final class HostRunner {
                 break
             }
             clock.sleep(milliseconds: delay)
-            delay = min(delay * 3 / 2, HostRunner.pollMaximumMilliseconds)
+            if clock.nowMilliseconds - sentAt >= HostRunner.steadyPollingMilliseconds {
+                delay = min(delay * 3 / 2, HostRunner.pollMaximumMilliseconds)
+            }
         }
         return instanceIds.compactMap { results[$0] }
     }

@@ -12,9 +12,28 @@ public struct AmzTime: Sendable, Hashable {
         var seconds = time_t(epochSeconds)
         var utc = tm()
         gmtime_r(&seconds, &utc)
-        amzDate = Self.digits(Int(utc.tm_year) + 1900, 4) + Self.digits(Int(utc.tm_mon) + 1, 2)
-            + Self.digits(Int(utc.tm_mday), 2) + "T" + Self.digits(Int(utc.tm_hour), 2)
-            + Self.digits(Int(utc.tm_min), 2) + Self.digits(Int(utc.tm_sec), 2) + "Z"
+        // Written digit by digit: every request is signed at a fresh time.
+        amzDate = String(unsafeUninitializedCapacity: 16) { out in
+            var end = 0
+            func put(_ value: Int32, _ width: Int) {
+                var rest = Int(value)
+                for i in stride(from: end + width - 1, through: end, by: -1) {
+                    out[i] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                end += width
+            }
+            put(utc.tm_year + 1900, 4)
+            put(utc.tm_mon + 1, 2)
+            put(utc.tm_mday, 2)
+            out[end] = UInt8(ascii: "T")
+            end += 1
+            put(utc.tm_hour, 2)
+            put(utc.tm_min, 2)
+            put(utc.tm_sec, 2)
+            out[end] = UInt8(ascii: "Z")
+            return end + 1
+        }
     }
 
     /// Accepts only the exact 16-character shape `dddddddd'T'dddddd'Z'`.
@@ -28,11 +47,5 @@ public struct AmzTime: Sendable, Hashable {
             return nil
         }
         self.amzDate = amzDate
-    }
-
-    /// `value` in decimal, left-padded with zeros to `width`.
-    private static func digits(_ value: Int, _ width: Int) -> String {
-        let text = String(value)
-        return String(repeating: "0", count: max(0, width - text.count)) + text
     }
 }

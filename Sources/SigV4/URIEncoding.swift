@@ -4,11 +4,13 @@ public enum URIEncoding {
     /// `encodeSlash` is false); every other UTF-8 byte becomes `%XX` with uppercase hex.
     /// Note there is no special case for `%`: an already-encoded string is encoded again.
     public static func encode(_ s: String, encodeSlash: Bool) -> String {
+        func kept(_ byte: UInt8) -> Bool { isUnreserved(byte) || (byte == UInt8(ascii: "/") && !encodeSlash) }
+        if s.utf8.allSatisfy(kept) { return s }   // the usual case: nothing to encode, nothing to copy
         let hexDigits = Array("0123456789ABCDEF".utf8)
         var out = [UInt8]()
         out.reserveCapacity(s.utf8.count)
         for byte in s.utf8 {
-            if isUnreserved(byte) || (byte == UInt8(ascii: "/") && !encodeSlash) {
+            if kept(byte) {
                 out.append(byte)
             } else {
                 out.append(UInt8(ascii: "%"))

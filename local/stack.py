@@ -211,6 +211,7 @@ class LocalStack:
         self.database_secrets: list[str] = []         # ARNs that stand for the template's secret
         self.instance_tags: dict[str, dict[str, str]] = {}
         self.withheld_statements: set[str] = set()    # Sids left out of the function's policy
+        self.withheld_actions: set[str] = set()       # actions left out of all its statements
         self._reduced_policy_log_spans: list[tuple[int, int]] = []
         self._alerts: list[dict[str, Any]] = []
         self._prepare_only: set[str] = set()
@@ -867,13 +868,12 @@ class LocalStack:
     # ------------------------------------------------------------------ the function's policy
     @property
     def function_policy_name(self) -> str:
-        if not self.withheld_statements:
-            return TEMPLATE_POLICY
-        return f"{TEMPLATE_POLICY} without {', '.join(sorted(self.withheld_statements))}"
+        withheld = sorted(self.withheld_statements) + sorted(self.withheld_actions)
+        return f"{TEMPLATE_POLICY} without {', '.join(withheld)}" if withheld else TEMPLATE_POLICY
 
     def function_policy(self) -> list[dict[str, Any]]:
         """The template's statements for the function's role as in force now: intrinsics resolved to
-        this stack's ARNs, less any withheld statement."""
+        this stack's ARNs, less any withheld statement or action."""
         from local.cfn import resolve
         from local.iam_policy import check_statement
         refs = self._template_refs(self._template)
@@ -884,24 +884,31 @@ class LocalStack:
             if st is None or st.get("Sid") in self.withheld_statements:   # None: !If chose AWS::NoValue
                 continue
             check_statement(st)
-            policy.append(st)
+            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            kept = [a for a in actions if a not in self.withheld_actions]
+            if kept:
+                policy.append(dict(st, Action=kept))
         return policy
 
     @contextlib.contextmanager
-    def function_policy_without(self, *sids: str):
-        """Inside, the function's requests are evaluated without the template's statements `sids`
-        (moto's action check stays as it is). Its records carry the reduced policy's name, and what
-        it logs meanwhile is left out of function_log_under_template_policy()."""
-        sids_known = {st.get("Sid") for st in self.function_policy()}
-        unknown = set(sids) - sids_known
+    def function_policy_without(self, *sids: str, actions: Iterable[str] = ()):
+        """Inside, the function's requests are evaluated without the template's statements `sids` and
+        without `actions` wherever granted (moto's action check stays as it is). Its records carry
+        the reduced policy's name, and what it logs meanwhile is left out of
+        function_log_under_template_policy()."""
+        actions = set(actions)
+        policy = self.function_policy()
+        unknown = (set(sids) - {st.get("Sid") for st in policy}) | (actions - {a for st in policy for a in st["Action"]})
         if unknown:
-            raise KeyError(f"the function's policy has no statement {sorted(unknown)}")
+            raise KeyError(f"the function's policy has no statement or action {sorted(unknown)}")
         self.withheld_statements.update(sids)
+        self.withheld_actions.update(actions)
         start = self.log_path.stat().st_size
         try:
             yield
         finally:
             self.withheld_statements.difference_update(sids)
+            self.withheld_actions.difference_update(actions)
             self._reduced_policy_log_spans.append((start, self.log_path.stat().st_size))
 
     def _function_request_resources(self, service: str, action: str, resp: Any) -> list[Any] | None:

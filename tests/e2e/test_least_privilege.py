@@ -61,6 +61,10 @@ def function_requests_since(stack: LocalStack, since: float):
     return [r for r in stack.function_requests() if r.at >= since]
 
 
+def log_since(stack: LocalStack, offset: int) -> str:
+    return stack.log_path.read_bytes()[offset:].decode("utf-8", errors="replace")
+
+
 def alerts_for(stack: LocalStack, login: Login, since_count: int) -> list[dict]:
     return [a for a in stack.alerts()[since_count:] if login.arn in a["message"]]
 
@@ -99,7 +103,7 @@ def test_each_statement_is_needed(function: LocalStack, host: DBHost, sid: str):
     stack = function
     statement = next(st for st in stack.function_policy() if st.get("Sid") == sid)
     actions = set(_actions(statement))
-    since = time.time()
+    since, log_start = time.time(), stack.log_path.stat().st_size
     login = make_login(stack, host)
     alerts_before = len(stack.alerts())
     initial_version = stack.version_with(login.arn, "AWSCURRENT")
@@ -128,7 +132,7 @@ def test_each_statement_is_needed(function: LocalStack, host: DBHost, sid: str):
     assert all(r.error == "AccessDenied" and r.denied_by_withheld_statement for r in denied), denied
 
     denied_actions = sorted({f"{r.service}:{r.action}" for r in denied})
-    log = stack.function_log()
+    log = log_since(stack, log_start)
     if denied_actions == ["sns:Publish"]:
         # The alert is what broke: none arrived, and the function logged why.
         assert not alerts_for(stack, login, alerts_before), "an alert arrived although Publish was denied"
@@ -151,3 +155,51 @@ def test_each_statement_is_needed(function: LocalStack, host: DBHost, sid: str):
         assert_invariants(stack, login, since)
         pytest.xfail(KNOWN_GAPS[sid])
     assert_invariants(stack, login, since)
+
+
+@pytest.mark.chaos("Least privilege: ssm:CancelCommand, on a host that never answers")
+def test_cancel_command_is_needed_for_a_host_that_never_answers(function: LocalStack, host: DBHost):
+    """FollowHostCommands is needed on every rotation for its polling actions; its CancelCommand
+    only when a host never answers. Without it the function cannot stop the command it gave up on."""
+    stack = function
+    since, log_start = time.time(), stack.log_path.stat().st_size
+    login = make_login(stack, host)
+    token = stack.begin_rotation(login.arn)
+    assert stack.invoke(stack.rotation_event("createSecret", login.arn, token)).ok
+    login.pending_password()
+    stack.set_fault(host.instance_id, never_answer=True, actions={"set"}, times=1)
+    first_command = len(stack.commands)
+    try:
+        with stack.function_policy_without(actions=["ssm:CancelCommand"]):
+            # A short Lambda timeout, so the test does not wait 300 s.
+            r = stack.invoke(stack.rotation_event("setSecret", login.arn, token), timeout_s=30.0)
+        hung = [inv for c in stack.commands[first_command:] for inv in c.invocations.values()
+                if "never_answer" in inv.faults]
+        statuses = [inv.status for inv in hung]
+    finally:
+        stack.clear_faults()
+        stack.ssm.cancel_all()       # what the function could not do
+
+    assert not r.ok and r.error_type == "HostCommandFailed", r.error
+    denied = [x for x in function_requests_since(stack, since) if not x.ok]
+    assert [(x.action, x.error) for x in denied] == [("CancelCommand", "AccessDenied")], denied
+    assert hung and "Cancelled" not in statuses, f"the command was cancelled all the same: {statuses}"
+    log = log_since(stack, log_start)
+    assert "could not cancel the command" in log and "ssm:CancelCommand" in log
+    # The restore still ran on the host: AWSCURRENT is what the database holds.
+    assert stack.version_with(login.arn, "AWSCURRENT") != token
+    assert_invariants(stack, login, since)
+
+
+def test_only_what_the_policy_grants_can_be_withheld(stack: LocalStack):
+    for kw in ({"sids": ["NoSuchStatement"]}, {"actions": ["ssm:StartSession"]}):
+        with pytest.raises(KeyError):
+            with stack.function_policy_without(*kw.get("sids", []), actions=kw.get("actions", [])):
+                pass
+    assert stack.function_policy_name == TEMPLATE_POLICY
+    with stack.function_policy_without("PublishAlerts", actions=["ssm:CancelCommand"]):
+        policy = stack.function_policy()
+        assert "PublishAlerts" not in {st["Sid"] for st in policy}
+        assert "ssm:CancelCommand" not in {a for st in policy for a in st["Action"]}
+        assert "ssm:ListCommandInvocations" in {a for st in policy for a in st["Action"]}
+    assert stack.function_policy_name == TEMPLATE_POLICY and len(stack.function_policy()) == len(_STATEMENTS)

@@ -17,7 +17,7 @@ What runs:
     (GetSecretValue only, temporary credentials as well); moto checks actions only, so the
     function's requests are also evaluated against template.yaml's own statements for its role,
     resources and conditions included (local/iam_policy.py; `function_policy_without` withholds
-    statements for tests);
+    statements or actions for tests);
   - the three SSM documents of template.yaml (content exactly the template's), an SNS alert topic
     with an SQS queue subscribed to it, the function `rotator` in moto's Lambda backend;
   - a Lambda Runtime API on loopback driving `./bootstrap`, started once and kept warm;
@@ -144,14 +144,15 @@ class AuthRecord:
     error: str | None = None
     unsigned_amz_headers: list[str] = field(default_factory=list)
     # The function's requests: the policy they were evaluated against (TEMPLATE_POLICY, or the
-    # template's less the statements a test withheld), the resources, the one denied if any.
+    # template's less what a test withheld), the resources, the one denied if any.
     policy: str = ""
     resources: list[str] = field(default_factory=list)
     denied_resource: str = ""
 
     @property
-    def denied_by_withheld_statement(self) -> bool:
-        """A denial a test provoked on purpose, by withholding statements of the function's policy."""
+    def denied_by_withholding(self) -> bool:
+        """A denial a test provoked on purpose, by withholding statements or actions of the function's
+        policy (LocalStack.function_policy_without)."""
         return self.error == "AccessDenied" and self.policy not in ("", TEMPLATE_POLICY)
 
 
@@ -856,7 +857,7 @@ class LocalStack:
         return [r for r in self.auth_log if r.principal == "function"]
 
     def function_log_under_template_policy(self) -> str:
-        """The function's log less what it wrote while a test withheld statements of its policy."""
+        """The function's log less what it wrote while a test withheld parts of its policy."""
         data = self.log_path.read_bytes() if self.log_path else b""
         kept, at = [], 0
         for start, end in self._reduced_policy_log_spans:

@@ -180,7 +180,7 @@ def show_needed(stack: LocalStack, host: DBHost, *sids: str, actions: list[str] 
     denied_actions = {f"{r.service}:{r.action}" for r in denied}
     # Only what was withheld was denied: the rest of the policy still allowed everything else.
     assert denied_actions <= withheld, [(r.action, r.denied_resource) for r in denied]
-    assert all(r.error == "AccessDenied" and r.denied_by_withheld_statement for r in denied), denied
+    assert all(r.error == "AccessDenied" and r.denied_by_withholding for r in denied), denied
     log = log_since(stack, log_start)
     if denied_actions == {"sns:Publish"}:
         assert not alerts_for(stack, login, alerts_before), "an alert arrived although Publish was denied"
@@ -224,6 +224,34 @@ def test_each_statement_is_needed(function: LocalStack, host: DBHost, sid: str):
 @pytest.mark.parametrize("action", ACTIONS)
 def test_each_action_is_needed(function: LocalStack, host: DBHost, action: str):
     show_needed(function, host, actions=[action])
+
+
+def test_the_templates_policy_as_resolved_allows_only_its_own_resources(stack: LocalStack, host: DBHost):
+    """What the stack evaluates the function against is as narrow as the template: the database
+    secrets and no other, its own documents, tagged instances only, its own topic."""
+    from local.iam_policy import Resource, evaluate
+    arn = "arn:aws:{}:us-east-1:123456789012:{}"
+    login = make_login(stack, host)
+    policy = stack.function_policy()        # resolved now: the login's secret is one of the database's
+    other_secret = stack.client("secretsmanager").create_secret(Name=f"not-a-database-{time.time_ns()}",
+                                                                SecretString="{}")["ARN"]
+    document = Resource(arn.format("ssm", f"document/{stack.document_names['PostgresRotationDocument']}"))
+    tagged = Resource(arn.format("ec2", f"instance/{INSTANCE_ID}"),
+                      {"ssm:resourceTag/RotatorDatabase": "rotator-local"})
+
+    def allowed(action: str, *resources: Resource) -> bool:
+        return evaluate(policy, action, resources).allowed
+
+    assert allowed("secretsmanager:PutSecretValue", Resource(login.arn))
+    assert not allowed("secretsmanager:PutSecretValue", Resource(other_secret))
+    assert not allowed("secretsmanager:DeleteSecret", Resource(login.arn))
+    assert allowed("ssm:SendCommand", document, tagged)
+    assert not allowed("ssm:SendCommand", Resource(arn.format("ssm", "document/AWS-RunShellScript")), tagged)
+    for tags in ({}, {"ssm:resourceTag/RotatorDatabase": "another-stack"}):
+        assert not allowed("ssm:SendCommand", document, Resource(tagged.arn, tags)), tags
+    assert allowed("sns:Publish", Resource(stack.topic_arn))
+    assert not allowed("sns:Publish", Resource(arn.format("sns", "someone-elses-topic")))
+    assert allowed("logs:PutLogEvents", Resource(arn.format("logs", "log-group:/aws/lambda/rotator:log-stream:x")))
 
 
 def test_only_what_the_policy_grants_can_be_withheld(stack: LocalStack):

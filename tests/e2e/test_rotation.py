@@ -335,7 +335,7 @@ def test_every_function_request_was_signed_and_allowed(function: LocalStack, db)
         assert rec.ok, describe_rotation(rec)
     reqs = stack.function_requests()
     assert reqs, "the function made no request"
-    rejected = [r for r in reqs if not r.ok and not r.denied_by_withheld_statement]   # test_least_privilege's
+    rejected = [r for r in reqs if not r.ok and not r.denied_by_withholding]   # test_least_privilege's
     assert not rejected, rejected
     assert all(r.session_token for r in reqs), "a request without the session token"
     assert {r.service for r in reqs} <= {"secretsmanager", "ssm", "sns"}

@@ -5,8 +5,9 @@ turn (and in `make chaos` each action too) and something must break. What is wit
 a ladder of scenarios until a request is denied: a rotation; a rotation whose setSecret fails (a
 host loses its result line once); a setSecret on a host that never answers. What breaks must show:
 the step fails naming the action, or no alert arrives (sns:Publish), or the silent host's command
-is not cancelled (ssm:CancelCommand); the database and AWSCURRENT still agree afterwards. What
-breaks nothing in any scenario is not needed: the test says so.
+is not cancelled (ssm:CancelCommand); the database and AWSCURRENT still agree afterwards (or, where
+the host had already changed, AWSPENDING labels what it holds and a retry completes the rotation).
+What breaks nothing in any scenario is not needed: the test says so.
 
 One engine (PostgreSQL) is enough: the policy does not depend on it. The policy is swapped in the
 package's one stack (`LocalStack.function_policy_without`), not a new stack per statement.
@@ -36,6 +37,7 @@ def _actions(statement: dict) -> list[str]:
 
 
 _TEMPLATE = load_template(REPO / "template.yaml")
+# A statement under `!If [Cond, statement, AWS::NoValue]` counts as its granted branch.
 _STATEMENTS = [st.get("Fn::If", [None, st])[1] for st in role_policy_statements(_TEMPLATE, "RotationFunction")]
 # Lambda itself writes the function's log with these (the code never calls CloudWatch Logs, and the
 # local stack does not emulate the delivery): they cannot be shown needed here.

@@ -3,7 +3,7 @@
 `template.yaml` uses the short intrinsic forms (`!Ref`, `!Sub`, `!GetAtt`, ...); `load_template`
 (ssm_runner's loader) turns each into its long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`), and
 `resolve` evaluates the few intrinsics the local stack needs, with the
-values the caller knows (logical name -> local value). Anything it cannot resolve raises, so a
+values the caller knows (logical name -> local value) and, for `!If`, the template's Conditions. Anything it cannot resolve raises, so a
 template change never silently hands the function a dict where it expects a string.
 """
 
@@ -28,14 +28,20 @@ class UnresolvedIntrinsic(ValueError):
     pass
 
 
-def resolve(value: Any, refs: Mapping[str, Any], *, where: str = "") -> Any:
-    """Evaluate Ref / Fn::Sub / Fn::Join / Fn::GetAtt (for names given in `refs`)."""
+def resolve(value: Any, refs: Mapping[str, Any], *, where: str = "",
+            conditions: Mapping[str, Any] | None = None) -> Any:
+    """Evaluate Ref / Fn::Sub / Fn::Join / Fn::GetAtt (for names given in `refs`), and Fn::If on
+    the template's `conditions` (Fn::Equals / Fn::Not / Fn::And / Fn::Or / Condition)."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, list):
-        return [resolve(v, refs, where=where) for v in value]
+        return [resolve(v, refs, where=where, conditions=conditions) for v in value]
     if isinstance(value, dict) and len(value) == 1:
         (key, arg), = value.items()
+        if key == "Fn::If":
+            name, if_true, if_false = arg
+            chosen = if_true if condition_holds(name, refs, conditions, where=where) else if_false
+            return resolve(chosen, refs, where=where, conditions=conditions)
         if key == "Ref":
             if arg in refs:
                 return refs[arg]
@@ -47,7 +53,8 @@ def resolve(value: Any, refs: Mapping[str, Any], *, where: str = "") -> Any:
             raise UnresolvedIntrinsic(f"{where}: cannot resolve !GetAtt {name}")
         if key == "Fn::Sub":
             if isinstance(arg, list):
-                template, extra = arg[0], {k: resolve(v, refs, where=where) for k, v in arg[1].items()}
+                template, extra = arg[0], {k: resolve(v, refs, where=where, conditions=conditions)
+                                           for k, v in arg[1].items()}
             else:
                 template, extra = arg, {}
 
@@ -64,12 +71,37 @@ def resolve(value: Any, refs: Mapping[str, Any], *, where: str = "") -> Any:
             return re.sub(r"\$\{([^}]+)\}", sub, template)
         if key == "Fn::Join":
             sep, parts = arg
-            return sep.join(str(resolve(p, refs, where=where)) for p in parts)
+            return sep.join(str(resolve(p, refs, where=where, conditions=conditions)) for p in parts)
         if key.startswith("Fn::") or key in ("Condition",):
             raise UnresolvedIntrinsic(f"{where}: intrinsic {key} not supported locally")
     if isinstance(value, dict):
-        return {k: resolve(v, refs, where=where) for k, v in value.items()}
+        return {k: resolve(v, refs, where=where, conditions=conditions) for k, v in value.items()}
     return value
+
+
+def condition_holds(name: str, refs: Mapping[str, Any], conditions: Mapping[str, Any] | None, *,
+                    where: str = "") -> bool:
+    """The value of the template's condition `name`."""
+    if not conditions or name not in conditions:
+        raise UnresolvedIntrinsic(f"{where}: no condition {name}")
+
+    def holds(expr: Any) -> bool:
+        if isinstance(expr, dict) and len(expr) == 1:
+            (key, arg), = expr.items()
+            if key == "Condition":
+                return condition_holds(arg, refs, conditions, where=where)
+            if key == "Fn::Equals":
+                a, b = (resolve(x, refs, where=where, conditions=conditions) for x in arg)
+                return a == b
+            if key == "Fn::Not":
+                return not holds(arg[0])
+            if key == "Fn::And":
+                return all(holds(x) for x in arg)
+            if key == "Fn::Or":
+                return any(holds(x) for x in arg)
+        raise UnresolvedIntrinsic(f"{where}: cannot evaluate condition {name}: {expr!r}")
+
+    return holds(conditions[name])
 
 
 def function_properties(template: Mapping[str, Any], logical_name: str) -> dict[str, Any]:
@@ -89,11 +121,12 @@ def function_properties(template: Mapping[str, Any], logical_name: str) -> dict[
     return props
 
 
-def policy_actions(template: Mapping[str, Any], function_logical_name: str) -> list[str] | None:
-    """Every action an Allow statement grants the function's role, if the template says.
+def role_policy_statements(template: Mapping[str, Any], function_logical_name: str) -> list[dict[str, Any]]:
+    """Every statement of every policy the template gives the function's role, intrinsics unresolved.
 
-    Looks at SAM `Policies` (inline statements) on the function and at an AWS::IAM::Role named
-    by `Role: !GetAtt X.Arn`. Returns None when the template holds no such statements.
+    Looks at SAM `Policies` (inline statements) on the function and, for an AWS::IAM::Role named by
+    `Role: !GetAtt X.Arn`, at its inline and managed policies and at AWS::IAM::Policy /
+    AWS::IAM::RolePolicy resources attached to it. A statement may be a whole `!If`.
     """
     resources = template.get("Resources", {})
     props = function_properties(template, function_logical_name)
@@ -102,44 +135,53 @@ def policy_actions(template: Mapping[str, Any], function_logical_name: str) -> l
     def collect(doc: Any) -> None:
         if isinstance(doc, dict):
             st = doc.get("Statement")
-            for s in [st] if isinstance(st, dict) else st if isinstance(st, list) else []:
-                # A conditional statement (`!If [Cond, statement, AWS::NoValue]`) counts as granted:
-                # the local stack always configures what the condition asks for (an alert topic).
-                if isinstance(s, dict) and "Fn::If" in s:
-                    s = s["Fn::If"][1]
-                if isinstance(s, dict):
-                    statements.append(s)
+            statements.extend(s for s in ([st] if isinstance(st, dict) else st if isinstance(st, list) else [])
+                              if isinstance(s, dict))
 
     for pol in props.get("Policies", []) or []:
         collect(pol)
     role = props.get("Role")
-    if isinstance(role, dict):
-        target = role.get("Fn::GetAtt") or role.get("Ref")
-        name = target[0] if isinstance(target, list) else target
-        res = resources.get(name, {})
-        if res.get("Type") == "AWS::IAM::Role":
-            for pol in res.get("Properties", {}).get("Policies", []) or []:
-                collect(pol.get("PolicyDocument"))
-            for mp in res.get("Properties", {}).get("ManagedPolicyArns", []) or []:
-                if isinstance(mp, dict):
-                    ref = mp.get("Ref")
-                    if ref and resources.get(ref, {}).get("Type") == "AWS::IAM::ManagedPolicy":
-                        collect(resources[ref]["Properties"].get("PolicyDocument"))
-    for res in resources.values():
-        if res.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            p = res.get("Properties", {})
-            roles = p.get("Roles", []) or []
-            if any(isinstance(r, dict) and isinstance(role, dict) and
-                   (r.get("Ref") == (role.get("Fn::GetAtt") or [None])[0]) for r in roles):
+    target = (role.get("Fn::GetAtt") or role.get("Ref")) if isinstance(role, dict) else None
+    role_name = target[0] if isinstance(target, list) else target
+    res = resources.get(role_name, {})
+    if res.get("Type") == "AWS::IAM::Role":
+        for pol in res.get("Properties", {}).get("Policies", []) or []:
+            collect(pol.get("PolicyDocument"))
+        for mp in res.get("Properties", {}).get("ManagedPolicyArns", []) or []:
+            if isinstance(mp, dict):
+                ref = mp.get("Ref")
+                if ref and resources.get(ref, {}).get("Type") == "AWS::IAM::ManagedPolicy":
+                    collect(resources[ref]["Properties"].get("PolicyDocument"))
+    for other in resources.values():
+        p = other.get("Properties", {})
+        if other.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            if role_name and any(isinstance(r, dict) and r.get("Ref") == role_name for r in p.get("Roles", []) or []):
                 collect(p.get("PolicyDocument"))
+        elif other.get("Type") == "AWS::IAM::RolePolicy":
+            if role_name and p.get("RoleName") == {"Ref": role_name}:
+                collect(p.get("PolicyDocument"))
+    return statements
+
+
+def policy_actions(template: Mapping[str, Any], function_logical_name: str) -> list[str] | None:
+    """Every action an Allow statement grants the function's role that the function's code may call.
+
+    `logs:` actions are left out: they are Lambda's delivery of the function's log, which the local
+    stack does not emulate. Returns None when the template holds no statements for the role.
+    """
+    statements = role_policy_statements(template, function_logical_name)
     if not statements:
         return None
     actions: list[str] = []
     for st in statements:
-        if st.get("Effect") != "Allow":
+        # A conditional statement (`!If [Cond, statement, AWS::NoValue]`) counts as granted:
+        # the local stack always configures what the condition asks for (an alert topic).
+        if "Fn::If" in st:
+            st = st["Fn::If"][1]
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
             continue
         acts = st.get("Action", [])
         for a in [acts] if isinstance(acts, str) else acts:
-            if isinstance(a, str) and a not in actions:
+            if isinstance(a, str) and not a.startswith("logs:") and a not in actions:
                 actions.append(a)
     return actions

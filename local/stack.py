@@ -14,7 +14,10 @@ What runs:
     policy checks on for every request after the setup calls;
   - IAM: an admin user (for tests, demo, operator), the function's execution role (least
     privilege, used through temporary AssumeRole credentials), the database hosts' instance role
-    (GetSecretValue only, temporary credentials as well);
+    (GetSecretValue only, temporary credentials as well); moto checks actions only, so the
+    function's requests are also evaluated against template.yaml's own statements for its role,
+    resources and conditions included (local/iam_policy.py; `function_policy_without` withholds
+    statements or actions for tests);
   - the three SSM documents of template.yaml (content exactly the template's), an SNS alert topic
     with an SQS queue subscribed to it, the function `rotator` in moto's Lambda backend;
   - a Lambda Runtime API on loopback driving `./bootstrap`, started once and kept warm;
@@ -28,6 +31,7 @@ Only one LocalStack can run in a process at a time: moto's backends are process-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import json
@@ -56,6 +60,11 @@ TOPIC_NAME = "rotator-alerts"
 QUEUE_NAME = "rotator-alerts-inbox"
 
 HOST_ACTIONS = ["secretsmanager:GetSecretValue"]
+STACK_NAME = "rotator-local"                # AWS::StackName of the local stack
+# The tag the template's policy requires on database hosts (its key is fixed in template.yaml);
+# HostTagValue is empty by default, and then the value is the stack's name.
+HOST_TAG = {"RotatorDatabase": STACK_NAME}
+TEMPLATE_POLICY = "template.yaml"           # AuthRecord.policy of requests under the template's policy
 
 
 def default_bootstrap() -> Path:
@@ -136,6 +145,17 @@ class AuthRecord:
     ok: bool
     error: str | None = None
     unsigned_amz_headers: list[str] = field(default_factory=list)
+    # The function's requests: the policy they were evaluated against (TEMPLATE_POLICY, or the
+    # template's less what a test withheld), the resources, the one denied if any.
+    policy: str = ""
+    resources: list[str] = field(default_factory=list)
+    denied_resource: str = ""
+
+    @property
+    def denied_by_withholding(self) -> bool:
+        """A denial a test provoked on purpose, by withholding statements or actions of the function's
+        policy (LocalStack.function_policy_without)."""
+        return self.error == "AccessDenied" and self.policy not in ("", TEMPLATE_POLICY)
 
 
 def _http_exception(code: int, body: str, content_type: str):
@@ -191,6 +211,11 @@ class LocalStack:
         self.host_role_test_credentials: dict[str, str] = {}
         self.role_arns: dict[str, str] = {}
         self._principals: dict[str, str] = {}
+        self.database_secrets: list[str] = []         # ARNs that stand for the template's secret
+        self.instance_tags: dict[str, dict[str, str]] = {}
+        self.withheld_statements: set[str] = set()    # Sids left out of the function's policy
+        self.withheld_actions: set[str] = set()       # actions left out of all its statements
+        self._reduced_policy_log_spans: list[tuple[int, int]] = []
         self._alerts: list[dict[str, Any]] = []
         self._prepare_only: set[str] = set()
         self._patches: list[tuple[Any, str, Any, bool]] = []
@@ -238,7 +263,7 @@ class LocalStack:
         self._reset_moto()
 
         from local import ssm_runner
-        from local.cfn import function_properties, load_template, policy_actions
+        from local.cfn import function_properties, load_template, policy_actions, role_policy_statements
 
         template = load_template(self.template_path)
         self._template = template
@@ -250,6 +275,9 @@ class LocalStack:
         self.function_actions = policy_actions(template, FUNCTION_LOGICAL_NAME)
         if not self.function_actions:
             raise RuntimeError("template.yaml grants RotationFunction no permissions")
+        # ... and its requests are evaluated against the template's statements themselves, with
+        # their resources and conditions (local/iam_policy.py): moto checks only the actions.
+        self.function_statements = role_policy_statements(template, FUNCTION_LOGICAL_NAME)
 
         from local.ssm_emulator import SSMEmulator
         self.ssm = SSMEmulator(run_document=ssm_runner.run_document,
@@ -402,7 +430,8 @@ class LocalStack:
                 "Statement": [{"Effect": "Allow", "Principal": {"Service": service},
                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
             # moto evaluates Resource only against "*" for these services: a narrower Resource
-            # would deny everything, so the check here is on actions.
+            # would deny everything, so moto's check is on actions. The function's requests are
+            # also evaluated with their resources and conditions (_authorize_function_request).
             iam.put_role_policy(RoleName=name, PolicyName="least-privilege", PolicyDocument=json.dumps({
                 "Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
@@ -462,21 +491,37 @@ class LocalStack:
         logs = self._setup_client("logs")
         logs.create_log_group(logGroupName=LOG_GROUP)
         logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=LOG_STREAM)
+        self.function_policy()     # resolves now: a statement the stack cannot evaluate fails the start
 
-    def _function_environment(self, template: dict[str, Any], props: dict[str, Any]) -> dict[str, str]:
-        from local.cfn import resolve
+    def _template_refs(self, template: dict[str, Any]) -> dict[str, Any]:
+        """What the template's `!Ref`s and `!GetAtt`s stand for in this stack."""
         refs: dict[str, Any] = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-                                "AWS::StackName": "rotator-local", "AWS::URLSuffix": "amazonaws.com",
+                                "AWS::StackName": STACK_NAME, "AWS::URLSuffix": "amazonaws.com",
                                 "AWS::NoValue": None}
         for pname, pspec in (template.get("Parameters") or {}).items():
             if isinstance(pspec, dict) and "Default" in pspec:
                 refs[pname] = pspec["Default"]
         refs.update(self.document_names)
         for logical, res in (template.get("Resources") or {}).items():
-            if isinstance(res, dict) and res.get("Type") == "AWS::SNS::Topic":
+            kind = res.get("Type") if isinstance(res, dict) else None
+            if kind == "AWS::SNS::Topic":
                 refs[logical] = self.topic_arn
                 refs[f"{logical}.TopicArn"] = self.topic_arn
                 refs[f"{logical}.TopicName"] = TOPIC_NAME
+            elif kind == "AWS::SecretsManager::Secret":
+                # Every secret the stack created with create_db_secret is "the" database secret
+                # (before the first, an ARN that no secret has).
+                refs[logical] = list(self.database_secrets) or [
+                    f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:no-database-secret-yet"]
+            elif kind == "AWS::Logs::LogGroup":
+                group = f"/aws/lambda/{FUNCTION_NAME}"
+                refs[logical] = group
+                refs[f"{logical}.Arn"] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"
+        return refs
+
+    def _function_environment(self, template: dict[str, Any], props: dict[str, Any]) -> dict[str, str]:
+        from local.cfn import resolve
+        refs = self._template_refs(template)
         variables = ((props.get("Environment") or {}).get("Variables") or {})
         env: dict[str, str] = {}
         for k, v in variables.items():
@@ -590,6 +635,8 @@ class LocalStack:
             rec = AuthRecord(at=time.time(), principal=stack._principals.get(akid, f"unknown:{akid}" if akid else "anonymous"),
                              access_key_id=akid, service=service, action=str(action),
                              session_token="X-Amz-Security-Token" in headers, ok=False)
+            if rec.principal == "function":
+                rec.policy = stack.function_policy_name
             signed = [h.strip().lower() for h in between(auth, "SignedHeaders=", ",").split(";") if h.strip()]
             rec.unsigned_amz_headers = sorted(k.lower() for k in headers.keys()
                                               if k.lower().startswith("x-amz-") and k.lower() not in signed)
@@ -621,6 +668,8 @@ class LocalStack:
                         resp.data = form
                 else:
                     orig(resp, resource)
+                if rec.principal == "function":
+                    stack._authorize_function_request(resp, service, str(action), rec)
                 rec.ok = True
             except HTTPException as e:
                 code = rec.error = stack._error_code(e)
@@ -845,6 +894,111 @@ class LocalStack:
     def function_requests(self) -> list[AuthRecord]:
         return [r for r in self.auth_log if r.principal == "function"]
 
+    def function_log_under_template_policy(self) -> str:
+        """The function's log less what it wrote while a test withheld parts of its policy."""
+        data = self.log_path.read_bytes() if self.log_path else b""
+        kept, at = [], 0
+        for start, end in self._reduced_policy_log_spans:
+            kept.append(data[at:start])
+            at = end
+        kept.append(data[at:])
+        return b"".join(kept).decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------------ the function's policy
+    @property
+    def function_policy_name(self) -> str:
+        withheld = sorted(self.withheld_statements) + sorted(self.withheld_actions)
+        return f"{TEMPLATE_POLICY} without {', '.join(withheld)}" if withheld else TEMPLATE_POLICY
+
+    def function_policy(self) -> list[dict[str, Any]]:
+        """The template's statements for the function's role as in force now: intrinsics resolved to
+        this stack's ARNs, less any withheld statement or action."""
+        from local.cfn import resolve
+        from local.iam_policy import check_statement
+        refs = self._template_refs(self._template)
+        conditions = self._template.get("Conditions") or {}
+        policy = []
+        for i, raw in enumerate(self.function_statements):
+            st = resolve(raw, refs, where=f"{FUNCTION_LOGICAL_NAME} role statement {i}", conditions=conditions)
+            if st is None or st.get("Sid") in self.withheld_statements:   # None: !If chose AWS::NoValue
+                continue
+            check_statement(st)
+            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            kept = [a for a in actions if a not in self.withheld_actions]
+            if kept:
+                policy.append(dict(st, Action=kept))
+        return policy
+
+    @contextlib.contextmanager
+    def function_policy_without(self, *sids: str, actions: Iterable[str] = ()):
+        """Inside, the function's requests are evaluated without the template's statements `sids` and
+        without `actions` wherever granted (moto's action check stays as it is). Its records carry
+        the reduced policy's name, and what it logs meanwhile is left out of
+        function_log_under_template_policy()."""
+        actions = set(actions)
+        policy = self.function_policy()
+        unknown = (set(sids) - {st.get("Sid") for st in policy}) | (actions - {a for st in policy for a in st["Action"]})
+        if unknown:
+            raise KeyError(f"the function's policy has no statement or action {sorted(unknown)}")
+        self.withheld_statements.update(sids)
+        self.withheld_actions.update(actions)
+        start = self.log_path.stat().st_size
+        try:
+            yield
+        finally:
+            self.withheld_statements.difference_update(sids)
+            self.withheld_actions.difference_update(actions)
+            self._reduced_policy_log_spans.append((start, self.log_path.stat().st_size))
+
+    def _function_request_resources(self, service: str, action: str, resp: Any) -> list[Any] | None:
+        """The resources IAM evaluates a request of the function against (None: left to moto)."""
+        from local.iam_policy import Resource
+        param = resp._get_param
+        if service == "secretsmanager" and action != "GetRandomPassword":
+            # A SecretId that names no secret is left to moto (ResourceNotFoundException): AWS
+            # would deny it (AccessDenied), but the bad-input tests hand the function unknown
+            # secrets on purpose and expect a refusal, not a denial.
+            secret_id = param("SecretId")
+            try:
+                from moto.secretsmanager.models import secretsmanager_backends
+                secret = secretsmanager_backends[ACCOUNT][REGION].secrets.get(secret_id)
+            except Exception:
+                secret = None
+            return [Resource(secret.arn)] if secret is not None else None
+        if service == "ssm" and action == "SendCommand":
+            document = str(param("DocumentName") or "")
+            if not document.startswith("arn:"):
+                document = f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/{document}"
+            resources = [Resource(document)]
+            for iid in param("InstanceIds") or []:
+                arn = (f"arn:aws:ssm:{REGION}:{ACCOUNT}:managed-instance/{iid}" if str(iid).startswith("mi-")
+                       else f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{iid}")
+                tags = self.instance_tags.get(str(iid), {})
+                resources.append(Resource(arn, {f"ssm:resourceTag/{k}": v for k, v in tags.items()}))
+            return resources
+        if service == "sns" and action == "Publish":
+            return [Resource(str(param("TopicArn") or param("TargetArn") or ""))]
+        # GetRandomPassword and the command-following calls have no resource-level permissions.
+        return [Resource("*")]
+
+    def _authorize_function_request(self, resp: Any, service: str, action: str, rec: AuthRecord) -> None:
+        from local.iam_policy import evaluate
+        resources = self._function_request_resources(service, action, resp)
+        if resources is None:
+            return
+        rec.resources = [r.arn for r in resources]
+        decision = evaluate(self.function_policy(), f"{service}:{action}", resources)
+        if decision.allowed:
+            return
+        rec.denied_resource = decision.resource
+        why = (f"with an explicit deny in an identity-based policy ({decision.explicit_deny})"
+               if decision.explicit_deny is not None
+               else f"because no identity-based policy allows the {service}:{action} action")
+        raise self._auth_error(resp, "AccessDenied",
+                               f"User: arn:aws:sts::{ACCOUNT}:assumed-role/rotator-function/{FUNCTION_NAME} "
+                               f"is not authorized to perform: {service}:{action} on resource: "
+                               f"{decision.resource} {why}")
+
     def secrets_in_play(self) -> list[str]:
         """Every credential the stack handed out and every RotationToken it sent: none may ever
         appear in a log."""
@@ -855,9 +1009,12 @@ class LocalStack:
         return [s for s in out if s]
 
     # ------------------------------------------------------------------ hosts (SSM)
-    def register_instance(self, instance_id: str, platform: str, host_env: dict[str, str]) -> None:
+    def register_instance(self, instance_id: str, platform: str, host_env: dict[str, str],
+                          tags: dict[str, str] | None = None) -> None:
         """A 'database host': SendCommand to `instance_id` runs scripts with host_env (database
-        sockets) on top of the host's AWS environment (instance role's temporary credentials)."""
+        sockets) on top of the host's AWS environment (instance role's temporary credentials).
+        `tags` are the instance's tags (default: the tag the template's policy requires)."""
+        self.instance_tags[instance_id] = dict(HOST_TAG if tags is None else tags)
         from local.ssm_runner import aws_cli_host_env
         c = self.host_credentials
         env = aws_cli_host_env(self.url, REGION, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
@@ -904,6 +1061,7 @@ class LocalStack:
         sm = self.client("secretsmanager")
         arn = sm.create_secret(Name=name, SecretString=secret_string,
                                Description=f"{engine} login {username} (local stack)")["ARN"]
+        self.database_secrets.append(arn)
         if configure_rotation:
             self.configure_rotation(arn)
         return arn

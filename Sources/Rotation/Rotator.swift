@@ -4,9 +4,9 @@ import Logging
 /// The four rotation steps for a database login on EC2 hosts, on every host named by the secret.
 /// Two strategies, chosen by the secret: single user (the login's own password changes), or, when
 /// the secret has `masterarn`, alternating users (each version names the login that is not current,
-/// `name` <-> `name_clone`, and the host script sets that one up as the administrator of the master
-/// secret, so the login applications hold keeps working). The steps are the same for both: the host
-/// script reads the strategy from the version it is told to hold.
+/// `name` <-> `name_clone`; the host script, as the administrator of the master secret, creates it
+/// if missing with the current login's grants, so the login applications hold keeps working). The
+/// steps are the same for both: the host script reads the strategy from the version it must hold.
 ///
 /// Every step is idempotent, because Secrets Manager retries a failed rotation with the same token.
 /// Whatever fails, `AWSPENDING` is only dropped once every host is proven to accept `AWSCURRENT`.

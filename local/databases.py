@@ -12,7 +12,11 @@ Both expose the same small API:
 - `create_login(name, password)`, `drop_login(name)`, `set_password(name, password)`;
 - `can_login(name, password) -> bool`: a real TCP login with that password (the password goes
   through a mode-0600 file, never argv);
-- `admin_sql(sql) -> str`: SQL as the local administrator, over the unix socket, on stdin.
+- `admin_sql(sql) -> str`: SQL as the local administrator, over the unix socket, on stdin;
+- for the alternating-users strategy: `create_admin(name, password)` (a login that administers
+  logins and grants, as a master secret holds), `create_table(table)` and `grant(privilege, table,
+  name)` (a table of the server's `app_database`), `login_sql(name, password, sql) -> str | None`
+  (SQL as that login over TCP in `app_database`; None when the login or the SQL is refused).
 
 We run as root (CI and the developers' machines do): PostgreSQL runs as OS user `postgres`
 (initdb refuses root), MariaDB as `mysql`.
@@ -344,7 +348,24 @@ class PostgresServer(_Server):
         out = self.admin_sql(f"SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = {_pg_literal(name)};\n")
         return out.strip() == "1"
 
+    app_database = "postgres"
+
+    def create_admin(self, name: str, password: str) -> None:
+        self.admin_sql(f"CREATE ROLE {_pg_ident(name)} LOGIN SUPERUSER PASSWORD {_pg_literal(password)};\n")
+
+    def create_table(self, table: str) -> None:
+        self.admin_sql(f"CREATE TABLE {_pg_ident(table)} (id integer);\nINSERT INTO {_pg_ident(table)} VALUES (1);\n")
+
+    def grant(self, privilege: str, table: str, name: str) -> None:
+        self.admin_sql(f"GRANT {privilege} ON TABLE {_pg_ident(table)} TO {_pg_ident(name)};\n")
+
+    def login_sql(self, name: str, password: str, sql: str) -> str | None:
+        return self._psql_as(name, password, sql, self.app_database)
+
     def can_login(self, name: str, password: str, dbname: str = "postgres") -> bool:
+        return (self._psql_as(name, password, "SELECT 1;\n", dbname) or "").strip() == "1"
+
+    def _psql_as(self, name: str, password: str, sql: str, dbname: str) -> str | None:
         def esc(text: str) -> str:
             return text.replace("\\", "\\\\").replace(":", "\\:")
 
@@ -363,12 +384,12 @@ class PostgresServer(_Server):
                 "PGGSSENCMODE": "disable",
             }
             proc = self._run(
-                [str(PG_BIN / "psql"), "-X", "-A", "-t", "-q", "-w"],
-                input_text="SELECT 1;\n",
+                [str(PG_BIN / "psql"), "-X", "-A", "-t", "-q", "-w", "-v", "ON_ERROR_STOP=1"],
+                input_text=sql,
                 env=env,
                 check=False,
             )
-            return proc.returncode == 0 and proc.stdout.strip() == "1"
+            return proc.stdout if proc.returncode == 0 else None
         finally:
             passfile.unlink(missing_ok=True)
 
@@ -537,17 +558,38 @@ class MariaDBServer(_Server):
     def login_exists(self, name: str) -> bool:
         return bool(self._hosts(name))
 
+    app_database = "shop"
+
+    def create_admin(self, name: str, password: str) -> None:
+        self.admin_sql(f"CREATE USER {_my_literal(name)}@'%' IDENTIFIED BY {_my_literal(password)};\n"
+                       f"GRANT ALL PRIVILEGES ON *.* TO {_my_literal(name)}@'%' WITH GRANT OPTION;\n")
+
+    def create_table(self, table: str) -> None:
+        self.admin_sql(f"CREATE DATABASE IF NOT EXISTS `{self.app_database}`;\n"
+                       f"CREATE TABLE `{self.app_database}`.`{table}` (id integer);\n"
+                       f"INSERT INTO `{self.app_database}`.`{table}` VALUES (1);\n")
+
+    def grant(self, privilege: str, table: str, name: str) -> None:
+        for host in self._hosts(name):
+            self.admin_sql(f"GRANT {privilege} ON `{self.app_database}`.`{table}` TO {_my_literal(name)}@{_my_literal(host)};\n")
+
+    def login_sql(self, name: str, password: str, sql: str) -> str | None:
+        return self._mariadb_as(name, password, sql)
+
     def can_login(self, name: str, password: str) -> bool:
+        return (self._mariadb_as(name, password, "SELECT 1") or "").strip() == "1"
+
+    def _mariadb_as(self, name: str, password: str, sql: str) -> str | None:
         cnf = self._private_file(
             "my-", f"[client]\nuser={_my_option_value(name)}\npassword={_my_option_value(password)}\n"
         )
         try:
             proc = self._run(
                 ["mariadb", f"--defaults-file={cnf}", "--protocol=tcp", "-h", "127.0.0.1", "-P", str(self.port),
-                 "--connect-timeout=10", "--batch", "--skip-column-names", "-e", "SELECT 1"],
+                 "--connect-timeout=10", "--batch", "--skip-column-names", "-e", sql],
                 check=False,
             )
-            return proc.returncode == 0 and proc.stdout.strip() == "1"
+            return proc.stdout if proc.returncode == 0 else None
         finally:
             cnf.unlink(missing_ok=True)
 

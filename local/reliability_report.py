@@ -1,8 +1,10 @@
-"""Writes the scenario table of docs/RELIABILITY.md from a `make chaos` report.
+"""Writes the scenario and downtime tables of docs/RELIABILITY.md from a `make chaos` report.
 
-The report (tests/e2e/chaos.py) holds one JSON line per outcome: {scenario, tried, held, detail}.
-The table sums them by scenario and replaces what stands between the two markers of the document,
-so the committed figures are always those of a real run.
+The report (tests/e2e/chaos.py) holds one JSON line per outcome: {scenario, tried, held, detail},
+and one per downtime measurement: {kind: "downtime", strategy, engine, rotations, connections,
+failed, cache_s}. The scenario table sums the outcomes by scenario, the downtime table lists the
+measurements; each replaces what stands between its two markers in the document, so the committed
+figures are always those of a real run.
 
     python3 -m local.reliability_report .local-state/chaos.jsonl docs/RELIABILITY.md
 """
@@ -15,6 +17,8 @@ from pathlib import Path
 
 BEGIN = "<!-- chaos-table:begin -->"
 END = "<!-- chaos-table:end -->"
+DOWNTIME_BEGIN = "<!-- downtime-table:begin -->"
+DOWNTIME_END = "<!-- downtime-table:end -->"
 
 
 def table(lines: list[dict]) -> str:
@@ -31,19 +35,36 @@ def table(lines: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def downtime_table(lines: list[dict]) -> str:
+    rows = ["| strategy | engine | rotations | connections | failed | cache (s) |", "|---|---|---:|---:|---:|---:|"]
+    rows += [f"| {x['strategy']} | {x['engine']} | {x['rotations']} | {x['connections']} | {x['failed']} | {x['cache_s']:g} |"
+             for x in lines]
+    return "\n".join(rows)
+
+
+def replace_between(text: str, begin: str, end: str, content: str) -> str:
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{content}\n{end}{tail}"
+
+
 def main(argv: list[str]) -> int:
     report, document = Path(argv[0]), Path(argv[1])
-    lines = [json.loads(x) for x in report.read_text().splitlines() if x.strip()] if report.exists() else []
+    records = [json.loads(x) for x in report.read_text().splitlines() if x.strip()] if report.exists() else []
+    lines = [x for x in records if x.get("kind") != "downtime"]
+    downtime = [x for x in records if x.get("kind") == "downtime"]
     if not lines:
         print(f"{report}: no scenario was recorded", file=sys.stderr)
         return 1
     text = document.read_text()
-    if BEGIN not in text or END not in text:
-        print(f"{document}: the markers {BEGIN} / {END} are missing", file=sys.stderr)
-        return 1
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    document.write_text(f"{head}{BEGIN}\n{table(lines)}\n{END}{tail}")
+    for begin, end in ((BEGIN, END), (DOWNTIME_BEGIN, DOWNTIME_END)):
+        if begin not in text or end not in text:
+            print(f"{document}: the markers {begin} / {end} are missing", file=sys.stderr)
+            return 1
+    text = replace_between(text, BEGIN, END, table(lines))
+    if downtime:
+        text = replace_between(text, DOWNTIME_BEGIN, DOWNTIME_END, downtime_table(downtime))
+    document.write_text(text)
     failed = sum(int(x["tried"]) - int(x["held"]) for x in lines)
     print(f"{document}: {len(lines)} outcomes, {failed} failed")
     return 1 if failed else 0

@@ -19,21 +19,45 @@ public enum Engine: String, Sendable, CaseIterable {
         default: return nil
         }
     }
+
+    /// The longest login name the engine (and whatever else names the login) accepts, and how the
+    /// name is measured: PostgreSQL's NAMEDATALEN - 1 bytes; 32 characters, Oracle MySQL's limit
+    /// (MariaDB allows 80, but the same secret must work on both); SQL Server logins from Windows
+    /// are `DOMAIN\account`, and a Windows account name (after the backslash) has at most 20.
+    func loginNameLength(_ name: String) -> (length: Int, limit: Int, unit: String) {
+        switch self {
+        case .postgres: return (name.utf8.count, 63, "bytes")
+        case .mysql: return (name.unicodeScalars.count, 32, "characters")
+        case .sqlserver:
+            let account = name.split(separator: "\\", omittingEmptySubsequences: false).last.map(String.init) ?? name
+            return (account.unicodeScalars.count, 20, "characters of Windows account name")
+        }
+    }
 }
 
 /// The secret's JSON, validated: `engine`, `host`, `port`, `username`, `password`, `dbname`,
-/// `instanceIds`, plus whatever other fields the owner keeps there (copied untouched).
+/// `instanceIds`, an optional `masterarn`, plus whatever other fields the owner keeps there (copied
+/// untouched).
 public struct DatabaseSecret: Sendable {
     public let engine: Engine
     public let username: String
     public let instanceIds: [String]
+    /// The ARN of a secret holding an administrator login. When present, rotations alternate between
+    /// two logins, `name` and `name_clone`: each sets a new password on the one that is not current,
+    /// so the one applications hold keeps working (docs/host-contract.md). Absent: single user.
+    public let masterArn: String?
     /// The document as stored, to copy from when creating the next version.
     public let json: JSON
 
     /// SSM accepts at most 50 instance ids per command.
     static let maximumInstances = 50
 
-    public static func parse(_ secretString: String?) throws(RotationError) -> DatabaseSecret {
+    /// Suffix of the second login of the alternating-users strategy, as in AWS's multi-user templates.
+    static let cloneSuffix = "_clone"
+
+    /// `secretArn`, when given, is the ARN of the secret this value belongs to: `masterarn` must name
+    /// another secret.
+    public static func parse(_ secretString: String?, secretArn: String? = nil) throws(RotationError) -> DatabaseSecret {
         guard let secretString else { throw .invalidSecret("the secret version holds no SecretString") }
         let json: JSON
         do {
@@ -82,11 +106,49 @@ public struct DatabaseSecret: Sendable {
         guard (1...maximumInstances).contains(instanceIds.count) else {
             throw .invalidSecret("instanceIds must name 1 to \(maximumInstances) instances")
         }
-        return DatabaseSecret(engine: engine, username: username, instanceIds: instanceIds, json: json)
+        var masterArn: String?
+        if let master = json["masterarn"] {
+            guard let text = master.stringValue, Identifiers.isSecretArn(text) else {
+                throw .invalidSecret("the secret's \"masterarn\" is \(Identifiers.quoted(master.stringValue ?? master.serialized)), "
+                    + "which is not the ARN of a secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>)")
+            }
+            // A partial ARN (no random suffix) names the same secret as the full one.
+            if let secretArn, text == secretArn || (secretArn.hasPrefix(text + "-") && secretArn.count == text.count + 7) {
+                throw .invalidSecret("the secret's \"masterarn\" names the secret itself; it must name the secret of an administrator login")
+            }
+            masterArn = text
+        }
+        return DatabaseSecret(engine: engine, username: username, instanceIds: instanceIds, masterArn: masterArn, json: json)
     }
 
     /// The JSON text of the next version: this one with a new password, every other field as it was.
     public func replacingPassword(with password: String) -> String {
         json.setting("password", to: .string(password)).serialized
+    }
+
+    /// The login the next version names: with `masterarn`, the other one of the pair (`name` <->
+    /// `name_clone`); without, the same one.
+    public func nextUsername() throws(RotationError) -> String {
+        guard masterArn != nil else { return username }
+        let other = username.hasSuffix(DatabaseSecret.cloneSuffix)
+            ? String(username.dropLast(DatabaseSecret.cloneSuffix.count))
+            : username + DatabaseSecret.cloneSuffix
+        guard !other.isEmpty else {
+            throw .invalidSecret("the secret's \"username\" is \"\(DatabaseSecret.cloneSuffix)\": alternating users needs a name before the suffix")
+        }
+        let (length, limit, unit) = engine.loginNameLength(other)
+        guard length <= limit else {
+            throw .invalidSecret("alternating users: the second login \(Identifiers.quoted(other)) would be \(length) \(unit) long, "
+                + "more than the \(limit) \(engine.rawValue) allows; choose a username at most \(limit - DatabaseSecret.cloneSuffix.count) long")
+        }
+        return other
+    }
+
+    /// The JSON text of the next version: a new password and the next login (`nextUsername`),
+    /// every other field as it was.
+    public func nextVersion(password: String) throws(RotationError) -> String {
+        let next = try nextUsername()
+        guard next != username else { return replacingPassword(with: password) }
+        return json.setting("password", to: .string(password)).setting("username", to: .string(next)).serialized
     }
 }

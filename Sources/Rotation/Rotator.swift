@@ -1,8 +1,12 @@
 import AWS
 import Logging
 
-/// The four rotation steps for a database login on EC2 hosts, single-user strategy: the login's own
-/// password is changed, on every host named by the secret.
+/// The four rotation steps for a database login on EC2 hosts, on every host named by the secret.
+/// Two strategies, chosen by the secret: single user (the login's own password changes), or, when
+/// the secret has `masterarn`, alternating users (each version names the login that is not current,
+/// `name` <-> `name_clone`; the host script, as the administrator of the master secret, creates it
+/// if missing with the current login's grants, so the login applications hold keeps working). The
+/// steps are the same for both: the host script reads the strategy from the version it must hold.
 ///
 /// Every step is idempotent, because Secrets Manager retries a failed rotation with the same token.
 /// Whatever fails, `AWSPENDING` is only dropped once every host is proven to accept `AWSCURRENT`.
@@ -79,8 +83,9 @@ public final class Rotator {
 
     // MARK: createSecret
 
-    /// Stores a new password as the pending version, copying every other field of the current one.
-    /// Does nothing if the pending version already holds a value.
+    /// Stores a new password as the pending version, copying every other field of the current one
+    /// (but the username, with alternating users). Does nothing if the pending version already holds
+    /// a value.
     private func createSecret(_ c: StepContext) throws(RotationError) {
         let current = try currentSecret(c)
         do {
@@ -92,15 +97,18 @@ public final class Rotator {
         } catch {
             throw RotationError(error)
         }
+        let username = try current.secret.nextUsername()
         let password = try aws { () throws(AWSError) in try secrets.getRandomPassword(passwordPolicy.randomPasswordRequest) }
         guard passwordPolicy.admits(password) else {
             throw .aws("GetRandomPassword answered a password outside the requested length or alphabet")
         }
+        let next = try current.secret.nextVersion(password: password)
         try aws { () throws(AWSError) in
-            try secrets.putSecretValue(c.arn, clientRequestToken: c.token, secretString: current.secret.replacingPassword(with: password),
+            try secrets.putSecretValue(c.arn, clientRequestToken: c.token, secretString: next,
                                        stages: [Rotator.pending], rotationToken: c.event.rotationToken)
         }
-        c.logger.info("pending version created", ("versionId", c.token))
+        c.logger.info("pending version created", ("versionId", c.token), ("username", username),
+                      ("strategy", current.secret.masterArn == nil ? "single-user" : "alternating-users"))
     }
 
     // MARK: setSecret
@@ -189,7 +197,7 @@ public final class Rotator {
     private func currentSecret(_ c: StepContext) throws(RotationError) -> (versionId: String, secret: DatabaseSecret) {
         let value = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .stage(Rotator.current)) }
         do {
-            return (value.versionId, try DatabaseSecret.parse(value.secretString))
+            return (value.versionId, try DatabaseSecret.parse(value.secretString, secretArn: c.arn))
         } catch {
             throw .invalidSecret("AWSCURRENT: \(error)")
         }
@@ -205,7 +213,7 @@ public final class Rotator {
             throw RotationError(error)
         }
         do {
-            return try DatabaseSecret.parse(value.secretString)
+            return try DatabaseSecret.parse(value.secretString, secretArn: c.arn)
         } catch {
             throw .invalidSecret("AWSPENDING: \(error)")
         }

@@ -77,13 +77,39 @@ def make_login(stack: LocalStack, db: DBHost, **secret_kw: Any) -> Login:
     return Login(stack, db, username, password, arn, passwords=[password])
 
 
+def make_alternating_login(stack: LocalStack, db: DBHost, table: str) -> Login:
+    """A login for the alternating-users strategy: a master secret with a real administrator login
+    of the database, the login's secret naming it (`masterarn`), and SELECT for the login on a new
+    table `table` of the server's app_database."""
+    admin, admin_password = "admin_" + secrets.token_hex(4), random_password()
+    db.server.create_admin(admin, admin_password)
+    master_arn = stack.client("secretsmanager").create_secret(
+        Name=f"{db.name}/{admin}", SecretString=json.dumps({"engine": db.engine, "username": admin,
+                                                            "password": admin_password}))["ARN"]
+    login = make_login(stack, db, extra={"masterarn": master_arn})
+    login.passwords.append(admin_password)
+    db.server.create_table(table)
+    db.server.grant("SELECT", table, login.username)
+    return login
+
+
+def rotate(stack: LocalStack, arn: str) -> Any:
+    """One rotation through RotateSecret, waited for; its RotationRecord."""
+    token = stack.client("secretsmanager").rotate_secret(SecretId=arn)["VersionId"]
+    rec = stack.wait_rotation(arn)
+    assert rec.token == token, f"waited for rotation {rec.token}, started {token}"
+    return rec
+
+
 def assert_invariants(stack: LocalStack, login: Login, since: float) -> None:
     """After every scenario: the database and AWSCURRENT agree (AWSCURRENT logs in), the function
     never crashed, never broke the Runtime API protocol, every request it made passed moto's
     signature and IAM checks, and no password reached its log."""
     stack.ssm.wait_idle(30)
-    current = login.current_password()
-    assert login.can_login(current), "AWSCURRENT no longer logs in: the database and the secret disagree"
+    current = login.value()
+    # AWSCURRENT's own username: with alternating users it is the login's clone every other time.
+    assert login.db.server.can_login(current["username"], current["password"]), \
+        "AWSCURRENT no longer logs in: the database and the secret disagree"
     deaths = [d for d in stack.runtime.deaths if d["at"] >= since]
     assert not deaths, f"the function process died: {deaths}"
     violations = [v for v in stack.runtime.violations if v.at >= since]

@@ -110,7 +110,10 @@ def test_login_is_changed_with_bound_parameters(script):
     # the password is never formatted into SQL or a connection string
     for line in script.splitlines():
         if "$password" in line:
-            assert re.search(r"Value = \$password|\$password\.ToCharArray\(\)|\$password = Get-SecretText", line), line
+            assert re.search(r"Value = \$password|\$password\.ToCharArray\(\)|\$password = Get-SecretText"
+                             # alternating users: the Windows account APIs take it as an argument
+                             r"|ValidateCredentials\(\$account, \$password\)|SetPassword\(\$password\)"
+                             r"|UserPrincipal\(\$context, \$account, \$password, \$true\)", line), line
 
 
 def test_admin_uses_windows_authentication_and_verify_sql_authentication(script):
@@ -135,3 +138,23 @@ def test_result_line_is_the_contract(script):
     )
     for outcome in ("verified", "unchanged", "changed"):
         assert f"$outcome = '{outcome}'" in script
+
+
+def test_alternating_users_windows_accounts_and_bound_names(script):
+    # Only with masterarn, checked as the other identifiers are.
+    assert "$masterArn = Get-SecretText 'masterarn' '' 2048" in script
+    assert "if (-not (Test-Parameter $masterArn $reSecretId))" in script
+    # The master secret and AWSCURRENT are read on the host like the version itself.
+    assert "Read-Secret $masterArn '' 'AWSCURRENT' 'the master secret'" in script
+    assert "Read-Secret $secretId '' 'AWSCURRENT' 'the AWSCURRENT version'" in script
+    # The Windows account is created or reset as the master account; verify asks Windows itself.
+    assert "PrincipalContext($kind, $Domain, $AccountName, $AccountPassword)" in script
+    assert "$context.ValidateCredentials($account, $password)" in script
+    # The SQL login and its roles: names only through QUOTENAME, partner and login bound parameters.
+    assert "N'CREATE LOGIN ' + QUOTENAME(@login) + N' FROM WINDOWS'" in script
+    assert "Parameters.Add('@partner'" in script and "Parameters['@partner'].Value = $Partner" in script
+    assert "SUSER_ID(@partner)" in script and "SUSER_SID(@partner)" in script
+    # The login applications hold (AWSCURRENT's) is the source of the grants, never their target.
+    assert "if ($partner -ne $username) {" in script
+    # Single user is untouched: the alternating path ends on its own before it.
+    assert "if ($masterArn.Length -gt 0) {\n    Write-Result (Invoke-AlternatingUsers)\n    exit 0\n}" in script

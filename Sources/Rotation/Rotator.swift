@@ -9,8 +9,9 @@ import Logging
 public final class Rotator {
     static let current = "AWSCURRENT"
     static let pending = "AWSPENDING"
-    /// Kept back from the invocation deadline to report the outcome, alert and update stages.
-    static let reserveMilliseconds: Int64 = 3_000
+    /// Kept back from the invocation deadline to report the outcome, alert and update stages: the
+    /// step's own AWS calls (Secrets Manager, SSM) must stop this much before it.
+    public static let reserveMilliseconds: Int64 = 3_000
 
     private let secrets: SecretsManagerAPI
     private let hosts: HostRunner
@@ -26,8 +27,20 @@ public final class Rotator {
         self.clock = clock
     }
 
-    /// Runs one step. Returns normally when the step's work is done (or was already done).
+    /// Runs one step. Returns normally when the step's work is done (or was already done). Every
+    /// failure is alerted: a host's with its details where it happens, any other here.
     public func rotate(_ event: RotationEvent, deadlineMilliseconds: Int64, logger: Logger) throws(RotationError) {
+        do {
+            try runStep(event, deadlineMilliseconds: deadlineMilliseconds, logger: logger)
+        } catch {
+            if case .hostCommandFailed = error { throw error }
+            alerts.rotationFailed(secretArn: event.secretId, step: event.step, reason: "\(error.errorType): \(error.description)",
+                                  details: [], logger: logger)
+            throw error
+        }
+    }
+
+    private func runStep(_ event: RotationEvent, deadlineMilliseconds: Int64, logger: Logger) throws(RotationError) {
         let description = try aws { () throws(AWSError) in try secrets.describeSecret(event.secretId) }
         let log = logger.with(("step", event.step.rawValue), ("secretArn", description.arn))
         guard try checkGuard(event, description, log) else { return }

@@ -280,6 +280,34 @@ final class LogLines: @unchecked Sendable {
         #expect(w.sns.published.count == 1)
     }
 
+    @Test func aFailedAWSCallIsAlertedAndFailsTheStep() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db/gone-XyZaBc"
+        let event = RotationEvent(step: .createSecret, secretId: missing, token: token, rotationToken: "rotation-token-secret")
+        do {
+            try w.rotator.rotate(event, deadlineMilliseconds: w.deadline, logger: w.lines.logger)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "AWSError")
+        }
+        let alert = try #require(w.sns.published.first)
+        #expect(w.sns.published.count == 1)
+        #expect(alert.subject.contains("createSecret"))
+        #expect(alert.message.contains(missing))
+        #expect(alert.message.contains("ResourceNotFoundException"))
+        #expect(!alert.message.contains("rotation-token-secret"))
+    }
+
+    @Test func aFailedHostIsAlertedOnce() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = .loginMissing
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+        #expect(w.sns.published.count == 1)
+    }
+
     @Test func noTopicMeansNoAlertButTheStepStillFails() throws {
         let w = World(topic: nil, instances: [instanceA])
         w.secrets.startRotation(token: token)

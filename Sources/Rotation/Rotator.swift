@@ -76,9 +76,8 @@ public final class Rotator {
         if stages.contains(Rotator.current) {
             if stages.contains(Rotator.pending) {
                 // finishSecret was interrupted between its two stage moves: complete it.
-                try aws { () throws(AWSError) in
-                    try secrets.updateSecretVersionStage(description.arn, stage: Rotator.pending, moveTo: nil, removeFrom: event.token)
-                }
+                try moveStage(Rotator.pending, arn: description.arn, token: event.token, moveTo: nil, removeFrom: event.token,
+                              done: { !$0.contains(Rotator.pending) })
                 log.info("removed AWSPENDING left on the current version by an interrupted finishSecret", ("versionId", event.token))
             }
             log.info("version is already AWSCURRENT; nothing to do", ("versionId", event.token))
@@ -152,11 +151,25 @@ public final class Rotator {
     /// Moves `AWSCURRENT` to the new version (`AWSPREVIOUS` follows by itself) and clears `AWSPENDING`.
     private func finishSecret(_ c: StepContext) throws(RotationError) {
         let previous = c.description.version(holding: Rotator.current)
-        try aws { () throws(AWSError) in
-            try secrets.updateSecretVersionStage(c.arn, stage: Rotator.current, moveTo: c.token, removeFrom: previous)
-            try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
-        }
+        try moveStage(Rotator.current, arn: c.arn, token: c.token, moveTo: c.token, removeFrom: previous,
+                      done: { $0.contains(Rotator.current) })
+        try moveStage(Rotator.pending, arn: c.arn, token: c.token, moveTo: nil, removeFrom: c.token,
+                      done: { !$0.contains(Rotator.pending) })
         c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
+    }
+
+    /// One UpdateSecretVersionStage. When it fails, the version's stages are read again and the
+    /// move counts as made if `done` holds for them: an attempt may be applied with its answer lost
+    /// (a timeout, a reset), and the client's retry then finds the label already moved and fails.
+    private func moveStage(_ stage: String, arn: String, token: String, moveTo: String?, removeFrom: String?,
+                           done: ([String]) -> Bool) throws(RotationError) {
+        do {
+            try secrets.updateSecretVersionStage(arn, stage: stage, moveTo: moveTo, removeFrom: removeFrom)
+        } catch {
+            guard let stages = try? secrets.describeSecret(arn).versionIdsToStages[token] ?? [], done(stages) else {
+                throw RotationError(error)
+            }
+        }
     }
 
     // MARK: Failure

@@ -167,6 +167,28 @@ final class LogLines: @unchecked Sendable {
         #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSPREVIOUS"])
     }
 
+    @Test(arguments: [1, 2])
+    func finishSecretAcceptsAStageMoveAppliedWithItsAnswerLost(_ failing: Int) throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        w.secrets.stageMoveFailures = Array(repeating: (true, serviceError("InvalidParameterException")), count: failing)
+        try w.run(.finishSecret)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSPREVIOUS"])
+        #expect(w.sns.published.isEmpty)
+    }
+
+    @Test func finishSecretStillFailsWhenTheMoveWasNotMade() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        w.secrets.stageMoveFailures = [(false, serviceError("InvalidParameterException"))]
+        #expect(throws: RotationError.self) { try w.run(.finishSecret) }
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+    }
+
     @Test func createSecretRefusesABrokenCurrentSecret() {
         let w = World()
         w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString = #"{"engine":"postgres","host":"h","username":"app","password":"p"}"#

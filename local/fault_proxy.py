@@ -258,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, headers, answer)
 
     def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.send_response(status)
+        self.send_response_only(status)     # moto's own Server and Date headers, not a second pair
         for name, value in headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))

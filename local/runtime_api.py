@@ -233,6 +233,18 @@ class RuntimeAPI:
             self._kill_process("replaced")
             self.command = list(command)
 
+    def kill_function(self) -> None:
+        """SIGKILL the function's process now (the fault suite's kill points). Its death is noticed
+        and recorded like any other, and the next invocation starts a fresh process."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        proc.wait(timeout=5)
+
     def process_alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

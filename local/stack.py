@@ -21,6 +21,8 @@ What runs:
   - the three SSM documents of template.yaml (content exactly the template's), an SNS alert topic
     with an SQS queue subscribed to it, the function `rotator` in moto's Lambda backend;
   - a Lambda Runtime API on loopback driving `./bootstrap`, started once and kept warm;
+  - the fault suite's proxy between the function and moto (`stack.faults`, local/fault_proxy.py):
+    it records the function's AWS calls and passes them through unless a test sets a rule;
   - hooks in moto: RotateSecret invokes the function through the Runtime API (asynchronously, as
     AWS does); SendCommand / GetCommandInvocation / ListCommandInvocations / CancelCommand run the
     documents' scripts for registered instances (local/ssm_emulator.py).
@@ -222,6 +224,7 @@ class LocalStack:
         self._server = None
         self.runtime = None
         self.ssm = None
+        self.faults = None          # local.fault_proxy.FaultProxy: the function's way to AWS
         self.state_dir: Path | None = None
         self.log_path: Path | None = None
         self._threads: list[threading.Thread] = []
@@ -294,6 +297,11 @@ class LocalStack:
 
         self._setup(ssm_runner.load_documents(self.template_path), template, props)
 
+        # The function reaches moto through the fault suite's proxy (pass-through unless told).
+        from local.fault_proxy import FaultProxy
+        self.faults = FaultProxy(self.url, kill_function=lambda: self.runtime.kill_function())
+        self.faults.start()
+
         # From here on every request must be signed by a known key and allowed by IAM.
         self._settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         self._verify_auth_is_on()
@@ -337,6 +345,8 @@ class LocalStack:
             self._log_shipping_stop.set()
             for t in list(self._threads):
                 t.join(timeout=10)
+            if self.faults is not None:
+                self.faults.close()
             if self.ssm is not None:
                 self.ssm.uninstall()
             if self._server is not None:
@@ -544,7 +554,7 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": c["AccessKeyId"],
             "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
             "AWS_SESSION_TOKEN": c["SessionToken"],
-            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ENDPOINT_URL": self.faults.url,
             "LAMBDA_TASK_ROOT": str(self.repo),
             "LAMBDA_RUNTIME_DIR": str(self.repo),
             "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
@@ -1031,6 +1041,7 @@ class LocalStack:
 
     def clear_faults(self) -> None:
         self.ssm.clear_fault()
+        self.faults.clear()
 
     @property
     def commands(self):

@@ -14,14 +14,19 @@ public final class AWSServiceClient {
     private let deadline: InvocationDeadline
     private let retryPolicy: RetryPolicy
     private let random: () -> Double
+    private let deadlineReserveMilliseconds: Int64
 
     /// Each attempt waits at most this long, so one slow answer leaves time for a retry.
     static let attemptTimeoutMilliseconds: Int64 = 20_000
-    /// Time kept back from the deadline for reporting the result to the Runtime API.
-    static let deadlineReserveMilliseconds: Int64 = 1_000
+    /// Time kept back from the deadline by default: enough to report the result to the Runtime API.
+    public static let defaultDeadlineReserveMilliseconds: Int64 = 1_000
 
+    /// `deadlineReserveMilliseconds`: no attempt runs, and no retry waits, into this much time
+    /// before the deadline; callers that must still do something after a failed call (alert,
+    /// report) keep back more.
     public init(service: AWSService, configuration: AWSConfiguration, http: HTTPClient, clock: Clock,
                 deadline: InvocationDeadline, retryPolicy: RetryPolicy = RetryPolicy(),
+                deadlineReserveMilliseconds: Int64 = AWSServiceClient.defaultDeadlineReserveMilliseconds,
                 random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
         self.service = service
         endpoint = configuration.endpoint(for: service)
@@ -33,6 +38,7 @@ public final class AWSServiceClient {
         self.deadline = deadline
         self.retryPolicy = retryPolicy
         self.random = random
+        self.deadlineReserveMilliseconds = deadlineReserveMilliseconds
     }
 
     /// Sends `body` to the endpoint's path (plus `resourcePath`, already percent-encoded, for REST
@@ -43,7 +49,7 @@ public final class AWSServiceClient {
                  parseError: (HTTPResponse) -> AWSServiceError) throws(AWSError) -> HTTPResponse {
         var attempt = 1
         while true {
-            let remaining = deadline.remainingMilliseconds(clock: clock).map { $0 - AWSServiceClient.deadlineReserveMilliseconds }
+            let remaining = deadline.remainingMilliseconds(clock: clock).map { $0 - deadlineReserveMilliseconds }
             if let remaining, remaining <= 0 { throw .deadline(operation: operation) }
             let timeout = min(remaining ?? AWSServiceClient.attemptTimeoutMilliseconds, AWSServiceClient.attemptTimeoutMilliseconds)
             let request = signedRequest(method: method, resourcePath: resourcePath, contentType: contentType,
@@ -61,7 +67,7 @@ public final class AWSServiceClient {
             guard attempt < retryPolicy.maxAttempts else { throw failure }
             let delay = retryPolicy.backoffMilliseconds(afterAttempt: attempt, random: random())
             if let left = deadline.remainingMilliseconds(clock: clock),
-               left - AWSServiceClient.deadlineReserveMilliseconds <= delay {
+               left - deadlineReserveMilliseconds <= delay {
                 throw failure
             }
             clock.sleep(milliseconds: delay)

@@ -13,8 +13,9 @@ import Logging
 public final class Rotator {
     static let current = "AWSCURRENT"
     static let pending = "AWSPENDING"
-    /// Kept back from the invocation deadline to report the outcome, alert and update stages.
-    static let reserveMilliseconds: Int64 = 3_000
+    /// Kept back from the invocation deadline to report the outcome, alert and update stages: the
+    /// step's own AWS calls (Secrets Manager, SSM) must stop this much before it.
+    public static let reserveMilliseconds: Int64 = 3_000
 
     private let secrets: SecretsManagerAPI
     private let hosts: HostRunner
@@ -30,8 +31,20 @@ public final class Rotator {
         self.clock = clock
     }
 
-    /// Runs one step. Returns normally when the step's work is done (or was already done).
+    /// Runs one step. Returns normally when the step's work is done (or was already done). Every
+    /// failure is alerted: a host's with its details where it happens, any other here.
     public func rotate(_ event: RotationEvent, deadlineMilliseconds: Int64, logger: Logger) throws(RotationError) {
+        do {
+            try runStep(event, deadlineMilliseconds: deadlineMilliseconds, logger: logger)
+        } catch {
+            if case .hostCommandFailed = error { throw error }
+            alerts.rotationFailed(secretArn: event.secretId, step: event.step, reason: "\(error.errorType): \(error.description)",
+                                  details: [], logger: logger)
+            throw error
+        }
+    }
+
+    private func runStep(_ event: RotationEvent, deadlineMilliseconds: Int64, logger: Logger) throws(RotationError) {
         let description = try aws { () throws(AWSError) in try secrets.describeSecret(event.secretId) }
         let log = logger.with(("step", event.step.rawValue), ("secretArn", description.arn))
         guard try checkGuard(event, description, log) else { return }
@@ -67,9 +80,8 @@ public final class Rotator {
         if stages.contains(Rotator.current) {
             if stages.contains(Rotator.pending) {
                 // finishSecret was interrupted between its two stage moves: complete it.
-                try aws { () throws(AWSError) in
-                    try secrets.updateSecretVersionStage(description.arn, stage: Rotator.pending, moveTo: nil, removeFrom: event.token)
-                }
+                try moveStage(Rotator.pending, arn: description.arn, token: event.token, moveTo: nil, removeFrom: event.token,
+                              done: { !$0.contains(Rotator.pending) })
                 log.info("removed AWSPENDING left on the current version by an interrupted finishSecret", ("versionId", event.token))
             }
             log.info("version is already AWSCURRENT; nothing to do", ("versionId", event.token))
@@ -147,11 +159,25 @@ public final class Rotator {
     /// Moves `AWSCURRENT` to the new version (`AWSPREVIOUS` follows by itself) and clears `AWSPENDING`.
     private func finishSecret(_ c: StepContext) throws(RotationError) {
         let previous = c.description.version(holding: Rotator.current)
-        try aws { () throws(AWSError) in
-            try secrets.updateSecretVersionStage(c.arn, stage: Rotator.current, moveTo: c.token, removeFrom: previous)
-            try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
-        }
+        try moveStage(Rotator.current, arn: c.arn, token: c.token, moveTo: c.token, removeFrom: previous,
+                      done: { $0.contains(Rotator.current) })
+        try moveStage(Rotator.pending, arn: c.arn, token: c.token, moveTo: nil, removeFrom: c.token,
+                      done: { !$0.contains(Rotator.pending) })
         c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
+    }
+
+    /// One UpdateSecretVersionStage. When it fails, the version's stages are read again and the
+    /// move counts as made if `done` holds for them: an attempt may be applied with its answer lost
+    /// (a timeout, a reset), and the client's retry then finds the label already moved and fails.
+    private func moveStage(_ stage: String, arn: String, token: String, moveTo: String?, removeFrom: String?,
+                           done: ([String]) -> Bool) throws(RotationError) {
+        do {
+            try secrets.updateSecretVersionStage(arn, stage: stage, moveTo: moveTo, removeFrom: removeFrom)
+        } catch {
+            guard let stages = try? secrets.describeSecret(arn).versionIdsToStages[token] ?? [], done(stages) else {
+                throw RotationError(error)
+            }
+        }
     }
 
     // MARK: Failure

@@ -46,13 +46,17 @@ let handler: RotationHandler
 do {
     let configuration = try FunctionConfiguration(environment: environment)
     let aws = try AWSConfiguration(environment: environment)
-    func client(_ service: AWSService) -> AWSServiceClient {
-        AWSServiceClient(service: service, configuration: aws, http: http, clock: clock, deadline: deadline)
+    // A step's own calls stop early enough that a failure can still be alerted and reported.
+    func client(_ service: AWSService, reserveMilliseconds: Int64) -> AWSServiceClient {
+        AWSServiceClient(service: service, configuration: aws, http: http, clock: clock, deadline: deadline,
+                         deadlineReserveMilliseconds: reserveMilliseconds)
     }
     let rotator = Rotator(
-        secrets: SecretsManagerClient(client(.secretsManager)),
-        hosts: HostRunner(ssm: SSMClient(client(.ssm)), documents: configuration.documents, clock: clock),
-        alerts: AlertPublisher(sns: SNSClient(client(.sns)), topicArn: configuration.alertTopicArn),
+        secrets: SecretsManagerClient(client(.secretsManager, reserveMilliseconds: Rotator.reserveMilliseconds)),
+        hosts: HostRunner(ssm: SSMClient(client(.ssm, reserveMilliseconds: Rotator.reserveMilliseconds)),
+                          documents: configuration.documents, clock: clock),
+        alerts: AlertPublisher(sns: SNSClient(client(.sns, reserveMilliseconds: AWSServiceClient.defaultDeadlineReserveMilliseconds)),
+                               topicArn: configuration.alertTopicArn),
         passwordPolicy: configuration.passwordPolicy, clock: clock)
     handler = RotationHandler(rotator: rotator, deadline: deadline, clock: clock, metrics: StepMetrics(clock: clock))
 } catch {

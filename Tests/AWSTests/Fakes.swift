@@ -36,6 +36,8 @@ final class ScriptedHTTP: HTTPClient {
     enum Step {
         case respond(HTTPResponse)
         case fail(TransportError)
+        /// No answer: the request runs for its whole timeout, then fails as libcurl does.
+        case timeOut
     }
 
     var script: [Step]
@@ -63,6 +65,9 @@ final class ScriptedHTTP: HTTPClient {
         switch script.removeFirst() {
         case .respond(let response): return response
         case .fail(let error): throw error
+        case .timeOut:
+            clock.now += Int64(request.timeoutMilliseconds ?? 0)
+            throw TransportError(code: 28, message: "Operation timed out", isTimeout: true)
         }
     }
 }
@@ -98,9 +103,11 @@ final class Harness {
     }
 
     func client(_ service: AWSService, environment: [String: String] = baseEnvironment,
-                retryPolicy: RetryPolicy = RetryPolicy(), random: Double = 0.5) throws -> AWSServiceClient {
+                retryPolicy: RetryPolicy = RetryPolicy(), random: Double = 0.5,
+                deadlineReserveMilliseconds: Int64 = AWSServiceClient.defaultDeadlineReserveMilliseconds) throws -> AWSServiceClient {
         AWSServiceClient(service: service, configuration: try AWSConfiguration(environment: environment), http: http,
-                         clock: clock, deadline: deadline, retryPolicy: retryPolicy, random: { random })
+                         clock: clock, deadline: deadline, retryPolicy: retryPolicy,
+                         deadlineReserveMilliseconds: deadlineReserveMilliseconds, random: { random })
     }
 
     func secretsManager(environment: [String: String] = baseEnvironment, random: Double = 0.5) throws -> SecretsManagerClient {

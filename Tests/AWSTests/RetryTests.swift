@@ -209,6 +209,26 @@ func describe(_ harness: Harness, random: Double = 0.5) throws -> AWSError? {
         }
     }
 
+    @Test func aLargerReserveEndsEveryAttemptAndWaitThatMuchBeforeTheDeadline() throws {
+        // An answer that never comes: each attempt runs to its timeout.
+        let deadline = t0 + 30_000
+        let reserve: Int64 = 3_000
+        let harness = Harness([.timeOut, .timeOut, .timeOut], deadline: deadline)
+        let client = SecretsManagerClient(try harness.client(.secretsManager, deadlineReserveMilliseconds: reserve))
+        let error = awsError { () throws(AWSError) in _ = try client.describeSecret("s") }
+        guard case .transport = error else {
+            Issue.record("expected the transport error, got \(String(describing: error))")
+            return
+        }
+        // 20 s for the first attempt, the rest of what the reserve leaves for the second.
+        #expect(harness.requests.count == 2)
+        #expect(harness.clock.nowMilliseconds <= deadline - reserve)
+        for (request, sentAt) in zip(harness.requests, harness.http.sentAt) {
+            let timeout = try #require(request.timeoutMilliseconds)
+            #expect(Int64(timeout) <= deadline - reserve - sentAt)
+        }
+    }
+
     @Test func aFarDeadlineStillBoundsEachAttempt() throws {
         let harness = Harness([describeOK], deadline: t0 + 900_000)
         #expect(try describe(harness) == nil)

@@ -70,7 +70,18 @@ final class FakeSecretsManager: SecretsManagerAPI {
         versions[clientRequestToken] = Version(stages: stages, secretString: secretString)
     }
 
+    /// How the next UpdateSecretVersionStage calls fail, one call each: applied or not, the error
+    /// answered (applied: an answer lost, then the client's retry refused).
+    var stageMoveFailures: [(applied: Bool, error: AWSError)] = []
+
     func updateSecretVersionStage(_ secretId: String, stage: String, moveTo: String?, removeFrom: String?) throws(AWSError) {
+        guard !stageMoveFailures.isEmpty else { return try applyStageMove(stage: stage, moveTo: moveTo, removeFrom: removeFrom) }
+        let failure = stageMoveFailures.removeFirst()
+        if failure.applied { try applyStageMove(stage: stage, moveTo: moveTo, removeFrom: removeFrom) }
+        throw failure.error
+    }
+
+    private func applyStageMove(stage: String, moveTo: String?, removeFrom: String?) throws(AWSError) {
         calls.append("UpdateSecretVersionStage")
         if let holder = version(holding: stage), holder != moveTo, holder != removeFrom, moveTo != nil {
             throw serviceError("InvalidParameterException")

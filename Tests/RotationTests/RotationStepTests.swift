@@ -167,6 +167,28 @@ final class LogLines: @unchecked Sendable {
         #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSPREVIOUS"])
     }
 
+    @Test(arguments: [1, 2])
+    func finishSecretAcceptsAStageMoveAppliedWithItsAnswerLost(_ failing: Int) throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        w.secrets.stageMoveFailures = Array(repeating: (true, serviceError("InvalidParameterException")), count: failing)
+        try w.run(.finishSecret)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSPREVIOUS"])
+        #expect(w.sns.published.isEmpty)
+    }
+
+    @Test func finishSecretStillFailsWhenTheMoveWasNotMade() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        w.secrets.stageMoveFailures = [(false, serviceError("InvalidParameterException"))]
+        #expect(throws: RotationError.self) { try w.run(.finishSecret) }
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+    }
+
     @Test func createSecretRefusesABrokenCurrentSecret() {
         let w = World()
         w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString = #"{"engine":"postgres","host":"h","username":"app","password":"p"}"#
@@ -277,6 +299,34 @@ final class LogLines: @unchecked Sendable {
         // Both the set and the restore were cancelled, not left running.
         #expect(w.ssm.cancelled.map(\.1) == [[instanceA], [instanceA]])
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.sns.published.count == 1)
+    }
+
+    @Test func aFailedAWSCallIsAlertedAndFailsTheStep() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db/gone-XyZaBc"
+        let event = RotationEvent(step: .createSecret, secretId: missing, token: token, rotationToken: "rotation-token-secret")
+        do {
+            try w.rotator.rotate(event, deadlineMilliseconds: w.deadline, logger: w.lines.logger)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "AWSError")
+        }
+        let alert = try #require(w.sns.published.first)
+        #expect(w.sns.published.count == 1)
+        #expect(alert.subject.contains("createSecret"))
+        #expect(alert.message.contains(missing))
+        #expect(alert.message.contains("ResourceNotFoundException"))
+        #expect(!alert.message.contains("rotation-token-secret"))
+    }
+
+    @Test func aFailedHostIsAlertedOnce() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = .loginMissing
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
         #expect(w.sns.published.count == 1)
     }
 

@@ -101,17 +101,19 @@ def rotate(stack: LocalStack, arn: str) -> Any:
     return rec
 
 
-def assert_invariants(stack: LocalStack, login: Login, since: float) -> None:
+def assert_invariants(stack: LocalStack, login: Login, since: float, killed: int = 0) -> None:
     """After every scenario: the database and AWSCURRENT agree (AWSCURRENT logs in), the function
-    never crashed, never broke the Runtime API protocol, every request it made passed moto's
-    signature and IAM checks, and no password reached its log."""
+    never crashed (but for the `killed` times a test killed it), never broke the Runtime API
+    protocol, every request it made passed moto's signature and IAM checks, and no password
+    reached its log."""
     stack.ssm.wait_idle(30)
     current = login.value()
     # AWSCURRENT's own username: with alternating users it is the login's clone every other time.
     assert login.db.server.can_login(current["username"], current["password"]), \
         "AWSCURRENT no longer logs in: the database and the secret disagree"
     deaths = [d for d in stack.runtime.deaths if d["at"] >= since]
-    assert not deaths, f"the function process died: {deaths}"
+    assert len(deaths) == killed and all(d["returncode"] == -9 for d in deaths), \
+        f"the function process died {len(deaths)} times ({killed} killed on purpose): {deaths}"
     violations = [v for v in stack.runtime.violations if v.at >= since]
     assert not violations, f"Runtime API protocol violations: {violations}"
     rejected = [r for r in stack.function_requests()
@@ -119,6 +121,44 @@ def assert_invariants(stack: LocalStack, login: Login, since: float) -> None:
     assert not rejected, f"requests of the function rejected by moto: {rejected}"
     leaked = leaks(stack.function_log(), login.passwords + stack.secrets_in_play())
     assert not leaked, f"secrets in the function log: {leaked}"
+
+
+def run_steps(stack: LocalStack, arn: str, token: str, timeout_s: float | None = None) -> list[tuple[str, Any]]:
+    """Secrets Manager's part of a rotation (or of its retry): the four steps with one token, one
+    invocation each, stopping at the first that fails. -> [(step, InvokeResult)]"""
+    results = []
+    for step in STEPS:
+        r = stack.invoke(stack.rotation_event(step, arn, token), timeout_s)
+        results.append((step, r))
+        if not r.ok:
+            break
+    return results
+
+
+def assert_working_password_labelled(login: Login) -> None:
+    """No version that holds the password the database accepts lost its label: AWSCURRENT or
+    AWSPENDING still names it."""
+    login.stack.ssm.wait_idle(30)
+    labelled = {v: st for v, st in login.stack.stages(login.arn).items()
+                if "AWSCURRENT" in st or "AWSPENDING" in st}
+    if any(login.can_login(login.password_of(v)) for v in labelled):
+        return
+    raise AssertionError(f"no labelled version holds the password the database accepts: {labelled}")
+
+
+def rotation_outcome(login: Login, token: str, old_version: str) -> str:
+    """"completed" (the new version AWSCURRENT, the old AWSPREVIOUS, no AWSPENDING) or "abandoned"
+    (AWSPENDING gone, AWSCURRENT unchanged); anything else fails. AWSCURRENT logs in either way."""
+    stages = login.stack.stages(login.arn)
+    assert no_pending(stages), f"the rotation is neither complete nor abandoned: {stages}"
+    if stages.get(token) == ["AWSCURRENT"]:
+        assert stages.get(old_version) == ["AWSPREVIOUS"], stages
+        outcome = "completed"
+    else:
+        assert "AWSCURRENT" in stages.get(old_version, []), stages
+        outcome = "abandoned"
+    assert login.can_login(login.current_password()), f"{outcome}, but AWSCURRENT does not log in"
+    return outcome
 
 
 def run_cli(stack: LocalStack, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -130,6 +170,12 @@ def run_cli(stack: LocalStack, *args: str, timeout: float = 120) -> subprocess.C
 def describe_rotation(rec: Any) -> str:
     return "; ".join(f"{s.step}: {'ok' if s.ok else f'{s.error_type}: {s.error_message}'} ({s.duration_s:.2f}s)"
                      for s in rec.steps) or f"no steps ({rec.error})"
+
+
+def describe_steps(results: list[tuple[str, Any]]) -> str:
+    """What run_steps returned, one step after the other."""
+    return "; ".join(f"{step}: {'ok' if r.ok else f'{r.error_type}: {r.error_message}'} ({r.duration_s:.2f}s)"
+                     for step, r in results) or "no steps"
 
 
 def no_pending(stages: dict[str, list[str]]) -> bool:

@@ -60,7 +60,8 @@ public struct HostCommand: Sendable, Equatable {
 /// How one instance answered one command.
 public struct InstanceResult: Sendable, Equatable {
     public let instanceId: String
-    /// SSM's invocation status, or `NoAnswer` when none arrived before our deadline.
+    /// SSM's invocation status; `NoAnswer` when none arrived before our deadline, `NotFollowed`
+    /// when SSM could not be asked (the command was cancelled in both cases).
     public let status: String
     public let responseCode: Int
     /// The script's reported outcome; `nil` unless the instance succeeded.

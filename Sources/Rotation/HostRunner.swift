@@ -32,7 +32,8 @@ public final class HostRunner {
     }
 
     /// Sends `command` to `instanceIds` and returns one result per instance. Instances that have not
-    /// answered by `untilMilliseconds` are cancelled and reported as `NoAnswer`.
+    /// answered by `untilMilliseconds` are cancelled and reported as `NoAnswer`; if SSM cannot be
+    /// asked how the command went, those not yet answered are cancelled and reported as `NotFollowed`.
     public func run(_ command: HostCommand, engine: Engine, on instanceIds: [String], step: RotationStep,
                     untilMilliseconds budgetEnd: Int64, logger: Logger) throws(RotationError) -> [InstanceResult] {
         try run(command, engine: engine, on: instanceIds, comment: "rotator \(step.rawValue): \(command.action.rawValue)",
@@ -57,29 +58,20 @@ public final class HostRunner {
         var delay = pollInitialMilliseconds
         let sentAt = clock.nowMilliseconds
         while true {
-            // One ListCommandInvocations call per round says which of up to 50 instances are done;
-            // only those are read in full.
-            let statuses = try aws { () throws(AWSError) in try ssm.listCommandInvocations(commandId: commandId) }
-            for instanceId in instanceIds where results[instanceId] == nil {
-                guard let status = statuses[instanceId], CommandInvocation.isFinished(status: status) else { continue }
-                if let finished = try poll(commandId: commandId, instanceId: instanceId, command: command) {
-                    results[instanceId] = finished
-                    log.info("host answered", ("instanceId", instanceId), ("status", finished.status),
-                             ("responseCode", String(finished.responseCode)), ("outcome", finished.outcome ?? "failed"))
-                }
+            do {
+                try collectFinished(commandId: commandId, command: command, instanceIds: instanceIds, into: &results, log: log)
+            } catch {
+                // The command was sent, so a script may be changing a password we can no longer
+                // see: report the hosts as failed, so the step rolls back instead of leaving them.
+                stopFollowing(commandId: commandId, waiting: instanceIds.filter { results[$0] == nil }, status: "NotFollowed",
+                              detail: "could not follow the command (\(error)); command cancelled", into: &results, log: log)
+                break
             }
             let waiting = instanceIds.filter { results[$0] == nil }
             if waiting.isEmpty { break }
             if clock.nowMilliseconds + delay >= budgetEnd {
-                // Leave no script running that we no longer watch; a retried step starts afresh.
-                do { try ssm.cancelCommand(commandId: commandId, instanceIds: waiting) } catch {
-                    log.warn("could not cancel the command", ("reason", error.description))
-                }
-                for instanceId in waiting {
-                    results[instanceId] = InstanceResult(instanceId: instanceId, status: "NoAnswer", responseCode: -1, outcome: nil,
-                                                         errorExcerpt: "no answer before the invocation deadline; command cancelled")
-                    log.error("host did not answer in time", ("instanceId", instanceId))
-                }
+                stopFollowing(commandId: commandId, waiting: waiting, status: "NoAnswer",
+                              detail: "no answer before the invocation deadline; command cancelled", into: &results, log: log)
                 break
             }
             clock.sleep(milliseconds: delay)
@@ -88,6 +80,35 @@ public final class HostRunner {
             }
         }
         return instanceIds.compactMap { results[$0] }
+    }
+
+    /// One round: a ListCommandInvocations call says which of up to 50 instances are done; only
+    /// those are read in full.
+    private func collectFinished(commandId: String, command: HostCommand, instanceIds: [String],
+                                 into results: inout [String: InstanceResult], log: Logger) throws(RotationError) {
+        let statuses = try aws { () throws(AWSError) in try ssm.listCommandInvocations(commandId: commandId) }
+        for instanceId in instanceIds where results[instanceId] == nil {
+            guard let status = statuses[instanceId], CommandInvocation.isFinished(status: status) else { continue }
+            if let finished = try poll(commandId: commandId, instanceId: instanceId, command: command) {
+                results[instanceId] = finished
+                log.info("host answered", ("instanceId", instanceId), ("status", finished.status),
+                         ("responseCode", String(finished.responseCode)), ("outcome", finished.outcome ?? "failed"))
+            }
+        }
+    }
+
+    /// Cancels the command where it has not answered (no script left running that we no longer
+    /// watch; a retried step starts afresh) and reports those instances as failed with `status`.
+    private func stopFollowing(commandId: String, waiting: [String], status: String, detail: String,
+                               into results: inout [String: InstanceResult], log: Logger) {
+        guard !waiting.isEmpty else { return }
+        do { try ssm.cancelCommand(commandId: commandId, instanceIds: waiting) } catch {
+            log.warn("could not cancel the command", ("reason", error.description))
+        }
+        for instanceId in waiting {
+            results[instanceId] = InstanceResult(instanceId: instanceId, status: status, responseCode: -1, outcome: nil, errorExcerpt: detail)
+            log.error("stopped following the host", ("instanceId", instanceId), ("status", status))
+        }
     }
 
     /// The finished result, or `nil` while SSM reports the invocation pending (or does not know it yet:

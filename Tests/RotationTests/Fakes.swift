@@ -123,6 +123,8 @@ final class FakeRunCommand: RunCommandAPI {
     /// SSM does not know a new invocation at first: ListCommandInvocations leaves it out and
     /// GetCommandInvocation answers InvocationDoesNotExist, this many times per invocation each.
     var notYetPolls = 0
+    /// When set, every ListCommandInvocations call fails with it (SSM cannot be asked).
+    var followError: AWSError?
     private var listings: [String: Int] = [:]
     private var polls: [String: Int] = [:]
     private var results: [String: CommandInvocation] = [:]
@@ -179,6 +181,7 @@ final class FakeRunCommand: RunCommandAPI {
     }
 
     func listCommandInvocations(commandId: String) throws(AWSError) -> [String: String] {
+        if let followError { throw followError }
         listings[commandId, default: 0] += 1
         guard listings[commandId]! > notYetPolls, let sent = sent.first(where: { $0.id == commandId }) else { return [:] }
         var statuses: [String: String] = [:]

@@ -302,6 +302,26 @@ final class LogLines: @unchecked Sendable {
         #expect(w.sns.published.count == 1)
     }
 
+    @Test func aCommandThatCannotBeFollowedIsCancelledAndRolledBack() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.followError = serviceError("AccessDeniedException")
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("NotFollowed"))
+        }
+        // The set ran unseen: it was cancelled and the current password sent back, also unseen.
+        #expect(w.ssm.sent.count == 2)
+        #expect(w.ssm.cancelled.map(\.1) == [[instanceA], [instanceA]])
+        #expect(w.ssm.hosts[instanceA]?.password == oldPassword)
+        // Nothing proves the restore, so the pending version keeps its label.
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.sns.published.count == 1)
+    }
+
     @Test func aFailedAWSCallIsAlertedAndFailsTheStep() throws {
         let w = World()
         w.secrets.startRotation(token: token)

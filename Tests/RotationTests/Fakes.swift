@@ -101,7 +101,7 @@ final class FakeSecretsManager: SecretsManagerAPI {
 /// Database hosts reached through SSM: each holds one password for the login and runs the
 /// contract's set/verify against the fake Secrets Manager, with faults to inject.
 final class FakeRunCommand: RunCommandAPI {
-    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult }
+    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM }
     struct Host { var password: String?; var fault: Fault? }
     struct Sent { let input: SendCommandInput; let id: String }
 
@@ -154,6 +154,10 @@ final class FakeRunCommand: RunCommandAPI {
         }
         let version = host.fault == .wrongVersionInResult ? String(repeating: "f", count: 32) : versionId
         let line = host.fault == .noResultLine ? "all good" : "ROTATOR-RESULT action=\(action) version=\(version) outcome=\(outcome)"
+        if host.fault == .outputCutBySSM {   // a chatty host: SSM keeps 24,000 characters, the marker last
+            let kept = String(String(repeating: "chatter\n", count: 3_000).prefix(24_000 - 20)) + "--output truncated--"
+            return CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0, standardOutput: kept, standardError: "")
+        }
         return CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0, standardOutput: "working\n\(line)\n", standardError: "")
     }
 

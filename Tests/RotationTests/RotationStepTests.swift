@@ -244,6 +244,27 @@ final class LogLines: @unchecked Sendable {
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
     }
 
+    @Test func outputCutBySSMIsAFailureThatSaysSo() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceB]?.fault = .outputCutBySSM
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "HostCommandFailed")
+            #expect(error.description.contains("\(instanceB): Success, exit code 0, but no ROTATOR-RESULT line"))
+            #expect(error.description.contains("SSM cut the output at 24,000 characters"))
+            #expect(!error.description.contains("\(instanceA): Success"))
+        }
+        // The rollback on the chatty host cannot be proven either: AWSPENDING stays.
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.ssm.hosts[instanceA]?.password == oldPassword)
+        #expect(w.sns.published.count == 1)
+    }
+
     @Test func aResultLineForAnotherVersionIsAFailure() throws {
         let w = World(instances: [instanceA])
         w.secrets.startRotation(token: token)

@@ -55,6 +55,7 @@ __all__ = [
     "load_documents",
     "load_template",
     "shell_script",
+    "truncate_output",
     "validate_parameters",
     "run_document",
 ]
@@ -264,6 +265,11 @@ def _truncate(data: bytes, limit: int) -> str:
     if len(data) >= limit:
         data = data[: limit - len(OUTPUT_TRUNCATED_SUFFIX)] + OUTPUT_TRUNCATED_SUFFIX.encode()
     return data.decode("utf-8", errors="replace")
+
+
+def truncate_output(text: str, limit: int) -> str:
+    """Output as SSM reports it: cut as the agent cuts it (see _truncate)."""
+    return _truncate(text.encode(), limit)
 
 
 def _step_timeout(step: dict) -> int:

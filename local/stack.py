@@ -880,6 +880,14 @@ class LocalStack:
         from moto.secretsmanager.models import secretsmanager_backends
         return secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
 
+    def every_secret_string(self) -> list[tuple[str, str, str]]:
+        """(secret ARN, version id, SecretString) of every version of every secret in the stack,
+        labelled or not: what the leak checks search for."""
+        from moto.secretsmanager.models import secretsmanager_backends
+        secrets = list(secretsmanager_backends[ACCOUNT][REGION].secrets.values())
+        return [(s.arn, vid, v["secret_string"]) for s in secrets
+                for vid, v in list(getattr(s, "versions", {}).items()) if isinstance(v.get("secret_string"), str)]
+
     def configure_rotation(self, arn: str, days: int = 85, enabled: bool = True) -> None:
         s = self._secret(arn)
         s.rotation_lambda_arn = self.function_arn

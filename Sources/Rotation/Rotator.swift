@@ -156,6 +156,14 @@ public final class Rotator {
         let failed = results.filter { !$0.succeeded }
         c.logger.error(reason, ("instances", failed.map(\.summary).joined(separator: "; ")))
         var details = results.map(\.summary)
+        if let movedOn = rotationMovedOn(c, from: current.versionId) {
+            // Another copy of this step (Lambda may run two) or a later step finished meanwhile:
+            // `current` is stale, and restoring it now would undo that rotation on the hosts.
+            let outcome = "Nothing was rolled back: \(movedOn) while this step ran, so another invocation moved the rotation on."
+            c.logger.error("step failed; rollback skipped", ("reason", movedOn))
+            alerts.rotationFailed(secretArn: c.arn, step: c.event.step, reason: "\(reason). \(outcome)", details: details, logger: c.logger)
+            throw .hostCommandFailed("\(reason): \(failed.map(\.summary).joined(separator: "; ")). \(outcome)")
+        }
         let restoredEverywhere: Bool
         do {
             let restore = try HostCommand(action: .set, secretArn: c.arn, versionId: current.versionId)
@@ -209,6 +217,20 @@ public final class Rotator {
         } catch {
             throw .invalidSecret("AWSPENDING: \(error)")
         }
+    }
+
+    /// What changed in the secret's stages since the step began, if `AWSCURRENT` is no longer on
+    /// `current` or the token no longer `AWSPENDING`; nil when nothing did, or when that cannot be
+    /// read (then the rollback goes ahead, as it would have).
+    private func rotationMovedOn(_ c: StepContext, from current: String) -> String? {
+        guard let now = try? secrets.describeSecret(c.arn) else { return nil }
+        if let holder = now.version(holding: Rotator.current), holder != current {
+            return "AWSCURRENT moved from version \(current) to \(holder)"
+        }
+        if now.versionIdsToStages[c.token]?.contains(Rotator.pending) != true {
+            return "version \(c.token) is no longer AWSPENDING"
+        }
+        return nil
     }
 
     /// The first command of a step may use half the time left, so a rollback still fits after it.

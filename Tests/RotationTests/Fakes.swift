@@ -112,6 +112,8 @@ final class FakeRunCommand: RunCommandAPI {
     /// SSM does not know a new invocation at first: ListCommandInvocations leaves it out and
     /// GetCommandInvocation answers InvocationDoesNotExist, this many times per invocation each.
     var notYetPolls = 0
+    /// Runs as each command is sent: what happens elsewhere meanwhile (another copy of a step).
+    var whileSending: ((SendCommandInput) -> Void)?
     private var listings: [String: Int] = [:]
     private var polls: [String: Int] = [:]
     private var results: [String: CommandInvocation] = [:]
@@ -121,6 +123,7 @@ final class FakeRunCommand: RunCommandAPI {
     func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
         let id = "cmd-\(sent.count + 1)"
         sent.append(Sent(input: input, id: id))
+        whileSending?(input)
         let parameters = Dictionary(uniqueKeysWithValues: input.parameters.map { ($0.0, $0.1.first ?? "") })
         for instance in input.instanceIds {
             results[id + instance] = execute(on: instance, action: parameters["Action"]!, versionId: parameters["VersionId"]!)

@@ -265,6 +265,32 @@ final class LogLines: @unchecked Sendable {
         #expect(w.sns.published.count == 1)
     }
 
+    @Test func aFailedCopyOfSetSecretDoesNotUndoARotationAnotherCopyFinished() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        let newPassword = try #require(w.pendingPassword())
+        // This copy's host fails; meanwhile another copy set the host and the rotation finished.
+        w.ssm.hosts[instanceA]?.fault = .loginMissing
+        w.ssm.whileSending = { _ in
+            w.ssm.hosts[instanceA]?.password = newPassword
+            try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token,
+                                                    removeFrom: "00000000-0000-0000-0000-00000000000a")
+            try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSPENDING", moveTo: nil, removeFrom: token)
+        }
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "HostCommandFailed")
+            #expect(error.description.contains("Nothing was rolled back"))
+        }
+        #expect(w.ssm.sent.count == 1, "a rollback to the old password was sent")
+        #expect(w.ssm.hosts[instanceA]?.password == newPassword)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.sns.published.count == 1)
+    }
+
     @Test func aResultLineForAnotherVersionIsAFailure() throws {
         let w = World(instances: [instanceA])
         w.secrets.startRotation(token: token)

@@ -96,9 +96,16 @@ public final class Rotator {
         guard passwordPolicy.admits(password) else {
             throw .aws("GetRandomPassword answered a password outside the requested length or alphabet")
         }
-        try aws { () throws(AWSError) in
+        do {
             try secrets.putSecretValue(c.arn, clientRequestToken: c.token, secretString: current.secret.replacingPassword(with: password),
                                        stages: [Rotator.pending], rotationToken: c.event.rotationToken)
+        } catch where error.isServiceError("ResourceExistsException") {
+            // Another copy of this step (Lambda may run two) stored its password first: keep that one.
+            _ = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending)) }
+            c.logger.info("pending version created by another invocation", ("versionId", c.token))
+            return
+        } catch {
+            throw RotationError(error)
         }
         c.logger.info("pending version created", ("versionId", c.token))
     }
@@ -139,9 +146,21 @@ public final class Rotator {
     /// Moves `AWSCURRENT` to the new version (`AWSPREVIOUS` follows by itself) and clears `AWSPENDING`.
     private func finishSecret(_ c: StepContext) throws(RotationError) {
         let previous = c.description.version(holding: Rotator.current)
-        try aws { () throws(AWSError) in
+        do {
             try secrets.updateSecretVersionStage(c.arn, stage: Rotator.current, moveTo: c.token, removeFrom: previous)
             try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
+        } catch {
+            // Another copy of this step (Lambda may run two) may have moved a stage first, so the
+            // version to move it from no longer holds it: done, if the token is current now.
+            let now = try aws { () throws(AWSError) in try secrets.describeSecret(c.arn) }
+            guard let stages = now.versionIdsToStages[c.token], stages.contains(Rotator.current) else { throw RotationError(error) }
+            if stages.contains(Rotator.pending) {
+                try aws { () throws(AWSError) in
+                    try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
+                }
+            }
+            c.logger.info("rotation finished by another invocation", ("versionId", c.token))
+            return
         }
         c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
     }

@@ -26,6 +26,16 @@ final class FakeSecretsManager: SecretsManagerAPI {
     var calls: [String] = []
     var rotationTokensSeen: [String?] = []
     var passwordsIssued = 0
+    /// Runs once, before the next call of that name: what another invocation does meanwhile.
+    var meanwhile: (before: String, run: () -> Void)?
+
+    private func record(_ call: String) {
+        calls.append(call)
+        if let hook = meanwhile, hook.before == call {
+            meanwhile = nil
+            hook.run()
+        }
+    }
 
     init(current: String, currentVersion: String = "00000000-0000-0000-0000-00000000000a") {
         versions[currentVersion] = Version(stages: ["AWSCURRENT"], secretString: current)
@@ -60,7 +70,7 @@ final class FakeSecretsManager: SecretsManagerAPI {
 
     func putSecretValue(_ secretId: String, clientRequestToken: String, secretString: String, stages: [String],
                         rotationToken: String?) throws(AWSError) {
-        calls.append("PutSecretValue")
+        record("PutSecretValue")
         rotationTokensSeen.append(rotationToken)
         if let existing = versions[clientRequestToken]?.secretString {
             if existing != secretString { throw serviceError("ResourceExistsException") }
@@ -71,7 +81,10 @@ final class FakeSecretsManager: SecretsManagerAPI {
     }
 
     func updateSecretVersionStage(_ secretId: String, stage: String, moveTo: String?, removeFrom: String?) throws(AWSError) {
-        calls.append("UpdateSecretVersionStage")
+        record("UpdateSecretVersionStage")
+        if let removeFrom, versions[removeFrom]?.stages.contains(stage) != true {
+            throw serviceError("InvalidParameterException")   // "Version stage X not found in version Y"
+        }
         if let holder = version(holding: stage), holder != moveTo, holder != removeFrom, moveTo != nil {
             throw serviceError("InvalidParameterException")
         }

@@ -291,6 +291,49 @@ final class LogLines: @unchecked Sendable {
         #expect(w.sns.published.count == 1)
     }
 
+    @Test(arguments: [1, 2]) func finishSecretTwiceAtOnceBothSucceed(stagesMovedByTheOtherCopy: Int) throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        let old = "00000000-0000-0000-0000-00000000000a"
+        // The other copy moves AWSCURRENT (and, with 2, also removes AWSPENDING) just before this one.
+        w.secrets.meanwhile = ("UpdateSecretVersionStage", {
+            try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token, removeFrom: old)
+            if stagesMovedByTheOtherCopy == 2 {
+                try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSPENDING", moveTo: nil, removeFrom: token)
+            }
+        })
+        try w.run(.finishSecret)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: old) == ["AWSPREVIOUS"])
+    }
+
+    @Test func createSecretTwiceAtOnceKeepsTheFirstPassword() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        let first = #"{"engine":"postgres","username":"app","password":"stored-by-the-other-copy","instanceIds":["i-0123456789abcdef0"]}"#
+        w.secrets.meanwhile = ("PutSecretValue", {
+            w.secrets.versions[token]?.secretString = first
+        })
+        try w.run(.createSecret)
+        #expect(w.pendingPassword() == "stored-by-the-other-copy")
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+    }
+
+    @Test func finishSecretStillFailsWhenTheTokenDidNotBecomeCurrent() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        // Someone moved AWSCURRENT elsewhere: not a copy of this step; the error stands.
+        w.secrets.versions["99999999-0000-0000-0000-000000000000"] = .init(stages: [], secretString: "{}")
+        w.secrets.meanwhile = ("UpdateSecretVersionStage", {
+            try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: "99999999-0000-0000-0000-000000000000",
+                                                    removeFrom: "00000000-0000-0000-0000-00000000000a")
+        })
+        #expect(throws: RotationError.self) { try w.run(.finishSecret) }
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+    }
+
     @Test func aResultLineForAnotherVersionIsAFailure() throws {
         let w = World(instances: [instanceA])
         w.secrets.startRotation(token: token)

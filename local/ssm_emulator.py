@@ -109,9 +109,8 @@ class InvocationState:
     fault: Fault | None = None              # taken for this invocation at SendCommand
     faults: list[str] = field(default_factory=list)   # which of its lies were told
     note: str = ""
-    full_stdout: str = ""                   # before any fault / truncation (for debugging only)
-    unknown_reads: int = 0                  # reads left that answer "does not exist" (a fault)
-    unknown_views: frozenset[str] = frozenset()
+    full_stdout: str = ""                   # all the host printed, before SSM's cut (debugging, leak checks)
+    unknown_reads: int = 0                  # reads left that answer "does not exist" (fault.unknown_reads)
 
 
 @dataclass
@@ -397,8 +396,7 @@ class SSMEmulator:
             rec.invocations[iid] = InvocationState(
                 command_id=rec.command_id, instance_id=iid, document_name=name, plugin_name=plugin,
                 parameters=rec.parameters, comment=comment, requested_at=now, visible_after=visible,
-                fault=fault, unknown_reads=fault.unknown_reads if fault else 0,
-                unknown_views=fault.unknown_views if fault else frozenset())
+                fault=fault, unknown_reads=fault.unknown_reads if fault else 0)
         with self._lock:
             self.commands.append(rec)
             self._by_id[rec.command_id] = rec
@@ -553,7 +551,7 @@ class SSMEmulator:
         if time.monotonic() < inv.visible_after:
             return False
         with self._lock:
-            if inv.unknown_reads > 0 and view in inv.unknown_views:
+            if inv.unknown_reads > 0 and view in inv.fault.unknown_views:
                 inv.unknown_reads -= 1
                 return False
         return True

@@ -159,7 +159,7 @@ class CommandLineSampler:
     few milliseconds and keeps each distinct one: what anyone on the host could have seen with
     `ps`, for the leak checks."""
 
-    def __init__(self, interval_s: float = 0.01):
+    def __init__(self, interval_s: float = 0.02):
         self.interval_s = interval_s
         self.seen: set[str] = set()
         self._running = 0

@@ -150,19 +150,32 @@ public final class Rotator {
             try secrets.updateSecretVersionStage(c.arn, stage: Rotator.current, moveTo: c.token, removeFrom: previous)
             try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
         } catch {
-            // Another copy of this step (Lambda may run two) may have moved a stage first, so the
-            // version to move it from no longer holds it: done, if the token is current now.
-            let now = try aws { () throws(AWSError) in try secrets.describeSecret(c.arn) }
-            guard let stages = now.versionIdsToStages[c.token], stages.contains(Rotator.current) else { throw RotationError(error) }
-            if stages.contains(Rotator.pending) {
-                try aws { () throws(AWSError) in
-                    try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
-                }
-            }
-            c.logger.info("rotation finished by another invocation", ("versionId", c.token))
+            try finishedByAnotherInvocation(c, failure: error)
             return
         }
         c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
+    }
+
+    /// After a stage move of finishSecret failed: another copy of this step (Lambda may run two)
+    /// may have moved a stage first. Done if the token is current and not pending (removing
+    /// `AWSPENDING` if needed, while the other copy may be removing it too); else `failure` stands.
+    private func finishedByAnotherInvocation(_ c: StepContext, failure: AWSError) throws(RotationError) {
+        for _ in 0..<2 {
+            let now = try aws { () throws(AWSError) in try secrets.describeSecret(c.arn) }
+            guard let stages = now.versionIdsToStages[c.token], stages.contains(Rotator.current) else { break }
+            if !stages.contains(Rotator.pending) {
+                c.logger.info("rotation finished by another invocation", ("versionId", c.token))
+                return
+            }
+            do {
+                try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
+                c.logger.info("rotation finished by another invocation", ("versionId", c.token))
+                return
+            } catch {
+                continue    // the other copy removed it first: look again
+            }
+        }
+        throw RotationError(failure)
     }
 
     // MARK: Failure

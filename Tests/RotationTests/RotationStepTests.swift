@@ -291,17 +291,18 @@ final class LogLines: @unchecked Sendable {
         #expect(w.sns.published.count == 1)
     }
 
-    @Test(arguments: [1, 2]) func finishSecretTwiceAtOnceBothSucceed(stagesMovedByTheOtherCopy: Int) throws {
+    @Test(arguments: [1, 2, 3]) func finishSecretTwiceAtOnceBothSucceed(stagesMovedByTheOtherCopy: Int) throws {
         let w = World()
         w.secrets.startRotation(token: token)
         for step in RotationStep.allCases.dropLast() { try w.run(step) }
         let old = "00000000-0000-0000-0000-00000000000a"
-        // The other copy moves AWSCURRENT (and, with 2, also removes AWSPENDING) just before this one.
+        // The other copy moves AWSCURRENT just before this one, and removes AWSPENDING: 2, at once;
+        // 3, just before this one's own removal of it.
         w.secrets.meanwhile = ("UpdateSecretVersionStage", {
             try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token, removeFrom: old)
-            if stagesMovedByTheOtherCopy == 2 {
-                try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSPENDING", moveTo: nil, removeFrom: token)
-            }
+            let removePending = { try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSPENDING", moveTo: nil, removeFrom: token) }
+            if stagesMovedByTheOtherCopy == 2 { removePending() }
+            if stagesMovedByTheOtherCopy == 3 { w.secrets.meanwhile = ("UpdateSecretVersionStage", { removePending() }) }
         })
         try w.run(.finishSecret)
         #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])

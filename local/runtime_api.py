@@ -1,4 +1,4 @@
-"""A Lambda Runtime API on loopback, and the one warm function process behind it.
+"""A Lambda Runtime API on loopback, and the warm function process behind it (FunctionPool: several).
 
 This is what the Lambda service does for a custom runtime (`provided.al2023`):
   - it starts `bootstrap` once, with the Lambda environment, and keeps it warm;
@@ -520,3 +520,115 @@ class RuntimeAPI:
             return self._send(h, 400, {"errorMessage": "error body must be JSON with errorType and errorMessage",
                                        "errorType": "InvalidErrorShape"})
         return self._send(h, 202, {"status": "OK"})
+
+
+class FunctionPool:
+    """Lambda's concurrency: several sandboxes of the function, each a RuntimeAPI with its own
+    process. An invocation goes to an idle sandbox (the oldest first, so invocations made one
+    after another keep using one warm process); when none is idle a new one is started, up to
+    `max_concurrency`; beyond that the invocation waits for one to become idle (Lambda would
+    queue an asynchronous invocation the same way).
+
+    It answers what a single RuntimeAPI answers; its records are those of every sandbox."""
+
+    def __init__(self, *, max_concurrency: int, **runtime_kw: Any):
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.max_concurrency = max_concurrency
+        self._runtime_kw = runtime_kw
+        self.sandboxes: list[RuntimeAPI] = []
+        self._busy: set[int] = set()            # indexes into sandboxes
+        self._idle = threading.Condition()
+        self._closed = False
+
+    def start(self) -> None:
+        with self._idle:
+            self._add_sandbox()
+
+    def close(self) -> None:
+        with self._idle:
+            self._closed = True
+            sandboxes = list(self.sandboxes)
+        for sandbox in sandboxes:
+            sandbox.close()
+
+    def _add_sandbox(self) -> int:
+        sandbox = RuntimeAPI(**self._runtime_kw)
+        sandbox.start()
+        self.sandboxes.append(sandbox)
+        return len(self.sandboxes) - 1
+
+    def invoke(self, event: Any, timeout_s: float | None = None) -> InvokeResult:
+        with self._idle:
+            while True:
+                if self._closed:    # the first sandbox answers Runtime.Shutdown
+                    return self.sandboxes[0].invoke(event, timeout_s)
+                index = next((i for i in range(len(self.sandboxes)) if i not in self._busy), None)
+                if index is None and len(self.sandboxes) < self.max_concurrency:
+                    index = self._add_sandbox()
+                if index is not None:
+                    break
+                self._idle.wait()
+            self._busy.add(index)
+        try:
+            return self.sandboxes[index].invoke(event, timeout_s)
+        finally:
+            with self._idle:
+                self._busy.discard(index)
+                self._idle.notify()
+
+    def kill_function(self) -> None:
+        """SIGKILL the process of each sandbox serving an invocation now (the fault suite's kill
+        points, whose invocations run one at a time)."""
+        with self._idle:
+            serving = [self.sandboxes[i] for i in self._busy]
+        for sandbox in serving:
+            sandbox.kill_function()
+
+    def replace_command(self, command: list[str]) -> None:
+        """Every sandbox, and every one started later, runs `command` from its next invocation on."""
+        with self._idle:
+            self._runtime_kw["command"] = list(command)
+            sandboxes = list(self.sandboxes)
+        for sandbox in sandboxes:
+            sandbox.replace_command(command)
+
+    # What one sandbox answers, for the first (the one sequential invocations use).
+    @property
+    def address(self) -> str:
+        return self.sandboxes[0].address
+
+    @property
+    def proc(self) -> "subprocess.Popen[bytes] | None":
+        return self.sandboxes[0].proc
+
+    def process_alive(self) -> bool:
+        return self.sandboxes[0].process_alive()
+
+    # Records: every sandbox's.
+    def _all(self, name: str) -> list[Any]:
+        return [item for sandbox in list(self.sandboxes) for item in getattr(sandbox, name)]
+
+    @property
+    def invocations(self) -> list[Invocation]:
+        return self._all("invocations")
+
+    @property
+    def starts(self) -> list[dict[str, Any]]:
+        return self._all("starts")
+
+    @property
+    def deaths(self) -> list[dict[str, Any]]:
+        return self._all("deaths")
+
+    @property
+    def init_errors(self) -> list[dict[str, Any]]:
+        return self._all("init_errors")
+
+    @property
+    def violations(self) -> list[ProtocolViolation]:
+        return self._all("violations")
+
+    @property
+    def requests(self) -> list[tuple[float, str, str, int]]:
+        return self._all("requests")

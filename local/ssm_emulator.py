@@ -11,10 +11,13 @@ moto 5.2.1's SendCommand stores the command and reports every invocation as an i
     registered environment (database sockets + the instance role's temporary credentials);
   - GetCommandInvocation answers InvocationDoesNotExist for the first `invocation_delay_s` after
     SendCommand (as real SSM does), then InProgress, then the real Status / ResponseCode /
-    StandardOutputContent (cut at 24,000 chars) / StandardErrorContent (cut at 8,000 chars);
+    StandardOutputContent / StandardErrorContent (cut at 24,000 / 8,000 characters as the agent
+    cuts them, the kept text ending in "--output truncated--");
   - ListCommandInvocations is consistent with it (empty list at first);
   - CancelCommand stops a running invocation (status Cancelled);
-  - per-instance fault hooks let tests lie like a broken host or agent would.
+  - per-instance fault hooks let tests lie like a broken host or agent would: an invocation that
+    ends Failed / TimedOut / Cancelled / Undeliverable, stays unknown for some reads, never
+    answers, loses its result line, or prints more than SSM keeps.
 """
 
 from __future__ import annotations
@@ -32,12 +35,25 @@ from typing import Any, Callable
 
 import yaml
 
-STDOUT_LIMIT = 24_000
-STDERR_LIMIT = 8_000
+from local.ssm_runner import MAX_STDERR_LENGTH, MAX_STDOUT_LENGTH, truncate_output
+
+STDOUT_LIMIT = MAX_STDOUT_LENGTH
+STDERR_LIMIT = MAX_STDERR_LENGTH
 LIST_OUTPUT_LIMIT = 2_500
 INSTANCE_ID_RE = re.compile(r"^(i-([0-9a-zA-Z]{8}|[0-9a-zA-Z]{17})|mi-[0-9a-zA-Z]{17})$")
 MARKER_VAR = "LOCAL_SSM_INVOCATION"
 TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "DeliveryTimedOut", "Undeliverable"}
+
+# How an invocation that a fault ends as `name` looks: (Status, StatusDetails, ResponseCode, whether
+# the script ran first). Where the script can have run, it does: the worst case, a host that
+# changed the password and then reported a failure.
+ENDINGS: dict[str, tuple[str, str, int, bool]] = {
+    "Failed": ("Failed", "Failed", 1, True),
+    "TimedOut": ("TimedOut", "ExecutionTimedOut", 137, True),        # the agent's kill: 128 + SIGKILL
+    "Cancelled": ("Cancelled", "Cancelled", -1, True),               # someone else's CancelCommand
+    "Undeliverable": ("Failed", "Undeliverable", -1, False),         # the agent never got it
+    "DeliveryTimedOut": ("TimedOut", "DeliveryTimedOut", -1, False),
+}
 
 
 @dataclass
@@ -47,8 +63,16 @@ class Fault:
     strip_result_line: bool = False     # SSM says Success/0 but the ROTATOR-RESULT line is gone
     never_answer: bool = False          # invocation stays InProgress until cancelled
     run_before_hanging: bool = False    # with never_answer: the script really runs, the answer never comes
+    end_as: str | None = None           # a key of ENDINGS: the invocation ends so, whatever the script did
+    unknown_reads: int = 0              # the first reads of the invocation answer "it does not exist"
+    unknown_views: frozenset[str] = frozenset({"get", "list"})   # ... through these APIs
+    extra_stdout: int = 0               # characters the host prints before the script's own output
     actions: frozenset[str] | None = None
     times: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.end_as is not None and self.end_as not in ENDINGS:
+            raise ValueError(f"end_as must be one of {sorted(ENDINGS)}")
 
     def applies(self, action: str | None) -> bool:
         if self.times is not None and self.times <= 0:
@@ -83,9 +107,11 @@ class InvocationState:
     ended_at: dt.datetime | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
-    faults: list[str] = field(default_factory=list)
+    fault: Fault | None = None              # taken for this invocation at SendCommand
+    faults: list[str] = field(default_factory=list)   # which of its lies were told
     note: str = ""
-    full_stdout: str = ""                   # before any fault / truncation (for debugging only)
+    full_stdout: str = ""                   # all the host printed, before SSM's cut (debugging, leak checks)
+    unknown_reads: int = 0                  # reads left that answer "does not exist" (fault.unknown_reads)
 
 
 @dataclass
@@ -118,9 +144,58 @@ def _elapsed(a: dt.datetime | None, b: dt.datetime | None) -> str:
     return f"PT{max(0.0, (end - a).total_seconds()):.3f}S"
 
 
+def host_chatter(n: int) -> str:
+    """`n` characters of harmless lines, as a verbose host (a login banner, a chatty tool) prints."""
+    line = "host: a harmless line of chatter that no script asked for, padding the output\n"
+    return (line * (n // len(line) + 1))[:n]
+
+
 def strip_result_lines(stdout: str) -> str:
     return "".join(line for line in stdout.splitlines(keepends=True)
                    if not line.lstrip().startswith("ROTATOR-RESULT"))
+
+
+class CommandLineSampler:
+    """While any host script runs, reads every process's command line (/proc/*/cmdline) every
+    few milliseconds and keeps each distinct one: what anyone on the host could have seen with
+    `ps`, for the leak checks."""
+
+    def __init__(self, interval_s: float = 0.02):
+        self.interval_s = interval_s
+        self.seen: set[str] = set()
+        self._running = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "CommandLineSampler":
+        with self._lock:
+            self._running += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="cmdline-sampler", daemon=True)
+                self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._lock:
+            self._running -= 1
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._running == 0:
+                    self._thread = None
+                    return
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        raw = fh.read()
+                except OSError:
+                    continue
+                if raw:
+                    self.seen.add(raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace"))
+            time.sleep(self.interval_s)
 
 
 class SSMEmulator:
@@ -141,6 +216,7 @@ class SSMEmulator:
         self._threads: list[threading.Thread] = []
         self._patches: list[tuple[Any, str, Any, bool]] = []
         self._run_kwargs = self._runner_cancel_support()
+        self.command_lines = CommandLineSampler()
 
     # ------------------------------------------------------------------ public API
     def register_instance(self, instance_id: str, platform: str, env: dict[str, str]) -> None:
@@ -155,8 +231,9 @@ class SSMEmulator:
         self.instances[instance_id].ping_status = status
 
     def set_fault(self, instance_id: str, **kw: Any) -> Fault:
-        if "actions" in kw and kw["actions"] is not None:
-            kw["actions"] = frozenset([kw["actions"]] if isinstance(kw["actions"], str) else kw["actions"])
+        for key in ("actions", "unknown_views"):
+            if kw.get(key) is not None:
+                kw[key] = frozenset([kw[key]] if isinstance(kw[key], str) else kw[key])
         f = Fault(**kw)
         self.faults[instance_id] = f
         return f
@@ -339,9 +416,11 @@ class SSMEmulator:
                             list(instance_ids), comment, timeout, now)
         visible = time.monotonic() + self.invocation_delay_s
         for iid in dict.fromkeys(instance_ids):
+            fault = self._take_fault(iid, rec.action)
             rec.invocations[iid] = InvocationState(
                 command_id=rec.command_id, instance_id=iid, document_name=name, plugin_name=plugin,
-                parameters=rec.parameters, comment=comment, requested_at=now, visible_after=visible)
+                parameters=rec.parameters, comment=comment, requested_at=now, visible_after=visible,
+                fault=fault, unknown_reads=fault.unknown_reads if fault else 0)
         with self._lock:
             self.commands.append(rec)
             self._by_id[rec.command_id] = rec
@@ -377,8 +456,7 @@ class SSMEmulator:
 
     def _run_one(self, inv: InvocationState, content: dict[str, Any], action: str, exec_timeout: int) -> None:
         host = self.instances[inv.instance_id]
-        act = (inv.parameters.get("Action") or [None])[0]
-        fault = self._take_fault(inv.instance_id, act)
+        fault = inv.fault
         inv.status = inv.status_details = "InProgress"
         inv.started_at = dt.datetime.now(dt.timezone.utc)
         try:
@@ -392,6 +470,14 @@ class SSMEmulator:
                 inv.ended_at = None
                 inv.cancel.wait()
                 self._end(inv, "Cancelled", "Cancelled", -1, "", "")
+                return
+            if fault and fault.end_as:
+                inv.faults.append(fault.end_as)
+                status, details, code, script_runs = ENDINGS[fault.end_as]
+                out = err = ""
+                if script_runs:
+                    _, _, out, err = self._execute(inv, content, host, exec_timeout)
+                self._end(inv, status, details, code, out, err)
                 return
             if action == "aws:runShellScript" and host.platform == "Windows":
                 # The Windows agent skips a step it has no plugin for and reports success:
@@ -407,6 +493,9 @@ class SSMEmulator:
             if fault and fault.strip_result_line:
                 inv.faults.append("strip_result_line")
                 out = strip_result_lines(out)
+            if fault and fault.extra_stdout:
+                inv.faults.append("extra_stdout")
+                out = inv.full_stdout = host_chatter(fault.extra_stdout) + out
             details = {"Success": "Success", "Failed": "Failed", "TimedOut": "ExecutionTimedOut",
                        "Cancelled": "Cancelled"}.get(status, status)
             self._end(inv, status, details, code, out, err)
@@ -429,7 +518,8 @@ class SSMEmulator:
             watcher = threading.Thread(target=self._kill_on_cancel, args=(inv, marker), daemon=True)
             watcher.start()
         try:
-            res = self._run_document(content, inv.parameters, env, exec_timeout, **kwargs)
+            with self.command_lines:
+                res = self._run_document(content, inv.parameters, env, exec_timeout, **kwargs)
         finally:
             inv.finished.set()
         status = getattr(res, "status", None) or ("Success" if getattr(res, "response_code", 1) == 0 else "Failed")
@@ -471,22 +561,30 @@ class SSMEmulator:
                 return
 
     def _end(self, inv: InvocationState, status: str, details: str, code: int, out: str, err: str) -> None:
-        inv.stdout = out[:STDOUT_LIMIT]
-        inv.stderr = err[:STDERR_LIMIT]
+        inv.stdout = truncate_output(out, STDOUT_LIMIT)
+        inv.stderr = truncate_output(err, STDERR_LIMIT)
         inv.response_code = code
         inv.ended_at = dt.datetime.now(dt.timezone.utc)
         inv.status, inv.status_details = status, details
         inv.finished.set()
 
     # ------------------------------------------------------------------ reading
-    def _visible(self, inv: InvocationState) -> bool:
-        return time.monotonic() >= inv.visible_after
+    def _visible(self, inv: InvocationState, view: str) -> bool:
+        """Whether a read through `view` ("get" | "list") sees the invocation (each read a fault
+        hides counts)."""
+        if time.monotonic() < inv.visible_after:
+            return False
+        with self._lock:
+            if inv.unknown_reads > 0 and view in inv.fault.unknown_views:
+                inv.unknown_reads -= 1
+                return False
+        return True
 
     def _get_command_invocation(self, command_id: str, instance_id: str,
                                 plugin_name: str | None) -> dict[str, Any]:
         rec = self._by_id.get(command_id or "")
         inv = rec.invocations.get(instance_id) if rec else None
-        if inv is None or not self._visible(inv) or (plugin_name and plugin_name != inv.plugin_name):
+        if inv is None or not self._visible(inv, "get") or (plugin_name and plugin_name != inv.plugin_name):
             raise self._err("InvocationDoesNotExist", "")
         return {
             "CommandId": inv.command_id,
@@ -523,7 +621,7 @@ class SSMEmulator:
             for inv in rec.invocations.values():
                 if instance_id and inv.instance_id != instance_id:
                     continue
-                if not self._visible(inv):
+                if not self._visible(inv, "list"):
                     continue
                 item: dict[str, Any] = {
                     "CommandId": inv.command_id,

@@ -55,6 +55,7 @@ __all__ = [
     "load_documents",
     "load_template",
     "shell_script",
+    "truncate_output",
     "validate_parameters",
     "run_document",
 ]
@@ -266,6 +267,11 @@ def _truncate(data: bytes, limit: int) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def truncate_output(text: str, limit: int) -> str:
+    """Output as SSM reports it: cut as the agent cuts it (see _truncate)."""
+    return _truncate(text.encode(), limit)
+
+
 def _step_timeout(step: dict) -> int:
     raw = (step.get("inputs") or {}).get("timeoutSeconds")
     if raw is None:
@@ -286,26 +292,34 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+# Held while a script file is open for writing and while a script is started: a process forked
+# (by another thread) while the file is open for writing keeps that open until it execs, and
+# executing the file meanwhile fails with "Text file busy" (exit 126).
+_SPAWN_LOCK = threading.Lock()
+
+
 def _run_shell_step(step: dict, env: dict[str, str], timeout: float,
                     cancel_event: threading.Event | None = None) -> InvocationResult:
     orchestration = Path(tempfile.mkdtemp(prefix="ssm-orchestration-"))
     try:
         os.chmod(orchestration, 0o700)
         script = orchestration / "_script.sh"
-        fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o750)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(_run_command_text(step))
+        with _SPAWN_LOCK:
+            fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o750)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(_run_command_text(step))
         working_dir = (step.get("inputs") or {}).get("workingDirectory") or str(orchestration)
         with open(orchestration / "stdout", "wb") as out, open(orchestration / "stderr", "wb") as err:
-            proc = subprocess.Popen(
-                ["sh", "-c", str(script), ""],
-                cwd=working_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,  # its own process group, as the agent's Setpgid
-            )
+            with _SPAWN_LOCK:
+                proc = subprocess.Popen(
+                    ["sh", "-c", str(script), ""],
+                    cwd=working_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,  # its own process group, as the agent's Setpgid
+                )
             stopped = ""  # "TimedOut" | "Cancelled"
             deadline = time.monotonic() + timeout
             try:

@@ -20,7 +20,8 @@ What runs:
     statements or actions for tests);
   - the three SSM documents of template.yaml (content exactly the template's), an SNS alert topic
     with an SQS queue subscribed to it, the function `rotator` in moto's Lambda backend;
-  - a Lambda Runtime API on loopback driving `./bootstrap`, started once and kept warm;
+  - a Lambda Runtime API on loopback driving `./bootstrap`, started once and kept warm (more
+    processes, each with its own Runtime API, when invocations overlap: `max_concurrency`);
   - the fault suite's proxy between the function and moto (`stack.faults`, local/fault_proxy.py):
     it records the function's AWS calls and passes them through unless a test sets a rule;
   - hooks in moto: RotateSecret invokes the function through the Runtime API (asynchronously, as
@@ -180,7 +181,8 @@ class LocalStack:
                  bootstrap: str | Path | None = None, function_command: list[str] | None = None,
                  state_dir: str | Path | None = None,
                  function_timeout_s: float | None = None, invocation_delay_s: float = 0.3,
-                 send_rotation_token: bool = True, max_clock_skew_s: float = 300.0):
+                 send_rotation_token: bool = True, max_clock_skew_s: float = 300.0,
+                 max_concurrency: int = 10):
         self.repo = Path(repo).resolve()
         self.template_path = Path(template) if template else self.repo / "template.yaml"
         self.bootstrap = Path(bootstrap) if bootstrap else default_bootstrap()
@@ -192,6 +194,8 @@ class LocalStack:
         self.invocation_delay_s = invocation_delay_s
         self.send_rotation_token = send_rotation_token
         self.max_clock_skew_s = max_clock_skew_s
+        # How many function processes may run at once (Lambda's concurrency), each its own sandbox.
+        self.max_concurrency = max_concurrency
 
         self.url = ""
         self.function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}"
@@ -306,11 +310,12 @@ class LocalStack:
         self._settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         self._verify_auth_is_on()
 
-        from local.runtime_api import RuntimeAPI
-        self.runtime = RuntimeAPI(command=self.function_command, cwd=str(self.repo), env={},
-                                  env_factory=self._lambda_env, log_path=str(self.log_path),
-                                  function_arn=self.function_arn,
-                                  default_timeout_s=self.function_timeout_s)
+        from local.runtime_api import FunctionPool
+        self.runtime = FunctionPool(max_concurrency=self.max_concurrency,
+                                    command=self.function_command, cwd=str(self.repo), env={},
+                                    env_factory=self._lambda_env, log_path=str(self.log_path),
+                                    function_arn=self.function_arn,
+                                    default_timeout_s=self.function_timeout_s)
         self.runtime.start()
         shipper = threading.Thread(target=self._ship_function_log, name="function-log-shipper", daemon=True)
         self._threads.append(shipper)
@@ -1036,7 +1041,8 @@ class LocalStack:
         self.ssm.register_instance(instance_id, platform, env)
 
     def set_fault(self, instance_id: str, **kw: Any):
-        """strip_result_line=True / never_answer=True (run_before_hanging=True), actions={"set"}, times=1."""
+        """strip_result_line=True / never_answer=True (run_before_hanging=True) / end_as="TimedOut" /
+        unknown_reads=5 / extra_stdout=30000, actions={"set"}, times=1 (local.ssm_emulator.Fault)."""
         return self.ssm.set_fault(instance_id, **kw)
 
     def clear_faults(self) -> None:
@@ -1080,6 +1086,14 @@ class LocalStack:
     def _secret(self, arn: str) -> Any:
         from moto.secretsmanager.models import secretsmanager_backends
         return secretsmanager_backends[ACCOUNT][REGION].secrets[arn]
+
+    def every_secret_string(self) -> list[tuple[str, str, str]]:
+        """(secret ARN, version id, SecretString) of every version of every secret in the stack,
+        labelled or not: what the leak checks search for."""
+        from moto.secretsmanager.models import secretsmanager_backends
+        secrets = list(secretsmanager_backends[ACCOUNT][REGION].secrets.values())
+        return [(s.arn, vid, v["secret_string"]) for s in secrets
+                for vid, v in list(getattr(s, "versions", {}).items()) if isinstance(v.get("secret_string"), str)]
 
     def configure_rotation(self, arn: str, days: int = 85, enabled: bool = True) -> None:
         s = self._secret(arn)

@@ -16,6 +16,8 @@ public final class HostRunner {
     static let steadyPollingMilliseconds: Int64 = 30_000
     /// Longest excerpt of a script's standard error kept for logs and alerts.
     static let errorExcerptLength = 500
+    /// How the SSM agent ends an output it cut at 24,000 characters (standard error: 8,000).
+    static let outputTruncatedSuffix = "--output truncated--"
 
     public init(ssm: RunCommandAPI, documents: [Engine: String], clock: Clock, pollInitialMilliseconds: Int64 = 250) {
         self.ssm = ssm
@@ -125,10 +127,15 @@ public final class HostRunner {
         }
         guard invocation.isFinished else { return nil }
         let succeeded = invocation.status == "Success" && invocation.responseCode == 0
-        return InstanceResult(
-            instanceId: instanceId, status: invocation.status, responseCode: invocation.responseCode,
-            outcome: succeeded ? command.reportedOutcome(in: invocation.standardOutput) : nil,
-            errorExcerpt: HostRunner.excerpt(invocation.standardError.isEmpty ? invocation.statusDetails : invocation.standardError))
+        let outcome = succeeded ? command.reportedOutcome(in: invocation.standardOutput) : nil
+        var excerpt = HostRunner.excerpt(invocation.standardError.isEmpty ? invocation.statusDetails : invocation.standardError)
+        if succeeded, outcome == nil, invocation.standardOutput.hasSuffix(HostRunner.outputTruncatedSuffix) {
+            // The script prints only its result line, last: something else on the host printed
+            // enough for SSM to cut the line away. Whatever the script did is unknown.
+            excerpt = "SSM cut the output at 24,000 characters, losing the result line: something on the host prints more than the script"
+        }
+        return InstanceResult(instanceId: instanceId, status: invocation.status, responseCode: invocation.responseCode,
+                              outcome: outcome, errorExcerpt: excerpt)
     }
 
     /// The last lines of a script's error output, flattened to one line.

@@ -115,9 +115,16 @@ public final class Rotator {
             throw .aws("GetRandomPassword answered a password outside the requested length or alphabet")
         }
         let next = try current.secret.nextVersion(password: password)
-        try aws { () throws(AWSError) in
+        do {
             try secrets.putSecretValue(c.arn, clientRequestToken: c.token, secretString: next,
                                        stages: [Rotator.pending], rotationToken: c.event.rotationToken)
+        } catch where error.isServiceError("ResourceExistsException") {
+            // Another copy of this step (Lambda may run two) stored its password first: keep that one.
+            _ = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending)) }
+            c.logger.info("pending version created by another invocation", ("versionId", c.token))
+            return
+        } catch {
+            throw RotationError(error)
         }
         c.logger.info("pending version created", ("versionId", c.token), ("username", username),
                       ("strategy", current.secret.masterArn == nil ? "single-user" : "alternating-users"))
@@ -168,7 +175,8 @@ public final class Rotator {
 
     /// One UpdateSecretVersionStage. When it fails, the version's stages are read again and the
     /// move counts as made if `done` holds for them: an attempt may be applied with its answer lost
-    /// (a timeout, a reset), and the client's retry then finds the label already moved and fails.
+    /// (a timeout, a reset), and the client's retry then finds the label already moved and fails; or
+    /// another copy of this step (Lambda may run two) moved it first.
     private func moveStage(_ stage: String, arn: String, token: String, moveTo: String?, removeFrom: String?,
                            done: ([String]) -> Bool) throws(RotationError) {
         do {
@@ -190,6 +198,14 @@ public final class Rotator {
         let failed = results.filter { !$0.succeeded }
         c.logger.error(reason, ("instances", failed.map(\.summary).joined(separator: "; ")))
         var details = results.map(\.summary)
+        if let movedOn = rotationMovedOn(c, from: current.versionId) {
+            // Another copy of this step (Lambda may run two) or a later step finished meanwhile:
+            // `current` is stale, and restoring it now would undo that rotation on the hosts.
+            let outcome = "Nothing was rolled back: \(movedOn) while this step ran, so another invocation moved the rotation on."
+            c.logger.error("step failed; rollback skipped", ("reason", movedOn))
+            alerts.rotationFailed(secretArn: c.arn, step: c.event.step, reason: "\(reason). \(outcome)", details: details, logger: c.logger)
+            throw .hostCommandFailed("\(reason): \(failed.map(\.summary).joined(separator: "; ")). \(outcome)")
+        }
         let restoredEverywhere: Bool
         do {
             let restore = try HostCommand(action: .set, secretArn: c.arn, versionId: current.versionId)
@@ -243,6 +259,20 @@ public final class Rotator {
         } catch {
             throw .invalidSecret("AWSPENDING: \(error)")
         }
+    }
+
+    /// What changed in the secret's stages since the step began, if `AWSCURRENT` is no longer on
+    /// `current` or the token no longer `AWSPENDING`; nil when nothing did, or when that cannot be
+    /// read (then the rollback goes ahead, as it would have).
+    private func rotationMovedOn(_ c: StepContext, from current: String) -> String? {
+        guard let now = try? secrets.describeSecret(c.arn) else { return nil }
+        if let holder = now.version(holding: Rotator.current), holder != current {
+            return "AWSCURRENT moved from version \(current) to \(holder)"
+        }
+        if now.versionIdsToStages[c.token]?.contains(Rotator.pending) != true {
+            return "version \(c.token) is no longer AWSPENDING"
+        }
+        return nil
     }
 
     /// The first command of a step may use half the time left, so a rollback still fits after it.

@@ -26,6 +26,16 @@ final class FakeSecretsManager: SecretsManagerAPI {
     var calls: [String] = []
     var rotationTokensSeen: [String?] = []
     var passwordsIssued = 0
+    /// Runs once, before the next call of that name: what another invocation does meanwhile.
+    var meanwhile: (before: String, run: () -> Void)?
+
+    private func record(_ call: String) {
+        calls.append(call)
+        if let hook = meanwhile, hook.before == call {
+            meanwhile = nil
+            hook.run()
+        }
+    }
 
     init(current: String, currentVersion: String = "00000000-0000-0000-0000-00000000000a") {
         versions[currentVersion] = Version(stages: ["AWSCURRENT"], secretString: current)
@@ -60,7 +70,7 @@ final class FakeSecretsManager: SecretsManagerAPI {
 
     func putSecretValue(_ secretId: String, clientRequestToken: String, secretString: String, stages: [String],
                         rotationToken: String?) throws(AWSError) {
-        calls.append("PutSecretValue")
+        record("PutSecretValue")
         rotationTokensSeen.append(rotationToken)
         if let existing = versions[clientRequestToken]?.secretString {
             if existing != secretString { throw serviceError("ResourceExistsException") }
@@ -82,7 +92,10 @@ final class FakeSecretsManager: SecretsManagerAPI {
     }
 
     private func applyStageMove(stage: String, moveTo: String?, removeFrom: String?) throws(AWSError) {
-        calls.append("UpdateSecretVersionStage")
+        record("UpdateSecretVersionStage")
+        if let removeFrom, versions[removeFrom]?.stages.contains(stage) != true {
+            throw serviceError("InvalidParameterException")   // "Version stage X not found in version Y"
+        }
         if let holder = version(holding: stage), holder != moveTo, holder != removeFrom, moveTo != nil {
             throw serviceError("InvalidParameterException")
         }
@@ -112,7 +125,7 @@ final class FakeSecretsManager: SecretsManagerAPI {
 /// Database hosts reached through SSM: each holds one password for the login and runs the
 /// contract's set/verify against the fake Secrets Manager, with faults to inject.
 final class FakeRunCommand: RunCommandAPI {
-    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult }
+    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM }
     struct Host { var password: String?; var fault: Fault? }
     struct Sent { let input: SendCommandInput; let id: String }
 
@@ -125,6 +138,8 @@ final class FakeRunCommand: RunCommandAPI {
     var notYetPolls = 0
     /// When set, every ListCommandInvocations call fails with it (SSM cannot be asked).
     var followError: AWSError?
+    /// Runs as each command is sent: what happens elsewhere meanwhile (another copy of a step).
+    var whileSending: ((SendCommandInput) -> Void)?
     private var listings: [String: Int] = [:]
     private var polls: [String: Int] = [:]
     private var results: [String: CommandInvocation] = [:]
@@ -134,6 +149,7 @@ final class FakeRunCommand: RunCommandAPI {
     func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
         let id = "cmd-\(sent.count + 1)"
         sent.append(Sent(input: input, id: id))
+        whileSending?(input)
         let parameters = Dictionary(uniqueKeysWithValues: input.parameters.map { ($0.0, $0.1.first ?? "") })
         for instance in input.instanceIds {
             results[id + instance] = execute(on: instance, action: parameters["Action"]!, versionId: parameters["VersionId"]!)
@@ -167,6 +183,10 @@ final class FakeRunCommand: RunCommandAPI {
         }
         let version = host.fault == .wrongVersionInResult ? String(repeating: "f", count: 32) : versionId
         let line = host.fault == .noResultLine ? "all good" : "ROTATOR-RESULT action=\(action) version=\(version) outcome=\(outcome)"
+        if host.fault == .outputCutBySSM {   // a chatty host: SSM keeps 24,000 characters, the marker last
+            let kept = String(String(repeating: "chatter\n", count: 3_000).prefix(24_000 - 20)) + "--output truncated--"
+            return CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0, standardOutput: kept, standardError: "")
+        }
         return CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0, standardOutput: "working\n\(line)\n", standardError: "")
     }
 

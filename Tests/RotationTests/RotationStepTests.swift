@@ -266,6 +266,97 @@ final class LogLines: @unchecked Sendable {
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
     }
 
+    @Test func outputCutBySSMIsAFailureThatSaysSo() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceB]?.fault = .outputCutBySSM
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "HostCommandFailed")
+            #expect(error.description.contains("\(instanceB): Success, exit code 0, but no ROTATOR-RESULT line"))
+            #expect(error.description.contains("SSM cut the output at 24,000 characters"))
+            #expect(!error.description.contains("\(instanceA): Success"))
+        }
+        // The rollback on the chatty host cannot be proven either: AWSPENDING stays.
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.ssm.hosts[instanceA]?.password == oldPassword)
+        #expect(w.sns.published.count == 1)
+    }
+
+    @Test func aFailedCopyOfSetSecretDoesNotUndoARotationAnotherCopyFinished() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        let newPassword = try #require(w.pendingPassword())
+        // This copy's host fails; meanwhile another copy set the host and the rotation finished.
+        w.ssm.hosts[instanceA]?.fault = .loginMissing
+        w.ssm.whileSending = { _ in
+            w.ssm.hosts[instanceA]?.password = newPassword
+            try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token,
+                                                    removeFrom: "00000000-0000-0000-0000-00000000000a")
+            try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSPENDING", moveTo: nil, removeFrom: token)
+        }
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "HostCommandFailed")
+            #expect(error.description.contains("Nothing was rolled back"))
+        }
+        #expect(w.ssm.sent.count == 1, "a rollback to the old password was sent")
+        #expect(w.ssm.hosts[instanceA]?.password == newPassword)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.sns.published.count == 1)
+    }
+
+    @Test(arguments: [1, 2, 3]) func finishSecretTwiceAtOnceBothSucceed(stagesMovedByTheOtherCopy: Int) throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        let old = "00000000-0000-0000-0000-00000000000a"
+        // The other copy moves AWSCURRENT just before this one, and removes AWSPENDING: 2, at once;
+        // 3, just before this one's own removal of it.
+        w.secrets.meanwhile = ("UpdateSecretVersionStage", {
+            try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token, removeFrom: old)
+            let removePending = { try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSPENDING", moveTo: nil, removeFrom: token) }
+            if stagesMovedByTheOtherCopy == 2 { removePending() }
+            if stagesMovedByTheOtherCopy == 3 { w.secrets.meanwhile = ("UpdateSecretVersionStage", { removePending() }) }
+        })
+        try w.run(.finishSecret)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: old) == ["AWSPREVIOUS"])
+    }
+
+    @Test func createSecretTwiceAtOnceKeepsTheFirstPassword() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        let first = #"{"engine":"postgres","username":"app","password":"stored-by-the-other-copy","instanceIds":["i-0123456789abcdef0"]}"#
+        w.secrets.meanwhile = ("PutSecretValue", {
+            w.secrets.versions[token]?.secretString = first
+        })
+        try w.run(.createSecret)
+        #expect(w.pendingPassword() == "stored-by-the-other-copy")
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+    }
+
+    @Test func finishSecretStillFailsWhenTheTokenDidNotBecomeCurrent() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        // Someone moved AWSCURRENT elsewhere: not a copy of this step; the error stands.
+        w.secrets.versions["99999999-0000-0000-0000-000000000000"] = .init(stages: [], secretString: "{}")
+        w.secrets.meanwhile = ("UpdateSecretVersionStage", {
+            try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: "99999999-0000-0000-0000-000000000000",
+                                                    removeFrom: "00000000-0000-0000-0000-00000000000a")
+        })
+        #expect(throws: RotationError.self) { try w.run(.finishSecret) }
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+    }
+
     @Test func aResultLineForAnotherVersionIsAFailure() throws {
         let w = World(instances: [instanceA])
         w.secrets.startRotation(token: token)

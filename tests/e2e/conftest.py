@@ -16,14 +16,21 @@ import pytest
 
 from local.stack import LocalStack
 
-from . import chaos
+from . import chaos, leak_sweep
 from .helpers import ENGINES, DBHost, assert_invariants, binary_problem, make_login
+
+
+LEAK_SCENARIO = "Leaks: every password and credential, in everything the suite produced"
 
 
 @pytest.fixture(scope="package")
 def stack():
     with LocalStack() as s:
         yield s
+        # After the last end-to-end test: the leak sweep over all they produced (leak_sweep.py).
+        result = leak_sweep.sweep(s)
+        chaos.record(LEAK_SCENARIO, 1, int(not result.hits), result.summary())
+        assert not result.hits, result.summary()
 
 
 @pytest.fixture(scope="package")

@@ -10,6 +10,7 @@ import shutil
 import string
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,20 @@ def test_set_changes_the_password_then_is_idempotent(host):
     expect_result(host.run("set", arn, pending), "set", pending, "unchanged")
     expect_result(host.run("verify", arn, pending), "verify", pending, "verified")
     assert host.server.can_login(user, new)
+
+
+def test_sets_of_one_login_at_the_same_time_all_succeed(host):
+    """Two copies of a step (Lambda may run both), or a rollback racing a set: concurrent changes
+    of one login's password must not fail each other (PostgreSQL: "tuple concurrently updated")."""
+    user = host.new_login("Old-Pass-3c")
+    arn, _ = host.create_secret(host.secret_value(user, "Old-Pass-3c"))
+    pending = host.put_pending(arn, host.secret_value(user, "New-Pass-3c"))
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: host.run("set", arn, pending), range(4)))
+    for result in results:
+        assert result.status == "Success", result.stderr
+        assert result.stdout.split()[-1] in ("outcome=changed", "outcome=unchanged"), result.stdout
+    assert host.server.can_login(user, "New-Pass-3c")
 
 
 def test_set_with_every_password_character(host):

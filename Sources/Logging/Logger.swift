@@ -86,14 +86,21 @@ public struct Logger: Sendable {
     static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var seconds = ts.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+        return utcDateTime(epochSeconds: Int(ts.tv_sec), separator: "T") + "." + zeroPadded(Int(ts.tv_nsec / 1_000_000), 3) + "Z"
     }
+}
+
+/// `2026-11-29 07:57:28` (with `separator` between the date and the time): a time in UTC, as logs
+/// and the operator commands show it.
+public func utcDateTime(epochSeconds: Int, separator: String) -> String {
+    var seconds = epochSeconds
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    return "\(zeroPadded(Int(parts.tm_year) + 1900, 4))-\(zeroPadded(Int(parts.tm_mon) + 1, 2))-\(zeroPadded(Int(parts.tm_mday), 2))"
+        + separator + "\(zeroPadded(Int(parts.tm_hour), 2)):\(zeroPadded(Int(parts.tm_min), 2)):\(zeroPadded(Int(parts.tm_sec), 2))"
+}
+
+private func zeroPadded(_ value: Int, _ width: Int) -> String {
+    let text = String(value)
+    return String(repeating: "0", count: max(0, width - text.count)) + text
 }

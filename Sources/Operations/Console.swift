@@ -1,5 +1,6 @@
 import AWS
 import JSON
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -80,15 +81,7 @@ extension String {
 
 /// `2026-11-29 10:35:35 UTC`
 func utcText(_ epochMilliseconds: Int64) -> String {
-    var seconds = Int(epochMilliseconds / 1000)
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func pad(_ v: Int32, _ width: Int) -> String {
-        let s = String(v)
-        return String(repeating: "0", count: max(0, width - s.count)) + s
-    }
-    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2)) "
-        + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)) UTC"
+    utcDateTime(epochSeconds: Int(epochMilliseconds / 1000), separator: " ") + " UTC"
 }
 
 /// `3 min`, `42 s`, `2 h 5 min`, `3 days`

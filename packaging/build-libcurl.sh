@@ -48,19 +48,25 @@ if [[ -f $work/.built ]]; then
     exit 0
 fi
 
-# The pool keeps the version Debian currently ships; the .dsc lists the checksums of the rest.
-pool=http://deb.debian.org/debian/pool/main/c/curl
+# The pools keep the versions Debian currently ships: a point release's in the main archive, a newer
+# security update's in the security archive until the next point release. The checksums decide.
+pools="http://deb.debian.org/debian/pool/main/c/curl http://deb.debian.org/debian-security/pool/updates/main/c/curl"
 downloads=$dir/downloads
 mkdir -p "$downloads"
 fetch() {
     [[ -s $downloads/$1 ]] && return 0
-    curl -sSfL --retry 3 -o "$downloads/$1.part" "$pool/$1" || {
-        echo "build-libcurl.sh: cannot download $pool/$1. The pool keeps only the version Debian" \
-             "currently ships: if $version is older, upgrade it (apt-get update &&" \
-             "apt-get install --only-upgrade libcurl4-openssl-dev) and run make again." >&2
-        exit 1
-    }
-    mv "$downloads/$1.part" "$downloads/$1"
+    local pool
+    for pool in $pools; do
+        if curl -sSfL --retry 3 -o "$downloads/$1.part" "$pool/$1" 2>/dev/null; then
+            mv "$downloads/$1.part" "$downloads/$1"
+            return 0
+        fi
+    done
+    rm -f "$downloads/$1.part"
+    echo "build-libcurl.sh: $1 is in neither of Debian's pools ($pools). They keep only the" \
+         "versions Debian currently ships: if the installed $version is older, upgrade it (apt-get" \
+         "update && apt-get install libcurl4-openssl-dev) and run make again." >&2
+    exit 1
 }
 orig=curl_$upstream.orig.tar.gz
 debian=curl_${version#*:}.debian.tar.xz
@@ -74,7 +80,7 @@ fetch "$debian"
 known=$(awk -v f="$orig" '$2 == f { print $1 }' "$here/libcurl.sha256")
 if [[ -z $known ]]; then
     echo "build-libcurl.sh: no checksum for $orig in packaging/libcurl.sha256: check it against" \
-         "https://curl.se/download/$upstream.tar.gz.asc and record it there" >&2
+         "https://curl.se/download/curl-$upstream.tar.gz.asc and record it there" >&2
     exit 1
 fi
 verify() {  # verify FILE SHA256

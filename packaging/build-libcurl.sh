@@ -107,12 +107,13 @@ src=$work/src
 mkdir "$src"
 tar -xzf "$downloads/$orig" -C "$src" --strip-components=1
 tar -xJf "$downloads/$debian" -C "$src"
-# Debian's series in order, up to the two last patches, which turn the source into the GnuTLS and
-# NSS flavours. configure is not regenerated (maintainer mode is off): the packaging patches to
-# configure.ac concern LDAP, GSSAPI and zsh, all left out here.
+# Debian's series in order, with dpkg-source's options (no fuzz), up to the two last patches, which
+# turn the source into the GnuTLS and NSS flavours. configure is not regenerated (maintainer mode
+# is off): Debian's patches to configure.ac and Makefile.am concern GSSAPI, LDAP and zsh, all left
+# out here; the code fixes are in the C sources.
 grep -v -e '^#' -e '^\s*$' "$src/debian/patches/series" | while read -r patch _; do
     case $patch in 90_gnutls.patch | 99_nss.patch) continue ;; esac
-    patch -d "$src" -p1 -s --no-backup-if-mismatch <"$src/debian/patches/$patch"
+    patch -d "$src" -p1 -s -t -F 0 -N -E --no-backup-if-mismatch <"$src/debian/patches/$patch"
 done
 
 # What the HTTP module uses (Sources/HTTP): HTTP/1.1, TLS with verification, the threaded resolver

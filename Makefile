@@ -2,13 +2,22 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 APT_PACKAGES := libcurl4-openssl-dev libssl-dev postgresql mariadb-server mariadb-client shellcheck \
-	zip unzip busybox-static patchelf binutils
+	zip unzip busybox-static patchelf binutils curl patch pkg-config gcc make xz-utils
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 
 .PHONY: build test unit-test e2e-test chaos demo deps apt-deps python-deps clean
 
-build:
+build: libcurl
 	$(SWIFT_RELEASE)
+
+# The libcurl the binary links statically (HTTP and HTTPS over OpenSSL only, Debian's source and
+# patches), built once per Debian version into .build-curl. Its libcurl.pc comes first on the
+# PKG_CONFIG_PATH SwiftPM reads for CCurl; `swift build` without make finds Debian's shared libcurl.
+CURL_BUILD := $(CURDIR)/.build-curl
+export PKG_CONFIG_PATH := $(CURL_BUILD)/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+.PHONY: libcurl
+libcurl: apt-deps
+	packaging/build-libcurl.sh $(CURL_BUILD)
 
 deps: apt-deps python-deps
 
@@ -22,7 +31,7 @@ apt-deps:
 python-deps:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r local/requirements.txt
 
-unit-test: apt-deps
+unit-test: apt-deps libcurl
 	swift test
 
 e2e-test: deps build

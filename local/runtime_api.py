@@ -184,13 +184,16 @@ class RuntimeAPI:
         if self._log_fh is None:
             self._log_fh = open(self.log_path, "ab", buffering=0)
         env = self._env_factory(self.address) if self._env_factory else dict(self._env)
-        self._first_next_at = None
-        self._spawned_at = time.monotonic()
-        self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self._log_fh, stderr=subprocess.STDOUT,
-                                     start_new_session=True, close_fds=True)
-        self.starts.append({"pid": self.proc.pid, "at": time.time(), "init_duration_s": None,
-                            "init_cpu_s": None})
+        # Under the lock: a process that starts in a few ms can ask for /next before Popen returns,
+        # and its first /next must find its own start recorded (_next), not the previous one's.
+        with self._lock:
+            self._first_next_at = None
+            self._spawned_at = time.monotonic()
+            self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=self._log_fh, stderr=subprocess.STDOUT,
+                                         start_new_session=True, close_fds=True)
+            self.starts.append({"pid": self.proc.pid, "at": time.time(), "init_duration_s": None,
+                                "init_cpu_s": None})
 
     def _kill_process(self, reason: str) -> None:
         proc = self.proc
@@ -387,15 +390,16 @@ class RuntimeAPI:
         return status
 
     def _next(self, h: BaseHTTPRequestHandler) -> int:
-        if self._first_next_at is None and self._spawned_at is not None:
-            self._first_next_at = time.monotonic()
-            init = self._first_next_at - self._spawned_at
-            if self.starts:
-                self.starts[-1]["init_duration_s"] = init
-                self.starts[-1]["init_cpu_s"] = _cpu_seconds(self.starts[-1]["pid"])
-            if init > self.init_timeout_s:
-                self.violations.append(ProtocolViolation(time.time(), h.path, 0,
-                                                         f"init took {init:.2f}s (> {self.init_timeout_s}s)"))
+        with self._lock:  # after _spawn has recorded the start (see there)
+            if self._first_next_at is None and self._spawned_at is not None:
+                self._first_next_at = time.monotonic()
+                init = self._first_next_at - self._spawned_at
+                if self.starts:
+                    self.starts[-1]["init_duration_s"] = init
+                    self.starts[-1]["init_cpu_s"] = _cpu_seconds(self.starts[-1]["pid"])
+                if init > self.init_timeout_s:
+                    self.violations.append(ProtocolViolation(time.time(), h.path, 0,
+                                                             f"init took {init:.2f}s (> {self.init_timeout_s}s)"))
         while True:
             if self._closing.is_set():
                 return self._send(h, 500, {"errorMessage": "Runtime API shutting down",

@@ -18,6 +18,12 @@ dest=$1
 # SwiftPM rebuilds only what changed: cheap when the binary is current.
 make -C "$repo" --no-print-directory build >&2
 binary=$repo/.build/release/rotator
+# libcurl is linked statically (packaging/build-libcurl.sh): a binary built by a plain `swift build`
+# needs Debian's shared libcurl and its thirty libraries instead, most of a cold start.
+if grep -q 'Shared library: \[libcurl' <<<"$(readelf -d "$binary")"; then
+    echo "stage.sh: $binary needs a shared libcurl; build it with make build" >&2
+    exit 1
+fi
 
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
@@ -30,9 +36,9 @@ mkdir "$dest/lib"
 install -m 755 "$repo/bootstrap" "$dest/bootstrap"
 install -m 755 "$binary" "$dest/rotator"
 strip --strip-all "$dest/rotator"
-# DT_RPATH, not DT_RUNPATH: it applies to libcurl's own dependencies too, and it wins over
+# DT_RPATH, not DT_RUNPATH: it applies to libssl's own dependency (libcrypto) too, and it wins over
 # LD_LIBRARY_PATH, where Lambda lists /lib64 and /usr/lib64 before /var/task/lib. Amazon Linux
-# may have a libcurl (libcurl-minimal) or OpenSSL of its own there; ours must be the ones loaded.
+# has an OpenSSL of its own there; ours, the one libcurl was built against, must be the one loaded.
 # patchelf last: strip rewriting a file patchelf has changed can break it.
 patchelf --force-rpath --set-rpath "\$ORIGIN/lib" "$dest/rotator"
 

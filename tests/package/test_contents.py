@@ -67,10 +67,17 @@ def test_shipped_libraries_are_exactly_the_closure(unpacked: Path):
     assert not missing, f"needed, but neither shipped nor on Amazon Linux 2023: {missing}"
 
 
+def test_libcurl_is_inside_the_binary_and_only_openssl_is_shipped(unpacked: Path):
+    """libcurl is linked statically (packaging/build-libcurl.sh), built for HTTPS over OpenSSL only:
+    Debian's shared libcurl would bring some thirty libraries, most of a cold start."""
+    assert not [n for n in needed(unpacked / "rotator") if n.startswith("libcurl")]
+    assert sorted(p.name for p in (unpacked / "lib").iterdir()) == ["libcrypto.so.3", "libssl.so.3"]
+
+
 def test_the_packaged_libraries_win_over_the_systems(unpacked: Path):
     """Lambda's LD_LIBRARY_PATH lists /lib64 and /usr/lib64 before /var/task/lib, and Amazon Linux
-    may have a libcurl or OpenSSL there: the binary's DT_RPATH ($ORIGIN/lib) must win. Here, with
-    this machine's own libcurl and OpenSSL first on LD_LIBRARY_PATH."""
+    has an OpenSSL there: the binary's DT_RPATH ($ORIGIN/lib) must win. Here, with this machine's
+    own OpenSSL first on LD_LIBRARY_PATH."""
     assert "Library rpath: [$ORIGIN/lib]" in readelf("-d", unpacked / "rotator")
     env = dict(os.environ, LD_LIBRARY_PATH="/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu")
     out = subprocess.run(["ldd", str(unpacked / "rotator")], env=env, capture_output=True, text=True,

@@ -170,6 +170,36 @@ def run_cli(stack: LocalStack, *args: str, timeout: float = 120) -> subprocess.C
                           timeout=timeout)
 
 
+def alerts_since(stack: LocalStack, count_before: int) -> list[dict]:
+    """The SNS alerts that arrived after the first count_before."""
+    return stack.alerts()[count_before:]
+
+
+def assert_alert(alerts: list[dict], login: Login, step: str) -> None:
+    """An alert names the secret, the step and the host, and holds no password."""
+    assert alerts, "no SNS alert arrived"
+    text = " ".join(f"{a['subject']}\n{a['message']}" for a in alerts)
+    assert login.arn in text, text
+    assert step in text, text
+    assert login.db.instance_id in text, text
+    assert not leaks(text, login.passwords), "a password is in the alert"
+
+
+def commands_for(stack: LocalStack, arn: str, since: int = 0):
+    """The SSM commands sent for the secret arn, after the first `since` commands of the stack."""
+    return [c for c in stack.commands[since:] if c.parameters.get("SecretId") == [arn]]
+
+
+def rotate_with_cli(stack: LocalStack, login: Login):
+    """rotate-secret through the operator's aws CLI; the token it returned and the rotation record."""
+    p = run_cli(stack, "secretsmanager", "rotate-secret", "--secret-id", login.arn)
+    assert p.returncode == 0, p.stderr
+    token = json.loads(p.stdout)["VersionId"]
+    rec = stack.wait_rotation(login.arn)
+    assert rec.token == token
+    return token, rec
+
+
 def describe_rotation(rec: Any) -> str:
     return "; ".join(f"{s.step}: {'ok' if s.ok else f'{s.error_type}: {s.error_message}'} ({s.duration_s:.2f}s)"
                      for s in rec.steps) or f"no steps ({rec.error})"

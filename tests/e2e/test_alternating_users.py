@@ -14,7 +14,8 @@ import pytest
 
 from local.stack import LocalStack
 
-from .helpers import Login, assert_invariants, describe_rotation, make_alternating_login, make_login, rotate
+from .helpers import (Login, assert_invariants, commands_for, describe_rotation, make_alternating_login, make_login,
+                      rotate)
 
 
 def reads_table(login: Login, username: str, password: str, table: str) -> bool:
@@ -92,7 +93,7 @@ def test_a_bad_masterarn_is_refused_before_any_command(function: LocalStack, db,
     failed = rec.failed_step
     assert failed.step == "createSecret" and failed.error_type == "InvalidSecret", describe_rotation(rec)
     assert "masterarn" in failed.error_message and "not the ARN of a secret" in failed.error_message
-    assert [c for c in stack.commands[commands_before:] if c.parameters.get("SecretId") == [login.arn]] == []
+    assert commands_for(stack, login.arn, commands_before) == []
     assert login.value()["username"] == login.username and login.can_login(login.password)
     assert_invariants(stack, login, since)
 

@@ -8,7 +8,6 @@ password, credential or RotationToken reached its log.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import botocore.exceptions
@@ -16,34 +15,8 @@ import pytest
 
 from local.stack import LocalStack
 
-from .helpers import (STEPS, Login, describe_rotation, dump, leaks, make_login, no_pending,
-                      random_password, run_cli)
-
-
-def alerts_since(stack: LocalStack, count_before: int) -> list[dict]:
-    return stack.alerts()[count_before:]
-
-
-def assert_alert(alerts: list[dict], login: Login, step: str) -> None:
-    assert alerts, "no SNS alert arrived"
-    text = " ".join(f"{a['subject']}\n{a['message']}" for a in alerts)
-    assert login.arn in text, text
-    assert step in text, text
-    assert login.db.instance_id in text, text
-    assert not leaks(text, login.passwords), "a password is in the alert"
-
-
-def commands_for(stack: LocalStack, arn: str, since: int = 0):
-    return [c for c in stack.commands[since:] if c.parameters.get("SecretId") == [arn]]
-
-
-def rotate_with_cli(stack: LocalStack, login: Login):
-    p = run_cli(stack, "secretsmanager", "rotate-secret", "--secret-id", login.arn)
-    assert p.returncode == 0, p.stderr
-    token = json.loads(p.stdout)["VersionId"]
-    rec = stack.wait_rotation(login.arn)
-    assert rec.token == token
-    return token, rec
+from .helpers import (STEPS, Login, alerts_since, assert_alert, commands_for, describe_rotation, dump,
+                      leaks, make_login, no_pending, random_password, rotate_with_cli, run_cli)
 
 
 # --------------------------------------------------------------------------------- happy path

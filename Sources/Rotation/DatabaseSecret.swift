@@ -22,15 +22,13 @@ public enum Engine: String, Sendable, CaseIterable {
 
     /// The longest login name the engine (and whatever else names the login) accepts, and how the
     /// name is measured: PostgreSQL's NAMEDATALEN - 1 bytes; 32 characters, Oracle MySQL's limit
-    /// (MariaDB allows 80, but the same secret must work on both); SQL Server logins from Windows
-    /// are `DOMAIN\account`, and a Windows account name (after the backslash) has at most 20.
+    /// (MariaDB allows 80, but the same secret must work on both); SQL Server's `sysname`,
+    /// nvarchar(128).
     func loginNameLength(_ name: String) -> (length: Int, limit: Int, unit: String) {
         switch self {
         case .postgres: return (name.utf8.count, 63, "bytes")
         case .mysql: return (name.unicodeScalars.count, 32, "characters")
-        case .sqlserver:
-            let account = name.split(separator: "\\", omittingEmptySubsequences: false).last.map(String.init) ?? name
-            return (account.unicodeScalars.count, 20, "characters of Windows account name")
+        case .sqlserver: return (name.utf16.count, 128, "UTF-16 code units")
         }
     }
 }
@@ -136,10 +134,16 @@ public struct DatabaseSecret: Sendable {
         guard !other.isEmpty else {
             throw .invalidSecret("the secret's \"username\" is \"\(DatabaseSecret.cloneSuffix)\": alternating users needs a name before the suffix")
         }
+        // Both logins are SQL Server logins (SQL authentication), which a backslash cannot name:
+        // `DOMAIN\name` is a Windows account, whose password no SQL statement sets.
+        if engine == .sqlserver, username.contains("\\") {
+            throw .invalidSecret("alternating users on SQL Server rotates two SQL Server logins; \(Identifiers.quoted(username)) "
+                + "names a Windows account (DOMAIN\\name), whose password SQL Server cannot set")
+        }
         let (length, limit, unit) = engine.loginNameLength(other)
         guard length <= limit else {
-            throw .invalidSecret("alternating users: the second login \(Identifiers.quoted(other)) would be \(length) \(unit) long, "
-                + "more than the \(limit) \(engine.rawValue) allows; choose a username at most \(limit - DatabaseSecret.cloneSuffix.count) long")
+            throw .invalidSecret("alternating users: the second login, the username + \"\(DatabaseSecret.cloneSuffix)\" \(Identifiers.quoted(other)), would be \(length) \(unit) long, "
+                + "more than the \(limit) \(engine.rawValue) allows; choose a username at most \(limit - DatabaseSecret.cloneSuffix.count) \(unit) long")
         }
         return other
     }

@@ -59,10 +59,11 @@ import Testing
         ("mysql", String(repeating: "a", count: 27), false),
         ("mariadb", String(repeating: "é", count: 26), true),
         ("mariadb", String(repeating: "a", count: 27), false),
-        // SQL Server: the Windows account name after the domain counts, not the domain.
-        ("sqlserver", #"CORPORATION-DOMAIN\\"# + String(repeating: "a", count: 14), true),
-        ("sqlserver", #"CORP\\"# + String(repeating: "a", count: 15), false),
-        ("sqlserver", String(repeating: "a", count: 15), false),
+        // SQL Server's sysname counts UTF-16 code units: 61 "𝄞" (two each) and "_clone" make 128.
+        ("sqlserver", String(repeating: "a", count: 122), true),
+        ("sqlserver", String(repeating: "a", count: 123), false),
+        ("sqlserver", String(repeating: "𝄞", count: 61), true),
+        ("sqlserver", String(repeating: "𝄞", count: 62), false),
     ])
     func theCloneNameMustFitTheEngine(engine: String, username: String, fits: Bool) throws {
         let w = World()
@@ -84,6 +85,26 @@ import Testing
             #expect(!w.secrets.calls.contains("GetRandomPassword"))
             #expect(w.pendingPassword() == nil)
         }
+    }
+
+    // The clone is a SQL Server login like the login itself; DOMAIN\name is a Windows account.
+    @Test func aWindowsAccountCannotAlternateOnSQLServer() throws {
+        let w = World()
+        w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString = Self.secret(engine: "sqlserver", username: #"CORP\\app"#)
+        w.secrets.startRotation(token: token)
+        do {
+            try w.run(.createSecret)
+            Issue.record("accepted a Windows account for alternating users on SQL Server")
+        } catch {
+            #expect(error.errorType == "InvalidSecret")
+            #expect(error.description.contains("Windows account"), "\(error.description)")
+        }
+        #expect(!w.secrets.calls.contains("PutSecretValue"))
+        #expect(w.pendingPassword() == nil)
+        // Without masterarn the name goes to the host unchanged, which answers for it.
+        w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString = Self.secret(engine: "sqlserver", username: #"CORP\\app"#, masterarn: nil)
+        try w.run(.createSecret)
+        #expect(w.secrets.calls.contains("PutSecretValue"))
     }
 
     @Test func theCloneOfALongCloneIsShorterAndAlwaysFits() throws {

@@ -105,23 +105,36 @@ def test_login_is_changed_with_bound_parameters(script):
     assert ALTER_LOGIN in script
     assert "EXEC sys.sp_executesql @sql" in script
     assert "IF @sql IS NULL" in script, "QUOTENAME returns NULL past 128 characters: refuse, never run NULL"
-    assert "Parameters.Add('@login'" in script and "Parameters.Add('@password'" in script
-    assert "Parameters['@password'].Value = $password" in script
-    # the password is never formatted into SQL or a connection string
+    assert "$bound = [ordered]@{ '@login' = $username; '@password' = $password; '@partner' = $Partner }" in script
+    assert "$command.Parameters[$name].Value = $bound[$name]" in script
+    # Passwords (PowerShell names are case-insensitive) are never formatted into SQL or a connection
+    # string: they go to a bound parameter or a SqlCredential's SecureString only.
+    allowed = [
+        r"^\$password = Get-SecretText 'password' '' 128$",
+        r"^\$script:adminPassword = Get-SecretText 'password' '' 128 \$master$",
+        r"^\$adminPassword = ''$",
+        r"= New-SqlConnection \$dbname \$username \$password$",
+        r"= New-SqlConnection 'master' \$adminName \$adminPassword$",
+        r"^\$bound = \[ordered\]@\{ '@login' = \$username; '@password' = \$password; '@partner' = \$Partner \}$",
+        r"^foreach \(\$character in \$LoginPassword\.ToCharArray\(\)\)",
+        r"^function New-SqlConnection\(\[string\]\$Database, \[string\]\$Name, \[string\]\$LoginPassword\) \{$",
+    ]
     for line in script.splitlines():
-        if "$password" in line:
-            assert re.search(r"Value = \$password|\$password\.ToCharArray\(\)|\$password = Get-SecretText"
-                             # alternating users: the Windows account APIs take it as an argument
-                             r"|ValidateCredentials\(\$account, \$password\)|SetPassword\(\$password\)"
-                             r"|UserPrincipal\(\$context, \$account, \$password, \$true\)", line), line
+        if re.search(r"(?i)\$(?!securePassword)\w*password\b", line):
+            assert any(re.search(a, line.strip()) for a in allowed), line
 
 
-def test_admin_uses_windows_authentication_and_verify_sql_authentication(script):
-    assert "$builder['Integrated Security'] = $true" in script
-    assert "$builder['Integrated Security'] = $false" in script
-    assert "System.Data.SqlClient.SqlCredential" in script
-    assert script.count("$builder['Pooling'] = $false") == 2, "a pooled connection could verify an old password"
-    assert "type = N'S'" in script, "only SQL logins have passwords; a missing one exits 3"
+def test_one_connection_builder_sql_or_windows_authentication(script):
+    assert script.count("New-Object System.Data.SqlClient.SqlConnectionStringBuilder") == 1
+    assert "$builder['Integrated Security'] = ($Name.Length -eq 0)" in script
+    assert "System.Data.SqlClient.SqlCredential($Name, $securePassword)" in script
+    assert "$builder['Pooling'] = $false" in script, "a pooled connection could verify an old password"
+    # SYSTEM administers single user; verify always logs in as the version's own login.
+    assert "$connection = New-SqlConnection 'master' $adminName $adminPassword" in script
+    assert "$adminName = ''" in script
+    assert "$connection = New-SqlConnection $dbname $username $password" in script
+    # Only SQL logins have passwords; a missing one exits 3.
+    assert '$sqlLoginCountSql = "SELECT COUNT(*) FROM sys.sql_logins WHERE name = @login"' in script
 
 
 def test_no_password_in_output(script):
@@ -140,21 +153,80 @@ def test_result_line_is_the_contract(script):
         assert f"$outcome = '{outcome}'" in script
 
 
-def test_alternating_users_windows_accounts_and_bound_names(script):
+def test_alternating_users_sql_logins_as_the_master_login(script):
     # Only with masterarn, checked as the other identifiers are.
     assert "$masterArn = Get-SecretText 'masterarn' '' 2048" in script
     assert "if (-not (Test-Parameter $masterArn $reSecretId))" in script
     # The master secret and AWSCURRENT are read on the host like the version itself.
     assert "Read-Secret $masterArn '' 'AWSCURRENT' 'the master secret'" in script
     assert "Read-Secret $secretId '' 'AWSCURRENT' 'the AWSCURRENT version'" in script
-    # The Windows account is created or reset as the master account; verify asks Windows itself.
-    assert "PrincipalContext($kind, $Domain, $AccountName, $AccountPassword)" in script
-    assert "$context.ValidateCredentials($account, $password)" in script
-    # The SQL login and its roles: names only through QUOTENAME, partner and login bound parameters.
-    assert "N'CREATE LOGIN ' + QUOTENAME(@login) + N' FROM WINDOWS'" in script
-    assert "Parameters.Add('@partner'" in script and "Parameters['@partner'].Value = $Partner" in script
+    # The master is a SQL Server login that replaces SYSTEM as administrator: SYSTEM cannot sign in
+    # as another Windows account, so a DOMAIN\name master is refused with exit 4.
+    assert "if ($name.Contains('\\')) {" in script
+    assert "$script:adminName = $name" in script
+    # Both logins are SQL logins: created with the version's password, the partner's default database
+    # and password policy; names only through QUOTENAME, values only as bound parameters.
+    assert ("N'CREATE LOGIN ' + QUOTENAME(@login) + N' WITH PASSWORD = ' + QUOTENAME(@password, '''')\n"
+            "               + N', DEFAULT_DATABASE = ' + QUOTENAME(l.default_database_name)") in script
+    assert "FROM sys.sql_logins l WHERE l.name = @partner" in script
+    assert "FROM WINDOWS" not in script and "DirectoryServices" not in script
     assert "SUSER_ID(@partner)" in script and "SUSER_SID(@partner)" in script
+    # Another copy of the step creating the login first is not an error.
+    assert "IF ERROR_NUMBER() <> 15025" in script
     # The login applications hold (AWSCURRENT's) is the source of the grants, never their target.
-    assert "if ($partner -ne $username) {" in script
-    # Single user is untouched: the alternating path ends on its own before it.
-    assert "if ($masterArn.Length -gt 0) {\n    Write-Result (Invoke-AlternatingUsers)\n    exit 0\n}" in script
+    assert "if ($partner -eq $username) { return $false }" in script
+    # One set path for both strategies: alternating users only adds the master login and the copy.
+    assert script.count("Set-LoginPassword") == 2 and script.count("$status = Test-Login") == 2
+
+
+BUILTIN_COMMANDS = {"Set-StrictMode", "Get-Command", "Get-SECSecretValue", "ForEach-Object", "ConvertFrom-Json",
+                    "Add-Type", "New-Object"}
+
+
+def test_every_call_names_a_defined_function_with_its_parameters(tree):
+    """What PowerShell finds only at run time: a misspelt function, a function never called, or a
+    call with more arguments than parameters or fewer than those without a default."""
+    functions = {}
+    for fn in nodes(tree.root_node, "function_statement"):
+        name = text_of(next(c for c in fn.children if c.type == "function_name"))
+        params = list(nodes(fn, "script_parameter"))
+        required = sum(1 for p in params if not any(c.type == "script_parameter_default" for c in p.children))
+        functions[name] = (required, len(params))
+    called = set()
+    for command in nodes(tree.root_node, "command"):
+        names = [c for c in command.children if c.type == "command_name"]
+        if not names:
+            continue  # & aws ...
+        name = text_of(names[0])
+        if name in BUILTIN_COMMANDS:
+            continue
+        assert name in functions, f"{name} is called but not defined"
+        called.add(name)
+        elements = [c for c in command.children if c.type == "command_elements"]
+        args = [c for c in elements[0].children if c.type != "command_argument_sep"] if elements else []
+        assert not any(text_of(a).startswith("-") for a in args), f"{name}: our functions take positional arguments"
+        required, total = functions[name]
+        assert required <= len(args) <= total, f"{text_of(command)}: {len(args)} arguments for {required}..{total}"
+    assert called == set(functions), f"defined and never called: {set(functions) - called}"
+
+
+AUTOMATIC_VARIABLES = {"_", "true", "false", "null", "lastexitcode"}
+
+
+def variable_name(text: str) -> str:
+    name = text.lstrip("$@").strip("{}").lower()  # @name splats $name
+    return name.removeprefix("script:")
+
+
+def test_every_variable_read_is_assigned_somewhere(tree):
+    """Set-StrictMode makes an unassigned variable an error at run time, on a path a test here
+    cannot take: a misspelt name must fail here instead."""
+    assigned = set()
+    for node in nodes(tree.root_node):
+        if node.type == "left_assignment_expression":
+            assigned.add(variable_name(next(nodes(node, "variable")).text.decode("utf-8")))
+        elif node.type in ("foreach_statement", "script_parameter"):
+            assigned.add(variable_name(next(c for c in node.children if c.type == "variable").text.decode("utf-8")))
+    read = {variable_name(text_of(v)) for v in nodes(tree.root_node, "variable")}
+    unknown = {v for v in read - assigned - AUTOMATIC_VARIABLES if not v.startswith("env:")}
+    assert unknown == set(), unknown

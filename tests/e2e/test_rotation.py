@@ -159,6 +159,7 @@ def test_failing_verify_after_a_good_set(function: LocalStack, login: Login):
     assert_alert(alerts_since(stack, n_alerts), login, "testSecret")
 
 
+@pytest.mark.chaos("SSM faults: Success without the result line")
 @pytest.mark.parametrize("fault", ["first-set-only", "every-set"])
 def test_success_without_result_line(function: LocalStack, login: Login, fault: str):
     """SSM says Success, exit code 0, but the ROTATOR-RESULT line is missing: not a success."""
@@ -187,6 +188,7 @@ def test_success_without_result_line(function: LocalStack, login: Login, fault: 
     assert_alert(alerts_since(stack, n_alerts), login, "setSecret")
 
 
+@pytest.mark.chaos("SSM faults: agent never answers")
 def test_host_that_never_answers(function: LocalStack, login: Login):
     """The host changes the password but its answer never comes: the function must stop waiting
     before its deadline, cancel the command, put AWSCURRENT back, and say so."""

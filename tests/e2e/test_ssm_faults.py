@@ -52,6 +52,9 @@ FAULTS = [
              [("postgres", "testSecret", False)]),
     SSMFault("Undeliverable", {"end_as": "Undeliverable"}, "Failed, exit code -1: Undeliverable", "Undeliverable",
              [("postgres", "setSecret", True)]),
+    SSMFault("DeliveryTimedOut", {"end_as": "DeliveryTimedOut"}, "TimedOut, exit code -1: DeliveryTimedOut",
+             "DeliveryTimedOut", [("mariadb", "testSecret", False)]),
+    # Short form of these two: test_rotation.py (test_host_that_never_answers, test_success_without_result_line).
     SSMFault("agent never answers", {"never_answer": True, "run_before_hanging": True}, "NoAnswer",
              "never_answer", []),
     SSMFault("Success without the result line", {"strip_result_line": True},

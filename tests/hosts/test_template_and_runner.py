@@ -231,11 +231,11 @@ def test_powershell_documents_cannot_run_here(documents):
     assert "PowerShell is not available on this host" in result.stderr
 
 
-def test_run_document_leaves_no_orchestration_directory():
+def test_run_document_leaves_no_orchestration_directory(tmp_path, monkeypatch):
     import tempfile
 
-    base = Path(tempfile.gettempdir())
-    before = set(base.glob("ssm-orchestration-*"))
-    run_document(shell_document("true"), {}, {}, timeout_seconds=30)
-    assert set(base.glob("ssm-orchestration-*")) == before
-    assert os.path.exists(base)
+    # A temporary directory of its own: other runs on this machine share /tmp.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = run_document(shell_document("pwd"), {}, {}, timeout_seconds=30)
+    assert result.stdout.startswith(str(tmp_path / "ssm-orchestration-")), result.stdout
+    assert list(tmp_path.iterdir()) == []

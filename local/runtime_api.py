@@ -615,7 +615,9 @@ class FunctionPool:
 
     @property
     def invocations(self) -> list[Invocation]:
-        return self._all("invocations")
+        """Every sandbox's, in the order they were queued (as one sandbox's are), so that a count
+        taken before some invocations still marks where they begin."""
+        return sorted(self._all("invocations"), key=lambda inv: inv.queued_at)
 
     @property
     def starts(self) -> list[dict[str, Any]]:

@@ -67,6 +67,7 @@ class Fault:
     unknown_reads: int = 0              # the first reads of the invocation answer "it does not exist"
     unknown_views: frozenset[str] = frozenset({"get", "list"})   # ... through these APIs
     extra_stdout: int = 0               # characters the host prints before the script's own output
+    hold_until: threading.Barrier | None = None   # wait until this many invocations are held, then run
     actions: frozenset[str] | None = None
     times: int | None = None
 
@@ -460,6 +461,15 @@ class SSMEmulator:
         inv.status = inv.status_details = "InProgress"
         inv.started_at = dt.datetime.now(dt.timezone.utc)
         try:
+            if fault and fault.hold_until is not None:
+                # Every invocation that holds the barrier is in progress at one moment: for a test of
+                # concurrency that must not depend on the machine's speed. A broken or timed-out
+                # barrier lets it run anyway, and the test sees fewer at once.
+                inv.faults.append("held")
+                try:
+                    fault.hold_until.wait(timeout=60)
+                except threading.BrokenBarrierError:
+                    pass
             if fault and fault.never_answer:
                 inv.faults.append("never_answer")
                 if fault.run_before_hanging:

@@ -1042,7 +1042,8 @@ class LocalStack:
 
     def set_fault(self, instance_id: str, **kw: Any):
         """strip_result_line=True / never_answer=True (run_before_hanging=True) / end_as="TimedOut" /
-        unknown_reads=5 / extra_stdout=30000, actions={"set"}, times=1 (local.ssm_emulator.Fault)."""
+        unknown_reads=5 / extra_stdout=30000 / hold_until=threading.Barrier(n), actions={"set"}, times=1
+        (local.ssm_emulator.Fault)."""
         return self.ssm.set_fault(instance_id, **kw)
 
     def clear_faults(self) -> None:

@@ -5,7 +5,7 @@ APT_PACKAGES := libcurl4-openssl-dev libssl-dev postgresql mariadb-server mariad
 	zip unzip busybox-static patchelf binutils curl patch pkg-config gcc make xz-utils
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 
-.PHONY: build test unit-test e2e-test chaos demo deps apt-deps python-deps clean
+.PHONY: build test unit-test e2e-test chaos demo deps apt-deps python-deps clean template
 
 build: libcurl
 	$(SWIFT_RELEASE)
@@ -132,3 +132,8 @@ status doctor cancel:
 
 lint: tools apt-deps python-deps
 	$(PYTHON) -m ops.lint
+
+# template.yaml, the deployable template, from template.in.yaml and the host scripts in hosts/
+# (ops/template.py). Run it after editing either; a test fails while template.yaml is out of date.
+template:
+	$(PYTHON) -m ops.template

@@ -13,8 +13,9 @@ import json
 import math
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from xml.sax.saxutils import escape
 
 WIDTH, PANEL_HEIGHT = 760, 150

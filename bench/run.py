@@ -106,7 +106,7 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1),
             "kernel": platform.release(), "os": platform.freedesktop_os_release().get("PRETTY_NAME", ""),
             "python": platform.python_version(), "swift": swift,
-            "load_at_start": os.getloadavg(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            "load_at_start": os.getloadavg(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
 # ------------------------------------------------------------------------------------ rotations

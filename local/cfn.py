@@ -10,8 +10,9 @@ template change never silently hands the function a dict where it expects a stri
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 def load_template(path: str | Path) -> dict[str, Any]:

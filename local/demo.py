@@ -20,9 +20,10 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from local.databases import MariaDBServer, PostgresServer
 from local.stack import LocalStack, binary_problem

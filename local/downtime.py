@@ -83,7 +83,7 @@ class ApplicationLoop:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="downtime-application", daemon=True)
 
-    def __enter__(self) -> "ApplicationLoop":
+    def __enter__(self) -> ApplicationLoop:
         self._thread.start()
         return self
 

@@ -15,9 +15,10 @@ never silently evaluated as something it is not.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 STATEMENT_KEYS = {"Sid", "Effect", "Action", "Resource", "Condition"}
 # Operator -> (does a value match by wildcard?, is the operator negated?)

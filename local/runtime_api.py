@@ -27,9 +27,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 MAX_PAYLOAD = 6 * 1024 * 1024
 API_PREFIX = "/2018-06-01/runtime"
@@ -114,7 +115,7 @@ class RuntimeAPI:
         self.default_timeout_s = default_timeout_s
         self.init_timeout_s = init_timeout_s
 
-        self._queue: "queue.Queue[Invocation]" = queue.Queue()
+        self._queue: queue.Queue[Invocation] = queue.Queue()
         self._by_id: dict[str, Invocation] = {}
         self._lock = threading.Lock()          # state
         self._invoke_lock = threading.Lock()   # one invocation at a time
@@ -603,7 +604,7 @@ class FunctionPool:
         return self.sandboxes[0].address
 
     @property
-    def proc(self) -> "subprocess.Popen[bytes] | None":
+    def proc(self) -> subprocess.Popen[bytes] | None:
         return self.sandboxes[0].proc
 
     def process_alive(self) -> bool:

@@ -30,8 +30,9 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -141,7 +142,7 @@ def _iso(t: dt.datetime | None) -> str:
 def _elapsed(a: dt.datetime | None, b: dt.datetime | None) -> str:
     if a is None:
         return ""
-    end = b or dt.datetime.now(dt.timezone.utc)
+    end = b or dt.datetime.now(dt.UTC)
     return f"PT{max(0.0, (end - a).total_seconds()):.3f}S"
 
 
@@ -168,7 +169,7 @@ class CommandLineSampler:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "CommandLineSampler":
+    def __enter__(self) -> CommandLineSampler:
         with self._lock:
             self._running += 1
             if self._thread is None:
@@ -397,7 +398,7 @@ class SSMEmulator:
         try:
             self._validate_parameters(content, params)
         except self._invalid_exc as e:  # type: ignore[misc]
-            raise self._reject("InvalidParameters", str(e) or "Invalid parameters", **ctx)
+            raise self._reject("InvalidParameters", str(e) or "Invalid parameters", **ctx) from None
         unknown = [i for i in instance_ids if i not in self.instances]
         if unknown:
             raise self._reject("InvalidInstanceId",
@@ -412,7 +413,7 @@ class SSMEmulator:
         if steps:
             step_timeout = (steps[0].get("inputs") or {}).get("timeoutSeconds")
         exec_timeout = int(step_timeout or self.default_execution_timeout_s)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         rec = CommandRecord(command.command_id, name, {k: list(v) for k, v in params.items()},
                             list(instance_ids), comment, timeout, now)
         visible = time.monotonic() + self.invocation_delay_s
@@ -459,7 +460,7 @@ class SSMEmulator:
         host = self.instances[inv.instance_id]
         fault = inv.fault
         inv.status = inv.status_details = "InProgress"
-        inv.started_at = dt.datetime.now(dt.timezone.utc)
+        inv.started_at = dt.datetime.now(dt.UTC)
         try:
             if fault and fault.hold_until is not None:
                 # Every invocation that holds the barrier is in progress at one moment: for a test of
@@ -574,7 +575,7 @@ class SSMEmulator:
         inv.stdout = truncate_output(out, STDOUT_LIMIT)
         inv.stderr = truncate_output(err, STDERR_LIMIT)
         inv.response_code = code
-        inv.ended_at = dt.datetime.now(dt.timezone.utc)
+        inv.ended_at = dt.datetime.now(dt.UTC)
         inv.status, inv.status_details = status, details
         inv.finished.set()
 

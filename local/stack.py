@@ -48,9 +48,10 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -175,7 +176,7 @@ def _http_exception(code: int, body: str, content_type: str):
 
 # ------------------------------------------------------------------------------------ the stack
 class LocalStack:
-    _active: "LocalStack | None" = None
+    _active: LocalStack | None = None
 
     def __init__(self, repo: str | Path = REPO, *, template: str | Path | None = None,
                  bootstrap: str | Path | None = None, function_command: list[str] | None = None,
@@ -238,7 +239,7 @@ class LocalStack:
         self._started = False
 
     # ------------------------------------------------------------------ context manager
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         try:
             self.start()
         except BaseException:
@@ -666,10 +667,10 @@ class LocalStack:
                     raise stack._auth_error(resp, "SignatureDoesNotMatch",
                                             "'X-Amz-Date' or 'Date' must be a signed header")
                 try:
-                    when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+                    when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
                 except ValueError:
-                    raise stack._auth_error(resp, "IncompleteSignature", "X-Amz-Date is missing or malformed")
-                skew = abs((dt.datetime.now(dt.timezone.utc) - when).total_seconds())
+                    raise stack._auth_error(resp, "IncompleteSignature", "X-Amz-Date is missing or malformed") from None
+                skew = abs((dt.datetime.now(dt.UTC) - when).total_seconds())
                 if skew > stack.max_clock_skew_s:
                     raise stack._auth_error(resp, "SignatureExpired",
                                             f"Signature expired: {amz_date} is now earlier/later than allowed")
@@ -690,10 +691,10 @@ class LocalStack:
                 code = rec.error = stack._error_code(e)
                 if getattr(e, "_local_converted", False):
                     raise
-                raise stack._auth_error(resp, code, stack._error_message(e))
+                raise stack._auth_error(resp, code, stack._error_message(e)) from None
             except KeyError as e:   # moto indexes headers it expects (Authorization, X-Amz-Date)
                 rec.error = "IncompleteSignature"
-                raise stack._auth_error(resp, "IncompleteSignature", f"missing {e}")
+                raise stack._auth_error(resp, "IncompleteSignature", f"missing {e}") from None
             finally:
                 stack.auth_log.append(rec)
 
@@ -739,8 +740,7 @@ class LocalStack:
 
     # -- Secrets Manager: RotateSecret drives the function; PutSecretValue into a filled version
     def _patch_secretsmanager(self) -> None:
-        from moto.secretsmanager.exceptions import (InvalidRequestException,
-                                                    ResourceExistsException)
+        from moto.secretsmanager.exceptions import InvalidRequestException, ResourceExistsException
         from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
 
         stack = self
@@ -775,7 +775,7 @@ class LocalStack:
             # AWS: AWSPENDING on a version that is not AWSCURRENT means a rotation is unfinished.
             # (moto checks the opposite: it refuses when AWSPENDING sits *with* AWSCURRENT, which
             # is one of the two states a successful rotation may leave.)
-            for vid, v in versions.items():
+            for v in versions.values():
                 if "AWSPENDING" in v["version_stages"] and "AWSCURRENT" not in v["version_stages"]:
                     raise InvalidRequestException(
                         "A previous rotation isn't complete. That rotation will be reattempted.")

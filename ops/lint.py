@@ -5,6 +5,10 @@
 - shellcheck on bootstrap and every shell script: `*.sh` files and files whose first line is a sh or
   bash shebang, outside build output and virtualenvs; and on the Linux host scripts of
   template.yaml's documents, exactly as the SSM agent writes them;
+- shellcheck on each piece of those host scripts (hosts/linux/*.sh) as a file of its own, less the
+  findings that only the joined script can settle (a variable or function another piece defines);
+- ruff on the Python of the repository (pyproject.toml), the host helpers (hosts/linux/*.py) included;
+- template.yaml is what `make template` makes from template.in.yaml and hosts/ (ops/template.py);
 - actionlint on .github/workflows/ (it runs shellcheck on the `run:` steps too).
 
 tests/template runs each of these and fails on any finding. Nothing here needs the network: SAM
@@ -25,6 +29,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO / ".build-tools" / "venv" / "bin"
 TEMPLATE = REPO / "template.yaml"
+HOST_PIECES = REPO / "hosts" / "linux"
+# What a piece of a host script cannot know alone: the variables the prologue and the flow assign,
+# and whether a function another piece calls passes arguments. The joined script is checked in full.
+CROSS_PIECE_FINDINGS = "SC2034,SC2119,SC2120,SC2154"
 
 # Directories never searched for scripts: version control, build output, virtualenvs, caches.
 _SKIP_DIR = re.compile(r"^(\.git|\.build.*|\.venv.*|venv|\.aws-sam|\.local-state|\.pytest_cache|__pycache__"
@@ -45,14 +53,14 @@ class Result:
 
 
 def shell_scripts(root: Path = REPO) -> list[Path]:
-    """bootstrap and every shell script under root, sorted."""
+    """bootstrap and every shell script under root, sorted; not the host script pieces (host_pieces)."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames
                              if not _SKIP_DIR.match(d) and not (Path(dirpath) / d / "pyvenv.cfg").exists())
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if path.is_symlink() or not path.is_file():
+            if path.is_symlink() or not path.is_file() or path.parent == HOST_PIECES:
                 continue
             if name.endswith(".sh"):
                 found.append(path)
@@ -81,6 +89,11 @@ def document_scripts(directory: Path) -> list[Path]:
         path.write_text(shell_script(content), encoding="utf-8")
         out.append(path)
     return out
+
+
+def host_pieces() -> list[Path]:
+    """The pieces the Linux documents' scripts are joined from (ops/template.py)."""
+    return sorted(HOST_PIECES.glob("*.sh"))
 
 
 def tool(name: str) -> str | None:
@@ -145,6 +158,32 @@ def shellcheck(paths: list[Path]) -> Result:
     return _run("shellcheck", [exe, "--norc", *map(str, paths)], cwd=REPO)
 
 
+def shellcheck_pieces(paths: list[Path]) -> Result:
+    exe = shutil.which("shellcheck")
+    if exe is None:
+        return _missing("shellcheck (host pieces)", "shellcheck")
+    command = [exe, "--norc", "--shell=bash", f"--exclude={CROSS_PIECE_FINDINGS}", *map(str, paths)]
+    return _run("shellcheck (host pieces)", command, cwd=REPO)
+
+
+def ruff() -> Result:
+    exe = tool("ruff")
+    if exe is None:
+        return _missing("ruff", "ruff")
+    return _run("ruff", [exe, "check", "--no-cache", "--quiet", str(REPO)], cwd=REPO)
+
+
+def template_current() -> Result:
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from ops import template
+
+    current = TEMPLATE.read_text(encoding="utf-8")
+    ok = template.render() == current
+    return Result("template.yaml is current", ["make template"], 0 if ok else 1,
+                  "" if ok else "template.yaml differs from what `make template` makes of template.in.yaml and hosts/")
+
+
 def actionlint() -> Result:
     exe = tool("actionlint")
     if exe is None:
@@ -159,10 +198,12 @@ def actionlint() -> Result:
 
 
 def main() -> int:
-    results = [cfn_lint(), sam_validate(lint=False), sam_validate(lint=True)]
+    results = [template_current(), cfn_lint(), sam_validate(lint=False), sam_validate(lint=True)]
     scripts = shell_scripts()
     with tempfile.TemporaryDirectory(prefix="rotator-lint-") as tmp:
         results.append(shellcheck(scripts + document_scripts(Path(tmp))))
+    results.append(shellcheck_pieces(host_pieces()))
+    results.append(ruff())
     results.append(actionlint())
     print("shell scripts: " + " ".join(str(p.relative_to(REPO)) for p in scripts))
     for r in results:

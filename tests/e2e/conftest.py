@@ -19,7 +19,6 @@ from local.stack import LocalStack
 from . import chaos, leak_sweep
 from .helpers import ENGINES, DBHost, assert_invariants, binary_problem, make_login
 
-
 LEAK_SCENARIO = "Leaks: every password and credential, in everything the suite produced"
 
 

@@ -14,8 +14,7 @@ import pytest
 
 from local.stack import LocalStack
 
-from .helpers import (Login, assert_invariants, commands_for, describe_rotation, make_alternating_login, make_login,
-                      rotate)
+from .helpers import Login, assert_invariants, commands_for, describe_rotation, make_alternating_login, make_login, rotate
 
 
 def reads_table(login: Login, username: str, password: str, table: str) -> bool:

@@ -23,8 +23,7 @@ from local.fault_proxy import FAULTS
 from local.stack import LocalStack
 
 from . import chaos
-from .helpers import (Login, assert_working_password_labelled, describe_steps, leaks, no_pending,
-                      rotation_outcome, run_steps)
+from .helpers import Login, assert_working_password_labelled, describe_steps, leaks, no_pending, rotation_outcome, run_steps
 
 SCENARIO = "AWS faults"
 # The invocation timeout of a faulted rotation: short (template.yaml says 300 s) so that a

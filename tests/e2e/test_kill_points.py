@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
@@ -23,8 +23,18 @@ from local.fault_proxy import KILLS
 from local.stack import LocalStack
 
 from . import chaos
-from .helpers import (STEPS, DBHost, Login, assert_invariants, assert_working_password_labelled,
-                      describe_steps, make_alternating_login, make_login, rotation_outcome, run_steps)
+from .helpers import (
+    STEPS,
+    DBHost,
+    Login,
+    assert_invariants,
+    assert_working_password_labelled,
+    describe_steps,
+    make_alternating_login,
+    make_login,
+    rotation_outcome,
+    run_steps,
+)
 
 SCENARIO = "Kill points"
 

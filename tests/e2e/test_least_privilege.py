@@ -16,8 +16,8 @@ package's one stack (`LocalStack.function_policy_without`), not a new stack per 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 
@@ -26,8 +26,7 @@ from local.databases import PostgresServer
 from local.stack import REPO, TEMPLATE_POLICY, LocalStack
 
 from . import chaos
-from .helpers import (DBHost, Login, assert_invariants, assert_working_password_labelled, describe_rotation,
-                      make_login)
+from .helpers import DBHost, Login, assert_invariants, assert_working_password_labelled, describe_rotation, make_login
 
 INSTANCE_ID = "i-0e2e000000000a001"     # this module's own database host
 

@@ -15,8 +15,21 @@ import pytest
 
 from local.stack import LocalStack
 
-from .helpers import (STEPS, Login, alerts_since, assert_alert, commands_for, describe_rotation, dump,
-                      leaks, make_login, no_pending, random_password, rotate_with_cli, run_cli)
+from .helpers import (
+    STEPS,
+    Login,
+    alerts_since,
+    assert_alert,
+    commands_for,
+    describe_rotation,
+    dump,
+    leaks,
+    make_login,
+    no_pending,
+    random_password,
+    rotate_with_cli,
+    run_cli,
+)
 
 
 # --------------------------------------------------------------------------------- happy path

@@ -24,8 +24,17 @@ from local.ssm_runner import OUTPUT_TRUNCATED_SUFFIX
 from local.stack import LocalStack
 
 from . import chaos
-from .helpers import (STEPS, Login, assert_alert, assert_invariants, commands_for, describe_rotation, make_login,
-                      no_pending, rotate_with_cli)
+from .helpers import (
+    STEPS,
+    Login,
+    assert_alert,
+    assert_invariants,
+    commands_for,
+    describe_rotation,
+    make_login,
+    no_pending,
+    rotate_with_cli,
+)
 
 ACTION = {"setSecret": "set", "testSecret": "verify"}
 # A Lambda timeout short enough that a host that never answers costs seconds, not minutes, and

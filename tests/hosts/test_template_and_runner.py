@@ -3,7 +3,6 @@ against what the SSM agent and service do."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path

@@ -120,9 +120,9 @@ def test_status_of_a_healthy_secret_before_and_after_a_rotation(stack, pg):
     assert f"secret          {arn}" in out and f"function        {stack.function_arn}" in out
     assert "rotation        enabled: rate(85 days)" in out
     assert "last rotated    never" not in out and "next rotation   20" in out
-    lines = {l.split()[0]: l for l in out.splitlines() if l.startswith("  ")}
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert "AWSCURRENT" in lines[rec.token] and "created 20" in lines[rec.token]
-    assert sum("AWSPREVIOUS" in l for l in lines.values()) == 1
+    assert sum("AWSPREVIOUS" in line for line in lines.values()) == 1
     assert "STUCK" not in out
 
     code, state = rotator_json(stack, "status", "--secret-id", arn)
@@ -303,7 +303,7 @@ def test_a_rotation_writes_embedded_metric_lines_and_they_reach_the_log_group(st
     assert rec.ok, rec.steps
     remember_values(stack, arn)
     lines = step_lines(stack, arn)
-    assert [l["Step"] for l in lines] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    assert [line["Step"] for line in lines] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
     for line in lines:
         directives = line["_aws"]["CloudWatchMetrics"]
         assert isinstance(line["_aws"]["Timestamp"], int)
@@ -314,7 +314,7 @@ def test_a_rotation_writes_embedded_metric_lines_and_they_reach_the_log_group(st
         assert "Failures" not in line
     finish = lines[-1]
     assert [m["Name"] for d in finish["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]] == ["StepDuration", "RotationDuration"]
-    assert finish["RotationDuration"] >= sum(l["StepDuration"] for l in lines[1:])
+    assert finish["RotationDuration"] >= sum(line["StepDuration"] for line in lines[1:])
     # As in Lambda, the lines reach the function's log group, where status finds them.
     events = stack.client("logs").filter_log_events(logGroupName="/aws/lambda/rotator", filterPattern=f'"{arn}"')["events"]
     assert sum('"SecretsRotator"' in e["message"] for e in events) == 4
@@ -325,8 +325,8 @@ def test_a_failed_step_writes_a_failure_metric_with_its_reason(stack, pg):
     pg.drop_login(name)
     rec = rotate_and_wait(stack, arn)
     assert not rec.ok
-    failed = [l for l in step_lines(stack, arn) if l["Outcome"] == "Failure"]
-    assert [l["Step"] for l in failed] == ["setSecret"]
+    failed = [line for line in step_lines(stack, arn) if line["Outcome"] == "Failure"]
+    assert [line["Step"] for line in failed] == ["setSecret"]
     line = failed[0]
     assert line["Failures"] == 1 and line["Reason"] == "HostCommandFailed"
     assert {"Namespace": "SecretsRotator", "Dimensions": [[], ["Step", "Reason"]],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -142,8 +141,8 @@ def test_sam_build_target_calls_stage_sh_with_the_artifacts_dir():
 
 
 def test_the_tools_are_pinned():
-    pins = [l for l in (REPO / "local" / "requirements-tools.txt").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
-    assert pins and all("==" in l for l in pins), pins
-    assert any(l.startswith("aws-sam-cli==") for l in pins)
+    pins = [line for line in (REPO / "local" / "requirements-tools.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert pins and all("==" in line for line in pins), pins
+    assert any(line.startswith("aws-sam-cli==") for line in pins)
     assert os.path.exists(REPO / "local" / "requirements.txt")

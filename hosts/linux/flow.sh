@@ -1,0 +1,75 @@
+# ---- the secret version ------------------------------------------------------------------
+# read_secret <what> <region> <secret id> <--version-id|--version-stage> <value> <helper command...>:
+# the SecretString goes from the CLI through a pipe into the helper, whose output is $work/<what>.
+read_secret() {
+  local what=$1 secret_region=$2 id=$3 selector=$4 selected=$5 aws_status=0 parse_status=0
+  shift 5
+  rm -f -- "$work/aws.status"
+  {
+    aws secretsmanager get-secret-value --region "$secret_region" --secret-id "$id" "$selector" "$selected" \
+      --query SecretString --output text --cli-connect-timeout 10 --cli-read-timeout 30 \
+      2>"$work/aws.err" || echo "$?" >"$work/aws.status"
+  } | python3 -I -c "$helper" "$@" >"$work/$what" 2>"$work/parse.err" || parse_status=$?
+  if [ -s "$work/aws.status" ]; then aws_status=$(cat "$work/aws.status"); fi
+  if [ "$aws_status" != 0 ]; then
+    if [ "$what" = fields ]; then what='the secret version'; else what="the $what secret"; fi
+    fail 4 "$what cannot be read: $(first_line "$work/aws.err")"
+  fi
+  if [ "$parse_status" != 0 ]; then
+    fail 4 "$(first_line "$work/parse.err")"
+  fi
+}
+read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$work"
+{ IFS= read -r username && IFS= read -r port && IFS= read -r dbname && IFS= read -r masterarn; } <"$work/fields" \
+  || fail 4 "the secret JSON could not be read"
+
+# ---- set or verify, with the engine's verify / verify_failed / login_exists / change_password ----
+# (and, for alternating users, administrator / create_login / copy_grants)
+outcome=''
+status=0
+verify || status=$?
+if [ "$action" = verify ]; then
+  [ "$status" = 0 ] || verify_failed "$status"
+  outcome=verified
+elif [ -n "$masterarn" ]; then
+  # Alternating users (docs/host-contract.md): as the administrator of the master secret, create
+  # this version's login if it is missing, give it the grants of the login AWSCURRENT names (the
+  # one applications hold, never changed here), then set its password.
+  [ "$status" = 0 ] || [ "$status" = 1 ] || verify_failed "$status"
+  read_secret master "$(printf '%s\n' "$masterarn" | cut -d : -f 4)" "$masterarn" --version-stage AWSCURRENT parse-master "$work"
+  IFS= read -r master_username <"$work/master" || fail 4 "the master secret JSON could not be read"
+  administrator="the master login '$master_username'"
+  read_secret current "$region" "$secret_id" --version-stage AWSCURRENT parse-username
+  IFS= read -r partner <"$work/current" || fail 4 "the AWSCURRENT secret JSON could not be read"
+  outcome=unchanged
+  if [ "$partner" != "$username" ]; then
+    login_exists "$partner" || fail 3 "the login '$partner' (AWSCURRENT) does not exist, so there are no grants to copy"
+    if ! login_exists; then
+      create_login
+      outcome=changed
+    fi
+    copy_grants "$partner"
+  fi
+  status=0
+  verify || status=$?
+  if [ "$status" = 1 ]; then
+    login_exists || fail 3 "the login '$username' does not exist"
+    change_password
+    status=0
+    verify || status=$?
+    outcome=changed
+  fi
+  [ "$status" = 0 ] || verify_failed "$status"
+elif [ "$status" = 0 ]; then
+  outcome=unchanged
+else
+  [ "$status" = 1 ] || verify_failed "$status"
+  login_exists || fail 3 "the login '$username' does not exist"
+  change_password
+  status=0
+  verify || status=$?
+  [ "$status" = 0 ] || verify_failed "$status"
+  outcome=changed
+fi
+printf 'ROTATOR-RESULT action=%s version=%s outcome=%s\n' "$action" "$version_id" "$outcome"
+exit 0

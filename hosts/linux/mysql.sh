@@ -1,0 +1,83 @@
+# ---- MySQL / MariaDB: the engine's part of the host contract ------------------------------
+client=$(command -v mysql || command -v mariadb || true)
+[ -n "$client" ] || fail 7 "required tool 'mysql' is not installed"
+
+# Helpers in python3: JSON and SQL/option-file quoting. Secrets only in files and pipes.
+read -r -d '' helper <<'PYTHON' || true
+#include secret.py mysql.py
+PYTHON
+
+# Log in over TCP with a client option file and nothing else (--defaults-file: no other option
+# file is read, so a [client] password in ~/.my.cnf cannot stand in for this one).
+# Status: 0 accepted, 1 refused, 2 unreachable.
+verify() {
+  local database=()
+  if [ -n "$dbname" ]; then database=("--database=$dbname"); fi
+  env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
+    "$client" --defaults-file="$work/client.cnf" --protocol=tcp --host=127.0.0.1 --port="$port" \
+    --connect-timeout=10 --batch --skip-column-names ${database[@]+"${database[@]}"} -e 'SELECT 1' \
+    </dev/null >/dev/null 2>"$work/login.err" && return 0
+  if grep -q -E -e '^ERROR (2002|2003|2005|2006|2013|2026)' -- "$work/login.err"; then return 2; fi
+  return 1
+}
+
+verify_failed() {
+  case $1 in
+    1) fail 5 "MySQL refused the login '$username' with this password: $(first_line "$work/login.err")" ;;
+    *) fail 6 "MySQL is not reachable on 127.0.0.1:$port: $(first_line "$work/login.err")" ;;
+  esac
+}
+
+# As OS root over the local socket (MYSQL_UNIX_PORT or the client's default), SQL on stdin.
+# MYSQL_UNIX_PORT wins over a socket named in the option files (Debian's names one).
+# With alternating users, as the master login over TCP (its option file, nothing else).
+administrator='root over the local socket'
+admin_sql() {
+  if [ -n "$masterarn" ]; then
+    env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
+      "$client" --defaults-file="$work/master.cnf" --protocol=tcp --host=127.0.0.1 --port="$port" --batch \
+      --skip-column-names --default-character-set=utf8mb4 --connect-timeout=10 "$@" 2>"$work/admin.err"
+    return
+  fi
+  local socket=()
+  if [ -n "${MYSQL_UNIX_PORT:-}" ]; then socket=("--socket=$MYSQL_UNIX_PORT"); fi
+  "$client" --protocol=socket ${socket[@]+"${socket[@]}"} --user=root --batch --skip-column-names \
+    --default-character-set=utf8mb4 --connect-timeout=10 2>"$work/admin.err"
+}
+
+# The server's own error code only: its message may quote the statement.
+admin_error() {
+  local code
+  code=$(grep -o -m 1 -E '^ERROR [0-9]+( \([0-9A-Z]+\))?' -- "$work/admin.err" || true)
+  if [ -n "$code" ]; then printf '%s' "$code"; else first_line "$work/admin.err"; fi
+}
+
+# login_exists [name]: the secret's login (host entries in $work/hosts) by default, else the
+# partner ($work/partner-hosts). Status: 0 the login exists, 1 it does not.
+login_exists() {
+  local name=${1:-$username} file=hosts
+  if [ "$name" != "$username" ]; then file='partner-hosts'; fi
+  python3 -I -c "$helper" hosts-sql "$name" 2>"$work/helper.err" | admin_sql >"$work/$file" \
+    || fail 6 "MySQL could not be administered as $administrator: $(admin_error)"
+  [ "$(grep -c -E '^[0-9A-F]+$' -- "$work/$file" || true)" -gt 0 ]
+}
+
+change_password() {
+  python3 -I -c "$helper" alter-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
+    || fail 6 "the password of '$username' could not be changed: $(admin_error)"
+}
+
+# Alternating users: the login with this version's password on the partner's host entries,
+# then exactly the partner's grants on each host entry both have.
+create_login() {
+  python3 -I -c "$helper" create-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
+    || fail 6 "the login '$username' could not be created: $(admin_error)"
+}
+
+copy_grants() {
+  login_exists || fail 3 "the login '$username' does not exist"
+  python3 -I -c "$helper" grants-sql "$work" "$username" "$1" 2>"$work/helper.err" | admin_sql --raw >"$work/grants" \
+    || fail 6 "the grants of '$1' could not be read: $(admin_error)"
+  python3 -I -c "$helper" copy-grants-sql "$work" "$username" "$1" 2>"$work/helper.err" | admin_sql >/dev/null \
+    || fail 6 "the grants of '$1' could not be copied to '$username': $(admin_error)"
+}

@@ -1,0 +1,439 @@
+# Rotation host script for SQL Server: the contract is docs/host-contract.md.
+# The SSM agent runs it as SYSTEM; it administers SQL Server with Windows authentication, or as
+# the master secret's SQL Server login with alternating users.
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+Set-StrictMode -Version 2.0
+
+function Write-RotatorError([string]$Message) {
+    $clean = ($Message -replace '[\x00-\x1f\x7f]', ' ')
+    if ($clean.Length -gt 400) { $clean = $clean.Substring(0, 400) }
+    [Console]::Error.WriteLine('rotator: ' + $clean)
+}
+
+function Get-FirstLine([string]$Text) {
+    if ($null -eq $Text) { return '' }
+    foreach ($line in ($Text -split "`r?`n")) {
+        if ($line.Trim().Length -gt 0) { return $line.Trim() }
+    }
+    return ''
+}
+
+# Anything unforeseen still ends with an explicit exit code and one line, never a password.
+trap {
+    Write-RotatorError ('unexpected error: ' + $_.Exception.GetType().FullName)
+    exit 6
+}
+
+# ---- parameters (exported by the agent as SSM_<Name>) ----------------------------------
+$action = [string]$env:SSM_Action
+$secretId = [string]$env:SSM_SecretId
+$versionId = [string]$env:SSM_VersionId
+
+function Test-Parameter([string]$Value, [string]$Pattern) {
+    # .NET's '$' also matches before a final newline: refuse line breaks outright.
+    if ($Value.IndexOfAny([char[]]"`r`n") -ge 0) { return $false }
+    return [regex]::IsMatch($Value, $Pattern, [System.Text.RegularExpressions.RegexOptions]::CultureInvariant)
+}
+
+$reAction = '^(set|verify)$'
+$reSecretId = '^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$'
+$reVersionId = '^[A-Za-z0-9-]{32,64}$'
+if (-not (Test-Parameter $action $reAction)) {
+    Write-RotatorError "parameter Action is missing or does not match $reAction"
+    exit 2
+}
+if (-not (Test-Parameter $secretId $reSecretId)) {
+    Write-RotatorError "parameter SecretId is missing or does not match $reSecretId"
+    exit 2
+}
+if (-not (Test-Parameter $versionId $reVersionId)) {
+    Write-RotatorError "parameter VersionId is missing or does not match $reVersionId"
+    exit 2
+}
+$region = ($secretId -split ':')[3]
+
+# ---- the secret version ------------------------------------------------------------------
+# One version of a secret (by VersionId, else by stage), parsed; $What names it in errors.
+function Read-Secret([string]$Id, [string]$VersionId, [string]$Stage, [string]$What) {
+    $secretRegion = ($Id -split ':')[3]
+    $selector = @('--version-stage', $Stage)
+    if ($VersionId.Length -gt 0) { $selector = @('--version-id', $VersionId) }
+    $secretString = $null
+    if ($null -ne (Get-Command -Name 'Get-SECSecretValue' -ErrorAction SilentlyContinue)) {
+        try {
+            if ($VersionId.Length -gt 0) {
+                $secretString = (Get-SECSecretValue -SecretId $Id -VersionId $VersionId -Region $secretRegion).SecretString
+            } else {
+                $secretString = (Get-SECSecretValue -SecretId $Id -VersionStage $Stage -Region $secretRegion).SecretString
+            }
+        } catch {
+            Write-RotatorError ("$What cannot be read: " + (Get-FirstLine $_.Exception.Message))
+            exit 4
+        }
+    } elseif ($null -ne (Get-Command -Name 'aws' -CommandType Application -ErrorAction SilentlyContinue)) {
+        $ErrorActionPreference = 'Continue'
+        $awsOutput = & aws secretsmanager get-secret-value --region $secretRegion --secret-id $Id @selector --query SecretString --output text 2>$null
+        $awsStatus = $LASTEXITCODE
+        $ErrorActionPreference = 'Stop'
+        if ($awsStatus -ne 0) {
+            Write-RotatorError "$What cannot be read (aws exited with $awsStatus)"
+            exit 4
+        }
+        $secretString = ($awsOutput | ForEach-Object { [string]$_ }) -join "`n"
+    } else {
+        Write-RotatorError 'neither AWS Tools for PowerShell (Get-SECSecretValue) nor the AWS CLI (aws) is installed'
+        exit 7
+    }
+
+    try {
+        $parsed = $secretString | ConvertFrom-Json
+    } catch {
+        # The parser's message may quote the secret: say nothing more.
+        Write-RotatorError 'the secret value is not valid JSON'
+        exit 4
+    }
+    if ($null -eq $parsed -or $parsed -isnot [System.Management.Automation.PSCustomObject]) {
+        Write-RotatorError 'the secret value is not a JSON object'
+        exit 4
+    }
+    return $parsed
+}
+
+$secret = Read-Secret $secretId $versionId '' 'the secret version'
+
+# A text field of $From (the secret version unless another is given).
+function Get-SecretText([string]$Name, [string]$Default, [int]$Limit, $From = $secret) {
+    $property = $From.PSObject.Properties[$Name]
+    $value = $null
+    if ($null -ne $property) { $value = $property.Value }
+    if (($null -eq $value -or ($value -is [string] -and $value.Length -eq 0)) -and $Default.Length -gt 0) { $value = $Default }
+    if ($null -eq $value) {
+        Write-RotatorError "the secret JSON lacks the field '$Name'"
+        exit 4
+    }
+    if ($value -isnot [string] -or $value.Length -eq 0) {
+        Write-RotatorError "the secret field '$Name' is not a non-empty string"
+        exit 4
+    }
+    if ($value -match '[\x00-\x1f\x7f]') {
+        Write-RotatorError "the secret field '$Name' contains control characters"
+        exit 4
+    }
+    if ($value.Length -gt $Limit) {
+        Write-RotatorError "the secret field '$Name' is longer than $Limit characters"
+        exit 4
+    }
+    return $value
+}
+
+$username = Get-SecretText 'username' '' 128
+$password = Get-SecretText 'password' '' 128
+$dbname = Get-SecretText 'dbname' 'master' 128
+$port = 1433
+$portProperty = $secret.PSObject.Properties['port']
+if ($null -ne $portProperty -and $null -ne $portProperty.Value -and [string]$portProperty.Value -ne '') {
+    $portText = [string]$portProperty.Value
+    if ($portProperty.Value -is [bool] -or $portText -notmatch '^[0-9]{1,5}$') {
+        Write-RotatorError "the secret field 'port' is not a TCP port number"
+        exit 4
+    }
+    $port = [int]$portText
+}
+if ($port -lt 1 -or $port -gt 65535) {
+    Write-RotatorError "the secret field 'port' is not a TCP port number"
+    exit 4
+}
+# Alternating users when the secret names a master secret (docs/host-contract.md).
+$masterArn = ''
+if ($null -ne $secret.PSObject.Properties['masterarn']) {
+    $masterArn = Get-SecretText 'masterarn' '' 2048
+    if (-not (Test-Parameter $masterArn $reSecretId)) {
+        Write-RotatorError "the secret field 'masterarn' is not the ARN of a secret"
+        exit 4
+    }
+}
+
+# ---- SQL Server --------------------------------------------------------------------------
+Add-Type -AssemblyName System.Data
+$dataSource = 'tcp:127.0.0.1,' + $port
+
+function Find-SqlException($ErrorRecord) {
+    $ex = $ErrorRecord.Exception
+    while ($null -ne $ex -and $ex -isnot [System.Data.SqlClient.SqlException]) { $ex = $ex.InnerException }
+    return $ex
+}
+
+# What went wrong in a SQL call, for one line of error output.
+function Get-SqlErrorDetail($ErrorRecord) {
+    $sqlError = Find-SqlException $ErrorRecord
+    if ($null -eq $sqlError) { return 'unexpected error ' + $ErrorRecord.Exception.GetType().FullName }
+    return 'error ' + $sqlError.Number + ': ' + (Get-FirstLine $sqlError.Message)
+}
+
+# A connection to $Database, with SQL authentication as $Name when given, else with Windows
+# authentication as this process (SYSTEM). No pooling: a pooled connection opened with an older
+# password must not answer for a new one.
+function New-SqlConnection([string]$Database, [string]$Name, [string]$LoginPassword) {
+    $builder = New-Object System.Data.SqlClient.SqlConnectionStringBuilder
+    $builder['Data Source'] = $dataSource
+    $builder['Initial Catalog'] = $Database
+    $builder['Integrated Security'] = ($Name.Length -eq 0)
+    $builder['Pooling'] = $false
+    $builder['Connect Timeout'] = 15
+    $builder['Application Name'] = 'rotator'
+    if ($Name.Length -eq 0) { return New-Object System.Data.SqlClient.SqlConnection($builder.ConnectionString) }
+    $securePassword = New-Object System.Security.SecureString
+    foreach ($character in $LoginPassword.ToCharArray()) { $securePassword.AppendChar($character) }
+    $securePassword.MakeReadOnly()
+    $credential = New-Object System.Data.SqlClient.SqlCredential($Name, $securePassword)
+    return New-Object System.Data.SqlClient.SqlConnection($builder.ConnectionString, $credential)
+}
+
+# Log in as the version's login with its password. 0 accepted, 5 refused, 6 unreachable.
+function Test-Login {
+    $connection = New-SqlConnection $dbname $username $password
+    try {
+        $connection.Open()
+        $command = $connection.CreateCommand()
+        $command.CommandText = 'SELECT 1'
+        [void]$command.ExecuteScalar()
+        $script:loginError = ''
+        return 0
+    } catch {
+        $sqlError = Find-SqlException $_
+        if ($null -eq $sqlError) {
+            $script:loginError = Get-FirstLine $_.Exception.Message
+            return 6
+        }
+        $script:loginError = 'error ' + $sqlError.Number + ': ' + (Get-FirstLine $sqlError.Message)
+        # 18456 login failed, 18486 locked out, 18487/18488 password expired or must change,
+        # 4060 cannot open the database.
+        if (@(18456, 18486, 18487, 18488, 4060) -contains $sqlError.Number) { return 5 }
+        return 6
+    } finally {
+        $connection.Dispose()
+    }
+}
+
+# Ends the script unless Test-Login's status says the login was accepted.
+function Assert-LoginAccepted([int]$Status) {
+    if ($Status -eq 5) {
+        Write-RotatorError ("SQL Server refused the login '$username' with this password: " + $loginError)
+        exit 5
+    }
+    if ($Status -ne 0) {
+        Write-RotatorError ("SQL Server is not reachable on 127.0.0.1,${port}: " + $loginError)
+        exit 6
+    }
+}
+
+# The administrator: SYSTEM with Windows authentication, or with alternating users the master
+# secret's SQL Server login (Use-MasterLogin).
+$adminName = ''
+$adminPassword = ''
+$administrator = 'SYSTEM with Windows authentication'
+
+# Runs $Sql as the administrator in master with @login, @password and @partner (AWSCURRENT's login
+# with alternating users) as bound parameters; its first value.
+function Invoke-Admin([string]$Sql, [string]$Partner = '') {
+    $connection = New-SqlConnection 'master' $adminName $adminPassword
+    try {
+        $connection.Open()
+        $command = $connection.CreateCommand()
+        $command.CommandText = $Sql
+        $command.CommandTimeout = 60
+        $bound = [ordered]@{ '@login' = $username; '@password' = $password; '@partner' = $Partner }
+        foreach ($name in $bound.Keys) {
+            [void]$command.Parameters.Add($name, [System.Data.SqlDbType]::NVarChar, 4000)
+            $command.Parameters[$name].Value = $bound[$name]
+        }
+        return $command.ExecuteScalar()
+    } finally {
+        $connection.Dispose()
+    }
+}
+
+# Invoke-Admin, ending the script with exit 6 and $What when SQL Server refuses.
+function Invoke-AdminOrFail([string]$What, [string]$Sql, [string]$Partner = '') {
+    try {
+        return Invoke-Admin $Sql $Partner
+    } catch {
+        Write-RotatorError ("${What} (as $administrator): " + (Get-SqlErrorDetail $_))
+        exit 6
+    }
+}
+
+$sqlLoginCountSql = "SELECT COUNT(*) FROM sys.sql_logins WHERE name = @login"
+
+# The version's password on its existing SQL login, then proven by logging in.
+function Set-LoginPassword {
+    $count = Invoke-AdminOrFail 'SQL Server could not be administered' $sqlLoginCountSql
+    if ([int]$count -ne 1) {
+        Write-RotatorError "the SQL login '$username' does not exist"
+        exit 3
+    }
+    $alter = @'
+DECLARE @sql nvarchar(max) = N'ALTER LOGIN ' + QUOTENAME(@login) + N' WITH PASSWORD = ' + QUOTENAME(@password, '''');
+IF @sql IS NULL
+BEGIN
+    RAISERROR(N'the login name or the password is too long for QUOTENAME', 16, 1);
+    RETURN;
+END;
+EXEC sys.sp_executesql @sql;
+'@
+    [void](Invoke-AdminOrFail "the password of '$username' could not be changed" $alter)
+    Assert-LoginAccepted (Test-Login)
+}
+
+# ---- alternating users -------------------------------------------------------------------------
+# Both logins are SQL Server logins, like the login of single user. The master secret holds a SQL
+# Server login (SQL authentication: SYSTEM cannot sign in as another Windows account) that
+# administers them instead of SYSTEM.
+function Use-MasterLogin {
+    $master = Read-Secret $masterArn '' 'AWSCURRENT' 'the master secret'
+    $name = Get-SecretText 'username' '' 128 $master
+    if ($name.Contains('\')) {
+        Write-RotatorError "the master login '$name' is a Windows account; the master secret must hold a SQL Server login"
+        exit 4
+    }
+    $script:adminPassword = Get-SecretText 'password' '' 128 $master
+    $script:adminName = $name
+    $script:administrator = "the master login '$name'"
+}
+
+# The login with this version's password if it is missing (with the partner's default database and
+# password policy); then exactly the partner's server roles, and in every database where either has
+# a user, a user for the login with exactly the partner's database roles. Returns 1 when it created
+# the login.
+$copyLoginSql = @'
+DECLARE @sql nvarchar(max), @db sysname, @inDatabase nvarchar(600), @created int = 0;
+IF NOT EXISTS (SELECT 1 FROM sys.server_principals WHERE name = @login)
+BEGIN
+    SELECT @sql = N'CREATE LOGIN ' + QUOTENAME(@login) + N' WITH PASSWORD = ' + QUOTENAME(@password, '''')
+               + N', DEFAULT_DATABASE = ' + QUOTENAME(l.default_database_name)
+               + N', CHECK_POLICY = ' + CASE WHEN l.is_policy_checked = 1 THEN N'ON' ELSE N'OFF' END
+               + N', CHECK_EXPIRATION = ' + CASE WHEN l.is_expiration_checked = 1 THEN N'ON' ELSE N'OFF' END
+      FROM sys.sql_logins l WHERE l.name = @partner;
+    IF @sql IS NULL
+    BEGIN
+        RAISERROR(N'the login name or the password is too long for QUOTENAME', 16, 1);
+        RETURN;
+    END;
+    -- 15025: another run of this step created it first.
+    BEGIN TRY
+        EXEC sys.sp_executesql @sql;
+        SET @created = 1;
+    END TRY
+    BEGIN CATCH
+        IF ERROR_NUMBER() <> 15025
+        BEGIN
+            THROW;
+        END;
+    END CATCH;
+END;
+DECLARE roles CURSOR LOCAL FAST_FORWARD FOR
+    SELECT N'ALTER SERVER ROLE ' + QUOTENAME(r.name) + N' ADD MEMBER ' + QUOTENAME(@login)
+      FROM sys.server_role_members m JOIN sys.server_principals r ON r.principal_id = m.role_principal_id
+     WHERE m.member_principal_id = SUSER_ID(@partner)
+       AND NOT EXISTS (SELECT 1 FROM sys.server_role_members o WHERE o.role_principal_id = m.role_principal_id AND o.member_principal_id = SUSER_ID(@login))
+    UNION ALL
+    SELECT N'ALTER SERVER ROLE ' + QUOTENAME(r.name) + N' DROP MEMBER ' + QUOTENAME(@login)
+      FROM sys.server_role_members m JOIN sys.server_principals r ON r.principal_id = m.role_principal_id
+     WHERE m.member_principal_id = SUSER_ID(@login)
+       AND NOT EXISTS (SELECT 1 FROM sys.server_role_members o WHERE o.role_principal_id = m.role_principal_id AND o.member_principal_id = SUSER_ID(@partner));
+OPEN roles;
+FETCH NEXT FROM roles INTO @sql;
+WHILE @@FETCH_STATUS = 0
+BEGIN
+    EXEC sys.sp_executesql @sql;
+    FETCH NEXT FROM roles INTO @sql;
+END;
+CLOSE roles;
+DEALLOCATE roles;
+DECLARE @copyDatabase nvarchar(max) = N'
+DECLARE @sql nvarchar(max);
+DECLARE @source sysname = (SELECT name FROM sys.database_principals WHERE sid = SUSER_SID(@partner));
+DECLARE @target sysname = (SELECT name FROM sys.database_principals WHERE sid = SUSER_SID(@login));
+IF @source IS NULL AND @target IS NULL RETURN;
+IF @target IS NULL
+BEGIN
+    SET @target = @login;
+    SET @sql = N''CREATE USER '' + QUOTENAME(@target) + N'' FOR LOGIN '' + QUOTENAME(@login);
+    EXEC sys.sp_executesql @sql;
+END;
+DECLARE roles CURSOR LOCAL FAST_FORWARD FOR
+    SELECT N''ALTER ROLE '' + QUOTENAME(USER_NAME(m.role_principal_id)) + N'' ADD MEMBER '' + QUOTENAME(@target)
+      FROM sys.database_role_members m
+     WHERE m.member_principal_id = DATABASE_PRINCIPAL_ID(@source)
+       AND NOT EXISTS (SELECT 1 FROM sys.database_role_members o WHERE o.role_principal_id = m.role_principal_id AND o.member_principal_id = DATABASE_PRINCIPAL_ID(@target))
+    UNION ALL
+    SELECT N''ALTER ROLE '' + QUOTENAME(USER_NAME(m.role_principal_id)) + N'' DROP MEMBER '' + QUOTENAME(@target)
+      FROM sys.database_role_members m
+     WHERE m.member_principal_id = DATABASE_PRINCIPAL_ID(@target)
+       AND NOT EXISTS (SELECT 1 FROM sys.database_role_members o WHERE o.role_principal_id = m.role_principal_id AND o.member_principal_id = DATABASE_PRINCIPAL_ID(@source));
+OPEN roles;
+FETCH NEXT FROM roles INTO @sql;
+WHILE @@FETCH_STATUS = 0
+BEGIN
+    EXEC sys.sp_executesql @sql;
+    FETCH NEXT FROM roles INTO @sql;
+END;
+CLOSE roles;
+DEALLOCATE roles;
+';
+DECLARE databases CURSOR LOCAL FAST_FORWARD FOR
+    SELECT name FROM sys.databases WHERE state = 0 AND is_read_only = 0 AND HAS_DBACCESS(name) = 1;
+OPEN databases;
+FETCH NEXT FROM databases INTO @db;
+WHILE @@FETCH_STATUS = 0
+BEGIN
+    SET @inDatabase = QUOTENAME(@db) + N'.sys.sp_executesql';
+    EXEC @inDatabase @copyDatabase, N'@login sysname, @partner sysname', @login = @login, @partner = @partner;
+    FETCH NEXT FROM databases INTO @db;
+END;
+CLOSE databases;
+DEALLOCATE databases;
+SELECT @created;
+'@
+
+# Alternating users' part of set: as the master login, the version's login created if missing and
+# given the grants of the login AWSCURRENT names (the one applications hold, never changed here).
+# When the version names that login itself (a restore), no grant is touched. Returns whether it
+# created the login.
+function Copy-PartnerLogin {
+    Use-MasterLogin
+    $current = Read-Secret $secretId '' 'AWSCURRENT' 'the AWSCURRENT version'
+    $partner = Get-SecretText 'username' '' 128 $current
+    if ($partner -eq $username) { return $false }
+    $partnerLogins = Invoke-AdminOrFail 'SQL Server could not be administered' "SELECT COUNT(*) FROM sys.sql_logins WHERE name = @partner" $partner
+    if ([int]$partnerLogins -ne 1) {
+        Write-RotatorError "the SQL login '$partner' (AWSCURRENT) does not exist, so there are no grants to copy"
+        exit 3
+    }
+    $created = Invoke-AdminOrFail "the login '$username' could not be created or given the roles of '$partner'" $copyLoginSql $partner
+    return ([int]$created -eq 1)
+}
+
+# ---- set or verify -------------------------------------------------------------------------------
+$loginError = ''
+$status = Test-Login
+if ($action -eq 'verify') {
+    Assert-LoginAccepted $status
+    $outcome = 'verified'
+} else {
+    if ($status -ne 5) { Assert-LoginAccepted $status }
+    $outcome = 'unchanged'
+    if ($masterArn.Length -gt 0) {
+        if (Copy-PartnerLogin) { $outcome = 'changed' }
+        $status = Test-Login
+    }
+    if ($status -eq 5) {
+        Set-LoginPassword
+        $outcome = 'changed'
+    } else {
+        Assert-LoginAccepted $status
+    }
+}
+[Console]::Out.WriteLine('ROTATOR-RESULT action=' + $action + ' version=' + $versionId + ' outcome=' + $outcome)
+exit 0

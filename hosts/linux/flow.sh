@@ -25,6 +25,16 @@ read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$wor
 
 # ---- set or verify, with the engine's verify / verify_failed / login_exists / change_password ----
 # (and, for alternating users, administrator / create_login / copy_grants)
+
+# refuse_privileged <login>: stop before anything changes when the login holds an administrator's
+# rights (the engine's login_privileged says which, in $work/privileged): whoever can write the
+# secret must not be able to make this host change, or clone, an administrator (docs/THREAT-MODEL.md).
+refuse_privileged() {
+  if login_privileged "$1"; then
+    fail 3 "the login '$1' is privileged ($(first_line "$work/privileged")): rotator refuses to change or clone an administrator"
+  fi
+}
+
 outcome=''
 status=0
 verify || status=$?
@@ -41,10 +51,18 @@ elif [ -n "$masterarn" ]; then
   administrator="the master login '$master_username'"
   read_secret current "$region" "$secret_id" --version-stage AWSCURRENT parse-username
   IFS= read -r partner <"$work/current" || fail 4 "the AWSCURRENT secret JSON could not be read"
+  # The two logins of a secret are a name and that name with _clone: a version naming any other
+  # login (the master's, an administrator's) is refused, as AWS's multi-user templates do.
+  if [ "$username" != "$partner" ] && [ "$username" != "${partner}_clone" ] && [ "${username}_clone" != "$partner" ]; then
+    fail 3 "the login '$username' is neither '$partner' (AWSCURRENT) nor its alternate; a version may name only those"
+  fi
   outcome=unchanged
   if [ "$partner" != "$username" ]; then
     login_exists "$partner" || fail 3 "the login '$partner' (AWSCURRENT) does not exist, so there are no grants to copy"
-    if ! login_exists; then
+    refuse_privileged "$partner"
+    if login_exists; then
+      refuse_privileged "$username"
+    else
       create_login
       outcome=changed
     fi
@@ -54,6 +72,7 @@ elif [ -n "$masterarn" ]; then
   verify || status=$?
   if [ "$status" = 1 ]; then
     login_exists || fail 3 "the login '$username' does not exist"
+    refuse_privileged "$username"
     change_password
     status=0
     verify || status=$?
@@ -65,6 +84,7 @@ elif [ "$status" = 0 ]; then
 else
   [ "$status" = 1 ] || verify_failed "$status"
   login_exists || fail 3 "the login '$username' does not exist"
+  refuse_privileged "$username"
   change_password
   status=0
   verify || status=$?

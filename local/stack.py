@@ -1037,6 +1037,8 @@ class LocalStack:
         home.mkdir(parents=True, exist_ok=True)
         env["HOME"] = str(home)
         env["LANG"] = "C.UTF-8"
+        # Each 'host' has its own per-secret locks, as separate machines would (hosts/linux/flow.sh).
+        env["ROTATOR_LOCK_DIR"] = str(home / "lock")
         env.update(host_env)
         self.ssm.register_instance(instance_id, platform, env)
 

@@ -7,7 +7,7 @@ read_secret() {
   rm -f -- "$work/aws.status"
   {
     aws secretsmanager get-secret-value --region "$secret_region" --secret-id "$id" "$selector" "$selected" \
-      --query SecretString --output text --cli-connect-timeout 10 --cli-read-timeout 30 \
+      --query '[VersionStages, SecretString]' --output json --cli-connect-timeout 10 --cli-read-timeout 30 \
       2>"$work/aws.err" || echo "$?" >"$work/aws.status"
   } | python3 -I -c "$helper" "$@" >"$work/$what" 2>"$work/parse.err" || parse_status=$?
   if [ -s "$work/aws.status" ]; then aws_status=$(cat "$work/aws.status"); fi
@@ -15,11 +15,24 @@ read_secret() {
     if [ "$what" = fields ]; then what='the secret version'; else what="the $what secret"; fi
     fail 4 "$what cannot be read: $(first_line "$work/aws.err")"
   fi
+  if [ "$parse_status" = 8 ]; then fail 8 "$(first_line "$work/parse.err")"; fi
   if [ "$parse_status" != 0 ]; then
     fail 4 "$(first_line "$work/parse.err")"
   fi
 }
-read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$work"
+# One run at a time for this secret on this host, from reading the version to the result line:
+# two commands for one secret (two copies of a step, a restore racing a late set) would otherwise
+# interleave their reads and changes. The lock lives in a directory only root may write.
+lock_dir=${ROTATOR_LOCK_DIR:-/run/rotator}
+[ -e "$lock_dir" ] || mkdir -m 700 -- "$lock_dir" 2>/dev/null || true
+if [ ! -d "$lock_dir" ] || [ -L "$lock_dir" ] || [ "$(stat -c %u -- "$lock_dir")" != "$(id -u)" ] \
+    || [ -n "$(find "$lock_dir" -maxdepth 0 -perm /022)" ]; then
+  fail 6 "the lock directory $lock_dir is not a directory that only this user may write"
+fi
+exec 9>"$lock_dir/$(printf '%s' "$secret_id" | sha256sum | cut -c 1-64).lock"
+flock -w 100 9 || fail 6 "another command for this secret held the host's lock for 100 s"
+
+read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$work" "$action"
 { IFS= read -r username && IFS= read -r port && IFS= read -r dbname && IFS= read -r masterarn; } <"$work/fields" \
   || fail 4 "the secret JSON could not be read"
 

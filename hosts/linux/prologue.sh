@@ -52,7 +52,7 @@ re_version_id='^[A-Za-z0-9-]{32,64}$'
 region=$(printf '%s\n' "$secret_id" | cut -d : -f 4)
 
 # ---- tools every engine needs -------------------------------------------------------------
-for tool in aws python3; do
+for tool in aws python3 flock sha256sum; do
   command -v "$tool" >/dev/null 2>&1 || fail 7 "required tool '$tool' is not installed"
 done
 

@@ -45,22 +45,52 @@ class Rules:
         return len(text.encode("utf-8")) if self.unit == "bytes" else len(text)
 
 
-def read_object(what):
-    """The JSON object on standard input; `what` names the secret in errors ("" for the version)."""
+def refuse_duplicates(pairs):
+    """A JSON object's members, refused when a name repeats: the function's parser and this one would
+    otherwise each keep a different `username` or `password` (docs/THREAT-MODEL.md)."""
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise DuplicateMember(sorted({name for name in names if names.count(name) > 1})[0])
+    return dict(pairs)
+
+
+class DuplicateMember(ValueError):
+    """A JSON object names a member twice."""
+
+
+def read_version(what):
+    """The version on standard input as the AWS CLI prints `[VersionStages, SecretString]`: its
+    stages and its JSON object (`what` names the secret in errors: "" for the version itself)."""
     label = "the %s secret value" % what if what else "the secret value"
     try:
-        secret = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+        stages, text = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    except ValueError:
+        die(4, "%s could not be read from the AWS CLI's answer" % label)
+    if not isinstance(stages, list) or not isinstance(text, str):
+        die(4, "%s could not be read from the AWS CLI's answer" % label)
+    try:
+        secret = json.loads(text, object_pairs_hook=refuse_duplicates)
+    except DuplicateMember as error:
+        die(4, "%s names the member '%s' more than once" % (label, error))
     except ValueError:
         die(4, "%s is not valid JSON" % label)
     if not isinstance(secret, dict):
         die(4, "%s is not a JSON object" % label)
-    return secret
+    return stages, secret
 
 
-def parse(work, rules, write_login):
+def parse(work, action, rules, write_login):
     """The version the host must hold: checks every field it uses, has `write_login(work, username,
-    password)` write the engine's credential files, and prints username, port, dbname, masterarn."""
-    secret = read_object("")
+    password)` write the engine's credential files, and prints username, port, dbname, masterarn.
+
+    A version to `set` must still be AWSPENDING or AWSCURRENT. flow.sh reads it under the host's
+    lock for the secret, so a set that arrives after a rollback removed AWSPENDING (a copy of the
+    step that outlived its invocation, a resent command) changes nothing: no host is left on a
+    password no label holds."""
+    stages, secret = read_version("")
+    if action == "set" and "AWSPENDING" not in stages and "AWSCURRENT" not in stages:
+        die(8, "the version is neither AWSPENDING nor AWSCURRENT any more (the rotation was finished or "
+               "rolled back without this command), so nothing was changed")
 
     def text(name, default=None, limit=None):
         value = secret.get(name)
@@ -103,7 +133,7 @@ def master_arn(secret):
 
 def read_login(what, rules):
     """The username and password of another secret (the master's, AWSCURRENT's)."""
-    secret = read_object(what)
+    secret = read_version(what)[1]
     fields = []
     for name in ("username", "password"):
         value = secret.get(name)
@@ -120,7 +150,7 @@ def run(rules, write_login, write_master, commands):
     (`commands`, a name -> function of the remaining arguments)."""
     command, arguments = sys.argv[1], sys.argv[2:]
     if command == "parse":
-        parse(arguments[0], rules, write_login)
+        parse(arguments[0], arguments[1], rules, write_login)
     elif command == "parse-master":
         username, password = read_login("master", rules)
         write_master(arguments[0], username, password)

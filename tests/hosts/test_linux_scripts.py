@@ -242,7 +242,8 @@ def test_good_parameters_pass_validation(host):
 @pytest.mark.parametrize("missing", ["client", "aws"])
 def test_missing_tool_exits_7(host, missing, tmp_path):
     client = "psql" if host.engine == "postgres" else "mysql"
-    tools = ["sh", "bash", "env", "mktemp", "rm", "grep", "cut", "tr", "head", "cat", "find", "python3", "runuser"]
+    tools = ["sh", "bash", "env", "mktemp", "rm", "grep", "cut", "tr", "head", "cat", "find", "python3", "runuser",
+             "flock", "sha256sum", "stat", "id", "mkdir"]
     tools += [client, "aws"]
     tools.remove(client if missing == "client" else "aws")
     bindir = tmp_path / "bin"

@@ -193,6 +193,13 @@ public final class Rotator {
     /// Puts the current password back on every host, then fails the step. `AWSPENDING` is removed
     /// only when every host proved it accepts `AWSCURRENT`; otherwise it stays, so no version that
     /// may hold the only working password loses its label.
+    ///
+    /// Another `set` of the pending version may still be on its way to a host (a copy of this step
+    /// that outlived its invocation, a command SSM delivers late) and land after the restore. Hosts
+    /// refuse a `set` for a version that is no longer AWSPENDING or AWSCURRENT, read under their
+    /// per-secret lock, so once the label is gone one more restore (the settle) undoes anything that
+    /// landed before: after it, every host holds AWSCURRENT's password. If the settle cannot prove
+    /// that, AWSPENDING goes back on the version, since some host may hold its password.
     private func failAfterRollback(_ c: StepContext, results: [InstanceResult], current: (versionId: String, secret: DatabaseSecret),
                                    instanceIds: [String], reason: String) throws(RotationError) -> Never {
         let failed = results.filter { !$0.succeeded }
@@ -206,22 +213,16 @@ public final class Rotator {
             alerts.rotationFailed(secretArn: c.arn, step: c.event.step, reason: "\(reason). \(outcome)", details: details, logger: c.logger)
             throw .hostCommandFailed("\(reason): \(failed.map(\.summary).joined(separator: "; ")). \(outcome)")
         }
-        let restoredEverywhere: Bool
-        do {
-            let restore = try HostCommand(action: .set, secretArn: c.arn, versionId: current.versionId)
-            let restored = try hosts.run(restore, engine: current.secret.engine, on: instanceIds, step: c.event.step,
-                                         untilMilliseconds: c.deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
-            restoredEverywhere = restored.allSatisfy(\.succeeded)
-            details += restored.map { "restore AWSCURRENT on \($0.summary)" }
-        } catch {
-            restoredEverywhere = false
-            details.append("restoring AWSCURRENT failed: \(error)")
-        }
+        let restoredEverywhere = restore(c, current: current, on: instanceIds, as: "restore", details: &details)
         var outcome: String
         if restoredEverywhere {
             do {
                 try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
-                outcome = "Every host accepts AWSCURRENT again; the pending version was abandoned and the next rotation starts afresh."
+                if restore(c, current: current, on: instanceIds, as: "settle", details: &details) {
+                    outcome = "Every host accepts AWSCURRENT again; the pending version was abandoned and the next rotation starts afresh."
+                } else {
+                    outcome = relabelPending(c)
+                }
             } catch {
                 outcome = "Every host accepts AWSCURRENT again, but removing AWSPENDING failed (\(error)); it stays until removed by hand."
             }
@@ -232,6 +233,34 @@ public final class Rotator {
         c.logger.error("step failed", ("restored", String(restoredEverywhere)))
         alerts.rotationFailed(secretArn: c.arn, step: c.event.step, reason: "\(reason). \(outcome)", details: details, logger: c.logger)
         throw .hostCommandFailed("\(reason): \(failed.map(\.summary).joined(separator: "; ")). \(outcome)")
+    }
+
+    /// Sets AWSCURRENT's version on every host; true when every host proved it holds it.
+    private func restore(_ c: StepContext, current: (versionId: String, secret: DatabaseSecret), on instanceIds: [String],
+                         as what: String, details: inout [String]) -> Bool {
+        do {
+            let restore = try HostCommand(action: .set, secretArn: c.arn, versionId: current.versionId)
+            let restored = try hosts.run(restore, engine: current.secret.engine, on: instanceIds, step: c.event.step,
+                                         untilMilliseconds: c.deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
+            details += restored.map { "\(what) AWSCURRENT on \($0.summary)" }
+            return restored.allSatisfy(\.succeeded)
+        } catch {
+            details.append("\(what) of AWSCURRENT failed: \(error)")
+            return false
+        }
+    }
+
+    /// The settle after removing AWSPENDING failed on some host: the label goes back on the version.
+    private func relabelPending(_ c: StepContext) -> String {
+        let unproven = "Every host accepted AWSCURRENT, but after AWSPENDING was removed not every host proved it again "
+            + "(a late command for the pending version may have landed)"
+        do {
+            try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: c.token, removeFrom: nil)
+            return "\(unproven), so AWSPENDING is back on version \(c.token). Fix the host, then let Secrets Manager retry or rotate again."
+        } catch {
+            return "\(unproven), and putting AWSPENDING back on version \(c.token) failed (\(error)): "
+                + "some host may hold that version's password; run `rotator status`."
+        }
     }
 
     // MARK: Helpers

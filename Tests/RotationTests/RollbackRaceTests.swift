@@ -1,0 +1,55 @@
+import Testing
+@testable import Rotation
+
+/// The rollback race (docs/THREAT-MODEL.md): a `set` of the pending version that lands on a host
+/// after the rollback restored it. The rollback removes AWSPENDING, then restores once more.
+@Suite struct RollbackRaceTests {
+    @Test func aLateSetBeforeThePendingLabelIsRemovedIsUndone() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        let pendingPassword = try #require(w.pendingPassword())
+        w.ssm.hosts[instanceB]?.fault = .loginMissing
+        // After this copy restored every host, another copy's set of the pending version lands on A,
+        // just before AWSPENDING is removed.
+        w.secrets.meanwhile = (before: "UpdateSecretVersionStage", run: {
+            w.ssm.hosts[instanceA]?.password = pendingPassword
+        })
+        w.ssm.hosts[instanceB]?.fault = nil
+        w.ssm.whileSending = { input in
+            // The first command (this copy's set) fails on A, so the rollback runs.
+            if input.parameters.first(where: { $0.0 == "VersionId" })?.1 == [token] { w.ssm.hosts[instanceA]?.fault = .loginMissing }
+            else { w.ssm.hosts[instanceA]?.fault = nil }
+        }
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+
+        #expect(w.secrets.stages(of: token) == [], "the pending version is abandoned")
+        #expect(w.ssm.hosts[instanceA]?.password == oldPassword, "a host holds a password no label holds")
+        #expect(w.ssm.hosts[instanceB]?.password == oldPassword)
+        let versions = w.ssm.sent.compactMap { $0.input.parameters.first(where: { $0.0 == "VersionId" })?.1.first }
+        #expect(versions == [token, currentVersion, currentVersion], "set, restore, settle")
+        #expect(w.sns.published.count == 1)
+    }
+
+    @Test func aSettleThatCannotBeProvenPutsThePendingLabelBack() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        var restores = 0
+        w.ssm.whileSending = { input in
+            let version = input.parameters.first(where: { $0.0 == "VersionId" })?.1.first
+            if version == token { w.ssm.hosts[instanceA]?.fault = .loginMissing; return }
+            restores += 1
+            // The restore succeeds everywhere; the settle finds host A silent.
+            w.ssm.hosts[instanceA]?.fault = restores == 2 ? .neverAnswers : nil
+        }
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+
+        #expect(restores == 2)
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"], "the label goes back: host A may hold the pending password")
+        let alert = try #require(w.sns.published.first)
+        #expect(alert.message.contains("AWSPENDING is back on version \(token)"))
+    }
+}
+
+private let currentVersion = "00000000-0000-0000-0000-00000000000a"

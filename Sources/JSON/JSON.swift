@@ -134,7 +134,8 @@ public struct JSONParseError: Error, Equatable, CustomStringConvertible {
 }
 
 extension JSON {
-    /// Parses one JSON document; trailing non-space bytes are an error.
+    /// Parses one JSON document; trailing non-space bytes are an error, and so is an object that
+    /// names a member twice (the error gives the second name's byte offset and the name, never a value).
     public static func parse(_ text: String) throws(JSONParseError) -> JSON {
         try parse(Array(text.utf8))
     }
@@ -186,15 +187,28 @@ private struct Parser {
         index += expected.count
     }
 
+    /// An object may not name a member twice. RFC 8259 leaves duplicates to the reader, and readers
+    /// disagree: this type's lookups find the first, Python's `json.loads` keeps the last. A secret
+    /// with two "username"s would then be validated and logged as one login and changed on the host
+    /// as another, so a duplicate is an error, whatever the escapes that spell it ("user\u006eame"
+    /// is "username"). Names are compared as Swift compares strings (canonical equivalence), which
+    /// also refuses two names that differ only in Unicode normalization, as lookups here would
+    /// confuse them.
     mutating func object(depth: Int) throws(JSONParseError) -> JSON {
         index += 1
         var members: [(String, JSON)] = []
+        var names = Set<String>()
         skipSpace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
         while true {
             skipSpace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let keyStart = index
             let key = try string()
+            guard names.insert(key).inserted else {
+                // The name, never a value: member names are field names, values may be passwords.
+                throw JSONParseError(offset: keyStart, reason: "duplicate member name \(Parser.quotedName(key))")
+            }
             skipSpace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
@@ -205,6 +219,14 @@ private struct Parser {
             if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
             throw error("expected ',' or '}'")
         }
+    }
+
+    /// A member name for an error message: JSON-escaped (no control character reaches a log line)
+    /// and cut to 64 characters.
+    static func quotedName(_ name: String) -> String {
+        let limit = 64
+        let shown = String(String.UnicodeScalarView(name.unicodeScalars.prefix(limit)))
+        return JSON.string(shown).serialized + (name.unicodeScalars.count > limit ? "…" : "")
     }
 
     mutating func array(depth: Int) throws(JSONParseError) -> JSON {

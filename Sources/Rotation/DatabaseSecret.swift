@@ -148,6 +148,56 @@ public struct DatabaseSecret: Sendable {
         return other
     }
 
+    /// Refuses this version as the pending one unless it acts for the same target as `current`, the
+    /// AWSCURRENT version: whoever may write a version must not thereby choose which login, which
+    /// hosts, which engine's document or which administrator the function acts for (a confused
+    /// deputy). As AWS's rotation templates: the login is AWSCURRENT's own (single user) or its
+    /// alternate, exactly as `nextUsername` picks it (alternating users: `name` <-> `name_clone`;
+    /// never the same login, never any other); and `masterarn`, `engine`, `host` and `instanceIds`
+    /// are AWSCURRENT's. Texts compare by Unicode scalars, as the host and the database compare
+    /// them, not by Swift's canonical equivalence. The message names the field and may name logins,
+    /// engines, hosts, instance ids and ARNs; never a password.
+    public func requireSameTarget(as current: DatabaseSecret) throws(RotationError) {
+        func same(_ a: String?, _ b: String?) -> Bool {
+            switch (a, b) {
+            case (nil, nil): return true
+            case let (a?, b?): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
+            default: return false
+            }
+        }
+        func shown(_ s: String?) -> String { s.map { Identifiers.quoted($0, limit: 256) } ?? "none" }
+        guard same(masterArn, current.masterArn) else {
+            throw .invalidSecret("AWSPENDING's \"masterarn\" (\(shown(masterArn))) differs from AWSCURRENT's (\(shown(current.masterArn))): "
+                + "a pending version may not change the administrator or the strategy; nothing was sent to the hosts")
+        }
+        let engineText = json["engine"]?.stringValue, currentEngineText = current.json["engine"]?.stringValue
+        guard engine == current.engine, same(engineText, currentEngineText) else {
+            throw .invalidSecret("AWSPENDING's \"engine\" (\(shown(engineText))) differs from AWSCURRENT's (\(shown(currentEngineText))): "
+                + "a pending version may not change the engine; nothing was sent to the hosts")
+        }
+        guard instanceIds == current.instanceIds else {
+            throw .invalidSecret("AWSPENDING's \"instanceIds\" (\(instanceIds.joined(separator: ", "))) differ from AWSCURRENT's "
+                + "(\(current.instanceIds.joined(separator: ", "))): a pending version may not change the hosts; nothing was sent to the hosts")
+        }
+        let host = json["host"]?.stringValue, currentHost = current.json["host"]?.stringValue
+        guard same(host, currentHost) else {
+            throw .invalidSecret("AWSPENDING's \"host\" (\(shown(host))) differs from AWSCURRENT's (\(shown(currentHost))): "
+                + "a pending version may not change the database host; nothing was sent to the hosts")
+        }
+        if current.masterArn == nil {
+            guard same(username, current.username) else {
+                throw .invalidSecret("AWSPENDING's \"username\" (\(shown(username))) differs from AWSCURRENT's (\(shown(current.username))): "
+                    + "without masterarn a rotation changes the password of AWSCURRENT's login only; nothing was sent to the hosts")
+            }
+        } else {
+            let alternate = try current.nextUsername()
+            guard same(username, alternate) else {
+                throw .invalidSecret("AWSPENDING's \"username\" (\(shown(username))) is not the alternate of AWSCURRENT's (\(shown(current.username))): "
+                    + "with alternating users it must be \(shown(alternate)); nothing was sent to the hosts")
+            }
+        }
+    }
+
     /// The JSON text of the next version: a new password and the next login (`nextUsername`),
     /// every other field as it was.
     public func nextVersion(password: String) throws(RotationError) -> String {

@@ -97,17 +97,24 @@ public final class Rotator {
 
     /// Stores a new password as the pending version, copying every other field of the current one
     /// (but the username, with alternating users). Does nothing if the pending version already holds
-    /// a value.
+    /// a value, provided that value is one this step could have written (same login or its alternate,
+    /// hosts, engine, host and masterarn as AWSCURRENT); fails with InvalidSecret otherwise.
     private func createSecret(_ c: StepContext) throws(RotationError) {
         let current = try currentSecret(c)
+        let existing: SecretValue?
         do {
-            _ = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending))
-            c.logger.info("pending version already has a value; nothing to do", ("versionId", c.token))
-            return
+            existing = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending))
         } catch where error.isServiceError("ResourceNotFoundException") {
             // Expected: Secrets Manager created the version without a value.
+            existing = nil
         } catch {
             throw RotationError(error)
+        }
+        if let existing {
+            // Kept only if it is a version this step could have written: the hosts act on it next.
+            try pendingSecret(existing, current: current.secret, c)
+            c.logger.info("pending version already has a value; nothing to do", ("versionId", c.token))
+            return
         }
         let username = try current.secret.nextUsername()
         let password = try aws { () throws(AWSError) in try secrets.getRandomPassword(passwordPolicy.randomPasswordRequest) }
@@ -119,8 +126,10 @@ public final class Rotator {
             try secrets.putSecretValue(c.arn, clientRequestToken: c.token, secretString: next,
                                        stages: [Rotator.pending], rotationToken: c.event.rotationToken)
         } catch where error.isServiceError("ResourceExistsException") {
-            // Another copy of this step (Lambda may run two) stored its password first: keep that one.
-            _ = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending)) }
+            // Another copy of this step (Lambda may run two) stored its password first: keep that one,
+            // if it is a version this step could have written.
+            let existing = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending)) }
+            try pendingSecret(existing, current: current.secret, c)
             c.logger.info("pending version created by another invocation", ("versionId", c.token))
             return
         } catch {
@@ -150,7 +159,7 @@ public final class Rotator {
     /// when every host succeeded.
     private func requireEveryHost(_ action: HostAction, _ c: StepContext, failure: String) throws(RotationError) {
         let current = try currentSecret(c)
-        let pending = try pendingSecret(c)
+        let pending = try pendingSecret(c, current: current.secret)
         let command = try HostCommand(action: action, secretArn: c.arn, versionId: c.token)
         let results = try hosts.run(command, engine: pending.engine, on: pending.instanceIds, step: c.event.step,
                                     untilMilliseconds: firstAttemptEnd(c), logger: c.logger)
@@ -274,7 +283,9 @@ public final class Rotator {
         }
     }
 
-    private func pendingSecret(_ c: StepContext) throws(RotationError) -> DatabaseSecret {
+    /// The pending version, valid and acting for the same login, hosts, engine and administrator as
+    /// AWSCURRENT (`DatabaseSecret.requireSameTarget`): checked before any host command.
+    private func pendingSecret(_ c: StepContext, current: DatabaseSecret) throws(RotationError) -> DatabaseSecret {
         let value: SecretValue
         do {
             value = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending))
@@ -283,11 +294,19 @@ public final class Rotator {
         } catch {
             throw RotationError(error)
         }
+        return try pendingSecret(value, current: current, c)
+    }
+
+    @discardableResult
+    private func pendingSecret(_ value: SecretValue, current: DatabaseSecret, _ c: StepContext) throws(RotationError) -> DatabaseSecret {
+        let pending: DatabaseSecret
         do {
-            return try DatabaseSecret.parse(value.secretString, secretArn: c.arn)
+            pending = try DatabaseSecret.parse(value.secretString, secretArn: c.arn)
         } catch {
             throw .invalidSecret("AWSPENDING: \(error)")
         }
+        try pending.requireSameTarget(as: current)
+        return pending
     }
 
     /// What changed in the secret's stages since the step began, if `AWSCURRENT` is no longer on

@@ -261,3 +261,83 @@ import Testing
         #expect(!error.description.contains("hunter2"))
     }
 }
+
+/// An object naming a member twice is refused: readers disagree on which one counts (this type's
+/// lookups take the first, Python's json.loads the last), so a secret with two "username"s would
+/// be checked as one login and changed on the host as another.
+@Suite struct JSONDuplicateMemberTests {
+    func parseError(_ text: String) -> JSONParseError? {
+        do {
+            _ = try JSON.parse(text)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func aDuplicateAtTopLevelIsRefusedAtTheSecondName() throws {
+        // `{"a":1,` is 7 bytes: the second "a" starts at byte 7.
+        let error = try #require(parseError(#"{"a":1,"a":2}"#))
+        #expect(error.offset == 7)
+        #expect(error.reason == #"duplicate member name "a""#)
+        #expect(error.description == #"invalid JSON at byte 7: duplicate member name "a""#)
+    }
+
+    @Test func aDuplicateInANestedObjectIsRefused() throws {
+        // `{"outer":{"k":1,` is 16 bytes.
+        let error = try #require(parseError(#"{"outer":{"k":1,"k":1}}"#))
+        #expect(error.offset == 16)
+        #expect(error.reason.contains("duplicate member name"))
+        #expect(parseError(#"[{"x":{"y":[{"z":0,"w":1,"z":null}]}}]"#)?.reason == #"duplicate member name "z""#)
+    }
+
+    @Test func theSameNameInSeparateObjectsIsFine() throws {
+        let value = try JSON.parse(#"{"a":{"a":1},"b":[{"a":2},{"a":3}],"c":{"b":{"a":4}}}"#)
+        #expect(value["a"]?["a"] == .integer(1))
+        #expect(try JSON.parse(#"[{"k":1},{"k":2}]"#).arrayValue?.count == 2)
+        // Names that differ only in case are different names.
+        #expect(try JSON.parse(#"{"Username":"a","username":"b"}"#)["username"] == .string("b"))
+    }
+
+    // Equality is after unescaping: every spelling of the same name is the same name.
+    @Test(arguments: [
+        #"{"username":"app","user\u006eame":"postgres"}"#,
+        #"{"user\u006eame":"app","username":"postgres"}"#,
+        #"{"\u0075\u0073\u0065\u0072\u006E\u0061\u006D\u0065":"app","username":"postgres"}"#,
+        #"{"a\/b":1,"a/b":2}"#,
+        #"{"\ud83d\ude00":1,"😀":2}"#,
+        #"{"tab\t":1,"tab\u0009":2}"#,
+    ])
+    func anEscapedDuplicateIsRefused(_ text: String) throws {
+        let error = try #require(parseError(text), "accepted \(text)")
+        #expect(error.reason.hasPrefix("duplicate member name"))
+    }
+
+    @Test func namesEqualOnlyUnderUnicodeNormalizationAreRefusedToo() throws {
+        // "é" precomposed (U+00E9) and decomposed (e U+0301): Swift's lookups treat them as one name.
+        #expect(parseError(#"{"caf\u00e9":1,"cafe\u0301":2}"#) != nil)
+    }
+
+    @Test func theAttackDocumentIsRefused() throws {
+        let text = #"{"username":"app","password":"x","engine":"postgres","host":"h","instanceIds":["i-0123456789abcdef0"],"username":"postgres","password":"KNOWN"}"#
+        let error = try #require(parseError(text))
+        #expect(error.reason == #"duplicate member name "username""#)
+        #expect(!error.description.contains("KNOWN") && !error.description.contains("postgres"))
+    }
+
+    @Test func theErrorNamesTheMemberButNeverAValue() throws {
+        let error = try #require(parseError(#"{"password":"hunter2-secret","password":"hunter3-secret"}"#))
+        #expect(error.reason == #"duplicate member name "password""#)
+        #expect(!String(describing: error).contains("hunter"))
+        #expect(!String(reflecting: error).contains("hunter"))
+    }
+
+    @Test func aHostileNameIsEscapedAndCutShort() throws {
+        let long = String(repeating: "n", count: 200)
+        let error = try #require(parseError(#"{"\#(long)":1,"\#(long)":2}"#))
+        #expect(error.reason == "duplicate member name \"" + String(repeating: "n", count: 64) + "\"…")
+        let control = try #require(parseError(#"{"a\nb":1,"a\nb":2}"#))
+        #expect(!control.description.unicodeScalars.contains { $0.value < 0x20 })
+        #expect(control.reason == #"duplicate member name "a\nb""#)
+    }
+}

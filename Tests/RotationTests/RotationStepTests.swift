@@ -334,7 +334,9 @@ final class LogLines: @unchecked Sendable {
     @Test func createSecretTwiceAtOnceKeepsTheFirstPassword() throws {
         let w = World()
         w.secrets.startRotation(token: token)
-        let first = #"{"engine":"postgres","username":"app","password":"stored-by-the-other-copy","instanceIds":["i-0123456789abcdef0"]}"#
+        // What the other copy writes: AWSCURRENT's fields with its own password.
+        let first = try #require(try JSON.parse(#require(w.secrets.versions["00000000-0000-0000-0000-00000000000a"]?.secretString))
+            .setting("password", to: .string("stored-by-the-other-copy")).serialized)
         w.secrets.meanwhile = ("PutSecretValue", {
             w.secrets.versions[token]?.secretString = first
         })

@@ -38,6 +38,16 @@ import Testing
         }
     }
 
+    @Test func anEventNamingAFieldTwiceIsRefused() {
+        do {
+            _ = try parse(#"{"Step":"createSecret","SecretId":"a","ClientRequestToken":"11111111222233334444555555555555","SecretId":"b"}"#)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.errorType == "InvalidEvent")
+            #expect(error.description.contains("duplicate member name \"SecretId\""), "\(error.description)")
+        }
+    }
+
     @Test func anUnknownStepIsQuotedSafely() {
         do {
             _ = try parse(#"{"Step":"x\n\u0000y","SecretId":"s","ClientRequestToken":"11111111222233334444555555555555"}"#)
@@ -93,6 +103,45 @@ import Testing
         let ids = (0..<51).map { "\"i-\(String(0x10000000 + $0, radix: 16))\"" }.joined(separator: ",")
         #expect(throws: RotationError.self) {
             try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"u","password":"p","instanceIds":["# + ids + "]}")
+        }
+    }
+
+    // The attack: this function would read (and log) the first "username", Python's json.loads on
+    // the host keeps the last, so the host would set KNOWN on postgres.
+    static let twoLogins = #"{"username":"app","password":"x","engine":"postgres","host":"h","instanceIds":["i-0123456789abcdef0"],"username":"postgres","password":"KNOWN"}"#
+
+    @Test(arguments: [
+        twoLogins,
+        // The same name spelled with an escape.
+        #"{"username":"app","password":"x","engine":"postgres","host":"h","instanceIds":["i-0123456789abcdef0"],"user\u006eame":"postgres"}"#,
+        // Only the password twice: the host would take the last, the function's copy the first.
+        #"{"engine":"postgres","host":"h","username":"app","password":"x","instanceIds":["i-0123456789abcdef0"],"password":"KNOWN"}"#,
+        // instanceIds twice: the hosts the function checks would not be the ones named last.
+        #"{"engine":"postgres","host":"h","username":"app","password":"x","instanceIds":["i-0123456789abcdef0"],"instanceIds":["i-0fedcba9876543210"]}"#,
+        // Nested, in a field the function copies untouched.
+        #"{"engine":"postgres","host":"h","username":"app","password":"x","instanceIds":["i-0123456789abcdef0"],"extra":{"k":"KNOWN","k":"KNOWN"}}"#,
+    ])
+    func aSecretNamingAFieldTwiceIsRefused(_ text: String) {
+        do {
+            let secret = try DatabaseSecret.parse(text)
+            Issue.record("accepted a secret with a duplicate field, as \(secret.username)")
+        } catch {
+            guard case .invalidSecret(let message) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(message.contains("duplicate member name"), "\(message)")
+            #expect(message.contains("at byte"), "\(message)")
+            #expect(!message.contains("KNOWN") && !message.contains("postgres\"") && !message.contains("\"x\""), "\(message)")
+        }
+    }
+
+    @Test func theAttackIsRefusedNamingTheFieldAndItsOffset() throws {
+        // The second "username" starts after `{"username":"app","password":"x","engine":"postgres",
+        // "host":"h","instanceIds":["i-0123456789abcdef0"],`: 100 bytes.
+        let prefix = #"{"username":"app","password":"x","engine":"postgres","host":"h","instanceIds":["i-0123456789abcdef0"],"#
+        do {
+            _ = try DatabaseSecret.parse(Self.twoLogins)
+            Issue.record("accepted")
+        } catch {
+            #expect(error == .invalidSecret("the secret is not valid JSON (invalid JSON at byte \(prefix.utf8.count): duplicate member name \"username\")"))
         }
     }
 }

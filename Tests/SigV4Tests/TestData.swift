@@ -7,15 +7,14 @@ struct SuiteError: Error, CustomStringConvertible {
     let description: String
 }
 
-/// `../shared/testdata/sigv4` next to the package root, or `$SIGV4_TESTDATA` when set.
+/// The suite's copy in this repository, `Tests/SigV4Tests/Resources/sigv4` (with its LICENSE and
+/// NOTICE), found from this file's own path: nothing outside the repository is read. Package.swift
+/// excludes the folder from the target, so SwiftPM neither compiles nor bundles it.
 func suiteDirectory(testFile: String = #filePath) -> String {
-    if let override = getenv("SIGV4_TESTDATA"), override.pointee != 0 {
-        return String(cString: override)
-    }
-    // <root>/Tests/SigV4Tests/<file>.swift: the package root is three components up.
+    // <root>/Tests/SigV4Tests/<file>.swift: the folder beside this file.
     var components = testFile.split(separator: "/", omittingEmptySubsequences: false)
-    components.removeLast(3)
-    return components.joined(separator: "/") + "/../shared/testdata/sigv4"
+    components.removeLast()
+    return components.joined(separator: "/") + "/Resources/sigv4"
 }
 
 func isDirectory(_ path: String) -> Bool {

@@ -1,4 +1,4 @@
-"""The local stack: real parts standing in for AWS on loopback (see DESIGN.md, "The local stack").
+"""The local stack: real parts standing in for AWS on loopback (README.md, "The local stack").
 
     with PostgresServer() as pg, LocalStack() as stack:
         stack.register_instance("i-0123456789abcdef0", "Linux", pg.host_env())

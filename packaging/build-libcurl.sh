@@ -51,15 +51,16 @@ if [[ -f $work/.built ]]; then
 fi
 
 # The pools keep the versions Debian currently ships: a point release's in the main archive, a newer
-# security update's in the security archive until the next point release. The checksums decide.
-pools="http://deb.debian.org/debian/pool/main/c/curl http://deb.debian.org/debian-security/pool/updates/main/c/curl"
+# security update's in the security archive until the next point release. Over HTTPS only (redirects
+# included); whatever they serve is checked below before it is read.
+pools="https://deb.debian.org/debian/pool/main/c/curl https://deb.debian.org/debian-security/pool/updates/main/c/curl"
 downloads=$dir/downloads
 mkdir -p "$downloads"
 fetch() {
     [[ -s $downloads/$1 ]] && return 0
     local pool
     for pool in $pools; do
-        if curl -sSfL --retry 3 -o "$downloads/$1.part" "$pool/$1" 2>/dev/null; then
+        if curl -sSfL --proto '=https' --proto-redir '=https' --retry 3 -o "$downloads/$1.part" "$pool/$1" 2>/dev/null; then
             mv "$downloads/$1.part" "$downloads/$1"
             return 0
         fi
@@ -73,35 +74,47 @@ fetch() {
 orig=curl_$upstream.orig.tar.gz
 debian=curl_${version#*:}.debian.tar.xz
 dsc=curl_${version#*:}.dsc
-fetch "$dsc"
-fetch "$orig"
-fetch "$debian"
 
-# The upstream tarball is checked against a checksum recorded here (packaging/libcurl.sha256),
-# so a tampered mirror cannot hand over another curl; Debian's patch set against its .dsc.
-known=$(awk -v f="$orig" '$2 == f { print $1 }' "$here/libcurl.sha256")
-if [[ -z $known ]]; then
-    echo "build-libcurl.sh: no checksum for $orig in packaging/libcurl.sha256: check it against" \
-         "https://curl.se/download/curl-$upstream.tar.gz.asc and record it there" >&2
-    exit 1
-fi
-verify() {  # verify FILE SHA256
-    local actual
+# Every file is checked against a checksum recorded here (packaging/libcurl.sha256) before it is
+# read, the .dsc included: a tampered mirror (or a tampered cache) can hand over no other curl and
+# no other patch set, whatever checksums a .dsc of its own would claim. A version not recorded yet
+# stops the build before anything is downloaded.
+pins=$here/libcurl.sha256
+pinned() {  # pinned FILE: its recorded sha256, or nothing
+    awk -v f="$1" '$1 !~ /^#/ && $2 == f { print $1 }' "$pins"
+}
+for file in "$dsc" "$orig" "$debian"; do
+    if [[ ! $(pinned "$file") =~ ^[0-9a-f]{64}$ ]]; then
+        echo "build-libcurl.sh: no sha256 for $file in packaging/libcurl.sha256 (Debian's curl $version)." \
+             "Record the three files of that version there, taken from Debian's signed index (the" \
+             "comment at the top of that file says how), or install a version recorded there." >&2
+        exit 1
+    fi
+done
+verify() {  # verify FILE: its sha256 is the recorded one, or it is deleted and the build stops
+    local actual expected
+    expected=$(pinned "$1")
     actual=$(sha256sum "$downloads/$1" | cut -d' ' -f1)
-    if [[ $actual != "$2" ]]; then
+    if [[ $actual != "$expected" ]]; then
         rm -f "$downloads/$1"
-        echo "build-libcurl.sh: $1 has sha256 $actual, expected $2 (deleted; run make again)" >&2
+        echo "build-libcurl.sh: $1 has sha256 $actual, expected $expected (packaging/libcurl.sha256;" \
+             "deleted, nothing of it used)" >&2
         exit 1
     fi
 }
-verify "$orig" "$known"
-from_dsc=$(awk -v f="$debian" '/^Checksums-Sha256:/ { on = 1; next } /^[^ ]/ { on = 0 }
-                              on && $3 == f { print $1 }' "$downloads/$dsc")
-if [[ -z $from_dsc ]]; then
-    echo "build-libcurl.sh: $dsc lists no sha256 for $debian" >&2
-    exit 1
-fi
-verify "$debian" "$from_dsc"
+for file in "$dsc" "$orig" "$debian"; do
+    fetch "$file"
+    verify "$file"
+done
+# And the .dsc (now known to be Debian's) agrees on the tarballs it lists.
+for file in "$orig" "$debian"; do
+    from_dsc=$(awk -v f="$file" '/^Checksums-Sha256:/ { on = 1; next } /^[^ ]/ { on = 0 }
+                                on && $3 == f { print $1 }' "$downloads/$dsc")
+    if [[ $from_dsc != "$(pinned "$file")" ]]; then
+        echo "build-libcurl.sh: $dsc lists sha256 '$from_dsc' for $file, packaging/libcurl.sha256 $(pinned "$file")" >&2
+        exit 1
+    fi
+done
 
 rm -rf "$work"
 mkdir -p "$work"

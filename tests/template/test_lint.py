@@ -93,17 +93,21 @@ def test_ci_builds_and_tests_every_push(workflows):
 def test_deploy_uses_oidc_and_sam_on_main(workflows):
     dep = workflows["deploy.yml"]
     assert _on(dep)["push"]["branches"] == ["main"]
-    assert dep["permissions"]["id-token"] == "write"
-    deploy = dep["jobs"]["deploy"]
-    assert deploy["needs"] == "test" and dep["jobs"]["test"]["uses"] == "./.github/workflows/ci.yml"
+    # Only the deploy job gets a token (tests/template/test_hardening.py); it deploys what build built.
+    assert "id-token" not in dep["permissions"]
+    build, deploy = dep["jobs"]["build"], dep["jobs"]["deploy"]
+    assert deploy["permissions"]["id-token"] == "write"
+    assert build["needs"] == "test" and dep["jobs"]["test"]["uses"] == "./.github/workflows/ci.yml"
+    assert deploy["needs"] == "build"
+    assert "make package sam-build" in "\n".join(s.get("run", "") for s in build["steps"])
     steps = deploy["steps"]
     creds = next(s for s in steps if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"))
     assert "role-to-assume" in creds["with"] and "aws-access-key-id" not in creds["with"]
     runs = "\n".join(s.get("run", "") for s in steps)
-    assert "make package sam-build" in runs
-    assert "sam deploy --no-confirm-changeset --no-fail-on-empty-changeset" in runs
-    # The build happens before credentials exist; the deploy after.
-    order = [i for i, s in enumerate(steps) if "sam-build" in s.get("run", "") or s is creds or "sam deploy" in s.get("run", "")]
+    assert "--no-confirm-changeset --no-fail-on-empty-changeset" in runs
+    # The artifact arrives before credentials exist; the deploy after.
+    order = [i for i, s in enumerate(steps) if "download-artifact" in s.get("uses", "") or s is creds
+             or " deploy " in s.get("run", "")]
     assert order == sorted(order) and len(order) == 3
 
 

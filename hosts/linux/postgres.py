@@ -79,6 +79,64 @@ SELECT statement FROM statements ORDER BY step
 """
 
 
+# Whether a role holds an administrator's rights, itself or through any role it is a member of
+# (directly or not, INHERIT or not: a member may SET ROLE): one line saying which, else nothing.
+# Predefined roles that reach the server's files, programs, every table or other sessions count.
+PRIVILEGED_SQL = """
+SET search_path = '';
+WITH RECURSIVE held(oid) AS (
+    SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(name)s
+    UNION
+    SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN held h ON m.member = h.oid),
+reasons(reason) AS (
+    SELECT CASE WHEN r.rolname IN (%(predefined)s) THEN 'member of ' || r.rolname
+                ELSE CASE WHEN r.rolname = %(name)s THEN '' ELSE 'through ' || pg_catalog.quote_ident(r.rolname) || ': ' END
+                     || pg_catalog.concat_ws(' ', CASE WHEN r.rolsuper THEN 'SUPERUSER' END,
+                                             CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+                                             CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+                                             CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END) END
+      FROM pg_catalog.pg_roles r JOIN held h ON h.oid = r.oid
+     WHERE r.rolsuper OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls OR r.rolname IN (%(predefined)s))
+SELECT pg_catalog.string_agg(reason, '; ' ORDER BY reason) FROM reasons HAVING count(*) > 0;
+"""
+
+PRIVILEGED_PREDEFINED = (
+    "pg_execute_server_program", "pg_write_server_files", "pg_read_server_files",
+    "pg_read_all_data", "pg_write_all_data", "pg_signal_backend",
+)
+
+# What an existing login `target` holds outside this database that `source` lacks, which the
+# copy of the grants (COPY_GRANTS_SQL, this database only) would leave in place: objects of other
+# databases it owns, has privileges on or is named in a policy of (pg_shdepend: one row per
+# object and kind of dependency, dbid the database), and shared objects (tablespaces, parameters,
+# databases it owns), except the databases' own ACLs, which the copy does reset. Compared per
+# object and kind: a privilege on an object where `source` also holds one is not seen.
+EXTRA_RIGHTS_SQL = """
+SET search_path = '';
+WITH source AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(source)s),
+target AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %(target)s),
+dependencies AS (
+    SELECT d.dbid, d.classid, d.objid, d.objsubid, d.deptype, d.refobjid
+      FROM pg_catalog.pg_shdepend d
+     WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
+       AND d.refobjid IN ((SELECT oid FROM source), (SELECT oid FROM target))
+       AND d.dbid <> (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+       AND NOT (d.dbid = 0 AND d.classid = 'pg_catalog.pg_database'::pg_catalog.regclass AND d.deptype = 'a')),
+extra AS (
+    SELECT t.dbid, t.deptype FROM dependencies t
+     WHERE t.refobjid = (SELECT oid FROM target)
+       AND NOT EXISTS (SELECT 1 FROM dependencies s
+                        WHERE s.refobjid = (SELECT oid FROM source) AND (s.dbid, s.classid, s.objid, s.objsubid, s.deptype)
+                              = (t.dbid, t.classid, t.objid, t.objsubid, t.deptype)))
+SELECT pg_catalog.string_agg(pg_catalog.format('%%s %%s in %%s', n,
+           CASE deptype WHEN 'o' THEN 'owned' WHEN 'a' THEN 'with privileges' WHEN 'r' THEN 'in policies' ELSE 'other' END,
+           CASE WHEN dbid = 0 THEN 'shared objects' ELSE 'database ' || pg_catalog.quote_ident(datname) END), '; ')
+  FROM (SELECT e.dbid, e.deptype, db.datname, count(*) AS n FROM extra e
+          LEFT JOIN pg_catalog.pg_database db ON db.oid = e.dbid GROUP BY e.dbid, e.deptype, db.datname) per_database
+HAVING count(*) > 0;
+"""
+
+
 def saslprep(password):
     """The password bytes libpq hashes (pg_saslprep; on failure libpq uses the raw bytes)."""
     raw = password.encode("utf-8")
@@ -160,10 +218,21 @@ def copy_grants_sql(source, target):
     sys.stdout.write(COPY_GRANTS_SQL % {"source": pg_literal(source), "target": pg_literal(target)})
 
 
+def privileged_sql(name):
+    predefined = ", ".join(pg_literal(role) for role in PRIVILEGED_PREDEFINED)
+    sys.stdout.write(PRIVILEGED_SQL % {"name": pg_literal(name), "predefined": predefined})
+
+
+def extra_rights_sql(source, target):
+    sys.stdout.write(EXTRA_RIGHTS_SQL % {"source": pg_literal(source), "target": pg_literal(target)})
+
+
 if __name__ == "__main__":
     run(RULES, write_login, write_master, {
         "exists-sql": exists_sql,
         "alter-sql": password_sql("ALTER ROLE %s"),
         "create-sql": password_sql("CREATE ROLE %s LOGIN"),
         "copy-grants-sql": copy_grants_sql,
+        "privileged-sql": privileged_sql,
+        "extra-rights-sql": extra_rights_sql,
     })

@@ -87,14 +87,25 @@ create_login() {
     || fail 6 "the login '$username' could not be created: $(first_line "$work/admin.err")"
 }
 
+# copy_grants <partner>: first, an existing login that holds rights outside this database which the
+# partner lacks (the copy resets only this database's and the databases' ACLs) is refused, exit 3,
+# before anything changes; then the copy.
 copy_grants() {
+  python3 -I -c "$helper" extra-rights-sql "$1" "$username" 2>"$work/helper.err" | admin_sql >"$work/extra-rights" \
+    || fail 6 "the rights of '$username' outside database '$dbname' could not be read: $(first_line "$work/admin.err")"
+  if [ -n "$(tr -d '[:space:]' <"$work/extra-rights")" ]; then
+    fail 3 "the login '$username' holds rights outside database '$dbname' that '$1' lacks ($(first_line "$work/extra-rights")), which a copy of the grants would leave: remove them first"
+  fi
   python3 -I -c "$helper" copy-grants-sql "$1" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
     || fail 6 "the grants of '$1' could not be copied to '$username': $(first_line "$work/admin.err")"
 }
 
 # login_privileged <name>: status 0 when the login holds an administrator's rights, with what they
-# are in $work/privileged; 1 when it does not.
+# are in $work/privileged; 1 when it does not. SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS, its
+# own or of any role it is a member of (directly or not), or membership in a predefined role that
+# reaches the server's files or programs, all data or other sessions (postgres.py).
 login_privileged() {
-  : >"$work/privileged"
-  return 1
+  python3 -I -c "$helper" privileged-sql "$1" 2>"$work/helper.err" | admin_sql >"$work/privileged" \
+    || fail 6 "whether '$1' is privileged could not be read as $administrator: $(first_line "$work/admin.err")"
+  [ -n "$(tr -d '[:space:]' <"$work/privileged")" ]
 }

@@ -54,6 +54,71 @@ if (-not (Test-Parameter $versionId $reVersionId)) {
 $region = ($secretId -split ':')[3]
 
 # ---- the secret version ------------------------------------------------------------------
+# Whether a JSON text has an object with two members of one name: 'duplicate', 'ok', or 'malformed'
+# when it is not JSON this scanner can follow. Names are compared after their escapes are decoded
+# and ignoring case, as PowerShell looks a property up: ConvertFrom-Json keeps one of two such members
+# (which one differs between Windows PowerShell 5.1 and PowerShell 7, and from what python3 reads on
+# Linux), so a secret must never hold two.
+function Test-JsonMemberNames([string]$Json) {
+    $objects = New-Object System.Collections.Stack
+    $expectName = $false
+    $i = 0
+    $length = $Json.Length
+    while ($i -lt $length) {
+        $code = [int]$Json[$i]
+        if ($code -eq 34) {
+            $text = New-Object System.Text.StringBuilder
+            $i++
+            while ($true) {
+                if ($i -ge $length) { return 'malformed' }
+                $code = [int]$Json[$i]
+                if ($code -eq 34) { break }
+                if ($code -eq 92) {
+                    $i++
+                    if ($i -ge $length) { return 'malformed' }
+                    $escape = [int]$Json[$i]
+                    if ($escape -eq 117) {
+                        if ($i + 4 -ge $length) { return 'malformed' }
+                        $hex = $Json.Substring($i + 1, 4)
+                        if ($hex -notmatch '^[0-9A-Fa-f]{4}$') { return 'malformed' }
+                        [void]$text.Append([char][Convert]::ToInt32($hex, 16))
+                        $i += 4
+                    } elseif ($escape -eq 98) { [void]$text.Append([char]8)
+                    } elseif ($escape -eq 102) { [void]$text.Append([char]12)
+                    } elseif ($escape -eq 110) { [void]$text.Append([char]10)
+                    } elseif ($escape -eq 114) { [void]$text.Append([char]13)
+                    } elseif ($escape -eq 116) { [void]$text.Append([char]9)
+                    } elseif ($escape -eq 34 -or $escape -eq 92 -or $escape -eq 47) { [void]$text.Append([char]$escape)
+                    } else { return 'malformed' }
+                } else {
+                    [void]$text.Append([char]$code)
+                }
+                $i++
+            }
+            if ($expectName) {
+                if (-not $objects.Peek().Add($text.ToString())) { return 'duplicate' }
+                $expectName = $false
+            }
+        } elseif ($code -eq 123) {
+            $objects.Push((New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)))
+            $expectName = $true
+        } elseif ($code -eq 91) {
+            $objects.Push($null)
+            $expectName = $false
+        } elseif ($code -eq 125 -or $code -eq 93) {
+            if ($objects.Count -eq 0) { return 'malformed' }
+            [void]$objects.Pop()
+            $expectName = $false
+        } elseif ($code -eq 44) {
+            if ($objects.Count -eq 0) { return 'malformed' }
+            $expectName = ($null -ne $objects.Peek())
+        }
+        $i++
+    }
+    if ($objects.Count -ne 0) { return 'malformed' }
+    return 'ok'
+}
+
 # One version of a secret (by VersionId, else by stage), parsed; $What names it in errors.
 function Read-Secret([string]$Id, [string]$VersionId, [string]$Stage, [string]$What) {
     $secretRegion = ($Id -split ':')[3]
@@ -86,6 +151,16 @@ function Read-Secret([string]$Id, [string]$VersionId, [string]$Stage, [string]$W
         exit 7
     }
 
+    # Before ConvertFrom-Json, whose handling of a repeated name differs between versions.
+    $names = Test-JsonMemberNames ([string]$secretString)
+    if ($names -eq 'duplicate') {
+        Write-RotatorError "$What holds an object with two members of one name (compared ignoring case)"
+        exit 4
+    }
+    if ($names -ne 'ok') {
+        Write-RotatorError 'the secret value is not valid JSON'
+        exit 4
+    }
     try {
         $parsed = $secretString | ConvertFrom-Json
     } catch {
@@ -234,16 +309,19 @@ $adminName = ''
 $adminPassword = ''
 $administrator = 'SYSTEM with Windows authentication'
 
-# Runs $Sql as the administrator in master with @login, @password and @partner (AWSCURRENT's login
-# with alternating users) as bound parameters; its first value.
-function Invoke-Admin([string]$Sql, [string]$Partner = '') {
+# Runs $Sql as the administrator in master with @login and @partner (AWSCURRENT's login with
+# alternating users, or the login a check is about) as bound parameters, and @password only when
+# asked (WithPassword): a trace or an Extended Events session on rpc_completed records every bound
+# value, so the password goes only to the command that sets it. Returns its first value.
+function Invoke-Admin([string]$Sql, [string]$Partner = '', [bool]$WithPassword = $false) {
     $connection = New-SqlConnection 'master' $adminName $adminPassword
     try {
         $connection.Open()
         $command = $connection.CreateCommand()
         $command.CommandText = $Sql
         $command.CommandTimeout = 60
-        $bound = [ordered]@{ '@login' = $username; '@password' = $password; '@partner' = $Partner }
+        $bound = [ordered]@{ '@login' = $username; '@partner' = $Partner }
+        if ($WithPassword) { $bound['@password'] = $password }
         foreach ($name in $bound.Keys) {
             [void]$command.Parameters.Add($name, [System.Data.SqlDbType]::NVarChar, 4000)
             $command.Parameters[$name].Value = $bound[$name]
@@ -255,9 +333,9 @@ function Invoke-Admin([string]$Sql, [string]$Partner = '') {
 }
 
 # Invoke-Admin, ending the script with exit 6 and $What when SQL Server refuses.
-function Invoke-AdminOrFail([string]$What, [string]$Sql, [string]$Partner = '') {
+function Invoke-AdminOrFail([string]$What, [string]$Sql, [string]$Partner = '', [bool]$WithPassword = $false) {
     try {
-        return Invoke-Admin $Sql $Partner
+        return Invoke-Admin $Sql $Partner $WithPassword
     } catch {
         Write-RotatorError ("${What} (as $administrator): " + (Get-SqlErrorDetail $_))
         exit 6
@@ -266,6 +344,52 @@ function Invoke-AdminOrFail([string]$What, [string]$Sql, [string]$Partner = '') 
 
 $sqlLoginCountSql = "SELECT COUNT(*) FROM sys.sql_logins WHERE name = @login"
 
+# What makes the login in @partner an administrator, '' when nothing does: membership (direct or
+# through other server roles) in sysadmin or securityadmin, or CONTROL SERVER, ALTER ANY LOGIN or
+# IMPERSONATE ANY LOGIN granted to it, to a role it is in or to public. An administrator that
+# cannot see other logins' roles and permissions cannot tell: an error (exit 6), never ''.
+$privilegedSql = @'
+IF NOT (HAS_PERMS_BY_NAME(NULL, NULL, N'VIEW ANY DEFINITION') = 1 OR IS_SRVROLEMEMBER(N'securityadmin') = 1
+        OR IS_SRVROLEMEMBER(N'sysadmin') = 1)
+BEGIN
+    RAISERROR(N'cannot see the server roles and permissions of other logins (needs VIEW ANY DEFINITION or securityadmin)', 16, 1);
+    RETURN;
+END;
+DECLARE @principal int = SUSER_ID(@partner);
+IF @principal IS NULL
+BEGIN
+    RAISERROR(N'the login to check is not visible', 16, 1);
+    RETURN;
+END;
+WITH held(principal_id) AS (
+    SELECT @principal
+    UNION ALL
+    SELECT principal_id FROM sys.server_principals WHERE name = N'public' AND type = 'R'
+    UNION ALL
+    SELECT m.role_principal_id FROM sys.server_role_members m JOIN held h ON m.member_principal_id = h.principal_id),
+reasons(reason) AS (
+    SELECT N'member of sysadmin' WHERE IS_SRVROLEMEMBER(N'sysadmin', @partner) = 1
+    UNION
+    SELECT N'member of ' + r.name FROM held h JOIN sys.server_principals r ON r.principal_id = h.principal_id
+     WHERE r.name IN (N'sysadmin', N'securityadmin') AND r.type = 'R'
+    UNION
+    SELECT p.permission_name + CASE WHEN p.grantee_principal_id = @principal THEN N'' ELSE N' through ' + g.name END
+      FROM sys.server_permissions p JOIN sys.server_principals g ON g.principal_id = p.grantee_principal_id
+     WHERE p.grantee_principal_id IN (SELECT principal_id FROM held) AND p.class = 100 AND p.state IN ('G', 'W')
+       AND p.permission_name IN (N'CONTROL SERVER', N'ALTER ANY LOGIN', N'IMPERSONATE ANY LOGIN'))
+SELECT ISNULL(STUFF((SELECT N'; ' + reason FROM reasons ORDER BY reason FOR XML PATH(''), TYPE).value('.', 'nvarchar(max)'), 1, 2, N''), N'');
+'@
+
+# Ends the script (exit 3) before anything changes when $Name holds an administrator's rights:
+# whoever can write the secret must not be able to make this host change, or clone, an administrator.
+function Assert-NotPrivileged([string]$Name) {
+    $reasons = [string](Invoke-AdminOrFail "whether '$Name' is privileged could not be read" $privilegedSql $Name)
+    if ($reasons.Length -gt 0) {
+        Write-RotatorError "the login '$Name' is privileged ($reasons): rotator refuses to change or clone an administrator"
+        exit 3
+    }
+}
+
 # The version's password on its existing SQL login, then proven by logging in.
 function Set-LoginPassword {
     $count = Invoke-AdminOrFail 'SQL Server could not be administered' $sqlLoginCountSql
@@ -273,6 +397,7 @@ function Set-LoginPassword {
         Write-RotatorError "the SQL login '$username' does not exist"
         exit 3
     }
+    Assert-NotPrivileged $username
     $alter = @'
 DECLARE @sql nvarchar(max) = N'ALTER LOGIN ' + QUOTENAME(@login) + N' WITH PASSWORD = ' + QUOTENAME(@password, '''');
 IF @sql IS NULL
@@ -282,7 +407,7 @@ BEGIN
 END;
 EXEC sys.sp_executesql @sql;
 '@
-    [void](Invoke-AdminOrFail "the password of '$username' could not be changed" $alter)
+    [void](Invoke-AdminOrFail "the password of '$username' could not be changed" $alter '' $true)
     Assert-LoginAccepted (Test-Login)
 }
 
@@ -303,11 +428,10 @@ function Use-MasterLogin {
 }
 
 # The login with this version's password if it is missing (with the partner's default database and
-# password policy); then exactly the partner's server roles, and in every database where either has
-# a user, a user for the login with exactly the partner's database roles. Returns 1 when it created
-# the login.
-$copyLoginSql = @'
-DECLARE @sql nvarchar(max), @db sysname, @inDatabase nvarchar(600), @created int = 0;
+# password policy). Returns 1 when it created the login. The only alternating-users command that is
+# given the password.
+$createLoginSql = @'
+DECLARE @sql nvarchar(max), @created int = 0;
 IF NOT EXISTS (SELECT 1 FROM sys.server_principals WHERE name = @login)
 BEGIN
     SELECT @sql = N'CREATE LOGIN ' + QUOTENAME(@login) + N' WITH PASSWORD = ' + QUOTENAME(@password, '''')
@@ -332,6 +456,13 @@ BEGIN
         END;
     END CATCH;
 END;
+SELECT @created;
+'@
+
+# Exactly the partner's server roles for the login, and in every database where either has a user,
+# a user for the login with exactly the partner's database roles.
+$copyRolesSql = @'
+DECLARE @sql nvarchar(max), @db sysname, @inDatabase nvarchar(600);
 DECLARE roles CURSOR LOCAL FAST_FORWARD FOR
     SELECT N'ALTER SERVER ROLE ' + QUOTENAME(r.name) + N' ADD MEMBER ' + QUOTENAME(@login)
       FROM sys.server_role_members m JOIN sys.server_principals r ON r.principal_id = m.role_principal_id
@@ -394,7 +525,6 @@ BEGIN
 END;
 CLOSE databases;
 DEALLOCATE databases;
-SELECT @created;
 '@
 
 # Alternating users' part of set: as the master login, the version's login created if missing and
@@ -411,7 +541,12 @@ function Copy-PartnerLogin {
         Write-RotatorError "the SQL login '$partner' (AWSCURRENT) does not exist, so there are no grants to copy"
         exit 3
     }
-    $created = Invoke-AdminOrFail "the login '$username' could not be created or given the roles of '$partner'" $copyLoginSql $partner
+    # Neither the login applications hold nor an existing login of this version may be an administrator.
+    Assert-NotPrivileged $partner
+    $logins = Invoke-AdminOrFail 'SQL Server could not be administered' "SELECT COUNT(*) FROM sys.server_principals WHERE name = @login"
+    if ([int]$logins -ne 0) { Assert-NotPrivileged $username }
+    $created = Invoke-AdminOrFail "the login '$username' could not be created" $createLoginSql $partner $true
+    [void](Invoke-AdminOrFail "the login '$username' could not be given the roles of '$partner'" $copyRolesSql $partner)
     return ([int]$created -eq 1)
 }
 

@@ -105,7 +105,8 @@ def test_login_is_changed_with_bound_parameters(script):
     assert ALTER_LOGIN in script
     assert "EXEC sys.sp_executesql @sql" in script
     assert "IF @sql IS NULL" in script, "QUOTENAME returns NULL past 128 characters: refuse, never run NULL"
-    assert "$bound = [ordered]@{ '@login' = $username; '@password' = $password; '@partner' = $Partner }" in script
+    assert "$bound = [ordered]@{ '@login' = $username; '@partner' = $Partner }" in script
+    assert "if ($WithPassword) { $bound['@password'] = $password }" in script
     assert "$command.Parameters[$name].Value = $bound[$name]" in script
     # Passwords (PowerShell names are case-insensitive) are never formatted into SQL or a connection
     # string: they go to a bound parameter or a SqlCredential's SecureString only.
@@ -115,7 +116,9 @@ def test_login_is_changed_with_bound_parameters(script):
         r"^\$adminPassword = ''$",
         r"= New-SqlConnection \$dbname \$username \$password$",
         r"= New-SqlConnection 'master' \$adminName \$adminPassword$",
-        r"^\$bound = \[ordered\]@\{ '@login' = \$username; '@password' = \$password; '@partner' = \$Partner \}$",
+        r"^if \(\$WithPassword\) \{ \$bound\['@password'\] = \$password \}$",
+        r"^function Invoke-Admin(OrFail)?\(.*\[bool\]\$WithPassword = \$false\) \{$",
+        r"^return Invoke-Admin \$Sql \$Partner \$WithPassword$",
         r"^foreach \(\$character in \$LoginPassword\.ToCharArray\(\)\)",
         r"^function New-SqlConnection\(\[string\]\$Database, \[string\]\$Name, \[string\]\$LoginPassword\) \{$",
     ]
@@ -230,3 +233,117 @@ def test_every_variable_read_is_assigned_somewhere(tree):
     read = {variable_name(text_of(v)) for v in nodes(tree.root_node, "variable")}
     unknown = {v for v in read - assigned - AUTOMATIC_VARIABLES if not v.startswith("env:")}
     assert unknown == set(), unknown
+
+
+# ---- the password only where it is set, administrators refused, one member per name ----------------
+
+
+def sql_assignments(script: str) -> dict[str, str]:
+    """The SQL the script names by variable: `$name = @'...'@` here-strings and one-line strings."""
+    found = {m[1].lower(): m[2] for m in re.finditer(r"(?ms)^[ \t]*\$(\w+) = @'\n(.*?)\n'@", script)}
+    found.update({m[1].lower(): m[2] for m in re.finditer(r'(?m)^\s*\$(\w+) = "((?:SELECT|DECLARE) [^"]*)"$', script)})
+    return found
+
+
+def command_calls(tree, name: str) -> list[tuple[object, list[str]]]:
+    """Every call of a function: (the command node, its positional arguments as text)."""
+    calls = []
+    for command in nodes(tree.root_node, "command"):
+        names = [c for c in command.children if c.type == "command_name"]
+        if not names or text_of(names[0]).lower() != name.lower():
+            continue
+        elements = [c for c in command.children if c.type == "command_elements"]
+        args = [text_of(c) for c in elements[0].children if c.type != "command_argument_sep"] if elements else []
+        calls.append((command, args))
+    return calls
+
+
+def enclosing_function(node):
+    while node is not None and node.type != "function_statement":
+        node = node.parent
+    return node
+
+
+def function_named(tree, name: str):
+    for fn in nodes(tree.root_node, "function_statement"):
+        if text_of(next(c for c in fn.children if c.type == "function_name")) == name:
+            return fn
+    raise AssertionError(f"no function {name}")
+
+
+SETS_A_PASSWORD = re.compile(r"N'(ALTER|CREATE) LOGIN ' \+ QUOTENAME\(@login\) \+ N' WITH PASSWORD = ' \+ QUOTENAME\(@password")
+CHANGES = re.compile(r"\b(ALTER|CREATE) LOGIN\b|\bALTER SERVER ROLE\b|\bCREATE USER\b|\bALTER ROLE\b")
+
+
+def admin_calls(tree, script):
+    """Every administrator command: (node, its SQL, whether it is given the password)."""
+    sql = sql_assignments(script)
+    calls = []
+    for command, args in command_calls(tree, "Invoke-AdminOrFail"):
+        text = args[1]
+        if text.startswith("$"):
+            assert text[1:].lower() in sql, f"the SQL of {text_of(command)} is not found"
+            text = sql[text[1:].lower()]
+        calls.append((command, text, len(args) == 4 and args[3] == "$true"))
+    # Invoke-Admin is called only by Invoke-AdminOrFail, passing its arguments on.
+    assert [a for _, a in command_calls(tree, "Invoke-Admin")] == [["$Sql", "$Partner", "$WithPassword"]]
+    return calls
+
+
+def test_the_password_is_bound_only_to_the_commands_that_set_it(tree, script):
+    # A trace or an Extended Events session on rpc_completed records every bound parameter's value.
+    invoke = text_of(function_named(tree, "Invoke-Admin"))
+    assert invoke.count("'@password'") == 1 and invoke.count("$password") == 1
+    assert "        if ($WithPassword) { $bound['@password'] = $password }\n" in invoke
+    calls = admin_calls(tree, script)
+    with_password = [sql for _, sql, given in calls if given]
+    for command, sql, given in calls:
+        assert given == ("@password" in sql), f"the password is {'' if given else 'not '}given to {text_of(command)}"
+        assert given == bool(SETS_A_PASSWORD.search(sql)), text_of(command)
+    # ALTER LOGIN (single user and a changed password) and CREATE LOGIN (a new clone), nothing else.
+    assert sorted(SETS_A_PASSWORD.search(sql)[1] for sql in with_password) == ["ALTER", "CREATE"]
+    assert all(len(re.findall(r"@password\b", sql)) == 1 for sql in with_password)
+
+
+def test_the_privileged_check_runs_before_the_first_change(tree, script):
+    checks = command_calls(tree, "Assert-NotPrivileged")
+    assert checks, "no privileged check"
+    check = text_of(function_named(tree, "Assert-NotPrivileged"))
+    assert "$privilegedSql $Name)" in check and re.search(r"Write-RotatorError \"the login '\$Name' is privileged "
+                                                           r"\(\$reasons\)[^\n]*\n\s*exit 3\n", check)
+    privileged = sql_assignments(script)["privilegedsql"]
+    for needle in ("IS_SRVROLEMEMBER(N'sysadmin', @partner)", "sys.server_role_members", "sys.server_permissions",
+                   "N'sysadmin', N'securityadmin'", "N'CONTROL SERVER', N'ALTER ANY LOGIN', N'IMPERSONATE ANY LOGIN'",
+                   "p.state IN ('G', 'W')", "RAISERROR"):
+        assert needle in privileged, needle
+    changes = [(command, sql) for command, sql, _ in admin_calls(tree, script) if CHANGES.search(sql)]
+    assert len(changes) == 3, [text_of(c) for c, _ in changes]
+    for command, sql in changes:
+        fn = enclosing_function(command)
+        assert fn is not None
+        before = {args[0] for node, args in checks
+                  if enclosing_function(node) == fn and node.start_byte < command.start_byte}
+        needed = {"$username", "$partner"} if "@partner" in sql else {"$username"}
+        assert needed <= before, f"{text_of(command)} runs before the check of {needed - before}"
+    # ... and the partner's check comes before anything else that function changes.
+    copy = function_named(tree, "Copy-PartnerLogin")
+    first_change = min(c.start_byte for c, _ in changes if enclosing_function(c) == copy)
+    partner_check = [n for n, a in checks if a == ["$partner"] and enclosing_function(n) == copy]
+    assert partner_check and partner_check[0].start_byte < first_change
+
+
+def test_duplicate_member_names_are_refused(tree, script):
+    # Windows PowerShell 5.1 and PowerShell 7 disagree on a JSON object that repeats a name (and python3
+    # on Linux differs from both): the script scans the text itself, before ConvertFrom-Json, comparing
+    # names decoded and ignoring case as PowerShell's property lookup does.
+    scan = text_of(function_named(tree, "Test-JsonMemberNames"))
+    assert "New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)" in scan
+    assert "if (-not $objects.Peek().Add($text.ToString())) { return 'duplicate' }" in scan
+    assert "[Convert]::ToInt32($hex, 16)" in scan, "\\u escapes are decoded before names are compared"
+    read = text_of(function_named(tree, "Read-Secret"))
+    call = read.index("$names = Test-JsonMemberNames ([string]$secretString)")
+    assert call < read.index("$parsed = $secretString | ConvertFrom-Json")
+    assert re.search(r"if \(\$names -eq 'duplicate'\) \{\n\s*Write-RotatorError [^\n]*two members of one name[^\n]*\n"
+                     r"\s*exit 4\n", read)
+    assert re.search(r"if \(\$names -ne 'ok'\) \{\n\s*Write-RotatorError 'the secret value is not valid JSON'\n"
+                     r"\s*exit 4\n", read)

@@ -5,6 +5,7 @@ is for linters and tests)."""
 import hashlib
 import os
 import re
+import secrets
 import sys
 
 from secret import Rules, die, run, write_private
@@ -41,41 +42,341 @@ def read_hosts(work, name):
     return lines[0], [bytes.fromhex(line).decode("utf-8") for line in lines[1:]]
 
 
+def quote_name(name):
+    # An identifier in backticks: a backtick doubled, every other character as it is.
+    return "`%s`" % name.replace("`", "``")
+
+
 def grantee(user, host):
-    return "`%s`@`%s`" % (user.replace("`", "``"), host.replace("`", "``"))
+    return "%s@%s" % (quote_name(user), quote_name(host))
 
 
-# What SHOW GRANTS adds that a GRANT to another account must not carry: the account's
-# authentication (MariaDB shows it on the USAGE line).
-AUTHENTICATION = re.compile(r" IDENTIFIED (BY PASSWORD '[^']*'|VIA .*?)(?= REQUIRE | WITH |$)")
+# Privileges as data (docs/host-contract.md): the privilege tables are read with every name in
+# hex, and the statements are built here from names and keywords this file knows; the text of a
+# grant (SHOW GRANTS) is never replayed, so no name can add a statement.
+
+# MariaDB 10.4+ keeps an account's global privileges as a bit mask (mysql.global_priv, "access").
+MARIADB_GLOBAL = [
+    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "RELOAD", "SHUTDOWN", "PROCESS", "FILE",
+    "GRANT OPTION", "REFERENCES", "INDEX", "ALTER", "SHOW DATABASES", "SUPER", "CREATE TEMPORARY TABLES",
+    "LOCK TABLES", "EXECUTE", "REPLICATION SLAVE", "REPLICATION CLIENT", "CREATE VIEW", "SHOW VIEW",
+    "CREATE ROUTINE", "ALTER ROUTINE", "CREATE USER", "EVENT", "TRIGGER", "CREATE TABLESPACE",
+    "DELETE HISTORY", "SET USER", "FEDERATED ADMIN", "CONNECTION ADMIN", "READ_ONLY ADMIN",
+    "REPLICATION SLAVE ADMIN", "REPLICATION MASTER ADMIN", "BINLOG ADMIN", "BINLOG REPLAY",
+    "SLAVE MONITOR", "SHOW CREATE ROUTINE",
+]
+
+# MySQL 8: the Y/N columns of mysql.user (its dynamic privileges are rows of mysql.global_grants).
+MYSQL_GLOBAL = [
+    ("Select_priv", "SELECT"), ("Insert_priv", "INSERT"), ("Update_priv", "UPDATE"),
+    ("Delete_priv", "DELETE"), ("Create_priv", "CREATE"), ("Drop_priv", "DROP"), ("Reload_priv", "RELOAD"),
+    ("Shutdown_priv", "SHUTDOWN"), ("Process_priv", "PROCESS"), ("File_priv", "FILE"),
+    ("Grant_priv", "GRANT OPTION"), ("References_priv", "REFERENCES"), ("Index_priv", "INDEX"),
+    ("Alter_priv", "ALTER"), ("Show_db_priv", "SHOW DATABASES"), ("Super_priv", "SUPER"),
+    ("Create_tmp_table_priv", "CREATE TEMPORARY TABLES"), ("Lock_tables_priv", "LOCK TABLES"),
+    ("Execute_priv", "EXECUTE"), ("Repl_slave_priv", "REPLICATION SLAVE"),
+    ("Repl_client_priv", "REPLICATION CLIENT"), ("Create_view_priv", "CREATE VIEW"),
+    ("Show_view_priv", "SHOW VIEW"), ("Create_routine_priv", "CREATE ROUTINE"),
+    ("Alter_routine_priv", "ALTER ROUTINE"), ("Create_user_priv", "CREATE USER"), ("Event_priv", "EVENT"),
+    ("Trigger_priv", "TRIGGER"), ("Create_tablespace_priv", "CREATE TABLESPACE"),
+    ("Create_role_priv", "CREATE ROLE"), ("Drop_role_priv", "DROP ROLE"),
+]
+
+# The Y/N columns of mysql.db (MariaDB adds Delete_history_priv).
+DB_COLUMNS = [
+    ("Select_priv", "SELECT"), ("Insert_priv", "INSERT"), ("Update_priv", "UPDATE"), ("Delete_priv", "DELETE"),
+    ("Create_priv", "CREATE"), ("Drop_priv", "DROP"), ("Grant_priv", "GRANT OPTION"),
+    ("References_priv", "REFERENCES"), ("Index_priv", "INDEX"), ("Alter_priv", "ALTER"),
+    ("Create_tmp_table_priv", "CREATE TEMPORARY TABLES"), ("Lock_tables_priv", "LOCK TABLES"),
+    ("Create_view_priv", "CREATE VIEW"), ("Show_view_priv", "SHOW VIEW"),
+    ("Create_routine_priv", "CREATE ROUTINE"), ("Alter_routine_priv", "ALTER ROUTINE"),
+    ("Execute_priv", "EXECUTE"), ("Event_priv", "EVENT"), ("Trigger_priv", "TRIGGER"),
+]
+MARIADB_DB_COLUMNS = DB_COLUMNS + [("Delete_history_priv", "DELETE HISTORY")]
+
+# The members of the SET columns of tables_priv, columns_priv and procs_priv.
+TABLE_PRIVILEGES = {
+    "Select": "SELECT", "Insert": "INSERT", "Update": "UPDATE", "Delete": "DELETE", "Create": "CREATE",
+    "Drop": "DROP", "Grant": "GRANT OPTION", "References": "REFERENCES", "Index": "INDEX", "Alter": "ALTER",
+    "Create View": "CREATE VIEW", "Show view": "SHOW VIEW", "Trigger": "TRIGGER",
+    "Delete versioning rows": "DELETE HISTORY",
+}
+COLUMN_PRIVILEGES = {"Select": "SELECT", "Insert": "INSERT", "Update": "UPDATE", "References": "REFERENCES"}
+ROUTINE_PRIVILEGES = {"Execute": "EXECUTE", "Alter Routine": "ALTER ROUTINE", "Grant": "GRANT OPTION",
+                      "Show Create Routine": "SHOW CREATE ROUTINE"}
+ROUTINE_TYPES = ("FUNCTION", "PROCEDURE", "PACKAGE", "PACKAGE BODY")
+DYNAMIC_PRIVILEGE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}\Z")
+
+# Administrator's rights (login_privileged): on *.*, or on the mysql schema (its tables are the
+# accounts and their privileges).
+PRIVILEGED_GLOBAL = {"ALL PRIVILEGES", "SUPER", "CREATE USER", "GRANT OPTION", "FILE", "SHUTDOWN", "INSERT", "UPDATE",
+                     "DELETE", "SET USER", "CREATE ROLE", "DROP ROLE", "ROLE_ADMIN", "SYSTEM_USER",
+                     "SET_USER_ID", "SET_ANY_DEFINER", "ALLOW_NONEXISTENT_DEFINER"}
+PRIVILEGED_SCHEMA = {"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "GRANT OPTION",
+                     "CREATE VIEW", "TRIGGER", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT", "INDEX", "DELETE HISTORY"}
+
+
+def y_columns(columns):
+    # The names of the Y columns, comma separated, in hex: names this file chose, never the table's.
+    return "HEX(CONCAT_WS(',', %s))" % ", ".join("IF(%s = 'Y', '%s', NULL)" % (c, n) for c, n in columns)
+
+
+def privileges_sql(flavour, accounts, roles=False):
+    """SELECTs of the privileges of accounts ((user, host) pairs), one tab-separated line per
+    privilege row, each name in hex: no byte of a name can break a line or a field. With roles,
+    also those of every role (login_privileged follows the memberships)."""
+    def where(user="User", host="Host"):
+        pairs = " OR ".join("(%s = %s AND %s = %s)" % (user, sql_literal(u), host, sql_literal(h))
+                            for u, h in accounts) or "FALSE"
+        if roles and flavour == "mariadb":
+            pairs += " OR (%s, %s) IN (SELECT Role, '' FROM mysql.roles_mapping)" % (user, host)
+        elif roles:
+            pairs += " OR (%s, %s) IN (SELECT FROM_USER, FROM_HOST FROM mysql.role_edges)" % (user, host)
+        return "WHERE " + pairs
+
+    account = "HEX(User), HEX(Host)"
+    out = ["SET SESSION sql_mode = '';"]
+    if flavour == "mariadb":
+        out.append("SELECT 'access', %s, CAST(IFNULL(JSON_VALUE(Priv, '$.access'), 0) AS UNSIGNED), "
+                   "HEX(IFNULL(JSON_VALUE(Priv, '$.default_role'), '')) FROM mysql.global_priv %s;"
+                   % (account, where()))
+        db_columns = MARIADB_DB_COLUMNS
+        out.append("SELECT 'role', %s, HEX(Role), '', Admin_option FROM mysql.roles_mapping %s;" % (account, where()))
+    else:
+        out.append("SELECT 'global', %s, %s, IF(JSON_CONTAINS_PATH(IFNULL(User_attributes, '{}'), 'one', "
+                   "'$.Restrictions'), 'Y', 'N') FROM mysql.user %s;" % (account, y_columns(MYSQL_GLOBAL), where()))
+        out.append("SELECT 'dynamic', %s, HEX(PRIV), WITH_GRANT_OPTION FROM mysql.global_grants %s;"
+                   % ("HEX(USER), HEX(HOST)", where("USER", "HOST")))
+        db_columns = DB_COLUMNS
+        out.append("SELECT 'role', HEX(TO_USER), HEX(TO_HOST), HEX(FROM_USER), HEX(FROM_HOST), WITH_ADMIN_OPTION "
+                   "FROM mysql.role_edges %s;" % where("TO_USER", "TO_HOST"))
+        out.append("SELECT 'default', HEX(USER), HEX(HOST), HEX(DEFAULT_ROLE_USER), HEX(DEFAULT_ROLE_HOST) "
+                   "FROM mysql.default_roles %s;" % where("USER", "HOST"))
+    out.append("SELECT 'db', %s, HEX(Db), %s FROM mysql.db %s;" % (account, y_columns(db_columns), where()))
+    out.append("SELECT 'table', %s, HEX(Db), HEX(Table_name), HEX(CONCAT('', Table_priv)) FROM mysql.tables_priv %s;"
+               % (account, where()))
+    out.append("SELECT 'column', %s, HEX(Db), HEX(Table_name), HEX(Column_name), HEX(CONCAT('', Column_priv)) "
+               "FROM mysql.columns_priv %s;" % (account, where()))
+    out.append("SELECT 'routine', %s, HEX(Db), HEX(Routine_name), HEX(CONCAT('', Routine_type)), "
+               "HEX(CONCAT('', Proc_priv)) FROM mysql.procs_priv %s;" % (account, where()))
+    out.append("SELECT 'proxy', %s, HEX(Proxied_user), HEX(Proxied_host), With_grant FROM mysql.proxies_priv %s;"
+               % (account, where()))
+    return "\n".join(out) + "\n"
+
+
+FIELDS = {"access": "uhnx", "global": "uhxf", "dynamic": "uhxf", "role": "uhxxf", "default": "uhxx",
+          "db": "uhxx", "table": "uhxxx", "column": "uhxxxx", "routine": "uhxxxx", "proxy": "uhxxf"}
+
+
+def read_privileges(path):
+    """The lines privileges_sql's SELECTs wrote: (kind, user, host, values...), names decoded."""
+    rows = []
+    with open(path, "rb") as handle:
+        for raw in handle.read().decode("ascii").splitlines():
+            if not raw.strip():
+                continue
+            fields = raw.split("\t")
+            kind = fields[0]
+            if kind not in FIELDS or len(fields) != len(FIELDS[kind]) + 1:
+                die(6, "unexpected line in the privilege tables' answer")
+            row = [kind]
+            for form, value in zip(FIELDS[kind], fields[1:]):
+                if form == "n":
+                    if not re.match(r"^[0-9]{1,20}\Z", value):
+                        die(6, "unexpected privilege mask")
+                    row.append(int(value))
+                elif form == "f":
+                    if value not in ("Y", "N", "0", "1"):
+                        die(6, "unexpected flag")
+                    row.append(value in ("Y", "1"))
+                else:
+                    if not re.match(r"^(?:[0-9A-F]{2})*\Z", value):
+                        die(6, "unexpected name encoding")
+                    row.append(bytes.fromhex(value).decode("utf-8"))
+            rows.append(tuple(row))
+    return rows
+
+
+def names_of(text, known, what):
+    names = []
+    for member in text.split(",") if text else []:
+        if member not in known:
+            die(6, "unknown %s privilege in the privilege tables" % what)
+        names.append(known[member])
+    return names
+
+
+def mask_names(mask, strict=True):
+    names = [name for bit, name in enumerate(MARIADB_GLOBAL) if mask & (1 << bit)]
+    if mask >> len(MARIADB_GLOBAL):
+        # A privilege newer than this file (root's mask has every bit set): never copied.
+        if strict:
+            die(6, "unknown global privilege in mysql.global_priv")
+        names.append("ALL PRIVILEGES")
+    return names
+
+
+def grant(privileges, on, target):
+    """GRANT of a list of privilege names (GRANT OPTION among them as WITH GRANT OPTION)."""
+    option = "GRANT OPTION" in privileges
+    rest = [p for p in privileges if p != "GRANT OPTION"]
+    if not rest and not option:
+        return []
+    return ["GRANT %s ON %s TO %s%s" % (", ".join(rest) or "USAGE", on, target,
+                                        " WITH GRANT OPTION" if option else "")]
+
+
+def role_name(flavour, user, host):
+    # MariaDB's roles have no host part; MySQL 8's are accounts.
+    return quote_name(user) if flavour == "mariadb" else grantee(user, host)
+
+
+def grants_of(flavour, rows, target):
+    """The statements that give target the privileges of the rows (one account's)."""
+    out = []
+    roles, default_roles = [], []
+    columns = {}
+    for row in rows:
+        kind = row[0]
+        if kind == "access":
+            out += grant(mask_names(row[3]), "*.*", target)
+            if row[4]:
+                default_roles.append(quote_name(row[4]))
+        elif kind == "global":
+            if row[4]:
+                die(6, "the partner has partial revokes, which cannot be copied")
+            out += grant(row[3].split(",") if row[3] else [], "*.*", target)
+        elif kind == "dynamic":
+            if not DYNAMIC_PRIVILEGE.match(row[3]):
+                die(6, "unexpected dynamic privilege name")
+            out += grant([row[3]] + (["GRANT OPTION"] if row[4] else []), "*.*", target)
+        elif kind == "db":
+            out += grant(row[4].split(",") if row[4] else [], "%s.*" % quote_name(row[3]), target)
+        elif kind == "table":
+            on = "%s.%s" % (quote_name(row[3]), quote_name(row[4]))
+            out += grant(names_of(row[5], TABLE_PRIVILEGES, "table"), on, target)
+        elif kind == "column":
+            for name in names_of(row[6], COLUMN_PRIVILEGES, "column"):
+                columns.setdefault((row[3], row[4], name), []).append(quote_name(row[5]))
+        elif kind == "routine":
+            if row[5] not in ROUTINE_TYPES:
+                die(6, "unknown routine type in mysql.procs_priv")
+            on = "%s %s.%s" % (row[5], quote_name(row[3]), quote_name(row[4]))
+            out += grant(names_of(row[6], ROUTINE_PRIVILEGES, "routine"), on, target)
+        elif kind == "proxy":
+            out.append("GRANT PROXY ON %s TO %s%s" % (grantee(row[3], row[4]), target,
+                                                       " WITH GRANT OPTION" if row[5] else ""))
+        elif kind == "role":
+            roles.append("GRANT %s TO %s%s" % (role_name(flavour, row[3], row[4]), target,
+                                               " WITH ADMIN OPTION" if row[5] else ""))
+        elif kind == "default":
+            default_roles.append(grantee(row[3], row[4]))
+    for (database, table, privilege), names in sorted(columns.items()):
+        out.append("GRANT %s (%s) ON %s.%s TO %s" % (privilege, ", ".join(names), quote_name(database),
+                                                    quote_name(table), target))
+    out += roles
+    if default_roles and flavour == "mariadb":
+        out.append("SET DEFAULT ROLE %s FOR %s" % (default_roles[0], target))
+    elif default_roles:
+        out.append("ALTER USER %s DEFAULT ROLE %s" % (target, ", ".join(default_roles)))
+    return out
+
+
+def prepared(statement):
+    """A statement the client passes on without reading it: its text in hex, prepared by the
+    server, so neither the client's statement splitting nor its commands see any name."""
+    return ("SET @rotator_sql = CONVERT(0x%s USING utf8mb4);\nPREPARE rotator_statement FROM @rotator_sql;\n"
+            "EXECUTE rotator_statement;\nDEALLOCATE PREPARE rotator_statement;\n"
+            % statement.encode("utf-8").hex().upper())
 
 
 def copy_grants_sql(work, user, source):
     """SQL that gives user, on each host entry it shares with source, exactly source's grants:
-    its roles and privileges revoked, then source's grant lines (SHOW GRANTS, work/grants)
-    replayed with the grantee replaced."""
+    its own roles, proxy grants and privileges revoked, then source's, read from the privilege
+    tables (work/grants, privileges_sql), granted as statements built here."""
     flavour, hosts = read_hosts(work, "hosts")
     _, source_hosts = read_hosts(work, "partner-hosts")
-    with open(os.path.join(work, "grants"), encoding="utf-8") as handle:
-        grants = [line.rstrip("\n") for line in handle if line.strip()]
-    out = ["SET SESSION sql_mode = '';"]
+    rows = read_privileges(os.path.join(work, "grants"))
+    statements = []
     for host in hosts:
         target = grantee(user, host)
-        for line in grants:
-            if line.startswith("GRANT `") and " TO %s" % target in line:
-                out.append("REVOKE %s FROM %s;" % (line[len("GRANT "):line.index(" TO %s" % target)], target))
-        out.append("REVOKE ALL PRIVILEGES, GRANT OPTION FROM %s;" % target)
+        for row in rows:
+            if row[1:3] == (user, host) and row[0] == "role":
+                statements.append("REVOKE %s FROM %s" % (role_name(flavour, row[3], row[4]), target))
+            elif row[1:3] == (user, host) and row[0] == "proxy":
+                statements.append("REVOKE PROXY ON %s FROM %s" % (grantee(row[3], row[4]), target))
+        statements.append("REVOKE ALL PRIVILEGES, GRANT OPTION FROM %s" % target)
         if flavour == "mariadb":
-            out.append("SET DEFAULT ROLE NONE FOR %s;" % target)
+            statements.append("SET DEFAULT ROLE NONE FOR %s" % target)
+        else:
+            statements.append("ALTER USER %s DEFAULT ROLE NONE" % target)
     for host in source_hosts:
-        if host not in hosts:
+        if host in hosts:
+            statements += grants_of(flavour, [r for r in rows if r[1:3] == (source, host)], grantee(user, host))
+    return "SET SESSION sql_mode = '';\n" + "".join(prepared(s) for s in statements)
+
+
+def privileged(work, name, hosts_file):
+    """What makes the login an administrator (docs/host-contract.md), from the privilege tables
+    (work/privileges, privileges_sql with roles): its host entries and every role they reach."""
+    flavour, hosts = read_hosts(work, hosts_file)
+    rows = read_privileges(os.path.join(work, "privileges"))
+    todo = [(name, host) for host in hosts]
+    reached = {}
+    for account in todo:
+        reached.setdefault(account, "")
+    while todo:
+        account = todo.pop()
+        for row in rows:
+            if row[0] == "role" and row[1:3] == account:
+                role = (row[3], "") if flavour == "mariadb" else (row[3], row[4])
+                if role not in reached:
+                    reached[role] = " (through the role %s)" % role_name(flavour, *role)
+                    todo.append(role)
+    mysql_schema = re.compile(r"^mysql\Z", re.IGNORECASE)
+    for row in rows:
+        if row[1:3] not in reached:
             continue
-        account = re.compile(r" (TO|FOR|FROM) " + re.escape(grantee(source, host)) + r"(?= |$)")
-        for line in grants:
-            if account.search(line):
-                statement = account.sub(lambda m, host=host: " %s %s" % (m.group(1), grantee(user, host)), line)
-                out.append(AUTHENTICATION.sub("", statement) + ";")
-    return "\n".join(out) + "\n"
+        via, kind, found = reached[row[1:3]], row[0], []
+        if kind == "access":
+            found = ["%s ON *.*" % p for p in mask_names(row[3], strict=False) if p in PRIVILEGED_GLOBAL]
+        elif kind == "global":
+            found = ["%s ON *.*" % p for p in (row[3].split(",") if row[3] else []) if p in PRIVILEGED_GLOBAL]
+            found += ["partial revokes"] if row[4] else []
+        elif kind == "dynamic" and (row[3] in PRIVILEGED_GLOBAL or row[4]):
+            found = ["%s ON *.*" % row[3]]
+        elif kind == "db" and like(row[3], "mysql"):
+            found = ["%s ON the mysql schema" % p for p in (row[4].split(",") if row[4] else [])
+                     if p in PRIVILEGED_SCHEMA]
+        elif kind == "table" and mysql_schema.match(row[3]):
+            found = ["%s ON a table of the mysql schema" % p
+                     for p in names_of(row[5], TABLE_PRIVILEGES, "table") if p in PRIVILEGED_SCHEMA]
+        elif kind == "column" and mysql_schema.match(row[3]):
+            found = ["%s ON a column of the mysql schema" % p
+                     for p in names_of(row[6], COLUMN_PRIVILEGES, "column") if p in PRIVILEGED_SCHEMA]
+        elif kind == "proxy":
+            found = ["PROXY"]
+        if found:
+            sys.stdout.write("%s%s\n" % (found[0], via))
+            return
+
+
+def like(pattern, text):
+    # mysql.db's Db is a LIKE pattern (% and _, \ escapes), compared here without case.
+    regex, escaped = "", False
+    for c in pattern:
+        if escaped:
+            regex += re.escape(c)
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == "%":
+            regex += ".*"
+        elif c == "_":
+            regex += "."
+        else:
+            regex += re.escape(c)
+    return re.match("^(?:%s)\\Z" % regex, text, re.IGNORECASE | re.DOTALL) is not None
 
 
 def client_options(username, password):
@@ -84,6 +385,9 @@ def client_options(username, password):
 
 def write_login(work, username, password):
     write_private(os.path.join(work, "client.cnf"), client_options(username, password))
+    # verify's probe: the same login with a password nobody has must be refused.
+    probe = "rotator-probe-" + secrets.token_hex(16)
+    write_private(os.path.join(work, "client.probe.cnf"), client_options(username, probe))
 
 
 def write_master(work, username, password):
@@ -113,10 +417,16 @@ def password_sql(verb, hosts_file):
 
 
 def grants_sql(work, user, partner):
-    # SHOW GRANTS of the partner's host entries, then of the user's.
-    accounts = [grantee(partner, h) for h in read_hosts(work, "partner-hosts")[1]]
-    accounts += [grantee(user, h) for h in read_hosts(work, "hosts")[1]]
-    sys.stdout.write("".join("SHOW GRANTS FOR %s;\n" % a for a in accounts))
+    # The privilege rows of the partner's host entries and of the user's.
+    flavour, hosts = read_hosts(work, "hosts")
+    accounts = [(partner, h) for h in read_hosts(work, "partner-hosts")[1]] + [(user, h) for h in hosts]
+    sys.stdout.write(privileges_sql(flavour, accounts))
+
+
+def privileges_of_sql(work, name, hosts_file):
+    # The privilege rows of a login's host entries and of every role (login_privileged).
+    flavour, hosts = read_hosts(work, hosts_file)
+    sys.stdout.write(privileges_sql(flavour, [(name, h) for h in hosts], roles=True))
 
 
 if __name__ == "__main__":
@@ -126,4 +436,6 @@ if __name__ == "__main__":
         "create-sql": password_sql("CREATE USER", "partner-hosts"),
         "grants-sql": grants_sql,
         "copy-grants-sql": lambda work, user, source: sys.stdout.write(copy_grants_sql(work, user, source)),
+        "privileges-sql": privileges_of_sql,
+        "privileged": privileged,
     })

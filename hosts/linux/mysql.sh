@@ -10,21 +10,31 @@ PYTHON
 # Log in over TCP with a client option file and nothing else (--defaults-file: no other option
 # file is read, so a [client] password in ~/.my.cnf cannot stand in for this one).
 # Status: 0 accepted, 1 refused, 2 unreachable.
-verify() {
-  local database=()
+login() {
+  local options=$1 errfile=$2 database=()
   if [ -n "$dbname" ]; then database=("--database=$dbname"); fi
   env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
-    "$client" --defaults-file="$work/client.cnf" --protocol=tcp --host=127.0.0.1 --port="$port" \
+    "$client" --defaults-file="$options" --protocol=tcp --host=127.0.0.1 --port="$port" \
     --connect-timeout=10 --batch --skip-column-names ${database[@]+"${database[@]}"} -e 'SELECT 1' \
-    </dev/null >/dev/null 2>"$work/login.err" && return 0
-  if grep -q -E -e '^ERROR (2002|2003|2005|2006|2013|2026)' -- "$work/login.err"; then return 2; fi
+    </dev/null >/dev/null 2>"$errfile" && return 0
+  if grep -q -E -e '^ERROR (2002|2003|2005|2006|2013|2026)' -- "$errfile"; then return 2; fi
   return 1
+}
+
+# Status: 0 accepted, 1 refused, 2 unreachable, 3 accepted but so is a wrong password (the server
+# does not check passwords: --skip-grant-tables, an authentication plugin that accepts anything).
+verify() {
+  login "$work/client.cnf" "$work/login.err" || return
+  if login "$work/client.probe.cnf" "$work/probe.err"; then return 3; fi
+  return 0
 }
 
 verify_failed() {
   case $1 in
     1) fail 5 "MySQL refused the login '$username' with this password: $(first_line "$work/login.err")" ;;
-    *) fail 6 "MySQL is not reachable on 127.0.0.1:$port: $(first_line "$work/login.err")" ;;
+    2) fail 6 "MySQL is not reachable on 127.0.0.1:$port: $(first_line "$work/login.err")" ;;
+    3) fail 6 "MySQL on 127.0.0.1:$port does not check passwords for '$username' (a wrong password is accepted too), so nothing can be verified" ;;
+    *) fail 6 "MySQL could not be asked to verify the login '$username'" ;;
   esac
 }
 
@@ -74,17 +84,28 @@ create_login() {
     || fail 6 "the login '$username' could not be created: $(admin_error)"
 }
 
+# The partner's privileges are read as data from the privilege tables (every name in hex) and the
+# statements that copy them are built by the helper: no text of a grant is replayed.
 copy_grants() {
   login_exists || fail 3 "the login '$username' does not exist"
-  python3 -I -c "$helper" grants-sql "$work" "$username" "$1" 2>"$work/helper.err" | admin_sql --raw >"$work/grants" \
+  python3 -I -c "$helper" grants-sql "$work" "$username" "$1" 2>"$work/helper.err" | admin_sql >"$work/grants" \
     || fail 6 "the grants of '$1' could not be read: $(admin_error)"
   python3 -I -c "$helper" copy-grants-sql "$work" "$username" "$1" 2>"$work/helper.err" | admin_sql >/dev/null \
-    || fail 6 "the grants of '$1' could not be copied to '$username': $(admin_error)"
+    || fail 6 "the grants of '$1' could not be copied to '$username': $(admin_error)$(first_line "$work/helper.err")"
 }
 
 # login_privileged <name>: status 0 when the login holds an administrator's rights, with what they
-# are in $work/privileged; 1 when it does not.
+# are in $work/privileged; 1 when it does not. On any of its host entries, directly or through a
+# role: SUPER, CREATE USER, GRANT OPTION, FILE, SHUTDOWN, INSERT/UPDATE/DELETE (...) on *.*, a
+# right to change the mysql schema, a proxy grant (the helper's PRIVILEGED_* lists).
+# The login's host entries are those login_exists last read for it.
 login_privileged() {
-  : >"$work/privileged"
-  return 1
+  local name=$1 file=hosts
+  if [ "$name" != "$username" ]; then file='partner-hosts'; fi
+  rm -f -- "$work/privileges" "$work/privileged"
+  python3 -I -c "$helper" privileges-sql "$work" "$name" "$file" 2>"$work/helper.err" | admin_sql >"$work/privileges" \
+    || fail 6 "the privileges of '$name' could not be read as $administrator: $(admin_error)"
+  python3 -I -c "$helper" privileged "$work" "$name" "$file" >"$work/privileged" 2>"$work/helper.err" \
+    || fail 6 "the privileges of '$name' could not be told: $(first_line "$work/helper.err")"
+  [ -s "$work/privileged" ]
 }

@@ -162,3 +162,51 @@ def expect_failure(result: InvocationResult, code: int, fragment: str = "") -> N
     assert result.status == "Failed", result
     assert result.response_code == code, result
     assert fragment in result.stderr, result.stderr
+
+
+# ---- MySQL / MariaDB: statements and privileges whatever the names hold ----------------------
+
+
+def my_name(name: str) -> str:
+    """An identifier in backticks (a backtick doubled)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def my_prepared(server, *statements: str) -> str:
+    """Run statements as root with their text in hex (PREPARE): the client never reads a name, so
+    names with quotes, backslashes and control characters reach the server as they are."""
+    sql = ["SET SESSION sql_mode = '';"]
+    for statement in statements:
+        sql.append(f"SET @t = CONVERT(0x{statement.encode('utf-8').hex()} USING utf8mb4);"
+                   " PREPARE t FROM @t; EXECUTE t; DEALLOCATE PREPARE t;")
+    return server.admin_sql("\n".join(sql) + "\n")
+
+
+def my_privileges(server, user: str) -> dict[str, set]:
+    """Every privilege row of `user` (all host entries) in MariaDB's tables, the user left out, the
+    names decoded: what two logins with the same grants have in common."""
+    literal = "CONVERT(0x%s USING utf8mb4)" % user.encode("utf-8").hex()
+    queries = {
+        "global": "SELECT HEX(Host), JSON_VALUE(Priv, '$.access'), HEX(IFNULL(JSON_VALUE(Priv, '$.default_role'), ''))"
+                  " FROM mysql.global_priv",
+        "db": "SELECT HEX(Host), HEX(Db), Select_priv, Insert_priv, Update_priv, Delete_priv, Create_priv,"
+              " Drop_priv, Grant_priv, Alter_priv, Execute_priv, Delete_history_priv FROM mysql.db",
+        "table": "SELECT HEX(Host), HEX(Db), HEX(Table_name), HEX(CONCAT('', Table_priv)),"
+                 " HEX(CONCAT('', Column_priv)) FROM mysql.tables_priv",
+        "column": "SELECT HEX(Host), HEX(Db), HEX(Table_name), HEX(Column_name), HEX(CONCAT('', Column_priv))"
+                  " FROM mysql.columns_priv",
+        "routine": "SELECT HEX(Host), HEX(Db), HEX(Routine_name), Routine_type, HEX(CONCAT('', Proc_priv))"
+                   " FROM mysql.procs_priv",
+        "role": "SELECT HEX(Host), HEX(Role), Admin_option FROM mysql.roles_mapping",
+        "proxy": "SELECT HEX(Host), HEX(Proxied_user), HEX(Proxied_host), With_grant FROM mysql.proxies_priv",
+    }
+    found: dict[str, set] = {}
+    for kind, query in queries.items():
+        out = server.admin_sql(f"{query} WHERE User = {literal};\n")
+        rows = set()
+        for line in out.splitlines():
+            rows.add(tuple(bytes.fromhex(v).decode("utf-8") if re.fullmatch(r"(?:[0-9A-F]{2})+", v) and kind != "global"
+                           or (kind == "global" and i != 1 and re.fullmatch(r"(?:[0-9A-F]{2})*", v)) else v
+                           for i, v in enumerate(line.split("\t"))))
+        found[kind] = rows
+    return found

@@ -1,0 +1,222 @@
+"""Attacks on the MySQL/MariaDB document, run as the SSM agent would against real MariaDB: a login
+that names its own objects must not get more than it has onto its `_clone` (grants are copied as
+data, never as text), a secret must not make the host change or clone an administrator, and a
+server that accepts any password must not pass `verify` (docs/host-contract.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .support import expect_failure, expect_result, my_name, my_prepared, my_privileges
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hosts" / "linux"))
+import mysql as helper  # noqa: E402
+
+
+@pytest.fixture
+def mysql_host(make_host):
+    return make_host("mysql")
+
+
+@pytest.fixture
+def alternating(mysql_host, mariadb):
+    """A master secret with a real administrator, an application login holding AWSCURRENT: returns
+    (host, server, arn, app, master arn, version factory)."""
+    host = mysql_host
+    admin, admin_password = "admin_" + uuid.uuid4().hex[:8], "Admin-Pass-" + uuid.uuid4().hex[:8]
+    mariadb.create_admin(admin, admin_password)
+    master_arn, _ = host.create_secret({"engine": "mariadb", "username": admin, "password": admin_password})
+    app_password = "App-Pass-" + uuid.uuid4().hex[:8]
+    app = host.new_login(app_password)
+    arn, _ = host.create_secret(host.secret_value(app, app_password, masterarn=master_arn))
+
+    def pending(user, password):
+        return host.put_pending(arn, host.secret_value(user, password, masterarn=master_arn))
+
+    pending.admin = admin
+    return host, mariadb, arn, app, app_password, pending
+
+
+def same_grants(server, a: str, b: str) -> None:
+    assert my_privileges(server, a) == my_privileges(server, b)
+
+
+def no_global_privileges(server, user: str) -> None:
+    rows = my_privileges(server, user)["global"]
+    assert rows and all(access == "0" for _, access, _ in rows), rows
+
+
+# ---- (a) a newline in a table name -------------------------------------------------------------
+
+
+def test_a_table_name_holding_a_statement_gives_the_clone_nothing_more(alternating):
+    host, server, arn, app, app_password, pending = alternating
+    clone = app + "_clone"
+    database = "own_" + uuid.uuid4().hex[:8]
+    server.admin_sql(f"CREATE DATABASE {database};\nGRANT ALL ON {database}.* TO '{app}'@'%' WITH GRANT OPTION;\n")
+    # As the application login itself: a table whose name ends one grant line of SHOW GRANTS and
+    # starts another, then a grant on it to itself.
+    hostile = f"x\nGRANT ALL ON *.* TO {clone};#"
+    statements = [f"CREATE TABLE {database}.{my_name(hostile)} (id integer)",
+                  f"GRANT SELECT ON {database}.{my_name(hostile)} TO '{app}'@'%'"]
+    sql = "; ".join(f"SET @t = CONVERT(0x{s.encode().hex()} USING utf8mb4); PREPARE t FROM @t; EXECUTE t"
+                    for s in statements)
+    assert server.login_sql(app, app_password, sql) is not None, "the application login could not set up"
+    version = pending(clone, "Clone-Pass-A1")
+    result = host.run("set", arn, version)
+    # (Replayed as text, the second line ran as the master before the rest failed.)
+    no_global_privileges(server, clone)
+    expect_result(result, "set", version, "changed")
+    same_grants(server, app, clone)
+    assert server.login_sql(clone, "Clone-Pass-A1", "SELECT 1 FROM mysql.user LIMIT 1") is None
+
+
+# ---- (b) names with quotes, backticks, backslashes and control characters ------------------------
+
+ODD = "q'd\"b`t\\s\nn\tt\x01e"
+
+
+def test_odd_names_are_copied_exactly(alternating):
+    host, server, arn, app, app_password, pending = alternating
+    clone = app + "_clone"
+    tag = uuid.uuid4().hex[:6]
+    database, table, column = f"db{tag}{ODD}", f"tb{ODD}", f"co{ODD}"
+    routine, role, pattern = f"pr{ODD}", f"ro{tag}{ODD}", f"pa{tag}\\_x%"
+    on_table = f"{my_name(database)}.{my_name(table)}"
+    account = f"{my_name(app)}@'%'"
+    my_prepared(
+        server,
+        f"CREATE DATABASE {my_name(database)}",
+        f"CREATE TABLE {on_table} ({my_name(column)} integer, other integer)",
+        f"CREATE PROCEDURE {my_name(database)}.{my_name(routine)}() SELECT 1",
+        f"CREATE ROLE {my_name(role)}",
+        f"GRANT SELECT, INSERT ON {my_name(database)}.* TO {account}",
+        f"GRANT SELECT ON {my_name(pattern)}.* TO {account} WITH GRANT OPTION",
+        f"GRANT UPDATE, DELETE ON {on_table} TO {account} WITH GRANT OPTION",
+        f"GRANT SELECT ({my_name(column)}), UPDATE ({my_name(column)}, other) ON {on_table} TO {account}",
+        f"GRANT EXECUTE, ALTER ROUTINE ON PROCEDURE {my_name(database)}.{my_name(routine)} TO {account}",
+        f"GRANT {my_name(role)} TO {account}",
+        f"GRANT {my_name(role)} TO {my_name(pending.admin)}@'%' WITH ADMIN OPTION",  # the master's right to grant it
+        f"SET DEFAULT ROLE {my_name(role)} FOR {account}",
+        f"GRANT PROCESS ON *.* TO {account}",
+    )
+    version = pending(clone, "Clone-Pass-B1")
+    expect_result(host.run("set", arn, version), "set", version, "changed")
+    same_grants(server, app, clone)
+    assert my_privileges(server, clone)["role"] == {("%", role, "N")}
+    # The clone had grants of its own: they go, the partner's come back (again exactly).
+    my_prepared(server, f"GRANT SELECT ON mysql.* TO {my_name(clone)}@'%'",
+                f"REVOKE {my_name(role)} FROM {my_name(clone)}@'%'",
+                f"REVOKE SELECT ({my_name(column)}) ON {on_table} FROM {my_name(clone)}@'%'")
+    again = pending(clone, "Clone-Pass-B2")
+    expect_result(host.run("set", arn, again), "set", again, "changed")
+    same_grants(server, app, clone)
+
+
+# ---- (c) administrators are refused ----------------------------------------------------------------
+
+
+def root_authentication(server) -> str:
+    return server.admin_sql("SELECT HEX(Priv) FROM mysql.global_priv WHERE User = 'root' ORDER BY Host;\n")
+
+
+def test_a_secret_naming_root_changes_nothing(mysql_host, mariadb):
+    host = mysql_host
+    # Some account allows 127.0.0.1, so the server answers a login as root with a refusal (on a
+    # server with localhost accounts only it would refuse the host: "not reachable", exit 6).
+    host.new_login("Some-Pass-C0")
+    before = root_authentication(mariadb)
+    arn, _ = host.create_secret(host.secret_value("root", "Root-Pass-C1"))
+    pending = host.put_pending(arn, host.secret_value("root", "Root-Pass-C2"))
+    expect_failure(host.run("set", arn, pending), 3, "is privileged")
+    assert root_authentication(mariadb) == before
+    assert mariadb.admin_sql("SELECT 1;\n").strip() == "1", "root lost its way in over the socket"
+
+
+@pytest.mark.parametrize("grant, what", [
+    ("GRANT SUPER ON *.* TO {a}", "SUPER ON *.*"),
+    ("GRANT CREATE USER ON *.* TO {a}", "CREATE USER ON *.*"),
+    ("GRANT ALL ON *.* TO {a}", "ON *.*"),
+    ("GRANT USAGE ON *.* TO {a} WITH GRANT OPTION", "GRANT OPTION ON *.*"),
+    ("GRANT INSERT ON mysql.* TO {a}", "INSERT ON the mysql schema"),
+    ("GRANT UPDATE ON `my%`.* TO {a}", "UPDATE ON the mysql schema"),
+    ("GRANT UPDATE ON mysql.global_priv TO {a}", "UPDATE ON a table of the mysql schema"),
+    ("CREATE ROLE {r}; GRANT FILE ON *.* TO {r}; GRANT {r} TO {a}", "FILE ON *.* (through the role"),
+    ("CREATE ROLE {r}; CREATE ROLE {r}_2; GRANT SUPER ON *.* TO {r}_2; GRANT {r}_2 TO {r}; GRANT {r} TO {a}",
+     "SUPER ON *.* (through the role"),
+])
+def test_a_privileged_partner_is_never_cloned(alternating, grant, what):
+    host, server, arn, app, app_password, pending = alternating
+    role = "role_" + uuid.uuid4().hex[:8]
+    server.admin_sql(grant.format(a=f"'{app}'@'%'", r=role) + ";\n")
+    version = pending(app + "_clone", "Clone-Pass-C3")
+    expect_failure(host.run("set", arn, version), 3, what)
+    assert not server.login_exists(app + "_clone")
+
+
+def test_a_privileged_single_user_login_is_not_changed(mysql_host, mariadb):
+    host = mysql_host
+    user = host.new_login("Start-Pass-C4")
+    mariadb.create_login(user, "Start-Pass-C4", host="localhost")
+    mariadb.admin_sql(f"GRANT SUPER ON *.* TO '{user}'@'localhost';\n")
+    arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-C4"))
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-C4"))
+    expect_failure(host.run("set", arn, pending), 3, "SUPER ON *.*")
+    assert mariadb.can_login(user, "Start-Pass-C4")
+
+
+def test_an_existing_privileged_clone_is_not_changed(alternating):
+    host, server, arn, app, app_password, pending = alternating
+    clone = app + "_clone"
+    server.create_login(clone, "Clone-Pass-C5")
+    server.admin_sql(f"GRANT CREATE USER ON *.* TO '{clone}'@'%';\n")
+    version = pending(clone, "Clone-Pass-C6")
+    expect_failure(host.run("set", arn, version), 3, "CREATE USER ON *.*")
+    assert server.can_login(clone, "Clone-Pass-C5")
+
+
+# ---- (d) a server that accepts any password ----------------------------------------------------------
+
+
+def test_verify_fails_when_a_wrong_password_is_accepted(mysql_host, mariadb, tmp_path):
+    """Stands in for --skip-grant-tables: a client that logs in with the real option file whatever
+    the probe's says, so the wrong password "works"."""
+    host = mysql_host
+    user = host.new_login("Start-Pass-D1")
+    arn, current = host.create_secret(host.secret_value(user, "Start-Pass-D1"))
+    expect_result(host.run("verify", arn, current), "verify", current, "verified")
+    env = host.env()
+    real = shutil.which("mysql", path=env["PATH"]) or shutil.which("mariadb", path=env["PATH"])
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "mysql"
+    fake.write_text("#!/bin/bash\nargs=()\nfor a in \"$@\"; do args+=(\"${a/client.probe.cnf/client.cnf}\"); done\n"
+                    f"exec {real} \"${{args[@]}}\"\n")
+    fake.chmod(0o755)
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    expect_failure(host.run("verify", arn, current, env=env), 6, "does not check passwords")
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-D1"))
+    # (This stand-in checks the real password, so set changes it and then cannot verify it.)
+    expect_failure(host.run("set", arn, pending, env=env), 6, "does not check passwords")
+
+
+# ---- the helper's table of MariaDB's global privilege bits ------------------------------------------
+
+
+def test_the_global_privilege_bits_are_mariadbs(mariadb):
+    user = "bits_" + uuid.uuid4().hex[:8]
+    mariadb.create_login(user, "Bits-Pass-1")
+    for bit, name in enumerate(helper.MARIADB_GLOBAL):
+        if name == "SHOW CREATE ROUTINE":  # MariaDB 11.3+
+            continue
+        mariadb.admin_sql(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{user}'@'%';\n"
+                          + (f"GRANT USAGE ON *.* TO '{user}'@'%' WITH GRANT OPTION;\n" if name == "GRANT OPTION"
+                             else f"GRANT {name} ON *.* TO '{user}'@'%';\n"))
+        access = mariadb.admin_sql(f"SELECT JSON_VALUE(Priv, '$.access') FROM mysql.global_priv WHERE User = '{user}';\n")
+        assert int(access) == 1 << bit, name

@@ -128,24 +128,34 @@ function Read-Secret([string]$Id, [string]$VersionId, [string]$Stage, [string]$W
     if ($null -ne (Get-Command -Name 'Get-SECSecretValue' -ErrorAction SilentlyContinue)) {
         try {
             if ($VersionId.Length -gt 0) {
-                $secretString = (Get-SECSecretValue -SecretId $Id -VersionId $VersionId -Region $secretRegion).SecretString
+                $response = Get-SECSecretValue -SecretId $Id -VersionId $VersionId -Region $secretRegion
             } else {
-                $secretString = (Get-SECSecretValue -SecretId $Id -VersionStage $Stage -Region $secretRegion).SecretString
+                $response = Get-SECSecretValue -SecretId $Id -VersionStage $Stage -Region $secretRegion
             }
+            $secretString = $response.SecretString
+            $script:readStages = @($response.VersionStages)
         } catch {
             Write-RotatorError ("$What cannot be read: " + (Get-FirstLine $_.Exception.Message))
             exit 4
         }
     } elseif ($null -ne (Get-Command -Name 'aws' -CommandType Application -ErrorAction SilentlyContinue)) {
         $ErrorActionPreference = 'Continue'
-        $awsOutput = & aws secretsmanager get-secret-value --region $secretRegion --secret-id $Id @selector --query SecretString --output text 2>$null
+        $awsOutput = & aws secretsmanager get-secret-value --region $secretRegion --secret-id $Id @selector --query '[VersionStages, SecretString]' --output json 2>$null
         $awsStatus = $LASTEXITCODE
         $ErrorActionPreference = 'Stop'
         if ($awsStatus -ne 0) {
             Write-RotatorError "$What cannot be read (aws exited with $awsStatus)"
             exit 4
         }
-        $secretString = ($awsOutput | ForEach-Object { [string]$_ }) -join "`n"
+        # The CLI's own JSON: [stages, the SecretString as one JSON string].
+        try {
+            $envelope = ($awsOutput | ForEach-Object { [string]$_ }) -join "`n" | ConvertFrom-Json
+        } catch {
+            Write-RotatorError "$What cannot be read from the AWS CLI's answer"
+            exit 4
+        }
+        $script:readStages = @($envelope[0])
+        $secretString = [string]$envelope[1]
     } else {
         Write-RotatorError 'neither AWS Tools for PowerShell (Get-SECSecretValue) nor the AWS CLI (aws) is installed'
         exit 7
@@ -175,7 +185,54 @@ function Read-Secret([string]$Id, [string]$VersionId, [string]$Stage, [string]$W
     return $parsed
 }
 
+# ---- one command for this secret at a time ----------------------------------------------------
+# From reading the version to the result line, as on Linux (docs/THREAT-MODEL.md): two commands for
+# one secret (two copies of a step, a restore racing a late set) must not interleave. The lock is a
+# file held open without sharing, in a directory that SYSTEM or Administrators own.
+function Enter-SecretLock([string]$Id) {
+    $directory = Join-Path ([Environment]::GetFolderPath('CommonApplicationData')) 'rotator'
+    $trusted = @('NT AUTHORITY\SYSTEM', 'BUILTIN\Administrators')
+    if (-not (Test-Path -LiteralPath $directory)) {
+        [void](New-Item -ItemType Directory -Path $directory)
+        $acl = New-Object System.Security.AccessControl.DirectorySecurity
+        $acl.SetAccessRuleProtection($true, $false)
+        foreach ($who in $trusted) {
+            $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($who, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')))
+        }
+        Set-Acl -LiteralPath $directory -AclObject $acl
+    }
+    $item = Get-Item -LiteralPath $directory -Force
+    if (-not $item.PSIsContainer -or ($item.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -or
+        $trusted -notcontains (Get-Acl -LiteralPath $directory).Owner) {
+        Write-RotatorError "the lock directory $directory is not a directory that SYSTEM or Administrators own"
+        exit 6
+    }
+    $sha = [System.Security.Cryptography.SHA256]::Create()
+    $hash = -join ($sha.ComputeHash([System.Text.Encoding]::UTF8.GetBytes($Id)) | ForEach-Object { $_.ToString('x2') })
+    $path = Join-Path $directory ($hash + '.lock')
+    $until = [DateTime]::UtcNow.AddSeconds(100)
+    while ($true) {
+        try {
+            return [System.IO.File]::Open($path, 'OpenOrCreate', 'ReadWrite', 'None')
+        } catch [System.IO.IOException] {
+            if ([DateTime]::UtcNow -gt $until) {
+                Write-RotatorError 'another command for this secret held the host lock for 100 s'
+                exit 6
+            }
+            Start-Sleep -Milliseconds 250
+        }
+    }
+}
+$secretLock = Enter-SecretLock $secretId
+
+$readStages = @()
 $secret = Read-Secret $secretId $versionId '' 'the secret version'
+# A set for a version that lost its label (the rollback of another copy of the step removed it, or
+# the rotation finished) changes nothing: no host may end on a password no label holds.
+if ($action -eq 'set' -and $readStages -notcontains 'AWSPENDING' -and $readStages -notcontains 'AWSCURRENT') {
+    Write-RotatorError 'the version is neither AWSPENDING nor AWSCURRENT any more (the rotation was finished or rolled back without this command), so nothing was changed'
+    exit 8
+}
 
 # A text field of $From (the secret version unless another is given).
 function Get-SecretText([string]$Name, [string]$Default, [int]$Limit, $From = $secret) {

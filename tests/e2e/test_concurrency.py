@@ -161,3 +161,42 @@ def test_ten_secrets_rotated_at_once(function: LocalStack, db):
         assert lg.current_password() != lg.password
         assert_invariants(stack, lg, since)
         assert not lg.can_login(lg.password)
+
+
+@pytest.mark.chaos("Attacks: a late set after another copy's rollback (rollback race)")
+def test_a_late_set_after_a_rollback_changes_nothing(function: LocalStack, login: Login):
+    """Two setSecret copies of one rotation: copy B's host command is delivered late (held by the
+    host), copy A's fails, restores AWSCURRENT on the host and removes AWSPENDING; then B's command
+    runs. Whatever the interleaving, the host must end on a password a label holds: B's set finds
+    its version no longer pending (under the host's lock) and changes nothing (exit 8)."""
+    stack = function
+    iid = login.db.instance_id
+    token = stack.begin_rotation(login.arn)
+    assert stack.invoke(stack.rotation_event("createSecret", login.arn, token)).ok
+    pending = login.pending_password()
+    commands_before = len(stack.commands)
+    late = threading.Barrier(2)
+    stack.set_fault(iid, hold_until=late, actions={"set"}, times=1)
+    event = stack.rotation_event("setSecret", login.arn, token)
+    with ThreadPoolExecutor(1) as pool:
+        copy_b = pool.submit(stack.invoke, event, TIMEOUT_S)
+        deadline = time.monotonic() + 30
+        while not any("held" in inv.faults for c in stack.commands[commands_before:] for inv in c.invocations.values()):
+            assert time.monotonic() < deadline, "copy B's command never reached the host"
+            time.sleep(0.05)
+        # Copy A: its set runs and changes the password, but the host reports a failure.
+        stack.set_fault(iid, end_as="Failed", actions={"set"}, times=1)
+        copy_a = stack.invoke(dict(event), timeout_s=TIMEOUT_S)
+        assert not copy_a.ok, "copy A was meant to fail"
+        assert no_pending(stack.stages(login.arn)), "copy A's rollback did not abandon the rotation"
+        assert login.can_login(login.password), "copy A's rollback did not restore AWSCURRENT"
+        late.wait(timeout=30)   # now copy B's command runs
+        result_b = copy_b.result(timeout=TIMEOUT_S + 30)
+    stack.clear_faults()
+    stack.ssm.wait_idle(30)
+    late_runs = [inv for c in stack.commands[commands_before:] for inv in c.invocations.values() if "held" in inv.faults]
+    assert len(late_runs) == 1 and late_runs[0].response_code == 8, [(i.response_code, i.stderr) for i in late_runs]
+    assert not result_b.ok and "no longer AWSPENDING" in result_b.error_message, result_b.error
+    assert login.can_login(login.password) and not login.can_login(pending), \
+        "the host holds the pending password, which no label holds any more"
+    assert login.current_password() == login.password and no_pending(stack.stages(login.arn))

@@ -1,10 +1,12 @@
-"""Writes the scenario and downtime tables of docs/RELIABILITY.md from a `make chaos` report.
+"""Writes the scenario, attack and downtime tables of docs/RELIABILITY.md from a chaos report.
 
 The report (tests/e2e/chaos.py) holds one JSON line per outcome: {scenario, tried, held, detail},
 and one per downtime measurement: {kind: "downtime", strategy, engine, rotations, connections,
-failed, cache_s}. The scenario table sums the outcomes by scenario, the downtime table lists the
+failed, cache_s}. The scenario table sums the outcomes by scenario, the attack table those whose
+scenario begins with "Attacks: " (docs/THREAT-MODEL.md), the downtime table lists the
 measurements; each replaces what stands between its two markers in the document, so the committed
-figures are always those of a real run.
+figures are always those of a real run. A report without lines for a table leaves that table as
+it was (`make attacks` rewrites the attack table alone).
 
     python3 -m local.reliability_report .local-state/chaos.jsonl docs/RELIABILITY.md
 """
@@ -17,14 +19,17 @@ from pathlib import Path
 
 BEGIN = "<!-- chaos-table:begin -->"
 END = "<!-- chaos-table:end -->"
+ATTACKS_BEGIN = "<!-- attack-table:begin -->"
+ATTACKS_END = "<!-- attack-table:end -->"
+ATTACK_PREFIX = "Attacks: "
 DOWNTIME_BEGIN = "<!-- downtime-table:begin -->"
 DOWNTIME_END = "<!-- downtime-table:end -->"
 
 
-def table(lines: list[dict]) -> str:
+def table(lines: list[dict], prefix: str = "") -> str:
     totals: dict[str, list[int]] = {}
     for line in lines:
-        t = totals.setdefault(line["scenario"], [0, 0])
+        t = totals.setdefault(line["scenario"].removeprefix(prefix), [0, 0])
         t[0] += int(line["tried"])
         t[1] += int(line["held"])
     rows = ["| scenario | tried | held | failed |", "|---|---:|---:|---:|"]
@@ -52,16 +57,21 @@ def main(argv: list[str]) -> int:
     report, document = Path(argv[0]), Path(argv[1])
     records = [json.loads(x) for x in report.read_text().splitlines() if x.strip()] if report.exists() else []
     lines = [x for x in records if x.get("kind") != "downtime"]
+    attacks = [x for x in lines if x["scenario"].startswith(ATTACK_PREFIX)]
+    scenarios = [x for x in lines if not x["scenario"].startswith(ATTACK_PREFIX)]
     downtime = [x for x in records if x.get("kind") == "downtime"]
     if not lines:
         print(f"{report}: no scenario was recorded", file=sys.stderr)
         return 1
     text = document.read_text()
-    for begin, end in ((BEGIN, END), (DOWNTIME_BEGIN, DOWNTIME_END)):
+    for begin, end in ((BEGIN, END), (ATTACKS_BEGIN, ATTACKS_END), (DOWNTIME_BEGIN, DOWNTIME_END)):
         if begin not in text or end not in text:
             print(f"{document}: the markers {begin} / {end} are missing", file=sys.stderr)
             return 1
-    text = replace_between(text, BEGIN, END, table(lines))
+    if scenarios:
+        text = replace_between(text, BEGIN, END, table(scenarios))
+    if attacks:
+        text = replace_between(text, ATTACKS_BEGIN, ATTACKS_END, table(attacks, ATTACK_PREFIX).replace("| scenario |", "| attack |", 1))
     if downtime:
         text = replace_between(text, DOWNTIME_BEGIN, DOWNTIME_END, downtime_table(downtime))
     document.write_text(text)

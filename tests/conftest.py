@@ -1,9 +1,28 @@
 """Shared by every test suite: the repository root on sys.path, so `import local.…` works from
-anywhere pytest is started."""
+anywhere pytest is started; and the `chaos` marker, which counts a test as one try of a scenario
+of docs/RELIABILITY.md (tests/e2e/chaos.py) in whichever suite it lives."""
 
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.e2e import chaos  # noqa: E402 - needs the root on sys.path
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "chaos(scenario): one try of a fault-suite scenario (tests/e2e/chaos.py)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    marker = item.get_closest_marker("chaos")
+    # One try per test: counted at its call phase, or at setup when setup already failed.
+    if marker and (report.when == "call" or (report.when == "setup" and report.failed)):
+        chaos.record(marker.args[0], 1, int(report.passed), item.name)

@@ -61,17 +61,3 @@ def login(function, db):
     finally:
         stack.clear_faults()
     assert_invariants(stack, lg, since)
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "chaos(scenario): one try of a fault-suite scenario (tests/e2e/chaos.py)")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    marker = item.get_closest_marker("chaos")
-    # One try per test: counted at its call phase, or at setup when setup already failed.
-    if marker and (report.when == "call" or (report.when == "setup" and report.failed)):
-        chaos.record(marker.args[0], 1, int(report.passed), item.name)

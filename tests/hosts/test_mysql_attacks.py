@@ -55,6 +55,7 @@ def no_global_privileges(server, user: str) -> None:
 # ---- (a) a newline in a table name -------------------------------------------------------------
 
 
+@pytest.mark.chaos("Attacks: grant replay injection through a table name (MySQL)")
 def test_a_table_name_holding_a_statement_gives_the_clone_nothing_more(alternating):
     host, server, arn, app, app_password, pending = alternating
     clone = app + "_clone"
@@ -82,6 +83,7 @@ def test_a_table_name_holding_a_statement_gives_the_clone_nothing_more(alternati
 ODD = "q'd\"b`t\\s\nn\tt\x01e"
 
 
+@pytest.mark.chaos("Attacks: quotes, backticks, backslashes, control characters in copied names")
 def test_odd_names_are_copied_exactly(alternating):
     host, server, arn, app, app_password, pending = alternating
     clone = app + "_clone"
@@ -126,6 +128,7 @@ def root_authentication(server) -> str:
     return server.admin_sql("SELECT HEX(Priv) FROM mysql.global_priv WHERE User = 'root' ORDER BY Host;\n")
 
 
+@pytest.mark.chaos("Attacks: a version naming an administrator (single user)")
 def test_a_secret_naming_root_changes_nothing(mysql_host, mariadb):
     host = mysql_host
     # Some account allows 127.0.0.1, so the server answers a login as root with a refusal (on a
@@ -139,6 +142,7 @@ def test_a_secret_naming_root_changes_nothing(mysql_host, mariadb):
     assert mariadb.admin_sql("SELECT 1;\n").strip() == "1", "root lost its way in over the socket"
 
 
+@pytest.mark.chaos("Attacks: a privileged partner cloned (alternating users)")
 @pytest.mark.parametrize("grant, what", [
     ("GRANT SUPER ON *.* TO {a}", "SUPER ON *.*"),
     ("GRANT CREATE USER ON *.* TO {a}", "CREATE USER ON *.*"),
@@ -160,6 +164,7 @@ def test_a_privileged_partner_is_never_cloned(alternating, grant, what):
     assert not server.login_exists(app + "_clone")
 
 
+@pytest.mark.chaos("Attacks: a version naming an administrator (single user)")
 def test_a_privileged_single_user_login_is_not_changed(mysql_host, mariadb):
     host = mysql_host
     user = host.new_login("Start-Pass-C4")
@@ -171,6 +176,7 @@ def test_a_privileged_single_user_login_is_not_changed(mysql_host, mariadb):
     assert mariadb.can_login(user, "Start-Pass-C4")
 
 
+@pytest.mark.chaos("Attacks: an existing clone with rights its partner lacks")
 def test_an_existing_privileged_clone_is_not_changed(alternating):
     host, server, arn, app, app_password, pending = alternating
     clone = app + "_clone"
@@ -184,6 +190,7 @@ def test_an_existing_privileged_clone_is_not_changed(alternating):
 # ---- (d) a server that accepts any password ----------------------------------------------------------
 
 
+@pytest.mark.chaos("Attacks: a server that accepts any password (verify probe)")
 def test_verify_fails_when_a_wrong_password_is_accepted(mysql_host, mariadb, tmp_path):
     """Stands in for --skip-grant-tables: a client that logs in with the real option file whatever
     the probe's says, so the wrong password "works"."""

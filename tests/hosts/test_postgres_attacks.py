@@ -54,6 +54,7 @@ def sql_in(pg, database: str, sql: str) -> str:
 # ---- single user: the version names an administrator -------------------------------------------
 
 
+@pytest.mark.chaos("Attacks: a version naming an administrator (single user)")
 def test_a_version_naming_the_superuser_postgres_is_refused_and_its_password_unchanged(pg):
     before = verifier(pg, "postgres")
     arn, current = pg.create_secret(pg.secret_value("postgres", "Taken-Over-1"))
@@ -62,6 +63,7 @@ def test_a_version_naming_the_superuser_postgres_is_refused_and_its_password_unc
     assert not pg.server.can_login("postgres", "Taken-Over-1")
 
 
+@pytest.mark.chaos("Attacks: a version naming an administrator (single user)")
 @pytest.mark.parametrize("setup, reason", [
     ("ALTER ROLE {login} CREATEROLE", "CREATEROLE"),
     ("ALTER ROLE {login} SUPERUSER", "SUPERUSER"),
@@ -118,6 +120,7 @@ def alternating(pg):
     return pg, arn, app, table, master_arn
 
 
+@pytest.mark.chaos("Attacks: a privileged partner cloned (alternating users)")
 def test_awscurrent_naming_a_superuser_as_partner_is_refused_and_no_clone_is_created(alternating):
     pg, arn, _, _, master_arn = alternating
     boss = pg.new_login("Boss-Pass-1")
@@ -129,6 +132,7 @@ def test_awscurrent_naming_a_superuser_as_partner_is_refused_and_no_clone_is_cre
     assert not pg.server.login_exists(boss + "_clone")
 
 
+@pytest.mark.chaos("Attacks: an existing clone with rights its partner lacks")
 @pytest.mark.parametrize("attribute", ["SUPERUSER", "BYPASSRLS"])
 def test_an_existing_clone_with_an_attribute_its_partner_lacks_is_refused_and_unchanged(alternating, attribute):
     pg, arn, app, table, master_arn = alternating
@@ -155,6 +159,7 @@ def other_database(pg):
     return name
 
 
+@pytest.mark.chaos("Attacks: an existing clone with rights its partner lacks")
 @pytest.mark.parametrize("setup, found", [
     ("GRANT SELECT ON secrets TO {clone}", "1 with privileges in database {db}"),
     ("CREATE TABLE owned (id integer); ALTER TABLE owned OWNER TO {clone}", "1 owned in database {db}"),

@@ -27,6 +27,7 @@ def logs_in(host, name: str, password: str) -> bool:
     return out is not None and out.strip() == "1"
 
 
+@pytest.mark.chaos("Attacks: duplicate JSON members (host parser)")
 def test_duplicate_members_are_refused_before_anything_changes(host):
     victim_password, app_password = "Victim-Pass-12", "App-Pass-12"
     victim = host.new_login(victim_password)
@@ -41,6 +42,7 @@ def test_duplicate_members_are_refused_before_anything_changes(host):
     assert logs_in(host, app, app_password)
 
 
+@pytest.mark.chaos("Attacks: duplicate JSON members (host parser)")
 def test_an_escaped_duplicate_is_a_duplicate(host):
     app_password = "App-Pass-12"
     app = host.new_login(app_password)
@@ -51,6 +53,7 @@ def test_an_escaped_duplicate_is_a_duplicate(host):
     assert logs_in(host, app, app_password)
 
 
+@pytest.mark.chaos("Attacks: a late set of a version no label holds (host)")
 def test_a_set_for_a_version_no_label_holds_changes_nothing(host):
     """The rollback race: copy A restored AWSCURRENT and removed AWSPENDING; copy B's set, sent
     before, runs now. It must not put the host on a password no label holds."""
@@ -69,6 +72,7 @@ def test_a_set_for_a_version_no_label_holds_changes_nothing(host):
     expect_failure(host.run("verify", arn, token), 5)
 
 
+@pytest.mark.chaos("Attacks: two commands for one secret on one host")
 def test_two_commands_for_one_secret_take_turns(host, tmp_path):
     password = "Start-Pass-12"
     app = host.new_login(password)
@@ -96,6 +100,7 @@ def test_two_commands_for_one_secret_take_turns(host, tmp_path):
     assert logs_in(host, app, "Pending-Pass-12")
 
 
+@pytest.mark.chaos("Attacks: a lock directory a local user could write")
 @pytest.mark.parametrize("flaw", ["world-writable", "symlink"])
 def test_a_lock_directory_others_could_write_is_refused(host, tmp_path, flaw):
     password = "Start-Pass-12"
@@ -113,6 +118,7 @@ def test_a_lock_directory_others_could_write_is_refused(host, tmp_path, flaw):
     assert logs_in(host, app, password)
 
 
+@pytest.mark.chaos("Attacks: a version naming neither alternating login")
 def test_alternating_users_refuse_a_login_that_is_not_the_alternate(host):
     admin, admin_password = "admin_" + uuid.uuid4().hex[:8], "Admin-Pass-" + uuid.uuid4().hex[:8]
     host.server.create_admin(admin, admin_password)

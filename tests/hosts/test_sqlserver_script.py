@@ -291,6 +291,7 @@ def admin_calls(tree, script):
     return calls
 
 
+@pytest.mark.chaos("Attacks: SQL Server binds the password only where it is set (static)")
 def test_the_password_is_bound_only_to_the_commands_that_set_it(tree, script):
     # A trace or an Extended Events session on rpc_completed records every bound parameter's value.
     invoke = text_of(function_named(tree, "Invoke-Admin"))
@@ -306,6 +307,7 @@ def test_the_password_is_bound_only_to_the_commands_that_set_it(tree, script):
     assert all(len(re.findall(r"@password\b", sql)) == 1 for sql in with_password)
 
 
+@pytest.mark.chaos("Attacks: a version naming an administrator (SQL Server, static)")
 def test_the_privileged_check_runs_before_the_first_change(tree, script):
     checks = command_calls(tree, "Assert-NotPrivileged")
     assert checks, "no privileged check"
@@ -333,6 +335,7 @@ def test_the_privileged_check_runs_before_the_first_change(tree, script):
     assert partner_check and partner_check[0].start_byte < first_change
 
 
+@pytest.mark.chaos("Attacks: duplicate JSON members (SQL Server, static)")
 def test_duplicate_member_names_are_refused(tree, script):
     # Windows PowerShell 5.1 and PowerShell 7 disagree on a JSON object that repeats a name (and python3
     # on Linux differs from both): the script scans the text itself, before ConvertFrom-Json, comparing
@@ -350,6 +353,7 @@ def test_duplicate_member_names_are_refused(tree, script):
                      r"\s*exit 4\n", read)
 
 
+@pytest.mark.chaos("Attacks: a late set of a version no label holds (SQL Server, static)")
 def test_one_command_per_secret_and_no_stale_set(tree, script):
     """As on Linux (tests/hosts/test_secret_attacks.py runs that): the version is read under a lock
     held for the rest of the run, and a set for a version that lost its label changes nothing."""

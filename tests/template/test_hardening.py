@@ -33,6 +33,9 @@ from ops import lint
 
 from .test_template import as_list, evaluate, resources, statements
 
+# Each test is one try of the attack table of docs/RELIABILITY.md (docs/THREAT-MODEL.md, 12 to 17).
+pytestmark = pytest.mark.chaos("Attacks: the template's and the build's hardening (static)")
+
 REPO = lint.REPO
 ACCOUNT = "123456789012"
 FUNCTION = "arn:RotationFunctionRole"            # what evaluate() makes of !GetAtt RotationFunctionRole.Arn

@@ -6,9 +6,9 @@ failed, cache_s}. The scenario table sums the outcomes by scenario, the attack t
 scenario begins with "Attacks: " (docs/THREAT-MODEL.md), the downtime table lists the
 measurements; each replaces what stands between its two markers in the document, so the committed
 figures are always those of a real run. A report without lines for a table leaves that table as
-it was (`make attacks` rewrites the attack table alone).
+it was; `--attacks-only` (`make attacks`) rewrites the attack table alone.
 
-    python3 -m local.reliability_report .local-state/chaos.jsonl docs/RELIABILITY.md
+    python3 -m local.reliability_report .local-state/chaos.jsonl docs/RELIABILITY.md [--attacks-only]
 """
 
 from __future__ import annotations
@@ -55,11 +55,14 @@ def replace_between(text: str, begin: str, end: str, content: str) -> str:
 
 def main(argv: list[str]) -> int:
     report, document = Path(argv[0]), Path(argv[1])
+    attacks_only = argv[2:] == ["--attacks-only"]
     records = [json.loads(x) for x in report.read_text().splitlines() if x.strip()] if report.exists() else []
     lines = [x for x in records if x.get("kind") != "downtime"]
     attacks = [x for x in lines if x["scenario"].startswith(ATTACK_PREFIX)]
     scenarios = [x for x in lines if not x["scenario"].startswith(ATTACK_PREFIX)]
     downtime = [x for x in records if x.get("kind") == "downtime"]
+    if attacks_only:
+        lines, scenarios, downtime = attacks, [], []
     if not lines:
         print(f"{report}: no scenario was recorded", file=sys.stderr)
         return 1

@@ -15,7 +15,9 @@ import fcntl
 import json
 import os
 import threading
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +30,19 @@ def logs_in(host, name: str, password: str) -> bool:
 
 
 @pytest.mark.chaos("Attacks: duplicate JSON members (host parser)")
+def waiting_on(lock_file) -> bool:
+    """Whether a `flock` process waits on this lock file (the script's descriptor 9)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "flock" and os.readlink(f"/proc/{pid}/fd/9") == str(lock_file):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def test_duplicate_members_are_refused_before_anything_changes(host):
     victim_password, app_password = "Victim-Pass-12", "App-Pass-12"
     victim = host.new_login(victim_password)
@@ -91,7 +106,10 @@ def test_two_commands_for_one_secret_take_turns(host, tmp_path):
         fcntl.flock(handle, fcntl.LOCK_EX)
         runner = threading.Thread(target=lambda: (results.append(host.run("set", arn, token, env=env)), done.set()))
         runner.start()
-        waited = not done.wait(5)
+        deadline = time.monotonic() + 60
+        while not done.is_set() and not waiting_on(lock_file) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        waited = waiting_on(lock_file) and not done.is_set()
         still_old = logs_in(host, app, password)
         fcntl.flock(handle, fcntl.LOCK_UN)
     runner.join(120)

@@ -20,6 +20,18 @@ public enum Engine: String, Sendable, CaseIterable {
         }
     }
 
+    /// How long the secret's `username` or `dbname` may be, as the engine's host script measures
+    /// it (hosts/secret-cases.json holds the cases both must agree on): PostgreSQL's NAMEDATALEN - 1
+    /// bytes; 80 characters for a MySQL/MariaDB user (MariaDB's limit; Oracle MySQL's server itself
+    /// refuses more than 32) and 64 for a database; SQL Server's `sysname`, nvarchar(128).
+    func fieldLength(_ field: String, of text: String) -> (length: Int, limit: Int, unit: String) {
+        switch self {
+        case .postgres: return (text.utf8.count, 63, "bytes")
+        case .mysql: return (text.unicodeScalars.count, field == "username" ? 80 : 64, "characters")
+        case .sqlserver: return (text.utf16.count, 128, "UTF-16 code units")
+        }
+    }
+
     /// The longest login name the engine (and whatever else names the login) accepts, and how the
     /// name is measured: PostgreSQL's NAMEDATALEN - 1 bytes; 32 characters, Oracle MySQL's limit
     /// (MariaDB allows 80, but the same secret must work on both); SQL Server's `sysname`,
@@ -77,19 +89,35 @@ public struct DatabaseSecret: Sendable {
             throw .invalidSecret("unknown engine \(Identifiers.quoted(engineName)); expected postgres, mysql, mariadb or sqlserver")
         }
         _ = try requiredString("host")
-        _ = try requiredString("password")
-        let username = try requiredString("username")
-        guard username.unicodeScalars.count <= 128, !username.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-            throw .invalidSecret("the secret's \"username\" is longer than 128 characters or holds control characters")
+        // What the host scripts refuse, refused here first: the same rules (hosts/secret-cases.json).
+        func refuseUnusable(_ field: String, _ text: String) throws(RotationError) {
+            guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw .invalidSecret("the secret's \"\(field)\" holds control characters")
+            }
+            guard field != "password" else { return }
+            let (length, limit, unit) = engine.fieldLength(field, of: text)
+            guard length <= limit else {
+                throw .invalidSecret("the secret's \"\(field)\" is \(length) \(unit) long, more than the \(limit) \(engine.rawValue) allows")
+            }
         }
-        if let port = json["port"] {
-            let number = port.intValue ?? port.stringValue.flatMap { Int($0) }
+        try refuseUnusable("password", try requiredString("password"))
+        let username = try requiredString("username")
+        try refuseUnusable("username", username)
+        // Absent, null or empty: the engine's default port. Else a number, or the digits of one.
+        if let port = json["port"], port != .null, port != .string("") {
+            var number: Int?
+            if case .string(let digits) = port {
+                number = (1...5).contains(digits.utf8.count) && digits.utf8.allSatisfy({ (48...57).contains($0) }) ? Int(digits) : nil
+            } else {
+                number = port.intValue
+            }
             guard let number, (1...65535).contains(number) else {
                 throw .invalidSecret("the secret's \"port\" is not a port number")
             }
         }
-        if let dbname = json["dbname"], dbname.stringValue == nil {
-            throw .invalidSecret("the secret's \"dbname\" is not a string")
+        if let dbname = json["dbname"], dbname != .null {
+            guard let text = dbname.stringValue else { throw .invalidSecret("the secret's \"dbname\" is not a string") }
+            if !text.isEmpty { try refuseUnusable("dbname", text) }
         }
         guard let ids = json["instanceIds"]?.arrayValue else {
             throw .invalidSecret("the secret has no \"instanceIds\" list of EC2 instance ids")

@@ -10,8 +10,9 @@ import sys
 
 from secret import Rules, die, run, write_private
 
-# Oracle MySQL's user names are 32 characters, MariaDB's 80; the helper allows what either stores.
-RULES = Rules(port=3306, dbname="", username_limit=128, dbname_limit=64, unit="characters")
+# Oracle MySQL's user names are 32 characters, MariaDB's 80; the helper allows what either stores
+# (the server refuses a longer name for itself). Database names are 64 characters on both.
+RULES = Rules(port=3306, dbname="", username_limit=80, dbname_limit=64, unit="characters")
 
 
 def option_value(text):

@@ -71,7 +71,7 @@ def read_version(what):
     try:
         secret = json.loads(text, object_pairs_hook=refuse_duplicates)
     except DuplicateMember as error:
-        die(4, "%s names the member '%s' more than once" % (label, error))
+        die(4, '%s names the member "%s" more than once' % (label, error))
     except ValueError:
         die(4, "%s is not valid JSON" % label)
     if not isinstance(secret, dict):

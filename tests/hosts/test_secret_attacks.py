@@ -52,7 +52,7 @@ def test_duplicate_members_are_refused_before_anything_changes(host):
     value = json.dumps(host.secret_value(app, "New-App-Pass-12"))[:-1]
     value += ', "username": %s, "password": "Known-To-Attacker-1"}' % json.dumps(victim)
     token = host.put_pending(arn, value)
-    expect_failure(host.run("set", arn, token), 4, "names the member 'password' more than once")
+    expect_failure(host.run("set", arn, token), 4, 'names the member "password" more than once')
     assert logs_in(host, victim, victim_password) and not logs_in(host, victim, "Known-To-Attacker-1")
     assert logs_in(host, app, app_password)
 
@@ -64,7 +64,7 @@ def test_an_escaped_duplicate_is_a_duplicate(host):
     arn, _ = host.create_secret(host.secret_value(app, app_password))
     value = json.dumps(host.secret_value(app, "New-App-Pass-12"))[:-1] + ', "user\\u006eame": "root"}'
     token = host.put_pending(arn, value)
-    expect_failure(host.run("set", arn, token), 4, "names the member 'username' more than once")
+    expect_failure(host.run("set", arn, token), 4, 'names the member "username" more than once')
     assert logs_in(host, app, app_password)
 
 

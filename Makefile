@@ -49,7 +49,8 @@ chaos: deps build tools
 
 # The attacks of docs/THREAT-MODEL.md alone, long form; rewrites the attack table of docs/RELIABILITY.md.
 HOST_ATTACK_TESTS := tests/hosts/test_secret_attacks.py tests/hosts/test_mysql_attacks.py \
-	tests/hosts/test_postgres_attacks.py tests/hosts/test_sqlserver_script.py tests/template/test_hardening.py
+	tests/hosts/test_postgres_attacks.py tests/hosts/test_hostile_identifiers.py tests/hosts/test_sqlserver_script.py \
+	tests/template/test_hardening.py
 E2E_ATTACK_TESTS := tests/e2e/test_attacks.py tests/e2e/test_concurrency.py::test_a_late_set_after_a_rollback_changes_nothing
 ATTACK_REPORT := .local-state/attacks.jsonl
 .PHONY: attacks

@@ -45,7 +45,7 @@ struct CancelCommand {
         let function = try OperatorError.wrap { () throws(AWSError) in try services.rotationFunction(functionArn) }
         do {
             hosts = try CurrentLoginProof(ssm: services.ssm, documents: services.documents(of: function), console: console,
-                                          baseClock: services.clock)
+                                          clock: services.clock)
                 .run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
                      instanceIds: instanceIds, purpose: "cancel")
         } catch {

@@ -77,7 +77,7 @@ struct DoctorCommand {
         }
         let results: [InstanceResult]
         do {
-            results = try CurrentLoginProof(ssm: services.ssm, documents: document, console: console, baseClock: services.clock)
+            results = try CurrentLoginProof(ssm: services.ssm, documents: document, console: console, clock: services.clock)
                 .run(secretArn: description.arn, currentVersionId: current.versionId, engine: current.secret.engine,
                      instanceIds: reachable, purpose: "doctor")
         } catch {

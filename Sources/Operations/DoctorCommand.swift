@@ -99,7 +99,7 @@ struct DoctorCommand {
     private func readCurrent(_ description: SecretDescription, report: (Check) -> Void) -> (versionId: String, secret: DatabaseSecret)? {
         let value: SecretValue
         do {
-            value = try services.secrets.getSecretValue(description.arn, .stage("AWSCURRENT"))
+            value = try services.secrets.getSecretValue(description.arn, .stage(SecretStage.current))
         } catch {
             report(.fail("secret JSON", "cannot read AWSCURRENT: \(error)", fix: "you need secretsmanager:GetSecretValue and kms:Decrypt on the secret's key"))
             return nil

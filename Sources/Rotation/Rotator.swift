@@ -11,8 +11,6 @@ import Logging
 /// Every step is idempotent, because Secrets Manager retries a failed rotation with the same token.
 /// Whatever fails, `AWSPENDING` is only dropped once every host is proven to accept `AWSCURRENT`.
 public final class Rotator {
-    static let current = "AWSCURRENT"
-    static let pending = "AWSPENDING"
     /// Kept back from the invocation deadline to report the outcome, alert and update stages: the
     /// step's own AWS calls (Secrets Manager, SSM) must stop this much before it.
     public static let reserveMilliseconds: Int64 = 3_000
@@ -77,17 +75,17 @@ public final class Rotator {
         guard let stages = description.versionIdsToStages[event.token] else {
             throw .versionNotPending("version \(event.token) is not a version of \(description.arn)")
         }
-        if stages.contains(Rotator.current) {
-            if stages.contains(Rotator.pending) {
+        if stages.contains(SecretStage.current) {
+            if stages.contains(SecretStage.pending) {
                 // finishSecret was interrupted between its two stage moves: complete it.
-                try moveStage(Rotator.pending, arn: description.arn, token: event.token, moveTo: nil, removeFrom: event.token,
-                              done: { !$0.contains(Rotator.pending) })
+                try moveStage(SecretStage.pending, arn: description.arn, token: event.token, moveTo: nil, removeFrom: event.token,
+                              done: { !$0.contains(SecretStage.pending) })
                 log.info("removed AWSPENDING left on the current version by an interrupted finishSecret", ("versionId", event.token))
             }
             log.info("version is already AWSCURRENT; nothing to do", ("versionId", event.token))
             return false
         }
-        guard stages.contains(Rotator.pending) else {
+        guard stages.contains(SecretStage.pending) else {
             throw .versionNotPending("version \(event.token) of \(description.arn) is not AWSPENDING")
         }
         return true
@@ -103,7 +101,7 @@ public final class Rotator {
         let current = try currentSecret(c)
         let existing: SecretValue?
         do {
-            existing = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending))
+            existing = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: SecretStage.pending))
         } catch where error.isServiceError("ResourceNotFoundException") {
             // Expected: Secrets Manager created the version without a value.
             existing = nil
@@ -119,16 +117,16 @@ public final class Rotator {
         let username = try current.secret.nextUsername()
         let password = try aws { () throws(AWSError) in try secrets.getRandomPassword(passwordPolicy.randomPasswordRequest) }
         guard passwordPolicy.admits(password) else {
-            throw .aws("GetRandomPassword answered a password outside the requested length or alphabet")
+            throw .aws(.malformedResponse(operation: "GetRandomPassword", reason: "a password outside the requested length or alphabet"))
         }
         let next = try current.secret.nextVersion(password: password)
         do {
             try secrets.putSecretValue(c.arn, clientRequestToken: c.token, secretString: next,
-                                       stages: [Rotator.pending], rotationToken: c.event.rotationToken)
+                                       stages: [SecretStage.pending], rotationToken: c.event.rotationToken)
         } catch where error.isServiceError("ResourceExistsException") {
             // Another copy of this step (Lambda may run two) stored its password first: keep that one,
             // if it is a version this step could have written.
-            let existing = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending)) }
+            let existing = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .versionId(c.token, stage: SecretStage.pending)) }
             try pendingSecret(existing, current: current.secret, c)
             c.logger.info("pending version created by another invocation", ("versionId", c.token))
             return
@@ -174,11 +172,11 @@ public final class Rotator {
 
     /// Moves `AWSCURRENT` to the new version (`AWSPREVIOUS` follows by itself) and clears `AWSPENDING`.
     private func finishSecret(_ c: StepContext) throws(RotationError) {
-        let previous = c.description.version(holding: Rotator.current)
-        try moveStage(Rotator.current, arn: c.arn, token: c.token, moveTo: c.token, removeFrom: previous,
-                      done: { $0.contains(Rotator.current) })
-        try moveStage(Rotator.pending, arn: c.arn, token: c.token, moveTo: nil, removeFrom: c.token,
-                      done: { !$0.contains(Rotator.pending) })
+        let previous = c.description.version(holding: SecretStage.current)
+        try moveStage(SecretStage.current, arn: c.arn, token: c.token, moveTo: c.token, removeFrom: previous,
+                      done: { $0.contains(SecretStage.current) })
+        try moveStage(SecretStage.pending, arn: c.arn, token: c.token, moveTo: nil, removeFrom: c.token,
+                      done: { !$0.contains(SecretStage.pending) })
         c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
     }
 
@@ -226,7 +224,7 @@ public final class Rotator {
         var outcome: String
         if restoredEverywhere {
             do {
-                try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
+                try secrets.updateSecretVersionStage(c.arn, stage: SecretStage.pending, moveTo: nil, removeFrom: c.token)
                 if restore(c, current: current, on: instanceIds, as: "settle", details: &details) {
                     outcome = "Every host accepts AWSCURRENT again; the pending version was abandoned and the next rotation starts afresh."
                 } else {
@@ -264,7 +262,7 @@ public final class Rotator {
         let unproven = "Every host accepted AWSCURRENT, but after AWSPENDING was removed not every host proved it again "
             + "(a late command for the pending version may have landed)"
         do {
-            try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: c.token, removeFrom: nil)
+            try secrets.updateSecretVersionStage(c.arn, stage: SecretStage.pending, moveTo: c.token, removeFrom: nil)
             return "\(unproven), so AWSPENDING is back on version \(c.token). Fix the host, then let Secrets Manager retry or rotate again."
         } catch {
             return "\(unproven), and putting AWSPENDING back on version \(c.token) failed (\(error)): "
@@ -275,7 +273,7 @@ public final class Rotator {
     // MARK: Helpers
 
     private func currentSecret(_ c: StepContext) throws(RotationError) -> (versionId: String, secret: DatabaseSecret) {
-        let value = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .stage(Rotator.current)) }
+        let value = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .stage(SecretStage.current)) }
         do {
             return (value.versionId, try DatabaseSecret.parse(value.secretString, secretArn: c.arn))
         } catch {
@@ -288,7 +286,7 @@ public final class Rotator {
     private func pendingSecret(_ c: StepContext, current: DatabaseSecret) throws(RotationError) -> DatabaseSecret {
         let value: SecretValue
         do {
-            value = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending))
+            value = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: SecretStage.pending))
         } catch where error.isServiceError("ResourceNotFoundException") {
             throw .versionNotPending("version \(c.token) holds no value yet: createSecret has not run")
         } catch {
@@ -314,10 +312,10 @@ public final class Rotator {
     /// read (then the rollback goes ahead, as it would have).
     private func rotationMovedOn(_ c: StepContext, from current: String) -> String? {
         guard let now = try? secrets.describeSecret(c.arn) else { return nil }
-        if let holder = now.version(holding: Rotator.current), holder != current {
+        if let holder = now.version(holding: SecretStage.current), holder != current {
             return "AWSCURRENT moved from version \(current) to \(holder)"
         }
-        if now.versionIdsToStages[c.token]?.contains(Rotator.pending) != true {
+        if now.versionIdsToStages[c.token]?.contains(SecretStage.pending) != true {
             return "version \(c.token) is no longer AWSPENDING"
         }
         return nil

@@ -20,20 +20,25 @@ public final class Rotator {
     private let alerts: AlertPublisher
     private let passwordPolicy: PasswordPolicy
     private let clock: Clock
+    /// The end of the invocation this rotator serves (epoch milliseconds). A rotator is made per
+    /// invocation, from the same value as the deadline its AWS clients stop at.
+    private let deadlineMilliseconds: Int64
 
-    public init(secrets: SecretsManagerAPI, hosts: HostRunner, alerts: AlertPublisher, passwordPolicy: PasswordPolicy, clock: Clock) {
+    public init(secrets: SecretsManagerAPI, hosts: HostRunner, alerts: AlertPublisher, passwordPolicy: PasswordPolicy, clock: Clock,
+                deadlineMilliseconds: Int64) {
         self.secrets = secrets
         self.hosts = hosts
         self.alerts = alerts
         self.passwordPolicy = passwordPolicy
         self.clock = clock
+        self.deadlineMilliseconds = deadlineMilliseconds
     }
 
     /// Runs one step. Returns normally when the step's work is done (or was already done). Every
     /// failure is alerted: a host's with its details where it happens, any other here.
-    public func rotate(_ event: RotationEvent, deadlineMilliseconds: Int64, logger: Logger) throws(RotationError) {
+    public func rotate(_ event: RotationEvent, logger: Logger) throws(RotationError) {
         do {
-            try runStep(event, deadlineMilliseconds: deadlineMilliseconds, logger: logger)
+            try runStep(event, logger: logger)
         } catch {
             if case .hostCommandFailed = error { throw error }
             alerts.rotationFailed(secretArn: event.secretId, step: event.step, reason: "\(error.errorType): \(error.description)",
@@ -42,12 +47,11 @@ public final class Rotator {
         }
     }
 
-    private func runStep(_ event: RotationEvent, deadlineMilliseconds: Int64, logger: Logger) throws(RotationError) {
+    private func runStep(_ event: RotationEvent, logger: Logger) throws(RotationError) {
         let description = try aws { () throws(AWSError) in try secrets.describeSecret(event.secretId) }
         let log = logger.with(("step", event.step.rawValue), ("secretArn", description.arn))
         guard try checkGuard(event, description, log) else { return }
-        let context = StepContext(event: event, arn: description.arn, description: description,
-                                  deadlineMilliseconds: deadlineMilliseconds, logger: log)
+        let context = StepContext(event: event, arn: description.arn, description: description, logger: log)
         switch event.step {
         case .createSecret: try createSecret(context)
         case .setSecret: try setSecret(context)
@@ -60,7 +64,6 @@ public final class Rotator {
         let event: RotationEvent
         let arn: String
         let description: SecretDescription
-        let deadlineMilliseconds: Int64
         let logger: Logger
         var token: String { event.token }
     }
@@ -248,7 +251,7 @@ public final class Rotator {
         do {
             let restore = try HostCommand(action: .set, secretArn: c.arn, versionId: current.versionId)
             let restored = try hosts.run(restore, engine: current.secret.engine, on: instanceIds, step: c.event.step,
-                                         untilMilliseconds: c.deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
+                                         untilMilliseconds: deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
             details += restored.map { "\(what) AWSCURRENT on \($0.summary)" }
             return restored.allSatisfy(\.succeeded)
         } catch {
@@ -324,6 +327,6 @@ public final class Rotator {
     /// The first command of a step may use half the time left, so a rollback still fits after it.
     private func firstAttemptEnd(_ c: StepContext) -> Int64 {
         let now = clock.nowMilliseconds
-        return now + max(0, c.deadlineMilliseconds - Rotator.reserveMilliseconds - now) / 2
+        return now + max(0, deadlineMilliseconds - Rotator.reserveMilliseconds - now) / 2
     }
 }

@@ -43,7 +43,7 @@ let clock = SystemClock()
 
 let handler: RotationHandler
 do {
-    let configuration = try FunctionConfiguration(environment: environment)
+    let functionEnvironment = try FunctionEnvironment(environment: environment)
     let aws = try AWSConfiguration(environment: environment)
     // A step's own calls stop early enough that a failure can still be alerted and reported.
     func client(_ service: AWSService, reserveMilliseconds: Int64) -> AWSServiceClient {
@@ -56,9 +56,9 @@ do {
     handler = RotationHandler(
         rotator: { deadline in
             Rotator(secrets: SecretsManagerClient(secretsManager.until(deadline)),
-                    hosts: HostRunner(ssm: SSMClient(ssm.until(deadline)), documents: configuration.documents, clock: clock),
-                    alerts: AlertPublisher(sns: SNSClient(sns.until(deadline)), topicArn: configuration.alertTopicArn),
-                    passwordPolicy: configuration.passwordPolicy, clock: clock, deadlineMilliseconds: deadline)
+                    hosts: HostRunner(ssm: SSMClient(ssm.until(deadline)), documents: functionEnvironment.documents, clock: clock),
+                    alerts: AlertPublisher(sns: SNSClient(sns.until(deadline)), topicArn: functionEnvironment.alertTopicArn),
+                    passwordPolicy: functionEnvironment.passwordPolicy, clock: clock, deadlineMilliseconds: deadline)
         },
         clock: clock, metrics: StepMetrics(clock: clock))
 } catch {

@@ -21,14 +21,15 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "AWS", dependencies: ["SigV4", "HTTP", "JSON"]),
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "JSON", "Logging"]),
-        .target(name: "Rotation", dependencies: ["AWS", "JSON", "Logging", "CCrypto"]),
+        .target(name: "Rotation", dependencies: ["AWS", "JSON", "Logging"]),
         // The operator commands (status, doctor, cancel): the same binary, run outside Lambda.
         .target(name: "Operations", dependencies: ["Rotation", "AWS", "HTTP", "JSON", "Logging"]),
         .executableTarget(name: "rotator", dependencies: ["Rotation", "Operations", "LambdaRuntime", "AWS", "HTTP", "Logging",
                                                          "CGlibcCompat"]),
         // The benchmark's signing loop (make bench); not part of the deployment package.
         .executableTarget(name: "sigv4-bench", dependencies: ["SigV4", "JSON"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON", "Logging"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
         // Resources/sigv4: the official SigV4 suite (Apache-2.0, its LICENSE and NOTICE beside it),
         // read from the source tree by path; excluded, so it is neither compiled nor bundled.
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["Resources"]),

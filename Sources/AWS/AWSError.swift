@@ -20,7 +20,7 @@ public struct AWSServiceError: Error, Equatable, Sendable, CustomStringConvertib
 }
 
 /// Why an AWS call failed. Descriptions never carry request bodies: those may hold a password.
-public enum AWSError: Error, CustomStringConvertible, Sendable {
+public enum AWSError: Error, Equatable, CustomStringConvertible, Sendable {
     case service(operation: String, AWSServiceError)
     case transport(operation: String, TransportError)
     /// Not (re)tried because the invocation would end first.

@@ -25,14 +25,3 @@ public final class SystemClock: Clock {
         while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 }
-
-/// The end of the current invocation, shared by everything that waits or retries during it.
-/// The function is one loop, so one mutable box per loop is enough.
-public final class InvocationDeadline {
-    public var epochMilliseconds: Int64?
-    public init(epochMilliseconds: Int64? = nil) { self.epochMilliseconds = epochMilliseconds }
-
-    public func remainingMilliseconds(clock: Clock) -> Int64? {
-        epochMilliseconds.map { $0 - clock.nowMilliseconds }
-    }
-}

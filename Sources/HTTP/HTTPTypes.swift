@@ -39,7 +39,7 @@ public struct HTTPResponse: Sendable {
 }
 
 /// The request never got an HTTP answer: connection refused or reset, DNS, TLS, timeout.
-public struct TransportError: Error, CustomStringConvertible, Sendable {
+public struct TransportError: Error, Equatable, CustomStringConvertible, Sendable {
     public let code: Int
     public let message: String
     public let isTimeout: Bool

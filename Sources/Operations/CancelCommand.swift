@@ -45,7 +45,7 @@ struct CancelCommand {
         let function = try OperatorError.wrap { () throws(AWSError) in try services.rotationFunction(functionArn) }
         do {
             hosts = try CurrentLoginProof(ssm: services.ssm, documents: services.documents(of: function), console: console,
-                                          baseClock: services.clock)
+                                          clock: services.clock)
                 .run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
                      instanceIds: instanceIds, purpose: "cancel")
         } catch {
@@ -61,7 +61,7 @@ struct CancelCommand {
                     + "to AWSCURRENT's and cancel again."])
         }
         try OperatorError.wrap { () throws(AWSError) in
-            try services.secrets.updateSecretVersionStage(arn, stage: "AWSPENDING", moveTo: nil, removeFrom: pending)
+            try services.secrets.updateSecretVersionStage(arn, stage: SecretStage.pending, moveTo: nil, removeFrom: pending)
         }
         return finish(Operator.ExitCode.pass, cancelled: true, [
             "Every host accepts AWSCURRENT (\(hosts.map(\.instanceId).joined(separator: ", "))).",
@@ -71,7 +71,7 @@ struct CancelCommand {
     /// AWSCURRENT's version and secret, and every instance either version names (a host only the
     /// pending version lists may have taken the pending password too).
     private func hostsToProve(arn: String, pending: String) throws(OperatorError) -> ((versionId: String, secret: DatabaseSecret), [String]) {
-        let value = try OperatorError.wrap { () throws(AWSError) in try services.secrets.getSecretValue(arn, .stage("AWSCURRENT")) }
+        let value = try OperatorError.wrap { () throws(AWSError) in try services.secrets.getSecretValue(arn, .stage(SecretStage.current)) }
         let secret: DatabaseSecret
         do {
             secret = try DatabaseSecret.parse(value.secretString)
@@ -79,7 +79,7 @@ struct CancelCommand {
             throw OperatorError(description: "AWSCURRENT is not a usable secret (\(error)); nothing was changed")
         }
         var instanceIds = secret.instanceIds
-        if let pendingValue = try? services.secrets.getSecretValue(arn, .versionId(pending, stage: "AWSPENDING")),
+        if let pendingValue = try? services.secrets.getSecretValue(arn, .versionId(pending, stage: SecretStage.pending)),
            let pendingSecret = try? DatabaseSecret.parse(pendingValue.secretString) {
             instanceIds += pendingSecret.instanceIds.filter { !instanceIds.contains($0) }
         }

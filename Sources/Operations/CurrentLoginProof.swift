@@ -1,4 +1,5 @@
 import AWS
+import Logging
 import Rotation
 
 /// Proof that every host's login accepts the password of the AWSCURRENT version: the document's
@@ -7,22 +8,22 @@ import Rotation
 struct CurrentLoginProof {
     /// Long enough for SSM to deliver and for the document's own 120 s limit.
     static let budgetMilliseconds: Int64 = 180_000
+    /// The progress line says what HostRunner's log would; the operator reads the results, not the log.
+    private static let silentLogger = Logger(format: .text, sink: { _ in })
 
     let ssm: RunCommandAPI
     let documents: [Engine: String]
     let console: Console
-    let baseClock: Clock
+    let clock: Clock
 
     func run(secretArn: String, currentVersionId: String, engine: Engine, instanceIds: [String],
              purpose: String) throws(RotationError) -> [InstanceResult] {
         let command = try HostCommand(action: .verify, secretArn: secretArn, versionId: currentVersionId)
-        let clock = ProgressClock(base: baseClock)
         let progress = HostProgress(console: console, clock: clock, label: "\(purpose): log in with AWSCURRENT",
                                     instanceIds: instanceIds)
-        clock.onWait = { progress.redraw() }
-        let runner = HostRunner(ssm: ssm, documents: documents, clock: clock)
+        let runner = HostRunner(ssm: ssm, documents: documents, clock: clock, observer: progress)
         return try runner.run(command, engine: engine, on: instanceIds, comment: "rotator \(purpose): verify AWSCURRENT",
                               untilMilliseconds: clock.nowMilliseconds + CurrentLoginProof.budgetMilliseconds,
-                              logger: progress.logger)
+                              logger: CurrentLoginProof.silentLogger)
     }
 }

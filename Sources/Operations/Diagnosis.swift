@@ -1,3 +1,5 @@
+import Rotation
+
 /// What state a secret's rotation is in, in plain language, with what to do about it.
 public struct Diagnosis: Equatable, Sendable {
     public enum Verdict: String, Sendable {
@@ -49,7 +51,7 @@ public struct Diagnosis: Equatable, Sendable {
             advice.append("The next rotation was due \(durationText(state.nowMilliseconds - next)) ago and has not started: "
                 + "check that the function still exists and that Secrets Manager may invoke it.")
         }
-        if state.description.versionIdsToStages[current]?.contains("AWSPENDING") == true {
+        if state.description.versionIdsToStages[current]?.contains(SecretStage.pending) == true {
             advice.append("AWSPENDING also sits on the current version (an interrupted finishSecret left it): harmless; the next rotation removes it.")
         }
         return Diagnosis(verdict: .healthy, summary: "no rotation pending", cause: nil, advice: advice)
@@ -76,7 +78,7 @@ public struct Diagnosis: Equatable, Sendable {
         if let failure {
             cause = "\(failure.step) failed at \(utcText(failure.atMilliseconds)) (\(failure.reason ?? "unknown reason")): "
                 + (failure.message ?? "no message")
-            advice.append(reasonAdvice(failure.reason, step: failure.step, secretId: secretId))
+            advice.append(reasonAdvice(failure.kind, step: failure.step, secretId: secretId))
         } else if state.pendingHasValue == false {
             advice.append("The pending version has no value: createSecret did not finish.")
         } else {
@@ -84,10 +86,10 @@ public struct Diagnosis: Equatable, Sendable {
                 ?? "no failure of this version is in the function's log (it may have expired)"
             advice.append("The last failure is unknown: \(why). Read the SNS alert of this rotation.")
         }
-        switch failure?.step {
-        case "finishSecret":
+        switch failure.flatMap({ RotationStep(rawValue: $0.step) }) {
+        case .finishSecret:
             advice.append("Every host already took the new password; only the labels did not move: \(retry).")
-        case "createSecret":
+        case .createSecret:
             advice.append("No host was touched yet. Fix the cause, then \(retry), or \(cancel).")
         default:
             advice.append("Then \(retry), or \(cancel).")
@@ -96,24 +98,24 @@ public struct Diagnosis: Equatable, Sendable {
         return Diagnosis(verdict: .stuck, summary: summary, cause: cause, advice: advice)
     }
 
-    /// What to do about each kind of failure (Rotation.RotationError's errorType).
-    static func reasonAdvice(_ reason: String?, step: String, secretId: String) -> String {
-        switch reason {
-        case "HostCommandFailed":
-            return "A host could not \(step == "testSecret" ? "log in with" : "take") the new password: fix the host named above "
+    /// What to do about each kind of failure; `nil` when the record names none this build knows.
+    static func reasonAdvice(_ kind: RotationError.Kind?, step: String, secretId: String) -> String {
+        switch kind {
+        case .hostCommandFailed:
+            return "A host could not \(step == RotationStep.testSecret.rawValue ? "log in with" : "take") the new password: fix the host named above "
                 + "(SSM Run Command's history has the script's output; `rotator doctor --secret-id \(secretId)` checks each host)."
-        case "InvalidSecret":
+        case .invalidSecret:
             return "The secret's JSON is incomplete or invalid: correct the field named above in the AWSCURRENT value "
                 + "(`rotator doctor --secret-id \(secretId)` checks it)."
-        case "Configuration":
+        case .configuration:
             return "The function's configuration is wrong (SSM document or password settings): correct the stack's parameters and redeploy."
-        case "RotationNotEnabled":
+        case .rotationNotEnabled:
             return "Rotation was disabled while this version was pending: enable it again."
-        case "VersionNotPending":
+        case .versionNotPending:
             return "The version's labels changed under the rotation (someone moved AWSPENDING or AWSCURRENT by hand)."
-        case "AWSError":
+        case .aws:
             return "An AWS call failed (permissions, throttling or the network): the message names the call."
-        default:
+        case .invalidEvent, nil:
             return "See the message above and the function's log."
         }
     }

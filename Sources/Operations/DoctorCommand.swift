@@ -77,7 +77,7 @@ struct DoctorCommand {
         }
         let results: [InstanceResult]
         do {
-            results = try CurrentLoginProof(ssm: services.ssm, documents: document, console: console, baseClock: services.clock)
+            results = try CurrentLoginProof(ssm: services.ssm, documents: document, console: console, clock: services.clock)
                 .run(secretArn: description.arn, currentVersionId: current.versionId, engine: current.secret.engine,
                      instanceIds: reachable, purpose: "doctor")
         } catch {
@@ -99,7 +99,7 @@ struct DoctorCommand {
     private func readCurrent(_ description: SecretDescription, report: (Check) -> Void) -> (versionId: String, secret: DatabaseSecret)? {
         let value: SecretValue
         do {
-            value = try services.secrets.getSecretValue(description.arn, .stage("AWSCURRENT"))
+            value = try services.secrets.getSecretValue(description.arn, .stage(SecretStage.current))
         } catch {
             report(.fail("secret JSON", "cannot read AWSCURRENT: \(error)", fix: "you need secretsmanager:GetSecretValue and kms:Decrypt on the secret's key"))
             return nil

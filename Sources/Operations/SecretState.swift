@@ -26,7 +26,7 @@ public struct SecretState: Sendable {
     public init(description: SecretDescription, versions: [Version], versionsProblem: String?, pendingHasValue: Bool?,
                 pendingSteps: [StepRecord], logProblem: String?, nowMilliseconds: Int64) {
         self.description = description
-        let order = ["AWSCURRENT": 0, "AWSPENDING": 1, "AWSPREVIOUS": 2]
+        let order = [SecretStage.current: 0, SecretStage.pending: 1, SecretStage.previous: 2]
         self.versions = versions.sorted {
             let a = $0.stages.map { order[$0] ?? 3 }.min() ?? 4, b = $1.stages.map { order[$0] ?? 3 }.min() ?? 4
             return a != b ? a < b : $0.versionId < $1.versionId
@@ -39,7 +39,7 @@ public struct SecretState: Sendable {
         self.nowMilliseconds = nowMilliseconds
     }
 
-    public var currentVersion: String? { description.version(holding: "AWSCURRENT") }
+    public var currentVersion: String? { description.version(holding: SecretStage.current) }
 
     public var pendingCreatedMilliseconds: Int64? {
         versions.first { $0.versionId == pendingVersion }?.createdMilliseconds
@@ -70,7 +70,7 @@ public struct SecretState: Sendable {
 
         var pendingHasValue: Bool?
         do {
-            _ = try services.secrets.getSecretValue(description.arn, .versionId(pending, stage: "AWSPENDING"))
+            _ = try services.secrets.getSecretValue(description.arn, .versionId(pending, stage: SecretStage.pending))
             pendingHasValue = true
         } catch where error.isServiceError("ResourceNotFoundException") {
             pendingHasValue = false
@@ -102,6 +102,6 @@ public struct SecretState: Sendable {
 extension SecretDescription {
     /// The version holding AWSPENDING without AWSCURRENT: a rotation that did not finish.
     var unfinishedRotationVersion: String? {
-        versionIdsToStages.first { $0.value.contains("AWSPENDING") && !$0.value.contains("AWSCURRENT") }?.key
+        versionIdsToStages.first { $0.value.contains(SecretStage.pending) && !$0.value.contains(SecretStage.current) }?.key
     }
 }

@@ -7,6 +7,7 @@ public final class HostRunner {
     private let ssm: RunCommandAPI
     private let documents: [Engine: String]
     private let clock: Clock
+    private let observer: HostProgressObserver?
     let pollInitialMilliseconds: Int64
     static let pollMaximumMilliseconds: Int64 = 3_000
     /// How long a command is polled at the initial pace before the polls back off. Most host
@@ -19,10 +20,12 @@ public final class HostRunner {
     /// How the SSM agent ends an output it cut at 24,000 characters (standard error: 8,000).
     static let outputTruncatedSuffix = "--output truncated--"
 
-    public init(ssm: RunCommandAPI, documents: [Engine: String], clock: Clock, pollInitialMilliseconds: Int64 = 250) {
+    public init(ssm: RunCommandAPI, documents: [Engine: String], clock: Clock, observer: HostProgressObserver? = nil,
+                pollInitialMilliseconds: Int64 = 250) {
         self.ssm = ssm
         self.documents = documents
         self.clock = clock
+        self.observer = observer
         self.pollInitialMilliseconds = pollInitialMilliseconds
     }
 
@@ -55,6 +58,7 @@ public final class HostRunner {
         }
         let log = logger.with(("commandId", commandId), ("action", command.action.rawValue))
         log.info("host command sent", ("document", document), ("instances", instanceIds.joined(separator: ",")))
+        observer?.sent(commandId: commandId, to: instanceIds)
 
         var results: [String: InstanceResult] = [:]
         var delay = pollInitialMilliseconds
@@ -76,6 +80,7 @@ public final class HostRunner {
                               detail: "no answer before the invocation deadline; command cancelled", into: &results, log: log)
                 break
             }
+            observer?.waiting(for: waiting)
             clock.sleep(milliseconds: delay)
             if clock.nowMilliseconds - sentAt >= HostRunner.steadyPollingMilliseconds {
                 delay = min(delay * 3 / 2, HostRunner.pollMaximumMilliseconds)
@@ -95,6 +100,7 @@ public final class HostRunner {
                 results[instanceId] = finished
                 log.info("host answered", ("instanceId", instanceId), ("status", finished.status),
                          ("responseCode", String(finished.responseCode)), ("outcome", finished.outcome ?? "failed"))
+                observer?.answered(finished)
             }
         }
     }
@@ -110,6 +116,7 @@ public final class HostRunner {
         for instanceId in waiting {
             results[instanceId] = InstanceResult(instanceId: instanceId, status: status, responseCode: -1, outcome: nil, errorExcerpt: detail)
             log.error("stopped following the host", ("instanceId", instanceId), ("status", status))
+            observer?.stopped(instanceId: instanceId, reason: detail)
         }
     }
 

@@ -9,27 +9,43 @@ public enum RotationError: Error, Equatable, CustomStringConvertible {
     case rotationNotEnabled(String)
     case versionNotPending(String)
     case hostCommandFailed(String)
-    case aws(String)
+    case aws(AWSError)
 
-    public init(_ error: AWSError) { self = .aws(error.description) }
+    public init(_ error: AWSError) { self = .aws(error) }
 
-    public var errorType: String {
+    /// The kind of failure, without its message. Its raw value is the `errorType` Lambda reports, the
+    /// `Reason` of the step metric line, and what the operator's diagnosis reads back: a small fixed set.
+    public enum Kind: String, Sendable, CaseIterable {
+        case invalidEvent = "InvalidEvent"
+        case invalidSecret = "InvalidSecret"
+        case configuration = "Configuration"
+        case rotationNotEnabled = "RotationNotEnabled"
+        case versionNotPending = "VersionNotPending"
+        case hostCommandFailed = "HostCommandFailed"
+        case aws = "AWSError"
+    }
+
+    public var kind: Kind {
         switch self {
-        case .invalidEvent: return "InvalidEvent"
-        case .invalidSecret: return "InvalidSecret"
-        case .configuration: return "Configuration"
-        case .rotationNotEnabled: return "RotationNotEnabled"
-        case .versionNotPending: return "VersionNotPending"
-        case .hostCommandFailed: return "HostCommandFailed"
-        case .aws: return "AWSError"
+        case .invalidEvent: return .invalidEvent
+        case .invalidSecret: return .invalidSecret
+        case .configuration: return .configuration
+        case .rotationNotEnabled: return .rotationNotEnabled
+        case .versionNotPending: return .versionNotPending
+        case .hostCommandFailed: return .hostCommandFailed
+        case .aws: return .aws
         }
     }
+
+    public var errorType: String { kind.rawValue }
 
     public var description: String {
         switch self {
         case .invalidEvent(let m), .invalidSecret(let m), .configuration(let m), .rotationNotEnabled(let m),
-             .versionNotPending(let m), .hostCommandFailed(let m), .aws(let m):
+             .versionNotPending(let m), .hostCommandFailed(let m):
             return m
+        case .aws(let error):
+            return error.description
         }
     }
 }

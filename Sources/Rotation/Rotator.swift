@@ -11,8 +11,6 @@ import Logging
 /// Every step is idempotent, because Secrets Manager retries a failed rotation with the same token.
 /// Whatever fails, `AWSPENDING` is only dropped once every host is proven to accept `AWSCURRENT`.
 public final class Rotator {
-    static let current = "AWSCURRENT"
-    static let pending = "AWSPENDING"
     /// Kept back from the invocation deadline to report the outcome, alert and update stages: the
     /// step's own AWS calls (Secrets Manager, SSM) must stop this much before it.
     public static let reserveMilliseconds: Int64 = 3_000
@@ -22,20 +20,25 @@ public final class Rotator {
     private let alerts: AlertPublisher
     private let passwordPolicy: PasswordPolicy
     private let clock: Clock
+    /// The end of the invocation this rotator serves (epoch milliseconds). A rotator is made per
+    /// invocation, from the same value as the deadline its AWS clients stop at.
+    private let deadlineMilliseconds: Int64
 
-    public init(secrets: SecretsManagerAPI, hosts: HostRunner, alerts: AlertPublisher, passwordPolicy: PasswordPolicy, clock: Clock) {
+    public init(secrets: SecretsManagerAPI, hosts: HostRunner, alerts: AlertPublisher, passwordPolicy: PasswordPolicy, clock: Clock,
+                deadlineMilliseconds: Int64) {
         self.secrets = secrets
         self.hosts = hosts
         self.alerts = alerts
         self.passwordPolicy = passwordPolicy
         self.clock = clock
+        self.deadlineMilliseconds = deadlineMilliseconds
     }
 
     /// Runs one step. Returns normally when the step's work is done (or was already done). Every
     /// failure is alerted: a host's with its details where it happens, any other here.
-    public func rotate(_ event: RotationEvent, deadlineMilliseconds: Int64, logger: Logger) throws(RotationError) {
+    public func rotate(_ event: RotationEvent, logger: Logger) throws(RotationError) {
         do {
-            try runStep(event, deadlineMilliseconds: deadlineMilliseconds, logger: logger)
+            try runStep(event, logger: logger)
         } catch {
             if case .hostCommandFailed = error { throw error }
             alerts.rotationFailed(secretArn: event.secretId, step: event.step, reason: "\(error.errorType): \(error.description)",
@@ -44,12 +47,11 @@ public final class Rotator {
         }
     }
 
-    private func runStep(_ event: RotationEvent, deadlineMilliseconds: Int64, logger: Logger) throws(RotationError) {
+    private func runStep(_ event: RotationEvent, logger: Logger) throws(RotationError) {
         let description = try aws { () throws(AWSError) in try secrets.describeSecret(event.secretId) }
         let log = logger.with(("step", event.step.rawValue), ("secretArn", description.arn))
         guard try checkGuard(event, description, log) else { return }
-        let context = StepContext(event: event, arn: description.arn, description: description,
-                                  deadlineMilliseconds: deadlineMilliseconds, logger: log)
+        let context = StepContext(event: event, arn: description.arn, description: description, logger: log)
         switch event.step {
         case .createSecret: try createSecret(context)
         case .setSecret: try setSecret(context)
@@ -62,7 +64,6 @@ public final class Rotator {
         let event: RotationEvent
         let arn: String
         let description: SecretDescription
-        let deadlineMilliseconds: Int64
         let logger: Logger
         var token: String { event.token }
     }
@@ -77,17 +78,17 @@ public final class Rotator {
         guard let stages = description.versionIdsToStages[event.token] else {
             throw .versionNotPending("version \(event.token) is not a version of \(description.arn)")
         }
-        if stages.contains(Rotator.current) {
-            if stages.contains(Rotator.pending) {
+        if stages.contains(SecretStage.current) {
+            if stages.contains(SecretStage.pending) {
                 // finishSecret was interrupted between its two stage moves: complete it.
-                try moveStage(Rotator.pending, arn: description.arn, token: event.token, moveTo: nil, removeFrom: event.token,
-                              done: { !$0.contains(Rotator.pending) })
+                try moveStage(SecretStage.pending, arn: description.arn, token: event.token, moveTo: nil, removeFrom: event.token,
+                              done: { !$0.contains(SecretStage.pending) })
                 log.info("removed AWSPENDING left on the current version by an interrupted finishSecret", ("versionId", event.token))
             }
             log.info("version is already AWSCURRENT; nothing to do", ("versionId", event.token))
             return false
         }
-        guard stages.contains(Rotator.pending) else {
+        guard stages.contains(SecretStage.pending) else {
             throw .versionNotPending("version \(event.token) of \(description.arn) is not AWSPENDING")
         }
         return true
@@ -103,7 +104,7 @@ public final class Rotator {
         let current = try currentSecret(c)
         let existing: SecretValue?
         do {
-            existing = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending))
+            existing = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: SecretStage.pending))
         } catch where error.isServiceError("ResourceNotFoundException") {
             // Expected: Secrets Manager created the version without a value.
             existing = nil
@@ -119,16 +120,16 @@ public final class Rotator {
         let username = try current.secret.nextUsername()
         let password = try aws { () throws(AWSError) in try secrets.getRandomPassword(passwordPolicy.randomPasswordRequest) }
         guard passwordPolicy.admits(password) else {
-            throw .aws("GetRandomPassword answered a password outside the requested length or alphabet")
+            throw .aws(.malformedResponse(operation: "GetRandomPassword", reason: "a password outside the requested length or alphabet"))
         }
         let next = try current.secret.nextVersion(password: password)
         do {
             try secrets.putSecretValue(c.arn, clientRequestToken: c.token, secretString: next,
-                                       stages: [Rotator.pending], rotationToken: c.event.rotationToken)
+                                       stages: [SecretStage.pending], rotationToken: c.event.rotationToken)
         } catch where error.isServiceError("ResourceExistsException") {
             // Another copy of this step (Lambda may run two) stored its password first: keep that one,
             // if it is a version this step could have written.
-            let existing = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending)) }
+            let existing = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .versionId(c.token, stage: SecretStage.pending)) }
             try pendingSecret(existing, current: current.secret, c)
             c.logger.info("pending version created by another invocation", ("versionId", c.token))
             return
@@ -174,11 +175,11 @@ public final class Rotator {
 
     /// Moves `AWSCURRENT` to the new version (`AWSPREVIOUS` follows by itself) and clears `AWSPENDING`.
     private func finishSecret(_ c: StepContext) throws(RotationError) {
-        let previous = c.description.version(holding: Rotator.current)
-        try moveStage(Rotator.current, arn: c.arn, token: c.token, moveTo: c.token, removeFrom: previous,
-                      done: { $0.contains(Rotator.current) })
-        try moveStage(Rotator.pending, arn: c.arn, token: c.token, moveTo: nil, removeFrom: c.token,
-                      done: { !$0.contains(Rotator.pending) })
+        let previous = c.description.version(holding: SecretStage.current)
+        try moveStage(SecretStage.current, arn: c.arn, token: c.token, moveTo: c.token, removeFrom: previous,
+                      done: { $0.contains(SecretStage.current) })
+        try moveStage(SecretStage.pending, arn: c.arn, token: c.token, moveTo: nil, removeFrom: c.token,
+                      done: { !$0.contains(SecretStage.pending) })
         c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
     }
 
@@ -226,7 +227,7 @@ public final class Rotator {
         var outcome: String
         if restoredEverywhere {
             do {
-                try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: nil, removeFrom: c.token)
+                try secrets.updateSecretVersionStage(c.arn, stage: SecretStage.pending, moveTo: nil, removeFrom: c.token)
                 if restore(c, current: current, on: instanceIds, as: "settle", details: &details) {
                     outcome = "Every host accepts AWSCURRENT again; the pending version was abandoned and the next rotation starts afresh."
                 } else {
@@ -250,7 +251,7 @@ public final class Rotator {
         do {
             let restore = try HostCommand(action: .set, secretArn: c.arn, versionId: current.versionId)
             let restored = try hosts.run(restore, engine: current.secret.engine, on: instanceIds, step: c.event.step,
-                                         untilMilliseconds: c.deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
+                                         untilMilliseconds: deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
             details += restored.map { "\(what) AWSCURRENT on \($0.summary)" }
             return restored.allSatisfy(\.succeeded)
         } catch {
@@ -264,7 +265,7 @@ public final class Rotator {
         let unproven = "Every host accepted AWSCURRENT, but after AWSPENDING was removed not every host proved it again "
             + "(a late command for the pending version may have landed)"
         do {
-            try secrets.updateSecretVersionStage(c.arn, stage: Rotator.pending, moveTo: c.token, removeFrom: nil)
+            try secrets.updateSecretVersionStage(c.arn, stage: SecretStage.pending, moveTo: c.token, removeFrom: nil)
             return "\(unproven), so AWSPENDING is back on version \(c.token). Fix the host, then let Secrets Manager retry or rotate again."
         } catch {
             return "\(unproven), and putting AWSPENDING back on version \(c.token) failed (\(error)): "
@@ -275,7 +276,7 @@ public final class Rotator {
     // MARK: Helpers
 
     private func currentSecret(_ c: StepContext) throws(RotationError) -> (versionId: String, secret: DatabaseSecret) {
-        let value = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .stage(Rotator.current)) }
+        let value = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .stage(SecretStage.current)) }
         do {
             return (value.versionId, try DatabaseSecret.parse(value.secretString, secretArn: c.arn))
         } catch {
@@ -288,7 +289,7 @@ public final class Rotator {
     private func pendingSecret(_ c: StepContext, current: DatabaseSecret) throws(RotationError) -> DatabaseSecret {
         let value: SecretValue
         do {
-            value = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: Rotator.pending))
+            value = try secrets.getSecretValue(c.arn, .versionId(c.token, stage: SecretStage.pending))
         } catch where error.isServiceError("ResourceNotFoundException") {
             throw .versionNotPending("version \(c.token) holds no value yet: createSecret has not run")
         } catch {
@@ -314,10 +315,10 @@ public final class Rotator {
     /// read (then the rollback goes ahead, as it would have).
     private func rotationMovedOn(_ c: StepContext, from current: String) -> String? {
         guard let now = try? secrets.describeSecret(c.arn) else { return nil }
-        if let holder = now.version(holding: Rotator.current), holder != current {
+        if let holder = now.version(holding: SecretStage.current), holder != current {
             return "AWSCURRENT moved from version \(current) to \(holder)"
         }
-        if now.versionIdsToStages[c.token]?.contains(Rotator.pending) != true {
+        if now.versionIdsToStages[c.token]?.contains(SecretStage.pending) != true {
             return "version \(c.token) is no longer AWSPENDING"
         }
         return nil
@@ -326,6 +327,6 @@ public final class Rotator {
     /// The first command of a step may use half the time left, so a rollback still fits after it.
     private func firstAttemptEnd(_ c: StepContext) -> Int64 {
         let now = clock.nowMilliseconds
-        return now + max(0, c.deadlineMilliseconds - Rotator.reserveMilliseconds - now) / 2
+        return now + max(0, deadlineMilliseconds - Rotator.reserveMilliseconds - now) / 2
     }
 }

@@ -6,14 +6,12 @@ import Rotation
 
 /// Turns one Runtime API event into one rotation step and its outcome into the Lambda answer.
 struct RotationHandler: InvocationHandler {
-    let rotator: Rotator
-    let deadline: InvocationDeadline
+    /// The rotator for one invocation, given its deadline: its AWS calls and host commands stop in time.
+    let rotator: (_ deadlineMilliseconds: Int64) -> Rotator
     let clock: Clock
     let metrics: StepMetrics
 
     func handle(_ invocation: Invocation, logger: Logger) throws(FunctionError) -> JSON {
-        deadline.epochMilliseconds = invocation.deadlineMilliseconds
-        defer { deadline.epochMilliseconds = nil }
         let event: RotationEvent
         do {
             event = try RotationEvent.parse(invocation.body)
@@ -25,7 +23,7 @@ struct RotationHandler: InvocationHandler {
         let log = logger.with(("step", event.step.rawValue), ("secretId", event.secretId))
         let started = clock.nowMilliseconds
         do {
-            try rotator.rotate(event, deadlineMilliseconds: invocation.deadlineMilliseconds, logger: logger)
+            try rotator(invocation.deadlineMilliseconds).rotate(event, logger: logger)
             log.info("step succeeded", ("durationMs", String(clock.nowMilliseconds - started)))
             metrics.stepFinished(event, startedMilliseconds: started, failure: nil)
             return .object([])

@@ -40,25 +40,27 @@ guard let runtimeAPI = environment["AWS_LAMBDA_RUNTIME_API"], !runtimeAPI.isEmpt
 let http = CurlHTTPClient(caBundlePath: caBundle)
 let runtime = RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http)
 let clock = SystemClock()
-let deadline = InvocationDeadline()
 
 let handler: RotationHandler
 do {
-    let configuration = try FunctionConfiguration(environment: environment)
+    let functionEnvironment = try FunctionEnvironment(environment: environment)
     let aws = try AWSConfiguration(environment: environment)
     // A step's own calls stop early enough that a failure can still be alerted and reported.
     func client(_ service: AWSService, reserveMilliseconds: Int64) -> AWSServiceClient {
-        AWSServiceClient(service: service, configuration: aws, http: http, clock: clock, deadline: deadline,
+        AWSServiceClient(service: service, configuration: aws, http: http, clock: clock,
                          deadlineReserveMilliseconds: reserveMilliseconds)
     }
-    let rotator = Rotator(
-        secrets: SecretsManagerClient(client(.secretsManager, reserveMilliseconds: Rotator.reserveMilliseconds)),
-        hosts: HostRunner(ssm: SSMClient(client(.ssm, reserveMilliseconds: Rotator.reserveMilliseconds)),
-                          documents: configuration.documents, clock: clock),
-        alerts: AlertPublisher(sns: SNSClient(client(.sns, reserveMilliseconds: AWSServiceClient.defaultDeadlineReserveMilliseconds)),
-                               topicArn: configuration.alertTopicArn),
-        passwordPolicy: configuration.passwordPolicy, clock: clock)
-    handler = RotationHandler(rotator: rotator, deadline: deadline, clock: clock, metrics: StepMetrics(clock: clock))
+    let secretsManager = client(.secretsManager, reserveMilliseconds: Rotator.reserveMilliseconds)
+    let ssm = client(.ssm, reserveMilliseconds: Rotator.reserveMilliseconds)
+    let sns = client(.sns, reserveMilliseconds: AWSServiceClient.defaultDeadlineReserveMilliseconds)
+    handler = RotationHandler(
+        rotator: { deadline in
+            Rotator(secrets: SecretsManagerClient(secretsManager.until(deadline)),
+                    hosts: HostRunner(ssm: SSMClient(ssm.until(deadline)), documents: functionEnvironment.documents, clock: clock),
+                    alerts: AlertPublisher(sns: SNSClient(sns.until(deadline)), topicArn: functionEnvironment.alertTopicArn),
+                    passwordPolicy: functionEnvironment.passwordPolicy, clock: clock, deadlineMilliseconds: deadline)
+        },
+        clock: clock, metrics: StepMetrics(clock: clock))
 } catch {
     logger.error("configuration unusable", ("reason", "\(error)"))
     do {

@@ -94,19 +94,19 @@ func transportFailure(_ code: Int = 7, timeout: Bool = false) -> ScriptedHTTP.St
 final class Harness {
     let clock: FakeClock
     let http: ScriptedHTTP
-    let deadline: InvocationDeadline
+    let deadline: Int64?
 
     init(_ script: [ScriptedHTTP.Step], latencyMilliseconds: Int64 = 0, deadline: Int64? = nil, now: Int64 = t0) {
         clock = FakeClock(now)
         http = ScriptedHTTP(clock: clock, latencyMilliseconds: latencyMilliseconds, script)
-        self.deadline = InvocationDeadline(epochMilliseconds: deadline)
+        self.deadline = deadline
     }
 
     func client(_ service: AWSService, environment: [String: String] = baseEnvironment,
                 retryPolicy: RetryPolicy = RetryPolicy(), random: Double = 0.5,
                 deadlineReserveMilliseconds: Int64 = AWSServiceClient.defaultDeadlineReserveMilliseconds) throws -> AWSServiceClient {
         AWSServiceClient(service: service, configuration: try AWSConfiguration(environment: environment), http: http,
-                         clock: clock, deadline: deadline, retryPolicy: retryPolicy,
+                         clock: clock, deadlineMilliseconds: deadline, retryPolicy: retryPolicy,
                          deadlineReserveMilliseconds: deadlineReserveMilliseconds, random: { random })
     }
 

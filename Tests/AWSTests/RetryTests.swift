@@ -243,15 +243,15 @@ func describe(_ harness: Harness, random: Double = 0.5) throws -> AWSError? {
         #expect(timeout > 0)
     }
 
-    @Test func theDeadlineBoxIsReadAtCallTime() throws {
-        // The runtime sets the deadline of each new invocation on the shared box.
+    @Test func eachInvocationsViewOfAClientHasItsOwnDeadline() throws {
+        // The function makes its clients' views per invocation, from one long-lived client.
         let harness = Harness([describeOK, describeOK])
-        let client = try harness.secretsManager()
-        harness.deadline.epochMilliseconds = t0 - 1
-        let first = awsError { () throws(AWSError) in _ = try client.describeSecret("s") }
+        let base = try harness.client(.secretsManager)
+        let expired = SecretsManagerClient(base.until(t0 - 1))
+        let first = awsError { () throws(AWSError) in _ = try expired.describeSecret("s") }
         if case .deadline = first {} else { Issue.record("expected .deadline, got \(String(describing: first))") }
-        harness.deadline.epochMilliseconds = t0 + 60_000
-        let second = awsError { () throws(AWSError) in _ = try client.describeSecret("s") }
+        let next = SecretsManagerClient(base.until(t0 + 60_000))
+        let second = awsError { () throws(AWSError) in _ = try next.describeSecret("s") }
         #expect(second == nil)
         #expect(harness.requests.count == 1)
     }

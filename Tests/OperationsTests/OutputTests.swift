@@ -1,4 +1,5 @@
 import AWS
+import Rotation
 import JSON
 import Testing
 @testable import Operations

@@ -16,8 +16,14 @@ final class World {
     let ssm: FakeRunCommand
     let sns = FakeNotifications()
     let lines = LogLines()
-    let rotator: Rotator
+    let hosts: HostRunner
+    let alerts: AlertPublisher
     var deadline: Int64
+    /// A rotator per invocation, as the function makes one: for the invocation ending at `deadline`.
+    var rotator: Rotator {
+        Rotator(secrets: secrets, hosts: hosts, alerts: alerts, passwordPolicy: try! PasswordPolicy(), clock: clock,
+                deadlineMilliseconds: deadline)
+    }
 
     init(topic: String? = "arn:aws:sns:us-east-1:123456789012:alerts", instances: [String] = [instanceA, instanceB]) {
         let ids = instances.map { "\"\($0)\"" }.joined(separator: ",")
@@ -26,15 +32,14 @@ final class World {
             """)
         ssm = FakeRunCommand(secrets: secrets)
         for id in instances { ssm.hosts[id] = .init(password: oldPassword, fault: nil) }
-        let hosts = HostRunner(ssm: ssm, documents: [.postgres: "RotatorPostgres", .mysql: "RotatorMySQL"], clock: clock)
-        rotator = Rotator(secrets: secrets, hosts: hosts, alerts: AlertPublisher(sns: sns, topicArn: topic),
-                          passwordPolicy: try! PasswordPolicy(), clock: clock)
+        hosts = HostRunner(ssm: ssm, documents: [.postgres: "RotatorPostgres", .mysql: "RotatorMySQL"], clock: clock)
+        alerts = AlertPublisher(sns: sns, topicArn: topic)
         deadline = clock.nowMilliseconds + 300_000
     }
 
     func run(_ step: RotationStep, rotationToken: String? = "rotation-token-secret") throws(RotationError) {
         let event = RotationEvent(step: step, secretId: secrets.arn, token: token, rotationToken: rotationToken)
-        try rotator.rotate(event, deadlineMilliseconds: deadline, logger: lines.logger)
+        try rotator.rotate(event, logger: lines.logger)
     }
 
     func pendingPassword() -> String? {
@@ -421,7 +426,7 @@ final class LogLines: @unchecked Sendable {
         let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db/gone-XyZaBc"
         let event = RotationEvent(step: .createSecret, secretId: missing, token: token, rotationToken: "rotation-token-secret")
         do {
-            try w.rotator.rotate(event, deadlineMilliseconds: w.deadline, logger: w.lines.logger)
+            try w.rotator.rotate(event, logger: w.lines.logger)
             Issue.record("expected an error")
         } catch {
             #expect(error.errorType == "AWSError")

@@ -64,4 +64,21 @@ import Testing
         metrics.stepFinished(event(.finishSecret), startedMilliseconds: clock.nowMilliseconds, failure: nil)
         #expect(metricNames(try JSON.parse(lines.lines[1])) == ["StepDuration"])
     }
+
+    @Test func theLineReadsBackAsTheStepRecordItWrote() throws {
+        let clock = FakeClock()
+        let lines = LogLines()
+        let metrics = StepMetrics(clock: clock, sink: { [lines] in lines.lines.append($0) })
+        metrics.stepFinished(event(.testSecret), startedMilliseconds: clock.nowMilliseconds,
+                             failure: .hostCommandFailed("i-1: Failed, exit code 5"))
+        metrics.stepFinished(event(.setSecret), startedMilliseconds: clock.nowMilliseconds, failure: nil)
+        let records = lines.lines.compactMap { StepRecord.parse($0, secretArn: secretId) }
+        #expect(records == [
+            StepRecord(step: "testSecret", succeeded: false, reason: "HostCommandFailed", message: "i-1: Failed, exit code 5",
+                       versionId: version, atMilliseconds: clock.nowMilliseconds),
+            StepRecord(step: "setSecret", succeeded: true, reason: nil, message: nil, versionId: version, atMilliseconds: clock.nowMilliseconds),
+        ])
+        #expect(records[0].kind == .hostCommandFailed)
+        #expect(StepRecord.parse(lines.lines[0], secretArn: secretId + "x") == nil)
+    }
 }

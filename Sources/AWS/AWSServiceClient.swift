@@ -2,8 +2,8 @@ import HTTP
 import JSON
 import SigV4
 
-/// Sends one signed request to one AWS service with the standard retry mode, never past the
-/// invocation deadline. The two wire protocols (JSON 1.1 and Query) build on `perform`.
+/// Sends one signed request to one AWS service with the standard retry mode, never past its
+/// deadline. The two wire protocols (JSON 1.1 and Query) build on `perform`.
 public final class AWSServiceClient {
     let service: AWSService
     let endpoint: String
@@ -11,7 +11,10 @@ public final class AWSServiceClient {
     private let signer: SigV4Signer
     private let http: HTTPClient
     private let clock: Clock
-    private let deadline: InvocationDeadline
+    /// When this client's calls must be over (epoch milliseconds): the Lambda invocation's end for
+    /// the function, whose clients are made per invocation with `until(_:)`; none for the operator
+    /// commands, whose calls have only their attempt timeouts and retries.
+    private let deadlineMilliseconds: Int64?
     private let retryPolicy: RetryPolicy
     private let random: () -> Double
     private let deadlineReserveMilliseconds: Int64
@@ -25,7 +28,7 @@ public final class AWSServiceClient {
     /// before the deadline; callers that must still do something after a failed call (alert,
     /// report) keep back more.
     public init(service: AWSService, configuration: AWSConfiguration, http: HTTPClient, clock: Clock,
-                deadline: InvocationDeadline, retryPolicy: RetryPolicy = RetryPolicy(),
+                deadlineMilliseconds: Int64? = nil, retryPolicy: RetryPolicy = RetryPolicy(),
                 deadlineReserveMilliseconds: Int64 = AWSServiceClient.defaultDeadlineReserveMilliseconds,
                 random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
         self.service = service
@@ -35,10 +38,33 @@ public final class AWSServiceClient {
         signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region, service: service.signingName)
         self.http = http
         self.clock = clock
-        self.deadline = deadline
+        self.deadlineMilliseconds = deadlineMilliseconds
         self.retryPolicy = retryPolicy
         self.random = random
         self.deadlineReserveMilliseconds = deadlineReserveMilliseconds
+    }
+
+    private init(copying other: AWSServiceClient, deadlineMilliseconds: Int64?) {
+        service = other.service
+        endpoint = other.endpoint
+        endpointParts = other.endpointParts
+        signer = other.signer
+        http = other.http
+        clock = other.clock
+        self.deadlineMilliseconds = deadlineMilliseconds
+        retryPolicy = other.retryPolicy
+        random = other.random
+        deadlineReserveMilliseconds = other.deadlineReserveMilliseconds
+    }
+
+    /// The same client, its calls bounded by `deadlineMilliseconds` instead.
+    public func until(_ deadlineMilliseconds: Int64?) -> AWSServiceClient {
+        AWSServiceClient(copying: self, deadlineMilliseconds: deadlineMilliseconds)
+    }
+
+    /// Time left before the deadline, less the reserve; nil without a deadline.
+    private var usableMilliseconds: Int64? {
+        deadlineMilliseconds.map { $0 - clock.nowMilliseconds - deadlineReserveMilliseconds }
     }
 
     /// Sends `body` to the endpoint's path (plus `resourcePath`, already percent-encoded, for REST
@@ -49,7 +75,7 @@ public final class AWSServiceClient {
                  parseError: (HTTPResponse) -> AWSServiceError) throws(AWSError) -> HTTPResponse {
         var attempt = 1
         while true {
-            let remaining = deadline.remainingMilliseconds(clock: clock).map { $0 - deadlineReserveMilliseconds }
+            let remaining = usableMilliseconds
             if let remaining, remaining <= 0 { throw .deadline(operation: operation) }
             let timeout = min(remaining ?? AWSServiceClient.attemptTimeoutMilliseconds, AWSServiceClient.attemptTimeoutMilliseconds)
             let request = signedRequest(method: method, resourcePath: resourcePath, contentType: contentType,
@@ -66,10 +92,7 @@ public final class AWSServiceClient {
             }
             guard attempt < retryPolicy.maxAttempts else { throw failure }
             let delay = retryPolicy.backoffMilliseconds(afterAttempt: attempt, random: random())
-            if let left = deadline.remainingMilliseconds(clock: clock),
-               left - deadlineReserveMilliseconds <= delay {
-                throw failure
-            }
+            if let left = usableMilliseconds, left <= delay { throw failure }
             clock.sleep(milliseconds: delay)
             attempt += 1
         }

@@ -1,7 +1,7 @@
 import Rotation
 
-/// The function's own settings, from its environment (declared in template.yaml).
-struct FunctionConfiguration {
+/// The function's own settings, read from its environment variables (declared in template.yaml).
+struct FunctionEnvironment {
     let documents: [Engine: String]
     let alertTopicArn: String?
     let passwordPolicy: PasswordPolicy
@@ -10,12 +10,12 @@ struct FunctionConfiguration {
 
     init(environment: [String: String]) throws(RotationError) {
         var documents: [Engine: String] = [:]
-        for (engine, variable) in FunctionConfiguration.documentVariables {
+        for (engine, variable) in FunctionEnvironment.documentVariables {
             if let name = environment[variable], !name.isEmpty { documents[engine] = name }
         }
         guard !documents.isEmpty else {
             throw .configuration("no SSM document configured: set at least one of "
-                + FunctionConfiguration.documentVariables.map(\.1).joined(separator: ", "))
+                + FunctionEnvironment.documentVariables.map(\.1).joined(separator: ", "))
         }
         self.documents = documents
         alertTopicArn = environment["SNS_TOPIC_ARN"].flatMap { $0.isEmpty ? nil : $0 }

@@ -36,6 +36,12 @@ public struct EmbeddedMetricLine: Sendable {
         self.values = values
     }
 
+    /// The `Timestamp` of a line this type wrote, read back from its parsed JSON.
+    public static func timestampMilliseconds(of line: JSON) -> Int64? {
+        guard case .number(let timestamp)? = line["_aws"]?["Timestamp"] else { return nil }
+        return Int64(timestamp)
+    }
+
     public var serialized: String {
         let directiveObjects = directives.map { directive in
             JSON.object([

@@ -30,9 +30,8 @@ public struct OperatorServices {
         }
         let configuration = try AWSConfiguration(environment: environment)
         // No invocation deadline outside Lambda: each call has its own attempt timeouts and retries.
-        let deadline = InvocationDeadline()
         func client(_ service: AWSService) -> AWSServiceClient {
-            AWSServiceClient(service: service, configuration: configuration, http: http, clock: clock, deadline: deadline)
+            AWSServiceClient(service: service, configuration: configuration, http: http, clock: clock, deadlineMilliseconds: nil)
         }
         return OperatorServices(secrets: SecretsManagerClient(client(.secretsManager)), ssm: SSMClient(client(.ssm)),
                                 functions: LambdaClient(client(.lambda)), logs: CloudWatchLogsClient(client(.logs)), clock: clock)

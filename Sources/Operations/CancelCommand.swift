@@ -5,6 +5,13 @@ import Rotation
 /// `rotator cancel`: abandons a stuck rotation (removes AWSPENDING from its version), but only after
 /// every host proved it accepts AWSCURRENT; otherwise it explains and changes nothing. A host that
 /// fails the proof may accept only the pending password, and that version must then keep its label.
+///
+/// Secrets Manager may retry the rotation while cancel runs (a failed rotation is retried), so a
+/// `set` of the pending version can land on a host after its proof. Cancel therefore checks that the
+/// labels are still those it proved against, removes AWSPENDING, and then sets AWSCURRENT on every
+/// host once more (the settle, as the function's rollback does): hosts refuse a set for a version
+/// that lost its label, so whatever landed before the removal is undone, and nothing can land after
+/// it. When the settle is not proven on every host, AWSPENDING goes back on the version.
 struct CancelCommand {
     let services: OperatorServices
     let console: Console
@@ -60,8 +67,38 @@ struct CancelCommand {
                     + "the rotation finish (`make rotate SECRET_ID=\(secretId)` retries this same version), or set its password back "
                     + "to AWSCURRENT's and cancel again."])
         }
+        let now = try OperatorError.wrap { () throws(AWSError) in try services.secrets.describeSecret(arn) }
+        let nowCurrent = now.version(holding: SecretStage.current), nowPending = now.unfinishedRotationVersion
+        guard nowPending == pending, nowCurrent == current.versionId else {
+            return finish(Operator.ExitCode.attention, cancelled: false, [
+                "Nothing changed: the labels moved while the hosts were proved (AWSCURRENT on \(nowCurrent ?? "no version"), "
+                    + "AWSPENDING on \(nowPending ?? "no version")): the rotation is running. Run `rotator status` again."])
+        }
         try OperatorError.wrap { () throws(AWSError) in
             try services.secrets.updateSecretVersionStage(arn, stage: SecretStage.pending, moveTo: nil, removeFrom: pending)
+        }
+        let settled: [InstanceResult]
+        do {
+            settled = try CurrentLoginProof(ssm: services.ssm, documents: services.documents(of: function), console: console,
+                                            clock: services.clock)
+                .run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
+                     instanceIds: instanceIds, purpose: "cancel", action: .set)
+        } catch {
+            settled = []
+        }
+        hosts = settled.isEmpty ? hosts : settled
+        guard !settled.isEmpty, settled.allSatisfy(\.succeeded) else {
+            let relabel: String
+            do {
+                try services.secrets.updateSecretVersionStage(arn, stage: SecretStage.pending, moveTo: pending, removeFrom: nil)
+                relabel = "AWSPENDING is back on version \(pending)."
+            } catch {
+                relabel = "Putting AWSPENDING back on version \(pending) failed (\(error)): a host may hold its password; run `rotator status`."
+            }
+            return finish(Operator.ExitCode.attention, cancelled: false, [
+                "Every host accepted AWSCURRENT, but setting it once more after removing AWSPENDING was not proven on every host "
+                    + "(a retry of the rotation may have changed one meanwhile). \(relabel)"]
+                + settled.filter { !$0.succeeded }.map { "  \($0.summary)" })
         }
         return finish(Operator.ExitCode.pass, cancelled: true, [
             "Every host accepts AWSCURRENT (\(hosts.map(\.instanceId).joined(separator: ", "))).",

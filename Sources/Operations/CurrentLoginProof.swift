@@ -16,13 +16,14 @@ struct CurrentLoginProof {
     let console: Console
     let clock: Clock
 
+    /// `action` is `verify` for the proof; cancel's settle `set`s AWSCURRENT once more (CancelCommand).
     func run(secretArn: String, currentVersionId: String, engine: Engine, instanceIds: [String],
-             purpose: String) throws(RotationError) -> [InstanceResult] {
-        let command = try HostCommand(action: .verify, secretArn: secretArn, versionId: currentVersionId)
-        let progress = HostProgress(console: console, clock: clock, label: "\(purpose): log in with AWSCURRENT",
-                                    instanceIds: instanceIds)
+             purpose: String, action: HostAction = .verify) throws(RotationError) -> [InstanceResult] {
+        let command = try HostCommand(action: action, secretArn: secretArn, versionId: currentVersionId)
+        let doing = action == .verify ? "log in with AWSCURRENT" : "set AWSCURRENT again"
+        let progress = HostProgress(console: console, clock: clock, label: "\(purpose): \(doing)", instanceIds: instanceIds)
         let runner = HostRunner(ssm: ssm, documents: documents, clock: clock, observer: progress)
-        return try runner.run(command, engine: engine, on: instanceIds, comment: "rotator \(purpose): verify AWSCURRENT",
+        return try runner.run(command, engine: engine, on: instanceIds, comment: "rotator \(purpose): \(action.rawValue) AWSCURRENT",
                               untilMilliseconds: clock.nowMilliseconds + CurrentLoginProof.budgetMilliseconds,
                               logger: CurrentLoginProof.silentLogger)
     }

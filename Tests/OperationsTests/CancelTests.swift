@@ -35,20 +35,41 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
         Issue.record("cancel never writes a value")
     }
     func updateSecretVersionStage(_ secretId: String, stage: String, moveTo: String?, removeFrom: String?) throws(AWSError) {
-        calls.append("UpdateSecretVersionStage \(stage) from \(removeFrom ?? "-")")
+        calls.append(moveTo.map { "UpdateSecretVersionStage \(stage) to \($0)" } ?? "UpdateSecretVersionStage \(stage) from \(removeFrom ?? "-")")
         if let removeFrom { stages[removeFrom]?.removeAll { $0 == stage } }
+        if let moveTo { stages[moveTo, default: []].append(stage) }
+        if stage == "AWSPENDING", removeFrom != nil, let hook = meanwhile { meanwhile = nil; hook() }
     }
+    /// Runs once, right after AWSPENDING is removed: what another invocation does meanwhile.
+    var meanwhile: (() -> Void)?
+    /// The action of the last command sent, and whether the hosts answer a `set` at all.
+    var lastAction = "verify"
+    /// Runs once, as the proof is sent: the rotation moving on meanwhile.
+    var onVerify: (() -> Void)?
+    var setAnswers = true
     func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String { "" }
 
     func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
         calls.append("SendCommand \(input.parameters.map { "\($0.0)=\($0.1.joined())" }.joined(separator: " "))")
+        lastAction = input.parameters.first { $0.0 == "Action" }?.1.first ?? ""
+        if lastAction == "verify", let hook = onVerify { onVerify = nil; hook() }
+        // A set of AWSCURRENT puts its password back on every host that answers.
+        if lastAction == "set" && setAnswers { accepting.insert("i-0123456789abcdef0") }
         return "cmd-1"
     }
     func listCommandInvocations(commandId: String) throws(AWSError) -> [String: String] {
-        ["i-0123456789abcdef0": accepting.contains("i-0123456789abcdef0") ? "Success" : "Failed"]
+        if lastAction == "set" { return ["i-0123456789abcdef0": setAnswers ? "Success" : "Failed"] }
+        return ["i-0123456789abcdef0": accepting.contains("i-0123456789abcdef0") ? "Success" : "Failed"]
     }
     func getCommandInvocation(commandId: String, instanceId: String) throws(AWSError) -> CommandInvocation {
-        accepting.contains(instanceId)
+        if lastAction == "set" {
+            return setAnswers
+                ? CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0,
+                                    standardOutput: "ROTATOR-RESULT action=set version=\(currentId) outcome=unchanged\n", standardError: "")
+                : CommandInvocation(status: "Failed", statusDetails: "Failed", responseCode: 6, standardOutput: "",
+                                    standardError: "the host could not be administered")
+        }
+        return accepting.contains(instanceId)
             ? CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0,
                                 standardOutput: "ROTATOR-RESULT action=verify version=\(currentId) outcome=verified\n", standardError: "")
             : CommandInvocation(status: "Failed", statusDetails: "Failed", responseCode: 5, standardOutput: "",
@@ -86,7 +107,9 @@ final class Captured: @unchecked Sendable {
                                 console: output.console(json: false))
         #expect(code == 0)
         #expect(world.calls.contains("SendCommand Action=verify SecretId=\(arn) VersionId=\(currentId)"))
-        #expect(world.calls.last == "UpdateSecretVersionStage AWSPENDING from \(pendingId)")
+        #expect(Array(world.calls.filter { $0.hasPrefix("SendCommand") || $0.hasPrefix("Update") }.suffix(2)) == [
+            "UpdateSecretVersionStage AWSPENDING from \(pendingId)",
+            "SendCommand Action=set SecretId=\(arn) VersionId=\(currentId)"])
         #expect(world.stages[pendingId] == [])
         #expect(output.out.contains("Removed AWSPENDING from version \(pendingId)"))
         #expect(!(output.out + output.err).contains("secret-password"))
@@ -121,4 +144,39 @@ final class Captured: @unchecked Sendable {
         #expect(forced == 0)
         #expect(world.stages[pendingId] == [])
     }
+
+    @Test func aRetrysSetThatLandsBeforeTheLabelIsRemovedIsUndone() throws {
+        let world = StuckWorld()
+        // After the proof, a retry of the rotation sets the pending password on the host.
+        world.meanwhile = { world.accepting.remove("i-0123456789abcdef0") }
+        let code = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: world.services,
+                                console: Captured().console(json: false))
+        #expect(code == 0)
+        #expect(world.accepting.contains("i-0123456789abcdef0"), "the host was left on the pending password, which no label holds")
+        #expect(world.stages[pendingId] == [])
+    }
+
+    @Test func anUnprovenSettlePutsThePendingLabelBack() throws {
+        let world = StuckWorld()
+        world.setAnswers = false
+        let output = Captured()
+        let code = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: world.services,
+                                console: output.console(json: false))
+        #expect(code == 1)
+        #expect(world.calls.last == "UpdateSecretVersionStage AWSPENDING to \(pendingId)")
+        #expect(world.stages[pendingId] == ["AWSPENDING"])
+        #expect(output.out.contains("AWSPENDING is back on version \(pendingId)"))
+    }
+
+    @Test func labelsThatMovedDuringTheProofChangeNothing() throws {
+        let world = StuckWorld()
+        world.onVerify = { world.stages = [currentId: ["AWSPREVIOUS"], pendingId: ["AWSCURRENT"]] }
+        let output = Captured()
+        let code = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: world.services,
+                                console: output.console(json: false))
+        #expect(code == 1)
+        #expect(!world.calls.contains { $0.hasPrefix("UpdateSecretVersionStage") })
+        #expect(output.out.contains("the labels moved while the hosts were proved"))
+    }
 }
+

@@ -1,5 +1,5 @@
 """moto as the local stack runs it: its settings, its threaded server keeping each request's body
-bytes, the record of the stack's patches of moto's classes (undone at close), and the patch that
+bytes, the record of patches of moto's classes (Patches, undone at close), and the patch that
 gives the signature check the bytes sent (local/stack.py)."""
 
 from __future__ import annotations
@@ -37,14 +37,36 @@ def http_exception(code: int, body: str, content_type: str):
     return e
 
 
+class Patches:
+    """Attributes set on moto's classes, each with what it replaced, to be put back in reverse order
+    (the stack's patches, and the SSM emulator's: local/ssm_emulator.py)."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any, bool]] = []
+
+    def set(self, owner: Any, name: str, new: Any) -> None:
+        existed = name in owner.__dict__
+        self._saved.append((owner, name, owner.__dict__.get(name), existed))
+        setattr(owner, name, new)
+
+    def undo(self) -> None:
+        for owner, name, old, existed in reversed(self._saved):
+            if existed:
+                setattr(owner, name, old)
+            else:
+                try:
+                    delattr(owner, name)
+                except AttributeError:
+                    pass
+        self._saved.clear()
+
+
 class MotoPatches:
-    """Part of LocalStack (local/stack.py): patching moto's classes, recorded in `self._patches` to be
-    undone at close; resetting moto's backends."""
+    """Part of LocalStack (local/stack.py): patching moto's classes, recorded in `self._patches` (a
+    Patches) to be undone at close; resetting moto's backends."""
 
     def _patch(self, owner: Any, name: str, new: Any) -> None:
-        existed = name in owner.__dict__
-        self._patches.append((owner, name, owner.__dict__.get(name), existed))
-        setattr(owner, name, new)
+        self._patches.set(owner, name, new)
 
     # -- the signature covers the bytes sent: give moto those bytes, not a re-encoding
     def _patch_raw_body(self) -> None:

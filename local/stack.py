@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from local.authorization import AuthRecord, RequestAuthorization
-from local.moto_support import MotoPatches, MotoServer, moto_settings
+from local.moto_support import MotoPatches, MotoServer, Patches, moto_settings
 from local.names import (
     ACCOUNT,
     FUNCTION_LOGICAL_NAME,
@@ -148,7 +148,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self._reduced_policy_log_spans: list[tuple[int, int]] = []
         self._alerts: list[dict[str, Any]] = []
         self._prepare_only: set[str] = set()
-        self._patches: list[tuple[Any, str, Any, bool]] = []
+        self._patches = Patches()
         self._server = None
         self.runtime = None
         self.ssm = None
@@ -281,15 +281,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
             if self._server is not None:
                 self._server.stop()
         finally:
-            for owner, name, old, existed in reversed(self._patches):
-                if existed:
-                    setattr(owner, name, old)
-                else:
-                    try:
-                        delattr(owner, name)
-                    except AttributeError:
-                        pass
-            self._patches.clear()
+            self._patches.undo()
             if self._settings is not None:
                 self._settings.INITIAL_NO_AUTH_ACTION_COUNT = self._old_no_auth
             try:

@@ -1,7 +1,7 @@
 """Just enough CloudFormation/SAM reading for the local stack.
 
 `template.yaml` uses the short intrinsic forms (`!Ref`, `!Sub`, `!GetAtt`, ...); `load_template`
-(ssm_runner's loader) turns each into its long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`), and
+(its YAML loader) turns each into its long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`), and
 `resolve` evaluates the few intrinsics the local stack needs, with the
 values the caller knows (logical name -> local value) and, for `!If`, the template's Conditions. Anything it cannot resolve raises, so a
 template change never silently hands the function a dict where it expects a string.
@@ -14,12 +14,33 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A YAML loader that accepts CloudFormation's short-form intrinsic functions."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node):
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
 
 def load_template(path: str | Path) -> dict[str, Any]:
-    """template.yaml with short intrinsics in their long form (the same loader ssm_runner uses)."""
-    from local.ssm_runner import load_template as _load
-
-    data = _load(path)
+    """template.yaml with short intrinsics in their long form (ssm_runner reads the documents with it)."""
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(data, dict) or "Resources" not in data:
         raise ValueError(f"{path}: not a CloudFormation template (no Resources)")
     return data

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from local.moto_support import Patches
 from local.ssm_runner import MAX_STDERR_LENGTH, MAX_STDOUT_LENGTH, truncate_output
 
 STDOUT_LIMIT = MAX_STDOUT_LENGTH
@@ -216,7 +217,7 @@ class SSMEmulator:
         self._by_id: dict[str, CommandRecord] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._patches: list[tuple[Any, str, Any, bool]] = []
+        self._patches = Patches()
         self._run_kwargs = self._runner_cancel_support()
         self.command_lines = CommandLineSampler()
 
@@ -307,18 +308,11 @@ class SSMEmulator:
 
     def uninstall(self) -> None:
         self.cancel_all()
-        for owner, name, old, existed in reversed(self._patches):
-            if existed:
-                setattr(owner, name, old)
-            else:
-                delattr(owner, name)
-        self._patches.clear()
+        self._patches.undo()
         self.wait_idle(10)
 
     def _patch(self, owner: Any, name: str, new: Any) -> None:
-        existed = name in owner.__dict__
-        self._patches.append((owner, name, owner.__dict__.get(name), existed))
-        setattr(owner, name, new)
+        self._patches.set(owner, name, new)
 
     def _describe_instance_information(self, filters: list[dict[str, Any]]) -> dict[str, Any]:
         wanted: set[str] | None = None

@@ -3,7 +3,8 @@
 The SSM Command documents live inline in `template.yaml` (the only copy of the scripts: what the
 tests run is exactly what deploys). This module
 
-- loads them (`load_documents`), tolerating CloudFormation's short tags (`!Ref`, `!Sub`, ...);
+- loads them (`load_documents`, with local/cfn.py's `load_template`, which reads CloudFormation's
+  short tags `!Ref`, `!Sub`, ...);
 - checks command parameters as the SSM service does at `SendCommand` (`validate_parameters`);
 - runs a document as the Linux agent does (`run_document`): each `aws:runShellScript` step's
   `runCommand` lines are joined with "\\n" (plus a final "\\n") into `_script.sh` (mode 0750) in a
@@ -43,6 +44,8 @@ from pathlib import Path
 
 import yaml
 
+from local.cfn import load_template
+
 __all__ = [
     "InvalidParameters",
     "InvocationResult",
@@ -53,7 +56,6 @@ __all__ = [
     "TIMED_OUT_RESPONSE_CODE",
     "aws_cli_host_env",
     "load_documents",
-    "load_template",
     "shell_script",
     "truncate_output",
     "validate_parameters",
@@ -96,32 +98,6 @@ class InvocationResult:
 
 # ------------------------------------------------------------------------------------------
 # template.yaml
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """A YAML loader that accepts CloudFormation's short-form intrinsic functions."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node):
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
-def load_template(template_path: str | os.PathLike | None = None) -> dict:
-    path = Path(template_path) if template_path is not None else _DEFAULT_TEMPLATE
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
 def load_documents(template_path: str | os.PathLike | None = "template.yaml") -> dict[str, dict]:

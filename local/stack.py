@@ -29,18 +29,20 @@ What runs:
     documents' scripts for registered instances (local/ssm_emulator.py).
 
 Only one LocalStack can run in a process at a time: moto's backends are process-wide.
+
+LocalStack is made of parts, one module each: local/moto_support.py (moto's settings, server and the
+record of the patches), local/authorization.py (signature and IAM checks of every request, the
+function's policy), local/rotation_driver.py (the RotateSecret hook that invokes the function);
+local/names.py holds the fixed names. This module sets the stack up and offers what tests use.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import io
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import sys
@@ -49,26 +51,34 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-FUNCTION_NAME = "rotator"
-FUNCTION_LOGICAL_NAME = "RotationFunction"
-LOG_GROUP = f"/aws/lambda/{FUNCTION_NAME}"
-LOG_STREAM = "local/[$LATEST]function"
-TOPIC_NAME = "rotator-alerts"
-QUEUE_NAME = "rotator-alerts-inbox"
+from local.authorization import AuthRecord, RequestAuthorization
+from local.moto_support import MotoPatches, MotoServer, Patches, moto_settings
+from local.names import (
+    ACCOUNT,
+    FUNCTION_LOGICAL_NAME,
+    FUNCTION_NAME,
+    HOST_ACTIONS,
+    HOST_TAG,
+    LOG_GROUP,
+    LOG_STREAM,
+    QUEUE_NAME,
+    REGION,
+    REPO,
+    STACK_NAME,
+    TEMPLATE_POLICY,
+    TOPIC_NAME,
+)
+from local.rotation_driver import RotationDriver, RotationRecord, StepRecord
 
-HOST_ACTIONS = ["secretsmanager:GetSecretValue"]
-STACK_NAME = "rotator-local"                # AWS::StackName of the local stack
-# The tag the template's policy requires on database hosts (its key is fixed in template.yaml);
-# HostTagValue is empty by default, and then the value is the stack's name.
-HOST_TAG = {"RotatorDatabase": STACK_NAME}
-TEMPLATE_POLICY = "template.yaml"           # AuthRecord.policy of requests under the template's policy
+# What other modules and the tests import from here (the names and records live in the parts).
+__all__ = [
+    "ACCOUNT", "FUNCTION_LOGICAL_NAME", "FUNCTION_NAME", "HOST_ACTIONS", "HOST_TAG", "LOG_GROUP",
+    "LOG_STREAM", "QUEUE_NAME", "REGION", "REPO", "STACK_NAME", "TEMPLATE_POLICY", "TOPIC_NAME",
+    "AuthRecord", "LocalStack", "RotationRecord", "StepRecord", "binary_problem", "default_bootstrap",
+]
 
 
 def default_bootstrap() -> Path:
@@ -87,95 +97,8 @@ def binary_problem(bootstrap: Path | None = None) -> str | None:
     return None
 
 
-def _moto_settings():
-    # moto 5.2.1 reads INITIAL_NO_AUTH_ACTION_COUNT from the environment once, when moto.settings
-    # is first imported (float, default inf), into moto.settings.INITIAL_NO_AUTH_ACTION_COUNT.
-    # moto.core.authorization compares its request counter with that *attribute* at every
-    # request (and counts only while below it). So: the variable for the import if we come
-    # first, and the attribute itself, which the stack sets to inf for the setup calls and to 0
-    # (every request checked) once they are done.
-    if "moto.settings" not in sys.modules:
-        os.environ.setdefault("INITIAL_NO_AUTH_ACTION_COUNT", "inf")
-    from moto import settings
-    return settings
-
-
-# ---------------------------------------------------------------------------------------- records
-@dataclass
-class StepRecord:
-    step: str
-    ok: bool
-    duration_s: float
-    request_id: str
-    error_type: str | None = None
-    error_message: str | None = None
-    payload: Any = None
-    cold_start: bool = False
-
-
-@dataclass
-class RotationRecord:
-    secret_arn: str
-    token: str | None
-    rotate_immediately: bool
-    mode: str                                   # "rotate" | "test" | "prepare"
-    started_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
-    steps: list[StepRecord] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rotation_token: str | None = None
-    error: str | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def ok(self) -> bool | None:
-        if not self.done.is_set():
-            return None
-        return self.error is None and all(s.ok for s in self.steps) and bool(self.steps or self.mode == "prepare")
-
-    @property
-    def failed_step(self) -> StepRecord | None:
-        return next((s for s in self.steps if not s.ok), None)
-
-
-@dataclass
-class AuthRecord:
-    at: float
-    principal: str                  # admin | function | host | unknown:<akid> | anonymous
-    access_key_id: str
-    service: str
-    action: str
-    session_token: bool
-    ok: bool
-    error: str | None = None
-    unsigned_amz_headers: list[str] = field(default_factory=list)
-    # The function's requests: the policy they were evaluated against (TEMPLATE_POLICY, or the
-    # template's less what a test withheld), the resources, the one denied if any.
-    policy: str = ""
-    resources: list[str] = field(default_factory=list)
-    denied_resource: str = ""
-
-    @property
-    def denied_by_withholding(self) -> bool:
-        """A denial a test provoked on purpose, by withholding statements or actions of the function's
-        policy (LocalStack.function_policy_without)."""
-        return self.error == "AccessDenied" and self.policy not in ("", TEMPLATE_POLICY)
-
-
-def _http_exception(code: int, body: str, content_type: str):
-    from werkzeug.exceptions import HTTPException
-
-    class _E(HTTPException):
-        pass
-
-    e = _E(description=body)
-    e.code = code
-    e.content_type = content_type
-    return e
-
-
 # ------------------------------------------------------------------------------------ the stack
-class LocalStack:
+class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
     _active: LocalStack | None = None
 
     def __init__(self, repo: str | Path = REPO, *, template: str | Path | None = None,
@@ -225,7 +148,7 @@ class LocalStack:
         self._reduced_policy_log_spans: list[tuple[int, int]] = []
         self._alerts: list[dict[str, Any]] = []
         self._prepare_only: set[str] = set()
-        self._patches: list[tuple[Any, str, Any, bool]] = []
+        self._patches = Patches()
         self._server = None
         self.runtime = None
         self.ssm = None
@@ -265,7 +188,7 @@ class LocalStack:
         self.log_path.touch()
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)   # moto's per-request lines
-        self._settings = _moto_settings()
+        self._settings = moto_settings()
         self._old_no_auth = self._settings.INITIAL_NO_AUTH_ACTION_COUNT
         self._settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
         self._reset_moto()
@@ -295,7 +218,7 @@ class LocalStack:
         self._install_patches()
         self.ssm.install()
 
-        self._server = _MotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = MotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
@@ -358,15 +281,7 @@ class LocalStack:
             if self._server is not None:
                 self._server.stop()
         finally:
-            for owner, name, old, existed in reversed(self._patches):
-                if existed:
-                    setattr(owner, name, old)
-                else:
-                    try:
-                        delattr(owner, name)
-                    except AttributeError:
-                        pass
-            self._patches.clear()
+            self._patches.undo()
             if self._settings is not None:
                 self._settings.INITIAL_NO_AUTH_ACTION_COUNT = self._old_no_auth
             try:
@@ -388,13 +303,6 @@ class LocalStack:
                     shutil.rmtree(old, ignore_errors=True)
             except OSError:
                 pass
-
-    @staticmethod
-    def _reset_moto() -> None:
-        from moto.core.authorization import ActionAuthenticatorMixin
-        from moto.moto_api._internal.models import moto_api_backend
-        moto_api_backend.reset()
-        ActionAuthenticatorMixin.request_count = 0
 
     # ------------------------------------------------------------------ clients
     def session(self, credentials: dict[str, str] | None = None):
@@ -580,316 +488,12 @@ class LocalStack:
         env.update(self.function_env)
         return env
 
-    def _verify_auth_is_on(self) -> None:
-        import botocore.exceptions
-        bad = dict(self.admin, SecretAccessKey="not-the-secret-" + uuid.uuid4().hex)
-        try:
-            self.client("secretsmanager", bad).list_secrets()
-        except botocore.exceptions.ClientError as e:
-            self.auth_check = {"rejected": True, "code": e.response["Error"].get("Code"),
-                               "status": e.response["ResponseMetadata"].get("HTTPStatusCode")}
-        else:
-            raise RuntimeError("moto accepted a wrongly signed request: signature checking is off")
-        # And a good one passes (also proves the admin key works).
-        self.client("secretsmanager").list_secrets()
-        # The bad request above is not a fault of anyone under test.
-        self.auth_log.clear()
-
     # ------------------------------------------------------------------ moto patches
-    def _patch(self, owner: Any, name: str, new: Any) -> None:
-        existed = name in owner.__dict__
-        self._patches.append((owner, name, owner.__dict__.get(name), existed))
-        setattr(owner, name, new)
-
     def _install_patches(self) -> None:
         self._patch_raw_body()
         self._patch_auth()
         self._patch_secretsmanager()
         self._patch_lambda()
-
-    # -- the signature covers the bytes sent: give moto those bytes, not a re-encoding
-    def _patch_raw_body(self) -> None:
-        from moto.core.responses import BaseResponse
-
-        orig = BaseResponse.setup_class
-
-        def setup_class(resp: Any, request: Any, full_url: str, headers: Any, use_raw_body: bool = False) -> Any:
-            out = orig(resp, request, full_url, headers, use_raw_body)
-            raw = (getattr(request, "environ", None) or {}).get(_RAW_BODY)
-            if raw and not resp.raw_body:
-                # Form posts (SNS's Query protocol): werkzeug parsed the form and moto would
-                # re-encode it with botocore's rules before checking the signature, rejecting any
-                # other valid encoding. AWS hashes the body as received.
-                resp.raw_body = raw
-            return out
-
-        self._patch(BaseResponse, "setup_class", setup_class)
-
-    # -- authentication: record every checked request, answer errors as AWS does
-    def _patch_auth(self) -> None:
-        from moto.core.authorization import ActionAuthenticatorMixin
-        from werkzeug.exceptions import HTTPException
-
-        stack = self
-        settings = self._settings
-        orig = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
-
-        def between(s: str, a: str, b: str) -> str:
-            return s.partition(a)[2].partition(b)[0]
-
-        def wrapped(resp: Any, resource: str = "*") -> None:
-            if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
-                return orig(resp, resource)
-            headers = resp.headers
-            auth = headers.get("Authorization") or ""
-            service = getattr(resp, "service_name", "") or ""
-            try:
-                action = resp._get_action()
-            except Exception:
-                action = "?"
-            akid = between(auth, "Credential=", "/")
-            rec = AuthRecord(at=time.time(), principal=stack._principals.get(akid, f"unknown:{akid}" if akid else "anonymous"),
-                             access_key_id=akid, service=service, action=str(action),
-                             session_token="X-Amz-Security-Token" in headers, ok=False)
-            if rec.principal == "function":
-                rec.policy = stack.function_policy_name
-            signed = [h.strip().lower() for h in between(auth, "SignedHeaders=", ",").split(";") if h.strip()]
-            rec.unsigned_amz_headers = sorted(k.lower() for k in headers.keys()
-                                              if k.lower().startswith("x-amz-") and k.lower() not in signed)
-            try:
-                if not auth.startswith("AWS4-HMAC-SHA256 "):
-                    raise stack._auth_error(resp, "MissingAuthenticationToken", "Missing Authentication Token")
-                if "host" not in signed:
-                    raise stack._auth_error(resp, "SignatureDoesNotMatch",
-                                            "'Host' must be a signed header")
-                amz_date = headers.get("X-Amz-Date") or ""
-                if "x-amz-date" not in signed and "date" not in signed:
-                    raise stack._auth_error(resp, "SignatureDoesNotMatch",
-                                            "'X-Amz-Date' or 'Date' must be a signed header")
-                try:
-                    when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
-                except ValueError:
-                    raise stack._auth_error(resp, "IncompleteSignature", "X-Amz-Date is missing or malformed") from None
-                skew = abs((dt.datetime.now(dt.UTC) - when).total_seconds())
-                if skew > stack.max_clock_skew_s:
-                    raise stack._auth_error(resp, "SignatureExpired",
-                                            f"Signature expired: {amz_date} is now earlier/later than allowed")
-                if resp.method == "GET" and not resp.raw_body:
-                    # moto hashes a GET's form data as its body (for Lambda's REST API, the request
-                    # headers), so no correctly signed GET passes. AWS hashes the empty body.
-                    form, resp.data = resp.data, b""
-                    try:
-                        orig(resp, resource)
-                    finally:
-                        resp.data = form
-                else:
-                    orig(resp, resource)
-                if rec.principal == "function":
-                    stack._authorize_function_request(resp, service, str(action), rec)
-                rec.ok = True
-            except HTTPException as e:
-                code = rec.error = stack._error_code(e)
-                if getattr(e, "_local_converted", False):
-                    raise
-                raise stack._auth_error(resp, code, stack._error_message(e)) from None
-            except KeyError as e:   # moto indexes headers it expects (Authorization, X-Amz-Date)
-                rec.error = "IncompleteSignature"
-                raise stack._auth_error(resp, "IncompleteSignature", f"missing {e}") from None
-            finally:
-                stack.auth_log.append(rec)
-
-        self._patch(ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", wrapped)
-
-    @staticmethod
-    def _error_code(e: Any) -> str:
-        code = getattr(e, "_local_code", None)
-        if code:
-            return code
-        m = re.search(r"<Code>([^<]+)</Code>", str(getattr(e, "description", "")))
-        return m.group(1) if m else type(e).__name__
-
-    @staticmethod
-    def _error_message(e: Any) -> str:
-        m = re.search(r"<Message>([^<]*)</Message>", str(getattr(e, "description", "")))
-        return m.group(1) if m else str(getattr(e, "description", ""))
-
-    def _auth_error(self, resp: Any, code: str, message: str) -> Any:
-        """An authentication/authorization error shaped as the real service answers it."""
-        from xml.sax.saxutils import escape
-        json_protocol = bool(resp.headers.get("X-Amz-Target"))
-        if json_protocol:
-            json_code = {"SignatureDoesNotMatch": "InvalidSignatureException",
-                         "InvalidClientTokenId": "UnrecognizedClientException",
-                         "AccessDenied": "AccessDeniedException",
-                         "MissingAuthenticationToken": "MissingAuthenticationTokenException",
-                         "IncompleteSignature": "IncompleteSignatureException",
-                         "SignatureExpired": "InvalidSignatureException"}.get(code, code)
-            e = _http_exception(400, json.dumps({"__type": json_code, "message": message}),
-                                "application/x-amz-json-1.1")
-        else:
-            service = getattr(resp, "service_name", "")
-            xml_code = "AuthorizationError" if (code == "AccessDenied" and service == "sns") else code
-            ns = {"sns": "http://sns.amazonaws.com/doc/2010-03-31/"}.get(service, "")
-            body = (f'<ErrorResponse{" xmlns=" + chr(34) + ns + chr(34) if ns else ""}><Error><Type>Sender</Type>'
-                    f"<Code>{escape(xml_code)}</Code><Message>{escape(message)}</Message></Error>"
-                    f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
-            e = _http_exception(403, body, "text/xml")
-        e._local_converted = True
-        e._local_code = code
-        return e
-
-    # -- Secrets Manager: RotateSecret drives the function; PutSecretValue into a filled version
-    def _patch_secretsmanager(self) -> None:
-        from moto.secretsmanager.exceptions import InvalidRequestException, ResourceExistsException
-        from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
-
-        stack = self
-        orig_rotate = SecretsManagerBackend.rotate_secret
-        orig_check = SecretsManagerBackend._check_with_existing_secrets_and_versions
-
-        def check(backend: Any, secret_name: str, client_request_token: str | None,
-                  secret_string: str | None, secret_binary: str | None, on_create: bool = False) -> Any:
-            # moto lets PutSecretValue overwrite a version that holds AWSPENDING even when it
-            # already has a value. AWS: same token + same value is a no-op, a different value is
-            # ResourceExistsException. Only a still-empty pending version may be filled.
-            if client_request_token and secret_name in backend.secrets:
-                secret = backend.secrets[secret_name]
-                v = getattr(secret, "versions", {}).get(client_request_token)
-                if v and "AWSPENDING" in v["version_stages"] and ("secret_string" in v or "secret_binary" in v):
-                    if v.get("secret_string") == secret_string and v.get("secret_binary") == secret_binary:
-                        return secret
-                    raise ResourceExistsException(
-                        f"You can't use ClientRequestToken {client_request_token} because that value "
-                        f"is already in use for a version of secret {secret.arn}.")
-            return orig_check(backend, secret_name, client_request_token, secret_string, secret_binary,
-                              on_create=on_create)
-
-        def rotate_secret(backend: Any, secret_id: str, client_request_token: str | None = None,
-                          rotation_lambda_arn: str | None = None, rotation_rules: dict[str, Any] | None = None,
-                          rotate_immediately: bool = True) -> str:
-            if not backend._is_valid_identifier(secret_id):
-                return orig_rotate(backend, secret_id, client_request_token, rotation_lambda_arn,
-                                   rotation_rules, rotate_immediately)
-            secret = backend.secrets[secret_id]
-            versions = getattr(secret, "versions", {})
-            # AWS: AWSPENDING on a version that is not AWSCURRENT means a rotation is unfinished.
-            # (moto checks the opposite: it refuses when AWSPENDING sits *with* AWSCURRENT, which
-            # is one of the two states a successful rotation may leave.)
-            for v in versions.values():
-                if "AWSPENDING" in v["version_stages"] and "AWSCURRENT" not in v["version_stages"]:
-                    raise InvalidRequestException(
-                        "A previous rotation isn't complete. That rotation will be reattempted.")
-            for v in versions.values():
-                if "AWSPENDING" in v["version_stages"] and "AWSCURRENT" in v["version_stages"]:
-                    v["version_stages"].remove("AWSPENDING")
-            # moto forgets the configured function when RotateSecret names none (and then moves
-            # AWSCURRENT to an empty version). AWS uses the configured one.
-            if not rotation_lambda_arn:
-                rotation_lambda_arn = getattr(secret, "rotation_lambda_arn", "") or None
-                if not rotation_lambda_arn:
-                    raise InvalidRequestException(
-                        "No Lambda rotation function ARN is associated with this secret.")
-            mode = "rotate" if rotate_immediately else "test"
-            if secret.arn in stack._prepare_only:
-                stack._prepare_only.discard(secret.arn)
-                mode = "prepare"
-            rec = RotationRecord(secret_arn=secret.arn, token=None, rotate_immediately=rotate_immediately,
-                                 mode=mode, rotation_token=str(uuid.uuid4()) if stack.send_rotation_token else None)
-            if rec.rotation_token:
-                stack.rotation_tokens.append(rec.rotation_token)
-            _tls.rotation = rec
-            try:
-                result = orig_rotate(backend, secret_id, client_request_token, rotation_lambda_arn,
-                                     rotation_rules, rotate_immediately)
-            finally:
-                _tls.rotation = None
-            rec.token = json.loads(result).get("VersionId") if isinstance(result, str) else None
-            if rec.events:
-                rec.token = rec.events[0]["ClientRequestToken"]
-            if mode == "test" and rec.token in secret.versions:
-                # moto copies FakeSecret.secret_string into the trial version: the value the secret
-                # was *created* with. AWS tests with a copy of AWSCURRENT.
-                trial = secret.versions[rec.token]
-                current = next((v for v in secret.versions.values() if "AWSCURRENT" in v["version_stages"]), None)
-                if current is not None:
-                    for key in ("secret_string", "secret_binary"):
-                        trial.pop(key, None)
-                        if key in current:
-                            trial[key] = current[key]
-            stack._fix_default_version(secret)
-            stack.rotations.append(rec)
-            if mode == "prepare":
-                rec.finished_at = time.time()
-                rec.done.set()
-            else:
-                t = threading.Thread(target=stack._run_rotation, args=(backend, secret, rec),
-                                     name=f"rotation-{rec.token}", daemon=True)
-                stack._threads.append(t)
-                t.start()
-            return result
-
-        def form_version_ids_to_stages(secret: Any) -> dict[str, list[str]]:
-            # AWS lists only versions that still carry a label; moto lists every version.
-            return {k: v["version_stages"] for k, v in secret.versions.items() if v["version_stages"]}
-
-        self._patch(FakeSecret, "_form_version_ids_to_stages", form_version_ids_to_stages)
-        self._patch(SecretsManagerBackend, "rotate_secret", rotate_secret)
-        self._patch(SecretsManagerBackend, "_check_with_existing_secrets_and_versions", check)
-
-    @staticmethod
-    def _fix_default_version(secret: Any) -> None:
-        # moto points its "default" version (what GetSecretValue without stage answers) at the new
-        # version right after RotateSecret; AWS answers AWSCURRENT.
-        for vid, v in getattr(secret, "versions", {}).items():
-            if "AWSCURRENT" in v["version_stages"]:
-                secret.default_version_id = vid
-                return
-
-    def _run_rotation(self, backend: Any, secret: Any, rec: RotationRecord) -> None:
-        try:
-            for event in rec.events:
-                res = self.runtime.invoke(event, self.function_timeout_s)
-                rec.steps.append(StepRecord(step=event["Step"], ok=res.ok, duration_s=res.duration_s,
-                                            request_id=res.request_id, error_type=res.error_type,
-                                            error_message=res.error_message, payload=res.payload,
-                                            cold_start=res.cold_start))
-                if not res.ok:
-                    break
-            if rec.mode == "test" and rec.token in secret.versions:
-                # "The test creates an AWSPENDING version of the secret and then removes it."
-                v = secret.versions[rec.token]
-                if "AWSCURRENT" not in v["version_stages"]:
-                    del secret.versions[rec.token]
-        except Exception as e:  # pragma: no cover - recorded, never raised into moto's thread
-            rec.error = f"local stack: {e!r}"
-        finally:
-            self._fix_default_version(secret)
-            rec.finished_at = time.time()
-            rec.done.set()
-
-    # -- Lambda: moto's invoke (which needs Docker) only collects the events
-    def _patch_lambda(self) -> None:
-        from moto.awslambda.models import LambdaBackend
-
-        orig_invoke = LambdaBackend.invoke
-
-        def invoke(backend: Any, function_name: str, qualifier: str | None, body: Any,
-                   headers: Any, response_headers: Any) -> Any:
-            rec: RotationRecord | None = getattr(_tls, "rotation", None)
-            name = function_name.split(":function:")[-1].split(":")[0]
-            if rec is None or name != FUNCTION_NAME:
-                return orig_invoke(backend, function_name, qualifier, body, headers, response_headers)
-            if rec.mode == "prepare":
-                return b""
-            event = json.loads(body)
-            # AWS sends the secret's ARN (moto: its name) and a RotationToken.
-            event["SecretId"] = rec.secret_arn
-            if rec.rotation_token:
-                event["RotationToken"] = rec.rotation_token
-            rec.events.append(event)
-            return b""
-
-        self._patch(LambdaBackend, "invoke", invoke)
 
     # ------------------------------------------------------------------ function
     def invoke(self, event: Any, timeout_s: float | None = None):
@@ -905,114 +509,6 @@ class LocalStack:
 
     def function_log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path else ""
-
-    def function_requests(self) -> list[AuthRecord]:
-        return [r for r in self.auth_log if r.principal == "function"]
-
-    def function_log_under_template_policy(self) -> str:
-        """The function's log less what it wrote while a test withheld parts of its policy."""
-        data = self.log_path.read_bytes() if self.log_path else b""
-        kept, at = [], 0
-        for start, end in self._reduced_policy_log_spans:
-            kept.append(data[at:start])
-            at = end
-        kept.append(data[at:])
-        return b"".join(kept).decode("utf-8", errors="replace")
-
-    # ------------------------------------------------------------------ the function's policy
-    @property
-    def function_policy_name(self) -> str:
-        withheld = sorted(self.withheld_statements) + sorted(self.withheld_actions)
-        return f"{TEMPLATE_POLICY} without {', '.join(withheld)}" if withheld else TEMPLATE_POLICY
-
-    def function_policy(self) -> list[dict[str, Any]]:
-        """The template's statements for the function's role as in force now: intrinsics resolved to
-        this stack's ARNs, less any withheld statement or action."""
-        from local.cfn import resolve
-        from local.iam_policy import check_statement
-        refs = self._template_refs(self._template)
-        conditions = self._template.get("Conditions") or {}
-        policy = []
-        for i, raw in enumerate(self.function_statements):
-            st = resolve(raw, refs, where=f"{FUNCTION_LOGICAL_NAME} role statement {i}", conditions=conditions)
-            if st is None or st.get("Sid") in self.withheld_statements:   # None: !If chose AWS::NoValue
-                continue
-            check_statement(st)
-            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
-            kept = [a for a in actions if a not in self.withheld_actions]
-            if kept:
-                policy.append(dict(st, Action=kept))
-        return policy
-
-    @contextlib.contextmanager
-    def function_policy_without(self, *sids: str, actions: Iterable[str] = ()):
-        """Inside, the function's requests are evaluated without the template's statements `sids` and
-        without `actions` wherever granted (moto's action check stays as it is). Its records carry
-        the reduced policy's name, and what it logs meanwhile is left out of
-        function_log_under_template_policy()."""
-        actions = set(actions)
-        policy = self.function_policy()
-        unknown = (set(sids) - {st.get("Sid") for st in policy}) | (actions - {a for st in policy for a in st["Action"]})
-        if unknown:
-            raise KeyError(f"the function's policy has no statement or action {sorted(unknown)}")
-        self.withheld_statements.update(sids)
-        self.withheld_actions.update(actions)
-        start = self.log_path.stat().st_size
-        try:
-            yield
-        finally:
-            self.withheld_statements.difference_update(sids)
-            self.withheld_actions.difference_update(actions)
-            self._reduced_policy_log_spans.append((start, self.log_path.stat().st_size))
-
-    def _function_request_resources(self, service: str, action: str, resp: Any) -> list[Any] | None:
-        """The resources IAM evaluates a request of the function against (None: left to moto)."""
-        from local.iam_policy import Resource
-        param = resp._get_param
-        if service == "secretsmanager" and action != "GetRandomPassword":
-            # A SecretId that names no secret is left to moto (ResourceNotFoundException): AWS
-            # would deny it (AccessDenied), but the bad-input tests hand the function unknown
-            # secrets on purpose and expect a refusal, not a denial.
-            secret_id = param("SecretId")
-            try:
-                from moto.secretsmanager.models import secretsmanager_backends
-                secret = secretsmanager_backends[ACCOUNT][REGION].secrets.get(secret_id)
-            except Exception:
-                secret = None
-            return [Resource(secret.arn)] if secret is not None else None
-        if service == "ssm" and action == "SendCommand":
-            document = str(param("DocumentName") or "")
-            if not document.startswith("arn:"):
-                document = f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/{document}"
-            resources = [Resource(document)]
-            for iid in param("InstanceIds") or []:
-                arn = (f"arn:aws:ssm:{REGION}:{ACCOUNT}:managed-instance/{iid}" if str(iid).startswith("mi-")
-                       else f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{iid}")
-                tags = self.instance_tags.get(str(iid), {})
-                resources.append(Resource(arn, {f"ssm:resourceTag/{k}": v for k, v in tags.items()}))
-            return resources
-        if service == "sns" and action == "Publish":
-            return [Resource(str(param("TopicArn") or param("TargetArn") or ""))]
-        # GetRandomPassword and the command-following calls have no resource-level permissions.
-        return [Resource("*")]
-
-    def _authorize_function_request(self, resp: Any, service: str, action: str, rec: AuthRecord) -> None:
-        from local.iam_policy import evaluate
-        resources = self._function_request_resources(service, action, resp)
-        if resources is None:
-            return
-        rec.resources = [r.arn for r in resources]
-        decision = evaluate(self.function_policy(), f"{service}:{action}", resources)
-        if decision.allowed:
-            return
-        rec.denied_resource = decision.resource
-        why = (f"with an explicit deny in an identity-based policy ({decision.explicit_deny})"
-               if decision.explicit_deny is not None
-               else f"because no identity-based policy allows the {service}:{action} action")
-        raise self._auth_error(resp, "AccessDenied",
-                               f"User: arn:aws:sts::{ACCOUNT}:assumed-role/rotator-function/{FUNCTION_NAME} "
-                               f"is not authorized to perform: {service}:{action} on resource: "
-                               f"{decision.resource} {why}")
 
     def secrets_in_play(self) -> list[str]:
         """Every credential the stack handed out and every RotationToken it sent: none may ever
@@ -1106,33 +602,6 @@ class LocalStack:
         s.rotation_requested = True
         s.next_rotation_date = int(time.time()) + days * 86400
 
-    def begin_rotation(self, arn: str, token: str | None = None) -> str:
-        """What Secrets Manager does before invoking createSecret: a new version `token` labelled
-        AWSPENDING with no value. Uses RotateSecret itself with the function invocations held."""
-        self._prepare_only.add(arn)
-        kw = {"SecretId": arn}
-        if token:
-            kw["ClientRequestToken"] = token
-        try:
-            vid = self.client("secretsmanager").rotate_secret(**kw)["VersionId"]
-        finally:
-            self._prepare_only.discard(arn)
-        return vid
-
-    def wait_rotation(self, arn: str, timeout_s: float | None = None) -> RotationRecord:
-        """The latest rotation of `arn`, once its steps are done."""
-        deadline = time.monotonic() + (timeout_s or 4 * self.function_timeout_s + 30)
-        while True:
-            recs = [r for r in self.rotations if r.secret_arn == arn]
-            if recs:
-                rec = recs[-1]
-                if rec.done.wait(max(0.0, deadline - time.monotonic())):
-                    return rec
-                raise TimeoutError(f"rotation of {arn} still running")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no rotation of {arn} started")
-            time.sleep(0.05)
-
     def stages(self, arn: str) -> dict[str, list[str]]:
         d = self.client("secretsmanager").describe_secret(SecretId=arn)
         return {k: sorted(v) for k, v in (d.get("VersionIdsToStages") or {}).items()}
@@ -1169,49 +638,6 @@ class LocalStack:
                                      "topic": env.get("TopicArn"), "raw": m["Body"]})
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
         return list(self._alerts)
-
-
-_tls = threading.local()
-_RAW_BODY = "local_stack.raw_body"
-
-
-def _moto_server_class():
-    from moto.server import ThreadedMotoServer
-
-    class MotoServer(ThreadedMotoServer):
-        """moto's threaded server, keeping each request's body bytes for the signature check."""
-
-        def _server_entry(self) -> None:
-            from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-            from werkzeug.serving import make_server
-
-            app = DomainDispatcherApplication(create_backend_app)
-
-            def keep_body(environ: dict[str, Any], start_response: Any) -> Any:
-                length = environ.get("CONTENT_LENGTH")
-                if length or environ.get("wsgi.input_terminated"):
-                    body = environ["wsgi.input"].read(int(length)) if length else environ["wsgi.input"].read()
-                    environ[_RAW_BODY] = body
-                    environ["wsgi.input"] = io.BytesIO(body)
-                return app(environ, start_response)
-
-            self._server = make_server(self._ip_address, self._port, keep_body, True)
-            default_handle_error = self._server.handle_error
-
-            def handle_error(request: Any, client_address: Any) -> None:
-                # A client that goes away (the function killed at shutdown) is not an error.
-                if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-                    default_handle_error(request, client_address)
-
-            self._server.handle_error = handle_error
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    return MotoServer
-
-
-def _MotoServer(**kw: Any) -> Any:  # noqa: N802 - a class factory (moto imports stay lazy)
-    return _moto_server_class()(**kw)
 
 
 # ------------------------------------------------------------------------------------------ CLI

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from local.cfn import load_template
 from local.ssm_runner import (
     MAX_STDERR_LENGTH,
     MAX_STDOUT_LENGTH,
     MINIMAL_PATH,
     TIMED_OUT_RESPONSE_CODE,
     InvalidParameters,
-    load_template,
     run_document,
     validate_parameters,
 )

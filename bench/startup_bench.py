@@ -3,9 +3,9 @@
 
 Runs `./bootstrap` N times against a minimal Runtime API on loopback that records the moment
 the first `next` arrives, then kills the process. Prints the median and spread in milliseconds.
-Usage: python3 -m local.startup_bench [N [COMMAND...]]
+Usage: python3 -m bench.startup_bench [N [COMMAND...]]
 COMMAND starts the function instead of this checkout's ./bootstrap, e.g. the deployment package
-in a minimal root: `python3 -m local.startup_bench 20 /usr/sbin/chroot ROOT /var/runtime/init`
+in a minimal root: `python3 -m bench.startup_bench 20 /usr/sbin/chroot ROOT /var/runtime/init`
 (see packaging/minimal-root.sh).
 """
 import http.server

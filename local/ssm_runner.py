@@ -118,8 +118,18 @@ def load_documents(template_path: str | os.PathLike | None = "template.yaml") ->
         content = (resource.get("Properties") or {}).get("Content")
         if isinstance(content, str):
             content = yaml.safe_load(content)
-        documents[name] = _resolve_find_in_map(content, mappings, name)
+        documents[name] = _resolve_find_in_map(_unpinned(content), mappings, name)
     return documents
+
+
+def _unpinned(content):
+    """The document as the local stack deploys it: one set of documents serves every login, so the
+    `Login` parameter (default and only allowed value !Ref LoginName in a real stack) pins none.
+    tests/hosts pass Login themselves to prove the pin."""
+    login = ((content or {}).get("parameters") or {}).get("Login")
+    if isinstance(login, dict) and login.get("default") == {"Ref": "LoginName"}:
+        content = {**content, "parameters": {**content["parameters"], "Login": {**login, "default": "", "allowedValues": [""]}}}
+    return content
 
 
 def _resolve_find_in_map(value, mappings: dict, where: str):

@@ -36,6 +36,13 @@ read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$wor
 { IFS= read -r username && IFS= read -r port && IFS= read -r dbname && IFS= read -r masterarn; } <"$work/fields" \
   || fail 4 "the secret JSON could not be read"
 
+# The login the stack pins (the document's Login parameter): a version naming another changes nothing.
+# (Empty only where one set of documents serves many logins: the local stack.)
+if [ "$action" = set ] && [ -n "$pinned_login" ] && [ "$username" != "$pinned_login" ] \
+    && [ "$username" != "${pinned_login}_clone" ]; then
+  fail 3 "the version names the login '$username', but this stack rotates only '$pinned_login' (and '${pinned_login}_clone')"
+fi
+
 # ---- set or verify, with the engine's verify / verify_failed / login_exists / change_password ----
 # (and, for alternating users, administrator / create_login / copy_grants)
 

@@ -43,12 +43,15 @@ first_line() {
 action=${SSM_Action:-}
 secret_id=${SSM_SecretId:-}
 version_id=${SSM_VersionId:-}
+pinned_login=${SSM_Login:-}
 re_action='^(set|verify)$'
 re_secret_id='^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$'
 re_version_id='^[A-Za-z0-9-]{32,64}$'
 [[ $action =~ $re_action ]] || fail 2 "parameter Action is missing or does not match $re_action"
 [[ $secret_id =~ $re_secret_id ]] || fail 2 "parameter SecretId is missing or does not match $re_secret_id"
 [[ $version_id =~ $re_version_id ]] || fail 2 "parameter VersionId is missing or does not match $re_version_id"
+re_login='^[A-Za-z0-9_.@+=-]{0,128}$'
+[[ $pinned_login =~ $re_login ]] || fail 2 "parameter Login does not match $re_login"
 region=$(printf '%s\n' "$secret_id" | cut -d : -f 4)
 
 # ---- tools every engine needs -------------------------------------------------------------

@@ -29,6 +29,7 @@ trap {
 $action = [string]$env:SSM_Action
 $secretId = [string]$env:SSM_SecretId
 $versionId = [string]$env:SSM_VersionId
+$pinnedLogin = [string]$env:SSM_Login
 
 function Test-Parameter([string]$Value, [string]$Pattern) {
     # .NET's '$' also matches before a final newline: refuse line breaks outright.
@@ -49,6 +50,11 @@ if (-not (Test-Parameter $secretId $reSecretId)) {
 }
 if (-not (Test-Parameter $versionId $reVersionId)) {
     Write-RotatorError "parameter VersionId is missing or does not match $reVersionId"
+    exit 2
+}
+$reLogin = '^[A-Za-z0-9_.@+=-]{0,128}$'
+if (-not (Test-Parameter $pinnedLogin $reLogin)) {
+    Write-RotatorError "parameter Login does not match $reLogin"
     exit 2
 }
 $region = ($secretId -split ':')[3]
@@ -260,6 +266,11 @@ function Get-SecretText([string]$Name, [string]$Default, [int]$Limit, $From = $s
 }
 
 $username = Get-SecretText 'username' '' 128
+# The login the stack pins (the document's Login parameter): a version naming another changes nothing.
+if ($action -eq 'set' -and $pinnedLogin.Length -gt 0 -and $username -cne $pinnedLogin -and $username -cne ($pinnedLogin + '_clone')) {
+    Write-RotatorError "the version names the login '$username', but this stack rotates only '$pinnedLogin' (and '${pinnedLogin}_clone')"
+    exit 3
+}
 $password = Get-SecretText 'password' '' 128
 $dbname = Get-SecretText 'dbname' 'master' 128
 $port = 1433

@@ -152,3 +152,25 @@ def test_alternating_users_refuse_a_login_that_is_not_the_alternate(host):
         host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
     assert logs_in(host, other, other_password) and logs_in(host, admin, admin_password)
     assert not logs_in(host, app + "_clone_clone", "Known-To-Attacker-1")
+
+
+@pytest.mark.chaos("Attacks: a version naming a login the stack does not rotate")
+def test_the_pinned_login_is_the_only_one_a_set_may_change(host):
+    """The document's Login parameter (the stack's LoginName) pins the login: a version naming any
+    other, even an ordinary login, is refused before anything changes; the pinned one rotates."""
+    app_password, other_password = "App-Pass-12", "Other-Pass-12"
+    app = host.new_login(app_password)
+    other = host.new_login(other_password)
+    arn, current = host.create_secret(host.secret_value(app, app_password))
+
+    def run(version: str):
+        return host.run(None, None, None, parameters={"Action": ["set"], "SecretId": [arn], "VersionId": [version],
+                                                     "Login": [app]})
+
+    token = host.put_pending(arn, host.secret_value(other, "Known-To-Attacker-1"))
+    expect_failure(run(token), 3, f"this stack rotates only '{app}'")
+    assert logs_in(host, other, other_password) and not logs_in(host, other, "Known-To-Attacker-1")
+    host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+    token = host.put_pending(arn, host.secret_value(app, "New-App-Pass-12"))
+    expect_result(run(token), "set", token, "changed")
+    assert logs_in(host, app, "New-App-Pass-12")

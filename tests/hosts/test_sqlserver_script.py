@@ -59,10 +59,24 @@ def test_parses_without_errors(tree):
     assert not tree.root_node.has_error and broken == []
 
 
-def test_reads_only_its_three_ssm_variables(tree):
+def test_reads_only_its_document_parameters(tree, documents):
     variables = {text_of(n) for n in nodes(tree.root_node, "variable")}
     env = {v for v in variables if v.lower().startswith("$env:") or v.lower().startswith("${env:")}
-    assert env == {"$env:SSM_Action", "$env:SSM_SecretId", "$env:SSM_VersionId"}
+    parameters = documents["SQLServerRotationDocument"]["parameters"]
+    assert env == {f"$env:SSM_{name}" for name in parameters} == {
+        "$env:SSM_Action", "$env:SSM_SecretId", "$env:SSM_VersionId", "$env:SSM_Login"}
+
+
+@pytest.mark.chaos("Attacks: a version naming a login the stack does not rotate (SQL Server, static)")
+def test_the_pinned_login_is_checked_before_any_change(tree, script):
+    statements = [text_of(s) for s in top_level_statements(tree)]
+    pin = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin.Length -gt 0"))
+    assert "$username -cne $pinnedLogin -and $username -cne ($pinnedLogin + '_clone')" in statements[pin]
+    assert re.search(r"\n\s*exit 3\n", statements[pin])
+    username = statements.index("$username = Get-SecretText 'username' '' 128")
+    first_change = next(i for i, s in enumerate(statements) if "Invoke-AdminOrFail" in s or "Set-LoginPassword" in s
+                        or "Copy-PartnerLogin" in s)
+    assert username < pin < first_change
 
 
 def test_every_exit_is_explicit_with_a_contract_code(tree):
@@ -91,7 +105,8 @@ def test_text_checks(script):
     assert "{{" not in script
     assert re.findall(r"(?im)^\s*\$ErrorActionPreference\s*=\s*'Stop'", script)
     # only the SSM variables, and no other way into the environment
-    assert set(re.findall(r"(?i)\$env:\w+", script)) == {"$env:SSM_Action", "$env:SSM_SecretId", "$env:SSM_VersionId"}
+    assert set(re.findall(r"(?i)\$env:\w+", script)) == {"$env:SSM_Action", "$env:SSM_SecretId", "$env:SSM_VersionId",
+                                                         "$env:SSM_Login"}
     assert not re.search(r"(?i)GetEnvironmentVariable|\benv:\\|Get-ChildItem\s+env:|\$\{env:", script)
     # explicit exits with every contract code and nothing else
     codes = {int(c) for c in re.findall(r"(?im)\bexit\s+(\d+)\b", script)}

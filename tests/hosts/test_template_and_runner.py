@@ -41,13 +41,18 @@ def test_documents_declare_exactly_the_contract_parameters(documents):
     for name, action in DOCUMENTS.items():
         content = documents[name]
         assert content["schemaVersion"] == "2.2"
-        assert set(content["parameters"]) == set(CONTRACT_PATTERNS)
+        assert set(content["parameters"]) == set(CONTRACT_PATTERNS) | {"Login"}
         for parameter, pattern in CONTRACT_PATTERNS.items():
             spec = content["parameters"][parameter]
             assert spec["type"] == "String"
             assert spec["interpolationType"] == "ENV_VAR"
             assert spec["allowedPattern"] == pattern
             assert "default" not in spec
+        # The login the stack pins: nobody passes it, its default is the only value allowed (the
+        # local stack's documents serve every login, so there it is empty).
+        assert content["parameters"]["Login"] == {
+            "type": "String", "interpolationType": "ENV_VAR", "default": "", "allowedValues": [""],
+            "description": content["parameters"]["Login"]["description"]}
         steps = content["mainSteps"]
         assert len(steps) == 1 and steps[0]["action"] == action
         commands = steps[0]["inputs"]["runCommand"]
@@ -238,3 +243,13 @@ def test_run_document_leaves_no_orchestration_directory(tmp_path, monkeypatch):
     result = run_document(shell_document("pwd"), {}, {}, timeout_seconds=30)
     assert result.stdout.startswith(str(tmp_path / "ssm-orchestration-")), result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_document_pins_the_stacks_login():
+    """In the deployed template (not the local stack's), Login's default and only allowed value
+    is the stack's LoginName."""
+    template = load_template(REPO / "template.yaml")
+    for name in DOCUMENTS:
+        login = template["Resources"][name]["Properties"]["Content"]["parameters"]["Login"]
+        assert login["default"] == {"Ref": "LoginName"} and login["allowedValues"] == [{"Ref": "LoginName"}], name
+

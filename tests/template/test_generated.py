@@ -54,7 +54,7 @@ def test_an_include_is_the_helper_joined_without_its_imports():
     assert "#include" not in script
     helper = script.split("<<'PYTHON' || true\n", 1)[1].split("\nPYTHON\n", 1)[0]
     assert "from secret import" not in helper
-    assert helper.index("def read_object(") < helper.index("def scram_verifier(")
+    assert helper.index("def read_version(") < helper.index("def scram_verifier(")
     compile(helper, "helper", "exec")
 
 

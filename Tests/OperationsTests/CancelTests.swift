@@ -78,6 +78,7 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
     func cancelCommand(commandId: String, instanceIds: [String]) throws(AWSError) {}
     func describeInstanceInformation(instanceIds: [String]) throws(AWSError) -> [ManagedInstance] { [] }
     func documentStatus(name: String) throws(AWSError) -> String? { "Active" }
+    func getDocument(name: String) throws(AWSError) -> SSMDocument? { nil }
     func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] { [] }
     func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
         FunctionSettings(functionArn: function, environment: ["POSTGRES_DOCUMENT": "DocP"], logGroup: "/aws/lambda/rotator")

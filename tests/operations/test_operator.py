@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from local.databases import PostgresServer
-from local.stack import REPO, LocalStack, binary_problem
+from local.stack import FUNCTION_NAME, REPO, LocalStack, binary_problem
 
 INSTANCE = "i-0ab5000000000000a"
 WINDOWS_INSTANCE = "i-0ab5000000000000b"
@@ -295,9 +295,9 @@ def test_doctor_runs_no_document_but_the_one_this_rotator_ships(stack, pg, tmp_p
     content["mainSteps"][0]["inputs"]["runCommand"].insert(1, f"touch {marker}")
     ssm, lam = stack.client("ssm"), stack.client("lambda")
     ssm.create_document(Content=json.dumps(content), Name="NotTheRotatorsDocument", DocumentType="Command", DocumentFormat="JSON")
-    function = lam.get_function_configuration(FunctionName=stack.function_arn)
+    function = lam.get_function_configuration(FunctionName=FUNCTION_NAME)
     variables = function["Environment"]["Variables"]
-    lam.update_function_configuration(FunctionName=stack.function_arn,
+    lam.update_function_configuration(FunctionName=FUNCTION_NAME,
                                       Environment={"Variables": {**variables, "POSTGRES_DOCUMENT": "NotTheRotatorsDocument"}})
     sent = len(stack.commands)
     try:
@@ -310,7 +310,7 @@ def test_doctor_runs_no_document_but_the_one_this_rotator_ships(stack, pg, tmp_p
         assert len(stack.commands) == sent, "a command was sent through a document the stack did not ship"
         assert not marker.exists()
     finally:
-        lam.update_function_configuration(FunctionName=stack.function_arn, Environment={"Variables": variables})
+        lam.update_function_configuration(FunctionName=FUNCTION_NAME, Environment={"Variables": variables})
         ssm.delete_document(Name="NotTheRotatorsDocument")
     p = rotator(stack, "doctor", "--secret-id", arn)
     assert p.returncode == 0, p.stdout + p.stderr

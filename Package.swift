@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "JSON", "Logging"]),
         .target(name: "Rotation", dependencies: ["AWS", "JSON", "Logging"]),
         // The operator commands (status, doctor, cancel): the same binary, run outside Lambda.
-        .target(name: "Operations", dependencies: ["Rotation", "AWS", "HTTP", "JSON", "Logging"]),
+        .target(name: "Operations", dependencies: ["Rotation", "AWS", "HTTP", "JSON", "Logging", "SigV4"]),
         .executableTarget(name: "rotator", dependencies: ["Rotation", "Operations", "LambdaRuntime", "AWS", "HTTP", "Logging",
                                                          "CGlibcCompat"]),
         // The benchmark's signing loop (make bench); not part of the deployment package.
@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime"]),
         .testTarget(name: "RotationTests", dependencies: ["Rotation"]),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Rotation", "AWS", "JSON"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Rotation", "AWS", "JSON", "SigV4"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
     ]
 )

@@ -55,6 +55,7 @@ __all__ = [
     "STOPPED_RESPONSE_CODE",
     "TIMED_OUT_RESPONSE_CODE",
     "aws_cli_host_env",
+    "documents_in",
     "load_documents",
     "shell_script",
     "truncate_output",
@@ -109,7 +110,12 @@ def load_documents(template_path: str | os.PathLike | None = "template.yaml") ->
     path = Path(template_path) if template_path is not None else _DEFAULT_TEMPLATE
     if not path.is_absolute() and not path.exists():
         path = _DEFAULT_TEMPLATE.parent / path
-    template = load_template(path)
+    return documents_in(load_template(path))
+
+
+def documents_in(template: dict) -> dict[str, dict]:
+    """Logical name -> document content of every AWS::SSM::Document of a loaded template, each
+    `!FindInMap` resolved as CloudFormation does."""
     mappings = template.get("Mappings") or {}
     documents: dict[str, dict] = {}
     for name, resource in (template.get("Resources") or {}).items():

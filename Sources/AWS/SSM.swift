@@ -70,12 +70,33 @@ public struct ManagedInstance: Sendable, Equatable {
     }
 }
 
+/// A document as `GetDocument` returns it, its content asked for as JSON (SSM converts a YAML one).
+public struct SSMDocument: Sendable, Equatable {
+    public let name: String
+    /// The version read: the default one, which `SendCommand` without `DocumentVersion` runs.
+    public let documentVersion: String?
+    public let documentType: String?
+    public let status: String?
+    /// The document's content, a JSON text.
+    public let content: String
+
+    public init(name: String, documentVersion: String?, documentType: String?, status: String?, content: String) {
+        self.name = name
+        self.documentVersion = documentVersion
+        self.documentType = documentType
+        self.status = status
+        self.content = content
+    }
+}
+
 /// What the operator commands ask SSM besides running commands.
 public protocol SSMInventoryAPI: AnyObject {
     /// The instances among `instanceIds` that SSM manages; an id it does not know is absent.
     func describeInstanceInformation(instanceIds: [String]) throws(AWSError) -> [ManagedInstance]
     /// Whether a document of this name exists and can be read (its status, e.g. `Active`), `nil` if not found.
     func documentStatus(name: String) throws(AWSError) -> String?
+    /// The document's default version with its content as JSON, `nil` if not found.
+    func getDocument(name: String) throws(AWSError) -> SSMDocument?
 }
 
 public final class SSMClient: RunCommandAPI, SSMInventoryAPI {
@@ -159,5 +180,19 @@ public final class SSMClient: RunCommandAPI, SSMInventoryAPI {
         } catch where error.isServiceError("InvalidDocument") {
             return nil
         }
+    }
+
+    public func getDocument(name: String) throws(AWSError) -> SSMDocument? {
+        let out: JSON
+        do {
+            out = try json.call("GetDocument", .object([("Name", .string(name)), ("DocumentFormat", .string("JSON"))]))
+        } catch where error.isServiceError("InvalidDocument") {
+            return nil
+        }
+        guard let content = out["Content"]?.stringValue else {
+            throw .malformedResponse(operation: "GetDocument", reason: "no Content")
+        }
+        return SSMDocument(name: out["Name"]?.stringValue ?? name, documentVersion: out["DocumentVersion"]?.stringValue,
+                           documentType: out["DocumentType"]?.stringValue, status: out["Status"]?.stringValue, content: content)
     }
 }

@@ -50,8 +50,21 @@ struct CancelCommand {
         }
         let (current, instanceIds) = try hostsToProve(arn: arn, pending: pending)
         let function = try OperatorError.wrap { () throws(AWSError) in try services.rotationFunction(functionArn) }
+        let engine = current.secret.engine
+        guard let name = services.documents(of: function)[engine] else {
+            throw OperatorError(description: "the rotation function has no \(engine.documentVariable); nothing was changed")
+        }
+        // Run nothing the stack did not ship: the environment may have been pointed at another document.
+        let documents: VerifiedDocuments
         do {
-            hosts = try CurrentLoginProof(ssm: services.ssm, documents: services.documents(of: function), console: console,
+            documents = try VerifiedDocuments.verify(name, engine: engine, ssm: services.ssm, shipped: services.shipped)
+        } catch where error.isForeign {
+            return finish(Operator.ExitCode.attention, cancelled: false, ["Nothing changed: \(error).", "Fix: \(error.fix)."])
+        } catch {
+            throw OperatorError(description: "\(error) (\(error.fix)); nothing was changed")
+        }
+        do {
+            hosts = try CurrentLoginProof(ssm: services.ssm, documents: documents, console: console,
                                           clock: services.clock)
                 .run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
                      instanceIds: instanceIds, purpose: "cancel")
@@ -79,7 +92,7 @@ struct CancelCommand {
         }
         let settled: [InstanceResult]
         do {
-            settled = try CurrentLoginProof(ssm: services.ssm, documents: services.documents(of: function), console: console,
+            settled = try CurrentLoginProof(ssm: services.ssm, documents: documents, console: console,
                                             clock: services.clock)
                 .run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
                      instanceIds: instanceIds, purpose: "cancel", action: .set)

@@ -12,7 +12,8 @@ struct CurrentLoginProof {
     private static let silentLogger = Logger(format: .text, sink: { _ in })
 
     let ssm: RunCommandAPI
-    let documents: [Engine: String]
+    /// Only documents proven to be the ones this rotator ships (ShippedDocument.swift).
+    let documents: VerifiedDocuments
     let console: Console
     let clock: Clock
 
@@ -22,7 +23,7 @@ struct CurrentLoginProof {
         let command = try HostCommand(action: action, secretArn: secretArn, versionId: currentVersionId)
         let doing = action == .verify ? "log in with AWSCURRENT" : "set AWSCURRENT again"
         let progress = HostProgress(console: console, clock: clock, label: "\(purpose): \(doing)", instanceIds: instanceIds)
-        let runner = HostRunner(ssm: ssm, documents: documents, clock: clock, observer: progress)
+        let runner = HostRunner(ssm: ssm, documents: documents.names, clock: clock, observer: progress)
         return try runner.run(command, engine: engine, on: instanceIds, comment: "rotator \(purpose): \(action.rawValue) AWSCURRENT",
                               untilMilliseconds: clock.nowMilliseconds + CurrentLoginProof.budgetMilliseconds,
                               logger: CurrentLoginProof.silentLogger)

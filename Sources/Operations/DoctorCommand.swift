@@ -116,8 +116,8 @@ struct DoctorCommand {
         }
     }
 
-    /// The function's document for the engine, when it exists: the documents map a HostRunner needs.
-    private func checkDocument(_ description: SecretDescription, engine: Engine?, report: (Check) -> Void) -> [Engine: String]? {
+    /// The function's document for the engine, when it exists and is the one this rotator ships.
+    private func checkDocument(_ description: SecretDescription, engine: Engine?, report: (Check) -> Void) -> VerifiedDocuments? {
         guard let functionArn = description.rotationLambdaArn, let engine else {
             report(.skip("SSM document", "needs the rotation function and the secret's engine"))
             return nil
@@ -149,8 +149,16 @@ struct DoctorCommand {
             report(.fail("SSM document", "cannot describe \(name): \(error)", fix: "you need ssm:DescribeDocument"))
             return nil
         }
-        report(.pass("SSM document", "\(name) for \(engine.rawValue)"))
-        return documents
+        // Run nothing the stack did not ship: the environment may have been pointed at another document.
+        let verified: VerifiedDocuments
+        do {
+            verified = try VerifiedDocuments.verify(name, engine: engine, ssm: services.ssm, shipped: services.shipped)
+        } catch {
+            report(.fail("SSM document", error.description, fix: error.fix))
+            return nil
+        }
+        report(.pass("SSM document", "\(name) for \(engine.rawValue), the one this rotator ships"))
+        return verified
     }
 
     /// Each instance online in SSM on the engine's platform; returns those that are.

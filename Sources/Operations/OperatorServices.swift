@@ -13,6 +13,9 @@ public struct OperatorServices {
     public let functions: FunctionConfigurationAPI
     public let logs: LogSearchAPI
     public let clock: Clock
+    /// What the operator commands accept as each engine's document (generated from template.yaml;
+    /// unit tests put their own here).
+    var shipped: [Engine: ShippedDocument] = ShippedDocument.byEngine
 
     public init(secrets: SecretsManagerAPI & SecretVersionsAPI, ssm: RunCommandAPI & SSMInventoryAPI,
                 functions: FunctionConfigurationAPI, logs: LogSearchAPI, clock: Clock) {

@@ -4,7 +4,7 @@ import JSON
 import Testing
 
 /// The calls only the operator commands make (DescribeSecret's rotation fields, ListSecretVersionIds,
-/// DescribeInstanceInformation, DescribeDocument, Lambda's GetFunctionConfiguration, FilterLogEvents).
+/// DescribeInstanceInformation, DescribeDocument, GetDocument, Lambda's GetFunctionConfiguration, FilterLogEvents).
 @Suite struct OperatorCallTests {
     @Test func describeSecretReadsTheRotationFields() throws {
         let harness = Harness([ok("""
@@ -68,6 +68,22 @@ import Testing
         #expect(try ssm.documentStatus(name: "Gone") == nil)
         #expect(awsError { () throws(AWSError) in _ = try ssm.documentStatus(name: "Doc") }?.isServiceError("AccessDeniedException") == true)
         #expect(harness.requests[0].bodyJSON?["Name"] == .string("Doc"))
+    }
+
+    @Test func getDocumentAsksForJSONContentAndAMissingOneIsNil() throws {
+        let harness = Harness([ok(#"{"Name":"Doc","DocumentVersion":"3","Status":"Active","DocumentType":"Command","DocumentFormat":"JSON","Content":"{\"schemaVersion\":\"2.2\"}"}"#),
+                               jsonError(400, "InvalidDocument", message: "The specified document does not exist."),
+                               ok(#"{"Name":"Doc"}"#),
+                               jsonError(400, "AccessDeniedException")])
+        let ssm = try harness.ssm()
+        #expect(try ssm.getDocument(name: "Doc") == SSMDocument(name: "Doc", documentVersion: "3", documentType: "Command",
+                                                                status: "Active", content: #"{"schemaVersion":"2.2"}"#))
+        #expect(try ssm.getDocument(name: "Gone") == nil)
+        #expect(awsError { () throws(AWSError) in _ = try ssm.getDocument(name: "Doc") } == .malformedResponse(operation: "GetDocument", reason: "no Content"))
+        #expect(awsError { () throws(AWSError) in _ = try ssm.getDocument(name: "Doc") }?.isServiceError("AccessDeniedException") == true)
+        #expect(harness.requests[0].header("X-Amz-Target") == "AmazonSSM.GetDocument")
+        #expect(harness.requests[0].bodyJSON?["Name"] == .string("Doc"))
+        #expect(harness.requests[0].bodyJSON?["DocumentFormat"] == .string("JSON"))
     }
 
     @Test func getFunctionConfigurationIsASignedGetOnTheEncodedName() throws {

@@ -76,14 +76,26 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
                                 standardError: "login refused")
     }
     func cancelCommand(commandId: String, instanceIds: [String]) throws(AWSError) {}
-    func describeInstanceInformation(instanceIds: [String]) throws(AWSError) -> [ManagedInstance] { [] }
+    func describeInstanceInformation(instanceIds: [String]) throws(AWSError) -> [ManagedInstance] { instances }
     func documentStatus(name: String) throws(AWSError) -> String? { "Active" }
+    /// What GetDocument returns for the function's document: the shipped one unless a test changes it.
+    var documentContent = TestDocument.content()
+    /// What DescribeInstanceInformation knows (doctor sends commands only to Online instances).
+    var instances: [ManagedInstance] = []
+    func getDocument(name: String) throws(AWSError) -> SSMDocument? {
+        calls.append("GetDocument \(name)")
+        return SSMDocument(name: name, documentVersion: "1", documentType: "Command", status: "Active", content: documentContent)
+    }
     func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] { [] }
     func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
         FunctionSettings(functionArn: function, environment: ["POSTGRES_DOCUMENT": "DocP"], logGroup: "/aws/lambda/rotator")
     }
 
-    var services: OperatorServices { OperatorServices(secrets: self, ssm: self, functions: self, logs: self, clock: clock) }
+    var services: OperatorServices {
+        var services = OperatorServices(secrets: self, ssm: self, functions: self, logs: self, clock: clock)
+        services.shipped = TestDocument.shipped
+        return services
+    }
 }
 
 final class ManualClock: Clock {

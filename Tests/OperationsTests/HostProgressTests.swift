@@ -26,7 +26,9 @@ final class OneSilentHost: RunCommandAPI {
     @Test func aHostThatIsStoppedLeavesTheWaitingListAndSaysSo() throws {
         let output = Captured()
         let console = Console(json: false, progressIsTerminal: true, writeOut: { output.out += $0 }, writeErr: { output.err += $0 })
-        let results = try CurrentLoginProof(ssm: OneSilentHost(), documents: [.postgres: "DocP"], console: console, clock: ManualClock())
+        let documents = try VerifiedDocuments.verify("DocP", engine: .postgres, ssm: DocumentStore(["DocP": TestDocument.content()]),
+                                                     shipped: TestDocument.shipped)
+        let results = try CurrentLoginProof(ssm: OneSilentHost(), documents: documents, console: console, clock: ManualClock())
             .run(secretArn: arn, currentVersionId: currentId, engine: .postgres,
                  instanceIds: [OneSilentHost.answering, OneSilentHost.silent], purpose: "doctor")
         #expect(results.map(\.status) == ["Success", "NoAnswer"])

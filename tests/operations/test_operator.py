@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from local.databases import PostgresServer
-from local.stack import REPO, LocalStack, binary_problem
+from local.stack import FUNCTION_NAME, REPO, LocalStack, binary_problem
 
 INSTANCE = "i-0ab5000000000000a"
 WINDOWS_INSTANCE = "i-0ab5000000000000b"
@@ -282,6 +282,40 @@ def test_doctor_when_the_host_cannot_log_in_with_awscurrent(stack, pg):
     assert "exit code 5" in rows[f"{INSTANCE} logs in"][1]
     code, report = rotator_json(stack, "doctor", "--secret-id", arn)
     assert code == 1 and report["passed"] is False
+
+
+def test_doctor_runs_no_document_but_the_one_this_rotator_ships(stack, pg, tmp_path):
+    """Whoever may edit the function's configuration points POSTGRES_DOCUMENT at a document of their
+    own (here: the shipped one with a line added that writes a marker file); an administrator's
+    doctor must refuse it before sending anything, and pass again on the stack's document."""
+    _, _, arn = new_login(stack, pg)
+    marker = tmp_path / "ran-as-the-operator"
+    shipped = stack.document_names["PostgresRotationDocument"]
+    content = json.loads(json.dumps(stack.documents[shipped]))
+    content["mainSteps"][0]["inputs"]["runCommand"].insert(1, f"touch {marker}")
+    ssm, lam = stack.client("ssm"), stack.client("lambda")
+    ssm.create_document(Content=json.dumps(content), Name="NotTheRotatorsDocument", DocumentType="Command", DocumentFormat="JSON")
+    function = lam.get_function_configuration(FunctionName=FUNCTION_NAME)
+    variables = function["Environment"]["Variables"]
+    lam.update_function_configuration(FunctionName=FUNCTION_NAME,
+                                      Environment={"Variables": {**variables, "POSTGRES_DOCUMENT": "NotTheRotatorsDocument"}})
+    sent = len(stack.commands)
+    try:
+        rows = failing_doctor(stack, arn, "SSM document")
+        detail = rows["SSM document"][1]
+        assert "the document NotTheRotatorsDocument is not the one this rotator ships for postgres (its script has sha256" in detail
+        assert "run the rotator built from the same commit as the stack, or redeploy" in detail
+        assert rows["hosts log in with AWSCURRENT"][0] == "SKIP"
+        stack.ssm.wait_idle()
+        assert len(stack.commands) == sent, "a command was sent through a document the stack did not ship"
+        assert not marker.exists()
+    finally:
+        lam.update_function_configuration(FunctionName=FUNCTION_NAME, Environment={"Variables": variables})
+        ssm.delete_document(Name="NotTheRotatorsDocument")
+    p = rotator(stack, "doctor", "--secret-id", arn)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"{shipped} for postgres, the one this rotator ships" in check_lines(p.stdout)["SSM document"][1]
+    assert not marker.exists()
 
 
 # ------------------------------------------------------------------------------------------ metrics

@@ -3,12 +3,14 @@ the committed file is current, the source holds no script text, and the scripts 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 
 import pytest
 import yaml
 
+from local import ssm_runner
 from ops import lint, template
 
 REPO = template.REPO
@@ -25,6 +27,42 @@ def test_the_check_fails_on_a_stale_template(tmp_path, monkeypatch):
     stale.write_text(template.OUTPUT.read_text(encoding="utf-8").replace("set -Eeuo pipefail", "set -e", 1))
     monkeypatch.setattr(template, "OUTPUT", stale)
     assert template.main(["--check"]) == 1
+
+
+def test_committed_shipped_documents_swift_is_what_the_generator_makes():
+    expected = template.render_swift(template.OUTPUT.read_text(encoding="utf-8"))
+    assert expected == template.SWIFT_OUTPUT.read_text(encoding="utf-8"), \
+        "Sources/Operations/ShippedDocuments.swift is out of date: run `make template` and commit it"
+
+
+def test_the_check_fails_on_a_stale_shipped_documents_swift(tmp_path, monkeypatch, capsys):
+    stale = tmp_path / "ShippedDocuments.swift"
+    text = template.SWIFT_OUTPUT.read_text(encoding="utf-8")
+    digest = re.search(r'scriptSHA256: "([0-9a-f]{64})"', text)[1]
+    stale.write_text(text.replace(digest, "0" * 64, 1))
+    monkeypatch.setattr(template, "SWIFT_OUTPUT", stale)
+    assert template.main(["--check"]) == 1
+    assert "ShippedDocuments.swift is out of date" in capsys.readouterr().err
+    # A host script changed without `make template` leaves both files stale.
+    monkeypatch.setattr(template, "SWIFT_OUTPUT", template.REPO / "Sources" / "Operations" / "ShippedDocuments.swift")
+    changed = template.render().replace("set -Eeuo pipefail", "set -e", 1)
+    assert template.render_swift(changed) != template.SWIFT_OUTPUT.read_text(encoding="utf-8")
+
+
+def test_the_shipped_digests_are_of_the_scripts_the_agent_runs():
+    """Each engine's digest is the SHA-256 of the script the local agent writes for the document the
+    function's environment names (ssm_runner.shell_script of template.yaml's resolved document)."""
+    documents = ssm_runner.load_documents(template.OUTPUT)
+    text = template.SWIFT_OUTPUT.read_text(encoding="utf-8")
+    for engine, logical in (("postgres", "PostgresRotationDocument"), ("mysql", "MySQLRotationDocument"),
+                            ("sqlserver", "SQLServerRotationDocument")):
+        content = documents[logical]
+        digest = hashlib.sha256(ssm_runner.shell_script(content).encode("utf-8")).hexdigest()
+        block = text.split(f".{engine}: ShippedDocument(", 1)[1].split("]),", 1)[0]
+        assert f'action: "{content["mainSteps"][0]["action"]}", scriptSHA256: "{digest}"' in block, engine
+        for name, spec in content["parameters"].items():
+            assert f'"{name}": .init(type: "String", allowedPattern: "{spec["allowedPattern"]}", ' \
+                   f'interpolationType: "ENV_VAR")' in block, (engine, name)
 
 
 class _SourceLoader(yaml.SafeLoader):

@@ -40,9 +40,14 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 def load_template(path: str | Path) -> dict[str, Any]:
     """template.yaml with short intrinsics in their long form (ssm_runner reads the documents with it)."""
     with open(path, encoding="utf-8") as handle:
-        data = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return parse_template(handle.read(), where=str(path))
+
+
+def parse_template(text: str, where: str = "the template") -> dict[str, Any]:
+    """A template's text, loaded as load_template loads a file."""
+    data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(data, dict) or "Resources" not in data:
-        raise ValueError(f"{path}: not a CloudFormation template (no Resources)")
+        raise ValueError(f"{where}: not a CloudFormation template (no Resources)")
     return data
 
 

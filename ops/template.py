@@ -34,9 +34,7 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
-
-from local import ssm_runner
+from local import cfn, ssm_runner
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "template.in.yaml"
@@ -133,7 +131,7 @@ def _swift_string(text: str) -> str:
 def shipped_documents(template_text: str) -> dict[str, dict]:
     """Engine (its Swift case name) -> document content, for every document the function's
     environment names in `<ENGINE>_DOCUMENT` (`!Ref` to the document's logical name)."""
-    loaded = yaml.load(template_text, Loader=ssm_runner._CfnLoader)  # noqa: S506 - SafeLoader subclass
+    loaded = cfn.parse_template(template_text)
     documents = ssm_runner.documents_in(loaded)
     shipped: dict[str, dict] = {}
     for resource in loaded["Resources"].values():

@@ -8,28 +8,31 @@ extension ShippedDocument {
     static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "c4eb6754a52fbf46c41a1e46b9838638424a3df5c43309bb95c1fd4db07d43be"),
+                .init(action: "aws:runShellScript", scriptSHA256: "4523cc784301dabfc2e24902d4e137a059205a90b03006298d9490339f01f3cb"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
+                "Login": .init(type: "String", allowedPattern: nil, interpolationType: "ENV_VAR"),
                 "SecretId": .init(type: "String", allowedPattern: "^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$", interpolationType: "ENV_VAR"),
                 "VersionId": .init(type: "String", allowedPattern: "^[A-Za-z0-9-]{32,64}$", interpolationType: "ENV_VAR"),
             ]),
         .postgres: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "f7e3289d11c1f95c312089e32e018b360e69df0a713a4f6d46b838211679238c"),
+                .init(action: "aws:runShellScript", scriptSHA256: "9e25fd3c7267e69ba272230060c66503c198d35d35d4fc8ce336257f77ead9bd"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
+                "Login": .init(type: "String", allowedPattern: nil, interpolationType: "ENV_VAR"),
                 "SecretId": .init(type: "String", allowedPattern: "^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$", interpolationType: "ENV_VAR"),
                 "VersionId": .init(type: "String", allowedPattern: "^[A-Za-z0-9-]{32,64}$", interpolationType: "ENV_VAR"),
             ]),
         .sqlserver: ShippedDocument(
             steps: [
-                .init(action: "aws:runPowerShellScript", scriptSHA256: "c331fe1c6825c18d50b776ca5fd4f28c2729a6d328276e78c64bccb59d696116"),
+                .init(action: "aws:runPowerShellScript", scriptSHA256: "a8cfd29298ac7d7c3d0df0859a033332d8a4dbebec83fe65b42af49e468b7705"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
+                "Login": .init(type: "String", allowedPattern: nil, interpolationType: "ENV_VAR"),
                 "SecretId": .init(type: "String", allowedPattern: "^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$", interpolationType: "ENV_VAR"),
                 "VersionId": .init(type: "String", allowedPattern: "^[A-Za-z0-9-]{32,64}$", interpolationType: "ENV_VAR"),
             ]),

@@ -8,7 +8,7 @@ extension ShippedDocument {
     static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "4523cc784301dabfc2e24902d4e137a059205a90b03006298d9490339f01f3cb"),
+                .init(action: "aws:runShellScript", scriptSHA256: "d6bc6563f6a1a93e7746a90f55e399b44e3f7255ef5a606da8688f510b10308a"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

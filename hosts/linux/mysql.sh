@@ -46,7 +46,7 @@ admin_sql() {
   if [ -n "$masterarn" ]; then
     env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
       "$client" --defaults-file="$work/master.cnf" --protocol=tcp --host=127.0.0.1 --port="$port" --batch \
-      --skip-column-names --default-character-set=utf8mb4 --connect-timeout=10 "$@" 2>"$work/admin.err"
+      --skip-column-names --default-character-set=utf8mb4 --connect-timeout=10 2>"$work/admin.err"
     return
   fi
   local socket=()

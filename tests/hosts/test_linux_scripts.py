@@ -233,7 +233,8 @@ def test_undeclared_parameter_is_refused_by_ssm(host):
 
 def test_good_parameters_pass_validation(host):
     values = validate_parameters(host.document, {"Action": ["verify"], "SecretId": [ARN], "VersionId": [VERSION]})
-    assert values == {"Action": "verify", "SecretId": ARN, "VersionId": VERSION}
+    # Login takes its default (the local stack's documents pin no login: empty).
+    assert values == {"Action": "verify", "SecretId": ARN, "VersionId": VERSION, "Login": ""}
 
 
 # ---- tools -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
 import Testing
 
 @Suite struct JSONErrorParsingTests {

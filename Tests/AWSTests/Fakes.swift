@@ -1,6 +1,6 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
 import Testing
 
 /// 2015-08-30T12:36:00Z, the instant of the official SigV4 test suite, in milliseconds.
@@ -14,7 +14,7 @@ let baseEnvironment: [String: String] = [
 ]
 
 /// Virtual time: `sleep` advances it and is recorded.
-final class FakeClock: AWS.Clock {
+final class FakeClock: MillisecondClock {
     var now: Int64
     private(set) var sleeps: [Int64] = []
     /// The virtual time at the end of each sleep.

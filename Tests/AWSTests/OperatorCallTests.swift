@@ -1,6 +1,6 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
 import Testing
 
 /// The calls only the operator commands make (DescribeSecret's rotation fields, ListSecretVersionIds,

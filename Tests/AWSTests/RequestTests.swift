@@ -1,6 +1,6 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
 import SigV4
 import Testing
 

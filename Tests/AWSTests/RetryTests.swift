@@ -1,6 +1,6 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
 import Testing
 
 let describeOK = ok(#"{"ARN":"arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf","VersionIdsToStages":{}}"#)

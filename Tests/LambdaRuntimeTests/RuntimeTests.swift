@@ -1,8 +1,8 @@
 import Glibc
 import HTTP
-import JSON
+import RotatorJSON
 import LambdaRuntime
-import Logging
+import RotatorLogging
 import Synchronization
 import Testing
 

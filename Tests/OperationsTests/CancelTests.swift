@@ -1,5 +1,5 @@
 import AWS
-import JSON
+import RotatorJSON
 import Testing
 @testable import Operations
 
@@ -98,7 +98,7 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
     }
 }
 
-final class ManualClock: Clock {
+final class ManualClock: MillisecondClock {
     var nowMilliseconds: Int64 = now
     func sleep(milliseconds: Int64) { nowMilliseconds += milliseconds }
 }

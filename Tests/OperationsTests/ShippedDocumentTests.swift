@@ -1,5 +1,5 @@
 import AWS
-import JSON
+import RotatorJSON
 import Rotation
 import SigV4
 import Testing
@@ -146,8 +146,10 @@ final class DocumentStore: SSMInventoryAPI {
             #expect(document.steps.count == 1)
             #expect(document.steps[0].action == (engine == .sqlserver ? "aws:runPowerShellScript" : "aws:runShellScript"))
             #expect(document.steps[0].scriptSHA256.count == 64 && document.steps[0].scriptSHA256.allSatisfy { $0.isHexDigit && !$0.isUppercase })
-            #expect(Set(document.parameters.keys) == ["Action", "SecretId", "VersionId"])
-            #expect(document.parameters.values.allSatisfy { $0.allowedPattern != nil && $0.interpolationType == "ENV_VAR" })
+            #expect(Set(document.parameters.keys) == ["Action", "SecretId", "VersionId", "Login"])
+            #expect(document.parameters.values.allSatisfy { $0.interpolationType == "ENV_VAR" })
+            // Login (the stack's pinned login) is checked by its allowedValues; the others by pattern.
+            #expect(document.parameters.filter { $0.key != "Login" }.values.allSatisfy { $0.allowedPattern != nil })
         }
     }
 

@@ -1,9 +1,9 @@
 import AWS
-import JSON
+import RotatorJSON
 @testable import Rotation
 
 /// Virtual time: sleeping advances it instantly.
-final class FakeClock: Clock {
+final class FakeClock: MillisecondClock {
     var nowMilliseconds: Int64
     var sleeps: [Int64] = []
     init(now: Int64 = 1_700_000_000_000) { nowMilliseconds = now }

@@ -1,5 +1,5 @@
 import AWS
-import JSON
+import RotatorJSON
 import Testing
 @testable import Rotation
 

@@ -29,15 +29,19 @@ let package = Package(
                                                          "CGlibcCompat"]),
         // The benchmark's signing loop (make bench); not part of the deployment package.
         .executableTarget(name: "sigv4-bench", dependencies: ["SigV4", "RotatorJSON"]),
+        // The fakes the test targets share: a manual clock, a scripted HTTP client, `caught`. Only test targets
+        // depend on it, so the rotator binary never links it (it imports Testing for Issue.record).
+        .target(name: "RotatorTestSupport", dependencies: ["AWS", "HTTP"], path: "Tests/RotatorTestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["RotatorJSON"]),
         .testTarget(name: "LoggingTests", dependencies: ["RotatorLogging", "RotatorJSON"]),
         // Resources/sigv4: the official SigV4 suite (Apache-2.0, its LICENSE and NOTICE beside it),
         // read from the source tree by path; excluded, so it is neither compiled nor bundled.
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["Resources"]),
-        .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4"]),
-        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime"]),
-        .testTarget(name: "RotationTests", dependencies: ["Rotation"]),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Rotation", "AWS", "RotatorJSON", "SigV4"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4", "RotatorTestSupport"]),
+        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "RotatorTestSupport"]),
+        .testTarget(name: "RotationTests", dependencies: ["Rotation", "RotatorTestSupport"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Rotation", "AWS", "RotatorJSON", "SigV4",
+                                                          "RotatorTestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "RotatorTestSupport"]),
     ]
 )

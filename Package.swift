@@ -15,28 +15,33 @@ let package = Package(
         // Binds hypotf to GLIBC_2.2.5 so the binary loads on provided.al2023 (glibc 2.34). It has no
         // headers: "." stands in for the include directory SwiftPM requires.
         .target(name: "CGlibcCompat", publicHeadersPath: "."),
-        .target(name: "JSON"),
-        .target(name: "Logging", dependencies: ["JSON"]),
+        // Prefixed module names: never the name of the standard library's or a well-known package's module.
+        .target(name: "RotatorJSON"),
+        .target(name: "RotatorLogging", dependencies: ["RotatorJSON"]),
         .target(name: "SigV4", dependencies: ["CCrypto"]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
-        .target(name: "AWS", dependencies: ["SigV4", "HTTP", "JSON"]),
-        .target(name: "LambdaRuntime", dependencies: ["HTTP", "JSON", "Logging"]),
-        .target(name: "Rotation", dependencies: ["AWS", "JSON", "Logging"]),
+        .target(name: "AWS", dependencies: ["SigV4", "HTTP", "RotatorJSON"]),
+        .target(name: "LambdaRuntime", dependencies: ["HTTP", "RotatorJSON", "RotatorLogging"]),
+        .target(name: "Rotation", dependencies: ["AWS", "RotatorJSON", "RotatorLogging"]),
         // The operator commands (status, doctor, cancel): the same binary, run outside Lambda.
-        .target(name: "Operations", dependencies: ["Rotation", "AWS", "HTTP", "JSON", "Logging", "SigV4"]),
-        .executableTarget(name: "rotator", dependencies: ["Rotation", "Operations", "LambdaRuntime", "AWS", "HTTP", "Logging",
+        .target(name: "Operations", dependencies: ["Rotation", "AWS", "HTTP", "RotatorJSON", "RotatorLogging", "SigV4"]),
+        .executableTarget(name: "rotator", dependencies: ["Rotation", "Operations", "LambdaRuntime", "AWS", "HTTP", "RotatorLogging",
                                                          "CGlibcCompat"]),
         // The benchmark's signing loop (make bench); not part of the deployment package.
-        .executableTarget(name: "sigv4-bench", dependencies: ["SigV4", "JSON"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
+        .executableTarget(name: "sigv4-bench", dependencies: ["SigV4", "RotatorJSON"]),
+        // The fakes the test targets share: a manual clock, a scripted HTTP client, `caught`. Only test targets
+        // depend on it, so the rotator binary never links it (it imports Testing for Issue.record).
+        .target(name: "RotatorTestSupport", dependencies: ["AWS", "HTTP"], path: "Tests/RotatorTestSupport"),
+        .testTarget(name: "JSONTests", dependencies: ["RotatorJSON"]),
+        .testTarget(name: "LoggingTests", dependencies: ["RotatorLogging", "RotatorJSON"]),
         // Resources/sigv4: the official SigV4 suite (Apache-2.0, its LICENSE and NOTICE beside it),
         // read from the source tree by path; excluded, so it is neither compiled nor bundled.
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["Resources"]),
-        .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4"]),
-        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime"]),
-        .testTarget(name: "RotationTests", dependencies: ["Rotation"]),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Rotation", "AWS", "JSON", "SigV4"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4", "RotatorTestSupport"]),
+        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "RotatorTestSupport"]),
+        .testTarget(name: "RotationTests", dependencies: ["Rotation", "RotatorTestSupport"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Rotation", "AWS", "RotatorJSON", "SigV4",
+                                                          "RotatorTestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "RotatorTestSupport"]),
     ]
 )

@@ -1,5 +1,5 @@
 import HTTP
-import JSON
+import RotatorJSON
 import SigV4
 
 /// Sends one signed request to one AWS service with the standard retry mode, never past its
@@ -10,7 +10,7 @@ public final class AWSServiceClient {
     private let endpointParts: URLParts
     private let signer: SigV4Signer
     private let http: HTTPClient
-    private let clock: Clock
+    private let clock: MillisecondClock
     /// When this client's calls must be over (epoch milliseconds): the Lambda invocation's end for
     /// the function, whose clients are made per invocation with `until(_:)`; none for the operator
     /// commands, whose calls have only their attempt timeouts and retries.
@@ -27,7 +27,7 @@ public final class AWSServiceClient {
     /// `deadlineReserveMilliseconds`: no attempt runs, and no retry waits, into this much time
     /// before the deadline; callers that must still do something after a failed call (alert,
     /// report) keep back more.
-    public init(service: AWSService, configuration: AWSConfiguration, http: HTTPClient, clock: Clock,
+    public init(service: AWSService, configuration: AWSConfiguration, http: HTTPClient, clock: MillisecondClock,
                 deadlineMilliseconds: Int64? = nil, retryPolicy: RetryPolicy = RetryPolicy(),
                 deadlineReserveMilliseconds: Int64 = AWSServiceClient.defaultDeadlineReserveMilliseconds,
                 random: @escaping () -> Double = { Double.random(in: 0..<1) }) {

@@ -1,4 +1,4 @@
-import JSON
+import RotatorJSON
 
 public struct LogEvent: Sendable, Equatable {
     public let timestampMilliseconds: Int64

@@ -1,5 +1,5 @@
 import HTTP
-import JSON
+import RotatorJSON
 
 /// AWS JSON 1.1, spoken by Secrets Manager (`secretsmanager.<Op>`) and SSM (`AmazonSSM.<Op>`).
 struct JSONProtocolClient {

@@ -1,6 +1,6 @@
 import HTTP
 import SigV4
-import JSON
+import RotatorJSON
 
 /// The parts of a Lambda function's configuration the operator commands read.
 public struct FunctionSettings: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import JSON
+import RotatorJSON
 
 public struct CommandInvocation: Sendable, Equatable {
     /// Pending, InProgress, Delayed, Success, Cancelled, TimedOut, Failed, Cancelling, ...

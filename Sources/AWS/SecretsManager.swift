@@ -1,4 +1,4 @@
-import JSON
+import RotatorJSON
 
 public struct SecretDescription: Sendable, Equatable {
     public let arn: String

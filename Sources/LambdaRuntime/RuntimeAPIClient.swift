@@ -1,5 +1,5 @@
 import HTTP
-import JSON
+import RotatorJSON
 
 /// One event handed to the function by `GET /runtime/invocation/next`.
 public struct Invocation: Sendable {

@@ -1,5 +1,5 @@
-import JSON
-import Logging
+import RotatorJSON
+import RotatorLogging
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
 import AWS
-import JSON
+import RotatorJSON
 import Rotation
 
 /// `rotator cancel`: abandons a stuck rotation (removes AWSPENDING from its version), but only after

@@ -1,6 +1,6 @@
 import AWS
-import JSON
-import Logging
+import RotatorJSON
+import RotatorLogging
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
 import AWS
-import Logging
+import RotatorLogging
 import Rotation
 
 /// Proof that every host's login accepts the password of the AWSCURRENT version: the document's
@@ -15,7 +15,7 @@ struct CurrentLoginProof {
     /// Only documents proven to be the ones this rotator ships (ShippedDocument.swift).
     let documents: VerifiedDocuments
     let console: Console
-    let clock: Clock
+    let clock: MillisecondClock
 
     /// `action` is `verify` for the proof; cancel's settle `set`s AWSCURRENT once more (CancelCommand).
     func run(secretArn: String, currentVersionId: String, engine: Engine, instanceIds: [String],

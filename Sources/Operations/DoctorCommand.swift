@@ -1,5 +1,5 @@
 import AWS
-import JSON
+import RotatorJSON
 import Rotation
 
 /// One preflight check: passed, failed (with the fix) or skipped (an earlier check failed).

@@ -5,11 +5,11 @@ import Rotation
 /// time. HostRunner tells it what happens (`HostProgressObserver`); the clock only measures.
 final class HostProgress: HostProgressObserver, @unchecked Sendable {
     private let console: Console
-    private let clock: Clock
+    private let clock: MillisecondClock
     private let label: String
     private let started: Int64
 
-    init(console: Console, clock: Clock, label: String, instanceIds: [String]) {
+    init(console: Console, clock: MillisecondClock, label: String, instanceIds: [String]) {
         self.console = console
         self.clock = clock
         self.label = label

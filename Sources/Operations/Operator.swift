@@ -1,6 +1,6 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
 import Rotation
 
 /// Why an operator command could not do its work (as opposed to finding something wrong).
@@ -20,7 +20,7 @@ public enum Operator {
         public static let failure: Int32 = 2
     }
 
-    public static func main(arguments: [String], environment: [String: String], http: HTTPClient, clock: Clock) -> Int32 {
+    public static func main(arguments: [String], environment: [String: String], http: HTTPClient, clock: MillisecondClock) -> Int32 {
         let parsed: OperatorArguments
         do {
             parsed = try OperatorArguments.parse(arguments)

@@ -12,13 +12,13 @@ public struct OperatorServices {
     public let ssm: RunCommandAPI & SSMInventoryAPI
     public let functions: FunctionConfigurationAPI
     public let logs: LogSearchAPI
-    public let clock: Clock
+    public let clock: MillisecondClock
     /// What the operator commands accept as each engine's document (generated from template.yaml;
     /// unit tests put their own here).
     var shipped: [Engine: ShippedDocument] = ShippedDocument.byEngine
 
     public init(secrets: SecretsManagerAPI & SecretVersionsAPI, ssm: RunCommandAPI & SSMInventoryAPI,
-                functions: FunctionConfigurationAPI, logs: LogSearchAPI, clock: Clock) {
+                functions: FunctionConfigurationAPI, logs: LogSearchAPI, clock: MillisecondClock) {
         self.secrets = secrets
         self.ssm = ssm
         self.functions = functions
@@ -26,7 +26,7 @@ public struct OperatorServices {
         self.clock = clock
     }
 
-    public static func fromEnvironment(_ environment: [String: String], http: HTTPClient, clock: Clock) throws(AWSConfiguration.Problem) -> OperatorServices {
+    public static func fromEnvironment(_ environment: [String: String], http: HTTPClient, clock: MillisecondClock) throws(AWSConfiguration.Problem) -> OperatorServices {
         var environment = environment
         if environment["AWS_REGION", default: ""].isEmpty, let region = environment["AWS_DEFAULT_REGION"], !region.isEmpty {
             environment["AWS_REGION"] = region

@@ -1,5 +1,5 @@
 import AWS
-import JSON
+import RotatorJSON
 import Rotation
 import SigV4
 

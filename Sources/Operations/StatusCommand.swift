@@ -1,5 +1,5 @@
 import AWS
-import JSON
+import RotatorJSON
 
 /// `rotator status`: the secret's versions and schedule, and the diagnosis.
 public struct StatusReport: Sendable {

@@ -1,5 +1,5 @@
 import AWS
-import Logging
+import RotatorLogging
 
 /// Tells people that a rotation failed, through SNS when a topic is configured.
 ///

@@ -1,4 +1,4 @@
-import JSON
+import RotatorJSON
 
 /// The database engines, each changed on its host by its own SSM document.
 public enum Engine: String, Sendable, CaseIterable {

@@ -1,12 +1,12 @@
 import AWS
-import Logging
+import RotatorLogging
 
 /// Runs a `HostCommand` on every instance through SSM Run Command and waits for each answer,
 /// within a time budget that always ends before the invocation does.
 public final class HostRunner {
     private let ssm: RunCommandAPI
     private let documents: [Engine: String]
-    private let clock: Clock
+    private let clock: MillisecondClock
     private let observer: HostProgressObserver?
     let pollInitialMilliseconds: Int64
     static let pollMaximumMilliseconds: Int64 = 3_000
@@ -20,7 +20,7 @@ public final class HostRunner {
     /// How the SSM agent ends an output it cut at 24,000 characters (standard error: 8,000).
     static let outputTruncatedSuffix = "--output truncated--"
 
-    public init(ssm: RunCommandAPI, documents: [Engine: String], clock: Clock, observer: HostProgressObserver? = nil,
+    public init(ssm: RunCommandAPI, documents: [Engine: String], clock: MillisecondClock, observer: HostProgressObserver? = nil,
                 pollInitialMilliseconds: Int64 = 250) {
         self.ssm = ssm
         self.documents = documents

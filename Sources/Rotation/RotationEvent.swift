@@ -1,4 +1,4 @@
-import JSON
+import RotatorJSON
 
 /// The four steps Secrets Manager invokes, in order, with one token.
 public enum RotationStep: String, CaseIterable, Sendable {

@@ -1,5 +1,5 @@
 import AWS
-import Logging
+import RotatorLogging
 
 /// The four rotation steps for a database login on EC2 hosts, on every host named by the secret.
 /// Two strategies, chosen by the secret: single user (the login's own password changes), or, when
@@ -19,12 +19,12 @@ public final class Rotator {
     private let hosts: HostRunner
     private let alerts: AlertPublisher
     private let passwordPolicy: PasswordPolicy
-    private let clock: Clock
+    private let clock: MillisecondClock
     /// The end of the invocation this rotator serves (epoch milliseconds). A rotator is made per
     /// invocation, from the same value as the deadline its AWS clients stop at.
     private let deadlineMilliseconds: Int64
 
-    public init(secrets: SecretsManagerAPI, hosts: HostRunner, alerts: AlertPublisher, passwordPolicy: PasswordPolicy, clock: Clock,
+    public init(secrets: SecretsManagerAPI, hosts: HostRunner, alerts: AlertPublisher, passwordPolicy: PasswordPolicy, clock: MillisecondClock,
                 deadlineMilliseconds: Int64) {
         self.secrets = secrets
         self.hosts = hosts

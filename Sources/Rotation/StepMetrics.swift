@@ -1,6 +1,6 @@
 import AWS
-import JSON
-import Logging
+import RotatorJSON
+import RotatorLogging
 
 /// Writes one Embedded Metric Format line per step (namespace `SecretsRotator`):
 ///
@@ -37,11 +37,11 @@ public final class StepMetrics {
     }
     static let rememberedRotations = 32
 
-    private let clock: Clock
+    private let clock: MillisecondClock
     private let sink: @Sendable (String) -> Void
     private var rotationStarts: [(versionId: String, startedMilliseconds: Int64)] = []
 
-    public init(clock: Clock, sink: @escaping @Sendable (String) -> Void = Logger.standardOutput) {
+    public init(clock: MillisecondClock, sink: @escaping @Sendable (String) -> Void = Logger.standardOutput) {
         self.clock = clock
         self.sink = sink
     }

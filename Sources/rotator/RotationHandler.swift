@@ -1,14 +1,14 @@
 import AWS
-import JSON
+import RotatorJSON
 import LambdaRuntime
-import Logging
+import RotatorLogging
 import Rotation
 
 /// Turns one Runtime API event into one rotation step and its outcome into the Lambda answer.
 struct RotationHandler: InvocationHandler {
     /// The rotator for one invocation, given its deadline: its AWS calls and host commands stop in time.
     let rotator: (_ deadlineMilliseconds: Int64) -> Rotator
-    let clock: Clock
+    let clock: MillisecondClock
     let metrics: StepMetrics
 
     func handle(_ invocation: Invocation, logger: Logger) throws(FunctionError) -> JSON {

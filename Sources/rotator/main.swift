@@ -1,7 +1,7 @@
 import AWS
 import HTTP
 import LambdaRuntime
-import Logging
+import RotatorLogging
 import Operations
 import Rotation
 #if canImport(Glibc)

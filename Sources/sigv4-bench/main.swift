@@ -6,7 +6,7 @@
 // `checkTime` (so the benchmark can prove both signers signed the same thing), and the rate per
 // second of CPU time.
 // Like botocore's SigV4Auth.add_auth, every signature reads the clock and formats the time afresh.
-import JSON
+import RotatorJSON
 import SigV4
 #if canImport(Glibc)
 import Glibc

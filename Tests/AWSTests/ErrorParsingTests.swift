@@ -1,13 +1,14 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
+import RotatorTestSupport
 import Testing
 
 @Suite struct JSONErrorParsingTests {
-    func describeError(_ step: ScriptedHTTP.Step) throws -> AWSServiceError? {
+    func describeError(_ step: ScriptedHTTPClient.Step) throws -> AWSServiceError? {
         let harness = Harness([step])
         let client = try harness.secretsManager()
-        let error = awsError { () throws(AWSError) in _ = try client.describeSecret("s") }
+        let error = caught { () throws(AWSError) in _ = try client.describeSecret("s") }
         guard case .service(let operation, let serviceError) = error else {
             Issue.record("expected a service error, got \(String(describing: error))")
             return nil
@@ -62,7 +63,7 @@ import Testing
     @Test func descriptionCarriesCodeStatusAndRequestId() throws {
         let harness = Harness([jsonError(400, "ResourceNotFoundException", message: "gone", requestId: "rid-7")])
         let client = try harness.secretsManager()
-        let error = try #require(awsError { () throws(AWSError) in _ = try client.describeSecret("s") })
+        let error = try #require(caught { () throws(AWSError) in _ = try client.describeSecret("s") })
         #expect(error.isServiceError("ResourceNotFoundException"))
         #expect(!error.isServiceError("ValidationException"))
         #expect(error.serviceError?.httpStatus == 400)
@@ -77,7 +78,7 @@ import Testing
     @Test func unreadableSuccessBodyIsMalformedResponse() throws {
         let harness = Harness([ok("<html>not json</html>")])
         let client = try harness.secretsManager()
-        let error = awsError { () throws(AWSError) in _ = try client.describeSecret("s") }
+        let error = caught { () throws(AWSError) in _ = try client.describeSecret("s") }
         guard case .malformedResponse(let operation, _) = error else {
             Issue.record("expected malformedResponse, got \(String(describing: error))")
             return
@@ -87,10 +88,10 @@ import Testing
 }
 
 @Suite struct QueryErrorParsingTests {
-    func publishError(_ steps: [ScriptedHTTP.Step]) throws -> (AWSError?, Harness) {
+    func publishError(_ steps: [ScriptedHTTPClient.Step]) throws -> (AWSError?, Harness) {
         let harness = Harness(steps)
         let client = try harness.sns()
-        return (awsError { () throws(AWSError) in try client.publish(topicArn: "t", subject: "s", message: "m") }, harness)
+        return (caught { () throws(AWSError) in try client.publish(topicArn: "t", subject: "s", message: "m") }, harness)
     }
 
     @Test func xmlErrorResponse() throws {

@@ -1,6 +1,7 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
+import RotatorTestSupport
 import Testing
 
 /// 2015-08-30T12:36:00Z, the instant of the official SigV4 test suite, in milliseconds.
@@ -13,92 +14,33 @@ let baseEnvironment: [String: String] = [
     "AWS_SESSION_TOKEN": "session-token-1",
 ]
 
-/// Virtual time: `sleep` advances it and is recorded.
-final class FakeClock: AWS.Clock {
-    var now: Int64
-    private(set) var sleeps: [Int64] = []
-    /// The virtual time at the end of each sleep.
-    private(set) var sleepEnds: [Int64] = []
-
-    init(_ now: Int64 = t0) { self.now = now }
-
-    var nowMilliseconds: Int64 { now }
-
-    func sleep(milliseconds: Int64) {
-        sleeps.append(milliseconds)
-        now += max(0, milliseconds)
-        sleepEnds.append(now)
-    }
-}
-
-/// Answers requests from a script and records them.
-final class ScriptedHTTP: HTTPClient {
-    enum Step {
-        case respond(HTTPResponse)
-        case fail(TransportError)
-        /// No answer: the request runs for its whole timeout, then fails as libcurl does.
-        case timeOut
-    }
-
-    var script: [Step]
-    private(set) var requests: [HTTPRequest] = []
-    /// Virtual time at which each request was sent.
-    private(set) var sentAt: [Int64] = []
-    let clock: FakeClock
-    /// Virtual time each request takes.
-    let latencyMilliseconds: Int64
-
-    init(clock: FakeClock, latencyMilliseconds: Int64 = 0, _ script: [Step]) {
-        self.clock = clock
-        self.latencyMilliseconds = latencyMilliseconds
-        self.script = script
-    }
-
-    func send(_ request: HTTPRequest) throws(TransportError) -> HTTPResponse {
-        requests.append(request)
-        sentAt.append(clock.now)
-        clock.now += latencyMilliseconds
-        guard !script.isEmpty else {
-            Issue.record("more requests than scripted answers")
-            throw TransportError(code: 999, message: "script exhausted", isTimeout: false)
-        }
-        switch script.removeFirst() {
-        case .respond(let response): return response
-        case .fail(let error): throw error
-        case .timeOut:
-            clock.now += Int64(request.timeoutMilliseconds ?? 0)
-            throw TransportError(code: 28, message: "Operation timed out", isTimeout: true)
-        }
-    }
-}
-
-func ok(_ body: String, headers: [(name: String, value: String)] = [("Content-Type", "application/x-amz-json-1.1")]) -> ScriptedHTTP.Step {
+func ok(_ body: String, headers: [(name: String, value: String)] = [("Content-Type", "application/x-amz-json-1.1")]) -> ScriptedHTTPClient.Step {
     .respond(HTTPResponse(status: 200, headers: headers, body: Array(body.utf8)))
 }
 
-func answer(_ status: Int, _ body: String, headers: [(name: String, value: String)] = []) -> ScriptedHTTP.Step {
+func answer(_ status: Int, _ body: String, headers: [(name: String, value: String)] = []) -> ScriptedHTTPClient.Step {
     .respond(HTTPResponse(status: status, headers: headers, body: Array(body.utf8)))
 }
 
 /// An AWS JSON 1.1 error answer.
-func jsonError(_ status: Int, _ type: String, message: String = "failed", requestId: String = "req-1") -> ScriptedHTTP.Step {
+func jsonError(_ status: Int, _ type: String, message: String = "failed", requestId: String = "req-1") -> ScriptedHTTPClient.Step {
     answer(status, JSON.object([("__type", .string(type)), ("message", .string(message))]).serialized,
            headers: [("x-amzn-RequestId", requestId), ("Content-Type", "application/x-amz-json-1.1")])
 }
 
-func transportFailure(_ code: Int = 7, timeout: Bool = false) -> ScriptedHTTP.Step {
+func transportFailure(_ code: Int = 7, timeout: Bool = false) -> ScriptedHTTPClient.Step {
     .fail(TransportError(code: code, message: "Couldn't connect to server", isTimeout: timeout))
 }
 
 /// One fake world: a clock, an HTTP script and a deadline.
 final class Harness {
-    let clock: FakeClock
-    let http: ScriptedHTTP
+    let clock: ManualClock
+    let http: ScriptedHTTPClient
     let deadline: Int64?
 
-    init(_ script: [ScriptedHTTP.Step], latencyMilliseconds: Int64 = 0, deadline: Int64? = nil, now: Int64 = t0) {
-        clock = FakeClock(now)
-        http = ScriptedHTTP(clock: clock, latencyMilliseconds: latencyMilliseconds, script)
+    init(_ script: [ScriptedHTTPClient.Step], latencyMilliseconds: Int64 = 0, deadline: Int64? = nil, now: Int64 = t0) {
+        clock = ManualClock(nowMilliseconds: now)
+        http = ScriptedHTTPClient(script, clock: clock, latencyMilliseconds: latencyMilliseconds)
         self.deadline = deadline
     }
 
@@ -141,15 +83,5 @@ extension HTTPRequest {
     var signedHeaders: [String]? {
         guard let authorization = header("Authorization"), let start = authorization.firstRange(of: "SignedHeaders=") else { return nil }
         return authorization[start.upperBound...].prefix { $0 != "," }.split(separator: ";").map(String.init)
-    }
-}
-
-/// Runs `body` and returns the `AWSError` it threw, or nil.
-func awsError(_ body: () throws(AWSError) -> Void) -> AWSError? {
-    do {
-        try body()
-        return nil
-    } catch {
-        return error
     }
 }

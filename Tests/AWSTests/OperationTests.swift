@@ -1,6 +1,7 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
+import RotatorTestSupport
 import Testing
 
 @Suite struct SecretsManagerOperationTests {
@@ -35,7 +36,7 @@ import Testing
     @Test func describeSecretWithoutARNIsMalformed() throws {
         let harness = Harness([ok(#"{"Name":"x"}"#)])
         let client = try harness.secretsManager()
-        let error = awsError { () throws(AWSError) in _ = try client.describeSecret("s") }
+        let error = caught { () throws(AWSError) in _ = try client.describeSecret("s") }
         guard case .malformedResponse(let operation, _) = error else {
             Issue.record("expected malformedResponse, got \(String(describing: error))")
             return
@@ -106,7 +107,7 @@ import Testing
                      ok("not json at all")] {
             let harness = Harness([step, step, step])
             let client = try harness.secretsManager()
-            let error = try #require(awsError { () throws(AWSError) in
+            let error = try #require(caught { () throws(AWSError) in
                 try client.putSecretValue("prod/db", clientRequestToken: "tok-1", secretString: secret,
                                           stages: ["AWSPENDING"], rotationToken: "rot-token-9")
             })
@@ -154,7 +155,7 @@ import Testing
     @Test func getRandomPasswordWithoutPasswordIsMalformed() throws {
         let harness = Harness([ok("{}")])
         let client = try harness.secretsManager()
-        let error = awsError { () throws(AWSError) in
+        let error = caught { () throws(AWSError) in
             _ = try client.getRandomPassword(PasswordRequest(length: 20, excludeCharacters: "", requireEachIncludedType: true))
         }
         guard case .malformedResponse = error else {
@@ -188,7 +189,7 @@ import Testing
     @Test func sendCommandWithoutCommandIdIsMalformed() throws {
         let harness = Harness([ok(#"{"Command":{}}"#)])
         let client = try harness.ssm()
-        let error = awsError { () throws(AWSError) in
+        let error = caught { () throws(AWSError) in
             _ = try client.sendCommand(SendCommandInput(documentName: "d", instanceIds: ["i"], parameters: [], comment: "", timeoutSeconds: 30))
         }
         guard case .malformedResponse(let operation, _) = error else {
@@ -226,7 +227,7 @@ import Testing
     @Test func invocationDoesNotExistIsAServiceError() throws {
         let harness = Harness([jsonError(400, "InvocationDoesNotExist", message: "")])
         let client = try harness.ssm()
-        let error = awsError { () throws(AWSError) in _ = try client.getCommandInvocation(commandId: "c", instanceId: "i") }
+        let error = caught { () throws(AWSError) in _ = try client.getCommandInvocation(commandId: "c", instanceId: "i") }
         #expect(error?.isServiceError("InvocationDoesNotExist") == true)
         #expect(harness.requests.count == 1)
     }

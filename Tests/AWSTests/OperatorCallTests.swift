@@ -1,6 +1,7 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
+import RotatorTestSupport
 import Testing
 
 /// The calls only the operator commands make (DescribeSecret's rotation fields, ListSecretVersionIds,
@@ -66,7 +67,7 @@ import Testing
         let ssm = try harness.ssm()
         #expect(try ssm.documentStatus(name: "Doc") == "Active")
         #expect(try ssm.documentStatus(name: "Gone") == nil)
-        #expect(awsError { () throws(AWSError) in _ = try ssm.documentStatus(name: "Doc") }?.isServiceError("AccessDeniedException") == true)
+        #expect(caught { () throws(AWSError) in _ = try ssm.documentStatus(name: "Doc") }?.isServiceError("AccessDeniedException") == true)
         #expect(harness.requests[0].bodyJSON?["Name"] == .string("Doc"))
     }
 
@@ -79,8 +80,8 @@ import Testing
         #expect(try ssm.getDocument(name: "Doc") == SSMDocument(name: "Doc", documentVersion: "3", documentType: "Command",
                                                                 status: "Active", content: #"{"schemaVersion":"2.2"}"#))
         #expect(try ssm.getDocument(name: "Gone") == nil)
-        #expect(awsError { () throws(AWSError) in _ = try ssm.getDocument(name: "Doc") } == .malformedResponse(operation: "GetDocument", reason: "no Content"))
-        #expect(awsError { () throws(AWSError) in _ = try ssm.getDocument(name: "Doc") }?.isServiceError("AccessDeniedException") == true)
+        #expect(caught { () throws(AWSError) in _ = try ssm.getDocument(name: "Doc") } == .malformedResponse(operation: "GetDocument", reason: "no Content"))
+        #expect(caught { () throws(AWSError) in _ = try ssm.getDocument(name: "Doc") }?.isServiceError("AccessDeniedException") == true)
         #expect(harness.requests[0].header("X-Amz-Target") == "AmazonSSM.GetDocument")
         #expect(harness.requests[0].bodyJSON?["Name"] == .string("Doc"))
         #expect(harness.requests[0].bodyJSON?["DocumentFormat"] == .string("JSON"))

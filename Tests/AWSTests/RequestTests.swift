@@ -1,7 +1,8 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
 import SigV4
+import RotatorTestSupport
 import Testing
 
 @Suite struct JSONProtocolRequestTests {
@@ -139,7 +140,7 @@ import Testing
     @Test func publishWithoutMessageIdIsMalformed() throws {
         let harness = Harness([ok("<PublishResponse></PublishResponse>")])
         let sns = try harness.sns()
-        let error = awsError { () throws(AWSError) in try sns.publish(topicArn: "t", subject: "s", message: "m") }
+        let error = caught { () throws(AWSError) in try sns.publish(topicArn: "t", subject: "s", message: "m") }
         guard case .malformedResponse(let operation, _) = error else {
             Issue.record("expected malformedResponse, got \(String(describing: error))")
             return

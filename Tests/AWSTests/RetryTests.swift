@@ -1,6 +1,7 @@
 import AWS
 import HTTP
-import JSON
+import RotatorJSON
+import RotatorTestSupport
 import Testing
 
 let describeOK = ok(#"{"ARN":"arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf","VersionIdsToStages":{}}"#)
@@ -8,7 +9,7 @@ let describeOK = ok(#"{"ARN":"arn:aws:secretsmanager:us-east-1:123456789012:secr
 /// Calls DescribeSecret against `harness` and returns the error, if any.
 func describe(_ harness: Harness, random: Double = 0.5) throws -> AWSError? {
     let client = try harness.secretsManager(random: random)
-    return awsError { () throws(AWSError) in _ = try client.describeSecret("s") }
+    return caught { () throws(AWSError) in _ = try client.describeSecret("s") }
 }
 
 @Suite struct RetryTests {
@@ -215,7 +216,7 @@ func describe(_ harness: Harness, random: Double = 0.5) throws -> AWSError? {
         let reserve: Int64 = 3_000
         let harness = Harness([.timeOut, .timeOut, .timeOut], deadline: deadline)
         let client = SecretsManagerClient(try harness.client(.secretsManager, deadlineReserveMilliseconds: reserve))
-        let error = awsError { () throws(AWSError) in _ = try client.describeSecret("s") }
+        let error = caught { () throws(AWSError) in _ = try client.describeSecret("s") }
         guard case .transport = error else {
             Issue.record("expected the transport error, got \(String(describing: error))")
             return
@@ -248,10 +249,10 @@ func describe(_ harness: Harness, random: Double = 0.5) throws -> AWSError? {
         let harness = Harness([describeOK, describeOK])
         let base = try harness.client(.secretsManager)
         let expired = SecretsManagerClient(base.until(t0 - 1))
-        let first = awsError { () throws(AWSError) in _ = try expired.describeSecret("s") }
+        let first = caught { () throws(AWSError) in _ = try expired.describeSecret("s") }
         if case .deadline = first {} else { Issue.record("expected .deadline, got \(String(describing: first))") }
         let next = SecretsManagerClient(base.until(t0 + 60_000))
-        let second = awsError { () throws(AWSError) in _ = try next.describeSecret("s") }
+        let second = caught { () throws(AWSError) in _ = try next.describeSecret("s") }
         #expect(second == nil)
         #expect(harness.requests.count == 1)
     }

@@ -1,16 +1,8 @@
 import Glibc
 import HTTP
+import RotatorTestSupport
 import Synchronization
 import Testing
-
-func transportError(_ body: () throws(TransportError) -> Void) -> TransportError? {
-    do {
-        try body()
-        return nil
-    } catch {
-        return error
-    }
-}
 
 /// Bytes 0...255 repeated: binary, with NULs and CR/LF inside.
 func binaryBody(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 / 256) } }
@@ -150,7 +142,7 @@ func binaryBody(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfN
         let server = try TestServer(responder: { _ in nil })
         defer { server.stop() }
         let client = CurlHTTPClient(caBundlePath: nil)
-        let error = try #require(transportError { () throws(TransportError) in
+        let error = try #require(caught { () throws(TransportError) in
             _ = try client.send(HTTPRequest(method: "POST", url: server.url + "/", body: Array("{}".utf8), timeoutMilliseconds: 300))
         })
         #expect(error.isTimeout)
@@ -166,7 +158,7 @@ func binaryBody(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfN
         })
         defer { server.stop() }
         let client = CurlHTTPClient(caBundlePath: nil)
-        let error = transportError { () throws(TransportError) in
+        let error = caught { () throws(TransportError) in
             _ = try client.send(HTTPRequest(method: "GET", url: server.url + "/", timeoutMilliseconds: 300))
         }
         #expect(error?.isTimeout == true)
@@ -177,7 +169,7 @@ func binaryBody(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfN
     @Test func connectionRefusedIsATransportError() throws {
         let port = closedPort()
         let client = CurlHTTPClient(caBundlePath: nil)
-        let error = try #require(transportError { () throws(TransportError) in
+        let error = try #require(caught { () throws(TransportError) in
             _ = try client.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/", timeoutMilliseconds: 5000))
         })
         #expect(!error.isTimeout)

@@ -1,4 +1,4 @@
-import JSON
+import RotatorJSON
 import Testing
 
 // Expected values below are written by hand from RFC 8259, not taken from the parser's output.

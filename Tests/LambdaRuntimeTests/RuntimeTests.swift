@@ -1,36 +1,14 @@
 import Glibc
 import HTTP
-import JSON
+import RotatorJSON
 import LambdaRuntime
-import Logging
+import RotatorLogging
+import RotatorTestSupport
 import Synchronization
 import Testing
 
-/// Answers requests from a script and records them.
-final class ScriptedHTTP: HTTPClient {
-    enum Step {
-        case respond(HTTPResponse)
-        case fail(TransportError)
-    }
-
-    var script: [Step]
-    private(set) var requests: [HTTPRequest] = []
-
-    init(_ script: [Step]) { self.script = script }
-
-    func send(_ request: HTTPRequest) throws(TransportError) -> HTTPResponse {
-        requests.append(request)
-        guard !script.isEmpty else {
-            Issue.record("more requests than scripted answers: \(request.method) \(request.url)")
-            // A 500 ends the loop, so a broken test cannot spin forever.
-            return HTTPResponse(status: 500, headers: [], body: [])
-        }
-        switch script.removeFirst() {
-        case .respond(let response): return response
-        case .fail(let error): throw error
-        }
-    }
-
+extension ScriptedHTTPClient {
+    /// The requests' paths below the Runtime API's base URL.
     var paths: [String] { requests.map { String($0.url.dropFirst(base.count)) } }
 }
 
@@ -39,7 +17,7 @@ let base = "http://127.0.0.1:9001/2018-06-01"
 
 /// A `/next` answer as Lambda sends it (example values from the Runtime API documentation).
 func event(_ requestId: String, body: String = #"{"Step":"createSecret"}"#, trace: String? = nil,
-           deadline: String = "1542409706888") -> ScriptedHTTP.Step {
+           deadline: String = "1542409706888") -> ScriptedHTTPClient.Step {
     var headers: [(name: String, value: String)] = [
         ("Lambda-Runtime-Aws-Request-Id", requestId),
         ("Lambda-Runtime-Deadline-Ms", deadline),
@@ -50,7 +28,7 @@ func event(_ requestId: String, body: String = #"{"Step":"createSecret"}"#, trac
     return .respond(HTTPResponse(status: 200, headers: headers, body: Array(body.utf8)))
 }
 
-func status(_ code: Int, _ body: String = "") -> ScriptedHTTP.Step {
+func status(_ code: Int, _ body: String = "") -> ScriptedHTTPClient.Step {
     .respond(HTTPResponse(status: code, headers: [], body: Array(body.utf8)))
 }
 
@@ -62,19 +40,10 @@ extension HTTPRequest {
     }
 }
 
-func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> RuntimeAPIError? {
-    do {
-        try body()
-        return nil
-    } catch {
-        return error
-    }
-}
-
 @Suite struct RuntimeAPIClientTests {
     @Test func nextParsesTheEvent() throws {
         let trace = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
-        let http = ScriptedHTTP([event("8476a536-e9f4-11e8-9739-2dfe598c3fcd", trace: trace)])
+        let http = ScriptedHTTPClient([event("8476a536-e9f4-11e8-9739-2dfe598c3fcd", trace: trace)])
         let invocation = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).next()
         #expect(invocation.requestId == "8476a536-e9f4-11e8-9739-2dfe598c3fcd")
         #expect(invocation.deadlineMilliseconds == 1_542_409_706_888)
@@ -90,7 +59,7 @@ func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> RuntimeAPIError
     }
 
     @Test func headerNamesAreCaseInsensitive() throws {
-        let http = ScriptedHTTP([.respond(HTTPResponse(status: 200, headers: [
+        let http = ScriptedHTTPClient([.respond(HTTPResponse(status: 200, headers: [
             ("lambda-runtime-aws-request-id", "req-lower"),
             ("LAMBDA-RUNTIME-DEADLINE-MS", "1700000000123"),
             ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:eu-west-1:123456789012:function:f"),
@@ -105,34 +74,34 @@ func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> RuntimeAPIError
     }
 
     @Test func traceIsNilWhenAbsent() throws {
-        let http = ScriptedHTTP([event("r")])
+        let http = ScriptedHTTPClient([event("r")])
         #expect(try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).next().traceId == nil)
     }
 
     @Test func nextWithoutRequestIdOrDeadlineThrows() {
-        let noId = ScriptedHTTP([.respond(HTTPResponse(status: 200, headers: [("Lambda-Runtime-Deadline-Ms", "1")], body: []))])
-        #expect(runtimeError { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: noId).next() } != nil)
-        let noDeadline = ScriptedHTTP([.respond(HTTPResponse(status: 200, headers: [("Lambda-Runtime-Aws-Request-Id", "r")], body: []))])
-        #expect(runtimeError { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: noDeadline).next() } != nil)
-        let badDeadline = ScriptedHTTP([event("r", deadline: "soon")])
-        #expect(runtimeError { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: badDeadline).next() } != nil)
+        let noId = ScriptedHTTPClient([.respond(HTTPResponse(status: 200, headers: [("Lambda-Runtime-Deadline-Ms", "1")], body: []))])
+        #expect(caught { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: noId).next() } != nil)
+        let noDeadline = ScriptedHTTPClient([.respond(HTTPResponse(status: 200, headers: [("Lambda-Runtime-Aws-Request-Id", "r")], body: []))])
+        #expect(caught { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: noDeadline).next() } != nil)
+        let badDeadline = ScriptedHTTPClient([event("r", deadline: "soon")])
+        #expect(caught { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: badDeadline).next() } != nil)
     }
 
     @Test(arguments: [500, 502])
     func serverErrorOnNextIsFatal(_ code: Int) throws {
-        let http = ScriptedHTTP([status(code)])
-        let error = try #require(runtimeError { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).next() })
+        let http = ScriptedHTTPClient([status(code)])
+        let error = try #require(caught { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).next() })
         #expect(error.isFatal)
     }
 
     @Test func unreachableRuntimeAPIIsFatal() throws {
-        let http = ScriptedHTTP([.fail(TransportError(code: 7, message: "Couldn't connect to server", isTimeout: false))])
-        let error = try #require(runtimeError { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).next() })
+        let http = ScriptedHTTPClient([.fail(TransportError(code: 7, message: "Couldn't connect to server", isTimeout: false))])
+        let error = try #require(caught { () throws(RuntimeAPIError) in _ = try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).next() })
         #expect(error.isFatal)
     }
 
     @Test func respondPostsTheBodyToTheResponsePath() throws {
-        let http = ScriptedHTTP([accepted])
+        let http = ScriptedHTTPClient([accepted])
         try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).respond(requestId: "req-1", body: Array(#"{"ok":true}"#.utf8))
         let request = try #require(http.requests.first)
         #expect(request.method == "POST")
@@ -143,7 +112,7 @@ func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> RuntimeAPIError
     }
 
     @Test func failPostsTheErrorDocument() throws {
-        let http = ScriptedHTTP([accepted])
+        let http = ScriptedHTTPClient([accepted])
         let failure = FunctionError(errorType: "Rotation.SetSecretFailed", errorMessage: "host said \"no\"\nline 2")
         try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).fail(requestId: "req-2", failure)
         let request = try #require(http.requests.first)
@@ -158,7 +127,7 @@ func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> RuntimeAPIError
     }
 
     @Test func initFailedPostsToInitError() throws {
-        let http = ScriptedHTTP([accepted])
+        let http = ScriptedHTTPClient([accepted])
         try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http)
             .initFailed(FunctionError(errorType: "Runtime.ConfigurationError", errorMessage: "AWS_REGION is not set"))
         let request = try #require(http.requests.first)
@@ -173,8 +142,8 @@ func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> RuntimeAPIError
 
     @Test(arguments: [400, 403, 413])
     func clientErrorOnResponseIsNotFatal(_ code: Int) throws {
-        let http = ScriptedHTTP([status(code, #"{"errorMessage":"x","errorType":"InvalidRequestID"}"#)])
-        let error = try #require(runtimeError { () throws(RuntimeAPIError) in
+        let http = ScriptedHTTPClient([status(code, #"{"errorMessage":"x","errorType":"InvalidRequestID"}"#)])
+        let error = try #require(caught { () throws(RuntimeAPIError) in
             try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).respond(requestId: "r", body: [])
         })
         #expect(!error.isFatal)
@@ -182,16 +151,16 @@ func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> RuntimeAPIError
 
     @Test(arguments: [400, 403])
     func clientErrorOnErrorPostIsNotFatal(_ code: Int) throws {
-        let http = ScriptedHTTP([status(code)])
-        let error = try #require(runtimeError { () throws(RuntimeAPIError) in
+        let http = ScriptedHTTPClient([status(code)])
+        let error = try #require(caught { () throws(RuntimeAPIError) in
             try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).fail(requestId: "r", FunctionError(errorType: "T", errorMessage: "m"))
         })
         #expect(!error.isFatal)
     }
 
     @Test func serverErrorOnResponseIsFatal() throws {
-        let http = ScriptedHTTP([status(500)])
-        let error = try #require(runtimeError { () throws(RuntimeAPIError) in
+        let http = ScriptedHTTPClient([status(500)])
+        let error = try #require(caught { () throws(RuntimeAPIError) in
             try RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http).respond(requestId: "r", body: [])
         })
         #expect(error.isFatal)
@@ -229,7 +198,7 @@ let quietLogger = Logger(format: .text, sink: { _ in })
 /// The loop sets a process-wide environment variable: these tests run one at a time.
 @Suite(.serialized) struct RuntimeLoopTests {
     @Test func servesEventsUntilTheRuntimeAPIFails() throws {
-        let http = ScriptedHTTP([event("a", body: #"{"n":1}"#), accepted, event("b"), accepted, status(500)])
+        let http = ScriptedHTTPClient([event("a", body: #"{"n":1}"#), accepted, event("b"), accepted, status(500)])
         let handler = ScriptedHandler([.success(.object([("ok", .bool(true))])), .success(.null)])
         let error = RuntimeLoop(api: RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http), logger: quietLogger).run(handler)
         #expect(error.isFatal)
@@ -243,7 +212,7 @@ let quietLogger = Logger(format: .text, sink: { _ in })
     }
 
     @Test func fatalNextMakesRunReturnImmediately() {
-        let http = ScriptedHTTP([status(500)])
+        let http = ScriptedHTTPClient([status(500)])
         let handler = ScriptedHandler([])
         let error = RuntimeLoop(api: RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http), logger: quietLogger).run(handler)
         #expect(error.isFatal)
@@ -252,7 +221,7 @@ let quietLogger = Logger(format: .text, sink: { _ in })
     }
 
     @Test func unreachableRuntimeAPIEndsTheLoop() {
-        let http = ScriptedHTTP([event("a"), .fail(TransportError(code: 52, message: "Empty reply from server", isTimeout: false))])
+        let http = ScriptedHTTPClient([event("a"), .fail(TransportError(code: 52, message: "Empty reply from server", isTimeout: false))])
         let handler = ScriptedHandler([.success(.null)])
         let error = RuntimeLoop(api: RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http), logger: quietLogger).run(handler)
         #expect(error.isFatal)
@@ -261,7 +230,7 @@ let quietLogger = Logger(format: .text, sink: { _ in })
 
     @Test(arguments: [400, 403])
     func refusedResponseLosesOnlyThatInvocation(_ code: Int) {
-        let http = ScriptedHTTP([event("a"), status(code), event("b"), accepted, status(500)])
+        let http = ScriptedHTTPClient([event("a"), status(code), event("b"), accepted, status(500)])
         let handler = ScriptedHandler([.success(.null), .success(.null)])
         let error = RuntimeLoop(api: RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http), logger: quietLogger).run(handler)
         #expect(error.isFatal)
@@ -271,7 +240,7 @@ let quietLogger = Logger(format: .text, sink: { _ in })
     }
 
     @Test func throwingHandlerPostsAnErrorAndTheNextEventIsServed() throws {
-        let http = ScriptedHTTP([event("a"), accepted, event("b"), accepted, status(500)])
+        let http = ScriptedHTTPClient([event("a"), accepted, event("b"), accepted, status(500)])
         let handler = ScriptedHandler([
             .failure(FunctionError(errorType: "Rotation.TestSecretFailed", errorMessage: "login refused")),
             .success(.string("done")),
@@ -288,7 +257,7 @@ let quietLogger = Logger(format: .text, sink: { _ in })
     }
 
     @Test func refusedErrorPostIsNotFatal() {
-        let http = ScriptedHTTP([event("a"), status(400), event("b"), accepted, status(500)])
+        let http = ScriptedHTTPClient([event("a"), status(400), event("b"), accepted, status(500)])
         let handler = ScriptedHandler([.failure(FunctionError(errorType: "E", errorMessage: "m")), .success(.null)])
         _ = RuntimeLoop(api: RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http), logger: quietLogger).run(handler)
         #expect(handler.seen.map(\.requestId) == ["a", "b"])
@@ -299,7 +268,7 @@ let quietLogger = Logger(format: .text, sink: { _ in })
         setenv("_X_AMZN_TRACE_ID", "stale-from-before", 1)
         defer { unsetenv("_X_AMZN_TRACE_ID") }
         let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
-        let http = ScriptedHTTP([event("a", trace: trace), accepted, event("b"), accepted, status(500)])
+        let http = ScriptedHTTPClient([event("a", trace: trace), accepted, event("b"), accepted, status(500)])
         let handler = ScriptedHandler([.success(.null), .success(.null)])
         _ = RuntimeLoop(api: RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http), logger: quietLogger).run(handler)
         #expect(handler.seen.count == 2)
@@ -310,7 +279,7 @@ let quietLogger = Logger(format: .text, sink: { _ in })
     @Test func fatalErrorIsLogged() {
         let lines = LineBox()
         let logger = Logger(format: .text, sink: { line in lines.append(line) })
-        let http = ScriptedHTTP([status(500)])
+        let http = ScriptedHTTPClient([status(500)])
         _ = RuntimeLoop(api: RuntimeAPIClient(runtimeAPI: runtimeAPI, http: http), logger: logger).run(ScriptedHandler([]))
         #expect(lines.all.contains { $0.hasPrefix("ERROR") })
     }

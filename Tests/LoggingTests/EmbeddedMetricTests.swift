@@ -1,5 +1,5 @@
-import JSON
-import Logging
+import RotatorJSON
+import RotatorLogging
 import Testing
 
 /// The rules of the CloudWatch Embedded Metric Format specification, checked on a parsed line:

@@ -1,6 +1,6 @@
 import Glibc
-import JSON
-import Logging
+import RotatorJSON
+import RotatorLogging
 import Synchronization
 import Testing
 

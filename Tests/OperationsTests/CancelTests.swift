@@ -1,5 +1,6 @@
 import AWS
-import JSON
+import RotatorJSON
+import RotatorTestSupport
 import Testing
 @testable import Operations
 
@@ -11,7 +12,7 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
     /// The instances whose login accepts AWSCURRENT's password.
     var accepting: Set<String> = ["i-0123456789abcdef0"]
     var calls: [String] = []
-    let clock = ManualClock()
+    let clock = ManualClock(nowMilliseconds: now)
 
     func value(_ password: String) -> String {
         #"{"engine":"postgres","host":"db","username":"app","password":"\#(password)","instanceIds":["i-0123456789abcdef0"]}"#
@@ -96,11 +97,6 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
         services.shipped = TestDocument.shipped
         return services
     }
-}
-
-final class ManualClock: Clock {
-    var nowMilliseconds: Int64 = now
-    func sleep(milliseconds: Int64) { nowMilliseconds += milliseconds }
 }
 
 final class Captured: @unchecked Sendable {

@@ -1,5 +1,6 @@
 import AWS
 import Rotation
+import RotatorTestSupport
 import Testing
 @testable import Operations
 
@@ -28,7 +29,7 @@ final class OneSilentHost: RunCommandAPI {
         let console = Console(json: false, progressIsTerminal: true, writeOut: { output.out += $0 }, writeErr: { output.err += $0 })
         let documents = try VerifiedDocuments.verify("DocP", engine: .postgres, ssm: DocumentStore(["DocP": TestDocument.content()]),
                                                      shipped: TestDocument.shipped)
-        let results = try CurrentLoginProof(ssm: OneSilentHost(), documents: documents, console: console, clock: ManualClock())
+        let results = try CurrentLoginProof(ssm: OneSilentHost(), documents: documents, console: console, clock: ManualClock(nowMilliseconds: now))
             .run(secretArn: arn, currentVersionId: currentId, engine: .postgres,
                  instanceIds: [OneSilentHost.answering, OneSilentHost.silent], purpose: "doctor")
         #expect(results.map(\.status) == ["Success", "NoAnswer"])

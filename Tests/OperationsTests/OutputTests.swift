@@ -1,6 +1,6 @@
 import AWS
 import Rotation
-import JSON
+import RotatorJSON
 import Testing
 @testable import Operations
 

@@ -1,4 +1,4 @@
-import JSON
+import RotatorJSON
 import Testing
 @testable import Rotation
 

@@ -1,17 +1,9 @@
 import AWS
-import JSON
+import RotatorJSON
 @testable import Rotation
 
-/// Virtual time: sleeping advances it instantly.
-final class FakeClock: Clock {
-    var nowMilliseconds: Int64
-    var sleeps: [Int64] = []
-    init(now: Int64 = 1_700_000_000_000) { nowMilliseconds = now }
-    func sleep(milliseconds: Int64) {
-        sleeps.append(milliseconds)
-        nowMilliseconds += milliseconds
-    }
-}
+/// Where the rotation tests' manual clocks start: an instant in 2023.
+let clockStart: Int64 = 1_700_000_000_000
 
 func serviceError(_ code: String, status: Int = 400) -> AWSError {
     .service(operation: "Fake", AWSServiceError(code: code, message: code, httpStatus: status, requestId: nil))

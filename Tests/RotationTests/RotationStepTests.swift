@@ -1,6 +1,7 @@
 import AWS
-import JSON
-import Logging
+import RotatorJSON
+import RotatorLogging
+import RotatorTestSupport
 import Testing
 @testable import Rotation
 
@@ -11,7 +12,7 @@ let instanceB = "i-0fedcba9876543210"
 
 /// A rotation world: one secret, two hosts holding the current password, fakes for AWS.
 final class World {
-    let clock = FakeClock()
+    let clock = ManualClock(nowMilliseconds: clockStart)
     let secrets: FakeSecretsManager
     let ssm: FakeRunCommand
     let sns = FakeNotifications()

@@ -1,5 +1,5 @@
 import Glibc
-import JSON
+import RotatorJSON
 import Testing
 @testable import Rotation
 

@@ -1,5 +1,6 @@
 import AWS
-import JSON
+import RotatorJSON
+import RotatorTestSupport
 import Testing
 @testable import Rotation
 
@@ -16,7 +17,7 @@ import Testing
     }
 
     @Test func eachStepWritesItsDurationAndARotationItsTotal() throws {
-        let clock = FakeClock()
+        let clock = ManualClock(nowMilliseconds: clockStart)
         let lines = LogLines()
         let metrics = StepMetrics(clock: clock, sink: { [lines] in lines.lines.append($0) })
         let started = clock.nowMilliseconds
@@ -41,7 +42,7 @@ import Testing
     }
 
     @Test func aFailureCountsWithItsReasonAndMessage() throws {
-        let clock = FakeClock()
+        let clock = ManualClock(nowMilliseconds: clockStart)
         let lines = LogLines()
         let metrics = StepMetrics(clock: clock, sink: { [lines] in lines.lines.append($0) })
         metrics.stepFinished(event(.testSecret), startedMilliseconds: clock.nowMilliseconds - 5,
@@ -56,7 +57,7 @@ import Testing
     }
 
     @Test func aFinishWithoutThisProcessSeeingTheStartHasNoRotationDuration() throws {
-        let clock = FakeClock()
+        let clock = ManualClock(nowMilliseconds: clockStart)
         let lines = LogLines()
         let metrics = StepMetrics(clock: clock, sink: { [lines] in lines.lines.append($0) })
         metrics.stepFinished(event(.createSecret, token: "44444444-4444-4444-4444-444444444444"),
@@ -66,7 +67,7 @@ import Testing
     }
 
     @Test func theLineReadsBackAsTheStepRecordItWrote() throws {
-        let clock = FakeClock()
+        let clock = ManualClock(nowMilliseconds: clockStart)
         let lines = LogLines()
         let metrics = StepMetrics(clock: clock, sink: { [lines] in lines.lines.append($0) })
         metrics.stepFinished(event(.testSecret), startedMilliseconds: clock.nowMilliseconds,

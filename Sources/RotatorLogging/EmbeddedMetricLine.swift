@@ -1,4 +1,4 @@
-import JSON
+import RotatorJSON
 
 /// One CloudWatch Embedded Metric Format line: a JSON object CloudWatch Logs turns into metrics
 /// as it receives it, so dashboards and alarms need no log parsing.

@@ -2,14 +2,15 @@
 import Glibc
 #endif
 
-/// Wall-clock time and sleeping, replaceable in tests so retries and polling run instantly.
-public protocol Clock: AnyObject {
+/// Wall-clock time in milliseconds and sleeping, replaceable in tests so retries and polling run
+/// instantly. (Not the standard library's `Clock`, whose instants this code has no use for.)
+public protocol MillisecondClock: AnyObject {
     /// Milliseconds since the Unix epoch, as the Runtime API's deadline is expressed.
     var nowMilliseconds: Int64 { get }
     func sleep(milliseconds: Int64)
 }
 
-public final class SystemClock: Clock {
+public final class SystemClock: MillisecondClock {
     public init() {}
 
     public var nowMilliseconds: Int64 {

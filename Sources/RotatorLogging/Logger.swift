@@ -1,4 +1,4 @@
-import JSON
+import RotatorJSON
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -61,7 +61,8 @@ def test_the_shipped_digests_are_of_the_scripts_the_agent_runs():
         block = text.split(f".{engine}: ShippedDocument(", 1)[1].split("]),", 1)[0]
         assert f'action: "{content["mainSteps"][0]["action"]}", scriptSHA256: "{digest}"' in block, engine
         for name, spec in content["parameters"].items():
-            assert f'"{name}": .init(type: "String", allowedPattern: "{spec["allowedPattern"]}", ' \
+            pattern = f'"{spec["allowedPattern"]}"' if "allowedPattern" in spec else "nil"   # Login: allowedValues
+            assert f'"{name}": .init(type: "String", allowedPattern: {pattern}, ' \
                    f'interpolationType: "ENV_VAR")' in block, (engine, name)
 
 

@@ -35,7 +35,7 @@ unit-test: apt-deps libcurl
 	swift test
 
 e2e-test: deps build
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q pytests
 
 test: unit-test e2e-test
 
@@ -44,14 +44,14 @@ test: unit-test e2e-test
 CHAOS_REPORT := .local-state/chaos.jsonl
 chaos: deps build tools
 	mkdir -p .local-state && rm -f $(CHAOS_REPORT)
-	ROTATOR_CHAOS=full ROTATOR_CHAOS_REPORT=$(CURDIR)/$(CHAOS_REPORT) $(PYTHON) -m pytest -q tests/e2e $(HOST_ATTACK_TESTS); \
+	ROTATOR_CHAOS=full ROTATOR_CHAOS_REPORT=$(CURDIR)/$(CHAOS_REPORT) $(PYTHON) -m pytest -q pytests/e2e $(HOST_ATTACK_TESTS); \
 	status=$$?; $(PYTHON) -m local.reliability_report $(CHAOS_REPORT) docs/RELIABILITY.md && exit $$status
 
 # The attacks of docs/THREAT-MODEL.md alone, long form; rewrites the attack table of docs/RELIABILITY.md.
-HOST_ATTACK_TESTS := tests/hosts/test_secret_attacks.py tests/hosts/test_mysql_attacks.py \
-	tests/hosts/test_postgres_attacks.py tests/hosts/test_hostile_identifiers.py tests/hosts/test_sqlserver_script.py \
-	tests/template/test_hardening.py
-E2E_ATTACK_TESTS := tests/e2e/test_attacks.py tests/e2e/test_concurrency.py::test_a_late_set_after_a_rollback_changes_nothing
+HOST_ATTACK_TESTS := pytests/hosts/test_secret_attacks.py pytests/hosts/test_mysql_attacks.py \
+	pytests/hosts/test_postgres_attacks.py pytests/hosts/test_hostile_identifiers.py pytests/hosts/test_sqlserver_script.py \
+	pytests/template/test_hardening.py
+E2E_ATTACK_TESTS := pytests/e2e/test_attacks.py pytests/e2e/test_concurrency.py::test_a_late_set_after_a_rollback_changes_nothing
 ATTACK_REPORT := .local-state/attacks.jsonl
 .PHONY: attacks
 attacks: deps build tools
@@ -85,7 +85,7 @@ package: apt-deps
 
 # The package's proofs: its contents, its glibc versions, a rotation in a minimal root.
 check-package: deps
-	$(PYTHON) -m pytest -q tests/package
+	$(PYTHON) -m pytest -q pytests/package
 
 # Operating and linting
 # SAM CLI and actionlint live in a virtualenv of their own (pinned in local/requirements-tools.txt).
@@ -103,7 +103,7 @@ $(TOOLS_VENV)/.installed: local/requirements-tools.txt
 	$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check -r local/requirements-tools.txt
 	touch $@
 
-# The template, workflow and shell-script tests (tests/template) need the tools.
+# The template, workflow and shell-script tests (pytests/template) need the tools.
 e2e-test: tools
 
 # SAM's `BuildMethod: makefile` calls this target with ARTIFACTS_DIR set.

@@ -393,7 +393,7 @@ def render(rows: list[dict[str, Any]], results: dict[str, Any], chart_name: str)
         "",
         "The raw samples are in `docs/benchmarks.json`; `python3 -m bench.run --report-from docs/benchmarks.json`",
         "writes the report and chart again from them (after editing `bench/notes.md`). `make test` runs the",
-        "benchmark once with a count of 1 (`tests/bench`), only to prove that it still works; it asserts no timing.",
+        "benchmark once with a count of 1 (`pytests/bench`), only to prove that it still works; it asserts no timing.",
         "",
     ])
 

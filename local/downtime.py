@@ -8,7 +8,7 @@ previous rotation finished. Single user changes the password applications hold, 
 application still on the old password fails from setSecret until its cache expires after
 finishSecret.
 
-Used by tests/e2e/test_downtime.py; by hand, against any secret boto3 can read (the database must be
+Used by pytests/e2e/test_downtime.py; by hand, against any secret boto3 can read (the database must be
 reachable at the secret's host and port from here), while rotations run:
 
     python3 -m local.downtime --secret-id <ARN> --cache 30 --seconds 600 [--query 'SELECT 1']

@@ -1,6 +1,6 @@
 """Writes the scenario, attack and downtime tables of docs/RELIABILITY.md from a chaos report.
 
-The report (tests/e2e/chaos.py) holds one JSON line per outcome: {scenario, tried, held, detail},
+The report (pytests/e2e/chaos.py) holds one JSON line per outcome: {scenario, tried, held, detail},
 and one per downtime measurement: {kind: "downtime", strategy, engine, rotations, connections,
 failed, cache_s}. The scenario table sums the outcomes by scenario, the attack table those whose
 scenario begins with "Attacks: " (docs/THREAT-MODEL.md), the downtime table lists the

@@ -131,7 +131,7 @@ def documents_in(template: dict) -> dict[str, dict]:
 def _unpinned(content):
     """The document as the local stack deploys it: one set of documents serves every login, so the
     `Login` parameter (default and only allowed value !Ref LoginName in a real stack) pins none.
-    tests/hosts pass Login themselves to prove the pin."""
+    pytests/hosts pass Login themselves to prove the pin."""
     login = ((content or {}).get("parameters") or {}).get("Login")
     if isinstance(login, dict) and login.get("default") == {"Ref": "LoginName"}:
         content = {**content, "parameters": {**content["parameters"], "Login": {**login, "default": "", "allowedValues": [""]}}}

@@ -111,7 +111,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self.template_path = Path(template) if template else self.repo / "template.yaml"
         self.bootstrap = Path(bootstrap) if bootstrap else default_bootstrap()
         # What starts the function: bootstrap itself, or a command around it, e.g. the deployment
-        # package in a minimal root (tests/package). It gets the same Lambda environment.
+        # package in a minimal root (pytests/package). It gets the same Lambda environment.
         self.function_command = list(function_command or [str(self.bootstrap)])
         self._state_root = Path(state_dir) if state_dir else self.repo / ".local-state"
         self._function_timeout_override = function_timeout_s

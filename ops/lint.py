@@ -11,7 +11,7 @@
 - template.yaml is what `make template` makes from template.in.yaml and hosts/ (ops/template.py);
 - actionlint on .github/workflows/ (it runs shellcheck on the `run:` steps too).
 
-tests/template runs each of these and fails on any finding. Nothing here needs the network: SAM
+pytests/template runs each of these and fails on any finding. Nothing here needs the network: SAM
 is run in an empty network namespace when this machine allows one (as root), to prove it.
 """
 

@@ -13,7 +13,7 @@ and a Linux script pulls in its python3 helper with one line inside its heredoc:
 
 which becomes those files (beside the script) joined, each engine module without its
 `from secret import ...` (that import is there for linters and tests; joined, the names are
-already defined). tests/template/test_generated.py fails when the committed template.yaml is not
+already defined). pytests/template/test_generated.py fails when the committed template.yaml is not
 what this makes.
 
 It also writes Sources/Operations/ShippedDocuments.swift: for each engine's SSM document, what the

@@ -4,7 +4,7 @@ import Testing
 @testable import Rotation
 
 /// The validation-case table every parser of a secret version must agree on (hosts/secret-cases.json;
-/// tests/hosts/test_secret_cases.py runs it through the Linux host helper), through the function's
+/// pytests/hosts/test_secret_cases.py runs it through the Linux host helper), through the function's
 /// own parser. A case that only a host checks is not the function's to decide.
 @Suite struct SecretCaseTableTests {
     static let table: JSON = {

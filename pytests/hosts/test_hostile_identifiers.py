@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from tests.e2e import chaos
+from pytests.e2e import chaos
 
 from .support import expect_result, my_name, my_prepared, my_privileges
 

@@ -281,7 +281,7 @@ def test_database_host_role(template):
     role = template["Resources"]["DatabaseHostRole"]["Properties"]
     (trust,) = statements(role["AssumeRolePolicyDocument"])
     assert trust["Principal"] == {"Service": "ec2.amazonaws.com"}
-    # The SSM agent's own policy, not AmazonSSMManagedInstanceCore (tests/template/test_hardening.py).
+    # The SSM agent's own policy, not AmazonSSMManagedInstanceCore (pytests/template/test_hardening.py).
     assert "ManagedPolicyArns" not in role and "Policies" not in role
     profile = template["Resources"]["DatabaseHostInstanceProfile"]
     assert profile["Properties"]["Roles"] == [{"Ref": "DatabaseHostRole"}]
@@ -329,7 +329,7 @@ def test_alerts_reach_the_encrypted_topic(template):
 
 def test_documents_are_untouched_by_the_deployment_parts(template):
     """The host scripts and the documents' parameters are the contract; the deployment never
-    changes them (tests/hosts owns their bytes)."""
+    changes them (pytests/hosts owns their bytes)."""
     from local.ssm_runner import load_documents
     docs = load_documents(lint.TEMPLATE)
     assert set(docs) == {"PostgresRotationDocument", "MySQLRotationDocument", "SQLServerRotationDocument"}

@@ -370,7 +370,7 @@ def test_duplicate_member_names_are_refused(tree, script):
 
 @pytest.mark.chaos("Attacks: a late set of a version no label holds (SQL Server, static)")
 def test_one_command_per_secret_and_no_stale_set(tree, script):
-    """As on Linux (tests/hosts/test_secret_attacks.py runs that): the version is read under a lock
+    """As on Linux (pytests/hosts/test_secret_attacks.py runs that): the version is read under a lock
     held for the rest of the run, and a set for a version that lost its label changes nothing."""
     lock = text_of(function_named(tree, "Enter-SecretLock"))
     assert "[System.IO.File]::Open($path, 'OpenOrCreate', 'ReadWrite', 'None')" in lock

@@ -4,7 +4,7 @@ The scenarios run the real function (`./bootstrap` -> the Swift binary). If it i
 tests FAIL (never skip) and say so: an end-to-end suite that quietly skips proves nothing.
 
 The stack is package-scoped, not session-scoped: moto's backends and settings are process-wide,
-and tests/hosts runs its own moto server (without authentication) in the same pytest process.
+and pytests/hosts runs its own moto server (without authentication) in the same pytest process.
 The stack is closed, and moto restored, when the last test of this package is done.
 """
 

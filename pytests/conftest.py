@@ -1,6 +1,6 @@
 """Shared by every test suite: the repository root on sys.path, so `import local.…` works from
 anywhere pytest is started; and the `chaos` marker, which counts a test as one try of a scenario
-of docs/RELIABILITY.md (tests/e2e/chaos.py) in whichever suite it lives."""
+of docs/RELIABILITY.md (pytests/e2e/chaos.py) in whichever suite it lives."""
 
 import sys
 from pathlib import Path
@@ -11,11 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.e2e import chaos  # noqa: E402 - needs the root on sys.path
+from pytests.e2e import chaos  # noqa: E402 - needs the root on sys.path
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "chaos(scenario): one try of a fault-suite scenario (tests/e2e/chaos.py)")
+    config.addinivalue_line("markers", "chaos(scenario): one try of a fault-suite scenario (pytests/e2e/chaos.py)")
 
 
 @pytest.hookimpl(hookwrapper=True)

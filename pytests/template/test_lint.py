@@ -93,7 +93,7 @@ def test_ci_builds_and_tests_every_push(workflows):
 def test_deploy_uses_oidc_and_sam_on_main(workflows):
     dep = workflows["deploy.yml"]
     assert _on(dep)["push"]["branches"] == ["main"]
-    # Only the deploy job gets a token (tests/template/test_hardening.py); it deploys what build built.
+    # Only the deploy job gets a token (pytests/template/test_hardening.py); it deploys what build built.
     assert "id-token" not in dep["permissions"]
     build, deploy = dep["jobs"]["build"], dep["jobs"]["deploy"]
     assert deploy["permissions"]["id-token"] == "write"

@@ -142,7 +142,7 @@ def test_fn_if_follows_the_templates_conditions():
 
 def test_the_templates_role_statements_are_found_each_with_its_own_sid():
     """The statements of every policy on the function's role, the inline-less role's separate
-    policies included (tests/e2e/test_least_privilege.py withholds them one by one, by Sid)."""
+    policies included (pytests/e2e/test_least_privilege.py withholds them one by one, by Sid)."""
     template = load_template(REPO / "template.yaml")
     statements = role_policy_statements(template, "RotationFunction")
     sids = [st.get("Sid") for st in statements]

@@ -20,7 +20,7 @@ def test_every_attack_names_existing_tests():
     assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1)), "attacks are numbered 1, 2, 3, ..."
     for number, attack, defence, proof in rows:
         assert attack and defence, number
-        paths = re.findall(r"`((?:tests|Tests)/[^`:]+?)(?:::([A-Za-z_0-9]+))?`", proof)
+        paths = re.findall(r"`((?:pytests|Tests)/[^`:]+?)(?:::([A-Za-z_0-9]+))?`", proof)
         assert paths or proof.startswith("as "), f"attack {number} names no test: {proof}"
         for path, name in paths:
             file = REPO / path

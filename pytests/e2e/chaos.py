@@ -6,7 +6,7 @@ which local/reliability_report.py writes the table of docs/RELIABILITY.md.
 
 A test counts as one try of its scenario when it is marked `@pytest.mark.chaos("<scenario>")`
 (held when it passed); a test that runs many cases itself calls `record` with its own counts.
-The downtime measurement (tests/e2e/test_downtime.py) adds its figures with `record_downtime`.
+The downtime measurement (pytests/e2e/test_downtime.py) adds its figures with `record_downtime`.
 """
 
 from __future__ import annotations

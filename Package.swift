@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "AWSTests", dependencies: ["AWS", "SigV4", "RotatorTestSupport"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "RotatorTestSupport"]),
         .testTarget(name: "RotationTests", dependencies: ["Rotation", "RotatorTestSupport"]),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Rotation", "AWS", "RotatorJSON", "SigV4",
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Rotation", "AWS", "RotatorJSON", "RotatorLogging", "SigV4",
                                                           "RotatorTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "RotatorTestSupport"]),
     ]

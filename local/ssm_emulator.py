@@ -4,11 +4,14 @@ moto 5.2.1's SendCommand stores the command and reports every invocation as an i
 `Success` with empty output; it implements neither ListCommandInvocations nor CancelCommand.
 `SSMEmulator.install()` patches moto in-process so that:
 
-  - SendCommand rejects what SSM rejects (unknown document, undeclared parameter or a value
+  - SendCommand rejects what SSM rejects (unknown document, a DocumentVersion that is not one of
+    the document's registered versions (InvalidDocumentVersion), undeclared parameter or a value
     failing its allowedPattern, more than 50 instance ids, Comment over 100 characters, bad
     TimeoutSeconds, malformed or unknown instance id), then runs the document's script for every
     instance in a background thread with `local.ssm_runner.run_document`, in that instance's
-    registered environment (database sockets + the instance role's temporary credentials);
+    registered environment (database sockets + the instance role's temporary credentials); the
+    version that runs is the one named, else the default (moto 5.2.1 drops DocumentVersion: the
+    SendCommand response is patched to pass it on), and `commands` records both;
   - GetCommandInvocation answers InvocationDoesNotExist for the first `invocation_delay_s` after
     SendCommand (as real SSM does), then InProgress, then the real Status / ResponseCode /
     StandardOutputContent / StandardErrorContent (cut at 24,000 / 8,000 characters as the agent
@@ -37,7 +40,7 @@ from typing import Any
 import yaml
 
 from local.moto_support import Patches
-from local.ssm_runner import MAX_STDERR_LENGTH, MAX_STDOUT_LENGTH, truncate_output
+from local.ssm_runner import MAX_STDERR_LENGTH, MAX_STDOUT_LENGTH, InvalidDocumentVersion, document_version, truncate_output
 
 STDOUT_LIMIT = MAX_STDOUT_LENGTH
 STDERR_LIMIT = MAX_STDERR_LENGTH
@@ -111,6 +114,7 @@ class InvocationState:
     cancel: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     fault: Fault | None = None              # taken for this invocation at SendCommand
+    document_version: str = "1"             # the version that runs (the default unless SendCommand named one)
     faults: list[str] = field(default_factory=list)   # which of its lies were told
     note: str = ""
     full_stdout: str = ""                   # all the host printed, before SSM's cut (debugging, leak checks)
@@ -127,6 +131,8 @@ class CommandRecord:
     timeout_seconds: int | None
     requested_at: dt.datetime
     invocations: dict[str, InvocationState] = field(default_factory=dict)
+    document_version: str | None = None     # the DocumentVersion SendCommand named (None: none)
+    ran_version: str = "1"                  # the version that ran: the named one, else the default
 
     @property
     def action(self) -> str | None:
@@ -218,6 +224,7 @@ class SSMEmulator:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._patches = Patches()
+        self._request = threading.local()      # the DocumentVersion of the SendCommand being handled
         self._run_kwargs = self._runner_cancel_support()
         self.command_lines = CommandLineSampler()
 
@@ -269,7 +276,18 @@ class SSMEmulator:
         orig_send = SimpleSystemManagerBackend.send_command
 
         def send_command(backend: Any, **kw: Any) -> Any:
+            kw.setdefault("document_version", getattr(emu._request, "document_version", None))
             return emu._send_command(backend, orig_send, **kw)
+
+        orig_send_response = SimpleSystemManagerResponse.send_command
+
+        def send_command_response(resp: Any) -> Any:
+            # moto's response does not pass DocumentVersion to the backend: hand it over here.
+            emu._request.document_version = resp._get_param("DocumentVersion")
+            try:
+                return orig_send_response(resp)
+            finally:
+                emu._request.document_version = None
 
         def get_command_invocation(backend: Any, command_id: str, instance_id: str,
                                    plugin_name: str | None) -> dict[str, Any]:
@@ -301,6 +319,7 @@ class SSMEmulator:
 
         self._patch(SimpleSystemManagerResponse, "describe_instance_information", describe_instance_information)
         self._patch(SimpleSystemManagerBackend, "send_command", send_command)
+        self._patch(SimpleSystemManagerResponse, "send_command", send_command_response)
         self._patch(SimpleSystemManagerBackend, "get_command_invocation", get_command_invocation)
         self._patch(SimpleSystemManagerBackend, "list_commands", list_commands)
         self._patch(SimpleSystemManagerResponse, "list_command_invocations", list_command_invocations)
@@ -338,23 +357,26 @@ class SSMEmulator:
         return self._err(code, message)
 
     @staticmethod
-    def _document(backend: Any, name: str | None) -> tuple[Any, dict[str, Any]] | None:
+    def _document(backend: Any, name: str | None, version: str | None = None) -> tuple[Any, dict[str, Any]] | None:
+        """The document version a SendCommand runs (None: no such document); InvalidDocumentVersion
+        when `version` names none of its registered versions."""
         docs = backend._documents.get(name or "")
         if not docs:
             return None
-        doc = docs.get_default_version()
+        doc = docs.versions[document_version(version, docs.versions, docs.default_version, docs.latest_version)]
         content = getattr(doc, "content_json", None)
         if not isinstance(content, dict):
             content = json.loads(doc.content) if doc.document_format == "JSON" else yaml.safe_load(doc.content)
         return doc, content
 
     def _send_command(self, backend: Any, orig: Callable[..., Any], **kw: Any) -> Any:
+        requested_version = kw.pop("document_version", None)
         name = kw.get("document_name")
         params: dict[str, Any] = kw.get("parameters") or {}
         instance_ids: list[str] = list(kw.get("instance_ids") or [])
         comment = kw.get("comment") or ""
         timeout = kw.get("timeout_seconds")
-        ctx = {"document": name, "instance_ids": instance_ids, "parameters": params}
+        ctx = {"document": name, "document_version": requested_version, "instance_ids": instance_ids, "parameters": params}
 
         if len(comment) > 100:
             raise self._reject("ValidationException",
@@ -380,7 +402,10 @@ class SSMEmulator:
                                    "1 validation error detected: Value at 'instanceIds' failed to satisfy "
                                    "constraint: Member must satisfy regular expression pattern: "
                                    r"(^i-(\w{8}|\w{17})$)|(^mi-\w{17}$)", **ctx)
-        found = self._document(backend, name)
+        try:
+            found = self._document(backend, name, requested_version)
+        except InvalidDocumentVersion as e:
+            raise self._reject("InvalidDocumentVersion", e.message, **ctx) from None
         if found is None:
             raise self._reject("InvalidDocument", "The specified document does not exist.", **ctx)
         doc, content = found
@@ -409,14 +434,15 @@ class SSMEmulator:
         exec_timeout = int(step_timeout or self.default_execution_timeout_s)
         now = dt.datetime.now(dt.UTC)
         rec = CommandRecord(command.command_id, name, {k: list(v) for k, v in params.items()},
-                            list(instance_ids), comment, timeout, now)
+                            list(instance_ids), comment, timeout, now, document_version=requested_version,
+                            ran_version=str(doc.document_version))
         visible = time.monotonic() + self.invocation_delay_s
         for iid in dict.fromkeys(instance_ids):
             fault = self._take_fault(iid, rec.action)
             rec.invocations[iid] = InvocationState(
                 command_id=rec.command_id, instance_id=iid, document_name=name, plugin_name=plugin,
                 parameters=rec.parameters, comment=comment, requested_at=now, visible_after=visible,
-                fault=fault, unknown_reads=fault.unknown_reads if fault else 0)
+                fault=fault, unknown_reads=fault.unknown_reads if fault else 0, document_version=rec.ran_version)
         with self._lock:
             self.commands.append(rec)
             self._by_id[rec.command_id] = rec
@@ -596,7 +622,7 @@ class SSMEmulator:
             "InstanceId": inv.instance_id,
             "Comment": inv.comment,
             "DocumentName": inv.document_name,
-            "DocumentVersion": "1",
+            "DocumentVersion": inv.document_version,
             "PluginName": inv.plugin_name,
             "ResponseCode": inv.response_code,
             "ExecutionStartDateTime": _iso(inv.started_at),
@@ -634,7 +660,7 @@ class SSMEmulator:
                     "InstanceName": "",
                     "Comment": inv.comment,
                     "DocumentName": inv.document_name,
-                    "DocumentVersion": "1",
+                    "DocumentVersion": inv.document_version,
                     "RequestedDateTime": inv.requested_at,
                     "Status": inv.status,
                     "StatusDetails": inv.status_details,

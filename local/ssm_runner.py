@@ -5,7 +5,8 @@ tests run is exactly what deploys). This module
 
 - loads them (`load_documents`, with local/cfn.py's `load_template`, which reads CloudFormation's
   short tags `!Ref`, `!Sub`, ...);
-- checks command parameters as the SSM service does at `SendCommand` (`validate_parameters`);
+- checks command parameters as the SSM service does at `SendCommand` (`validate_parameters`),
+  and the `DocumentVersion` a command names (`document_version`);
 - runs a document as the Linux agent does (`run_document`): each `aws:runShellScript` step's
   `runCommand` lines are joined with "\\n" (plus a final "\\n") into `_script.sh` (mode 0750) in a
   fresh orchestration directory and started as `sh -c <path>/_script.sh ""` in its own process
@@ -47,6 +48,7 @@ import yaml
 from local.cfn import load_template
 
 __all__ = [
+    "InvalidDocumentVersion",
     "InvalidParameters",
     "InvocationResult",
     "MINIMAL_PATH",
@@ -55,6 +57,7 @@ __all__ = [
     "STOPPED_RESPONSE_CODE",
     "TIMED_OUT_RESPONSE_CODE",
     "aws_cli_host_env",
+    "document_version",
     "documents_in",
     "load_documents",
     "shell_script",
@@ -85,6 +88,14 @@ class InvalidParameters(Exception):
     """Raised where SSM's SendCommand answers InvalidParameters."""
 
     def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidDocumentVersion(Exception):
+    """Raised where SSM's SendCommand answers InvalidDocumentVersion."""
+
+    def __init__(self, message: str = "The document version is not valid or does not exist.") -> None:
         super().__init__(message)
         self.message = message
 
@@ -218,6 +229,20 @@ def validate_parameters(content: dict, parameters: dict[str, list[str]]) -> dict
             raise InvalidParameters(f"Parameter {name!r} value is not one of the allowed values")
         effective[name] = value
     return effective
+
+
+def document_version(requested: str | None, versions: list[str] | set[str] | dict, default: str,
+                     latest: str | None = None) -> str:
+    """The version a SendCommand runs, as SSM picks it: the default when none is named (or
+    `$DEFAULT`), the latest for `$LATEST`, else the named version, which must be one of the
+    document's registered `versions` (InvalidDocumentVersion otherwise, and nothing runs)."""
+    if requested is None or requested == "$DEFAULT":
+        return default
+    if requested == "$LATEST":
+        return latest if latest is not None else default
+    if not isinstance(requested, str) or not re.fullmatch(r"[1-9][0-9]*", requested) or requested not in versions:
+        raise InvalidDocumentVersion()
+    return requested
 
 
 def _pattern_matches(pattern: str, value: str) -> bool:

@@ -27,14 +27,19 @@ public struct CommandInvocation: Sendable, Equatable {
 
 public struct SendCommandInput: Sendable {
     public var documentName: String
+    /// The document version to run (`DocumentVersion`); `nil` sends none, so SSM runs the default
+    /// version as it is when the command arrives. The operator commands name the version they verified.
+    public var documentVersion: String?
     public var instanceIds: [String]
     public var parameters: [(String, [String])]
     public var comment: String
     /// Delivery timeout: how long SSM tries to reach the agent (30 s at least).
     public var timeoutSeconds: Int
 
-    public init(documentName: String, instanceIds: [String], parameters: [(String, [String])], comment: String, timeoutSeconds: Int) {
+    public init(documentName: String, documentVersion: String? = nil, instanceIds: [String], parameters: [(String, [String])],
+                comment: String, timeoutSeconds: Int) {
         self.documentName = documentName
+        self.documentVersion = documentVersion
         self.instanceIds = instanceIds
         self.parameters = parameters
         self.comment = comment
@@ -73,7 +78,8 @@ public struct ManagedInstance: Sendable, Equatable {
 /// A document as `GetDocument` returns it, its content asked for as JSON (SSM converts a YAML one).
 public struct SSMDocument: Sendable, Equatable {
     public let name: String
-    /// The version read: the default one, which `SendCommand` without `DocumentVersion` runs.
+    /// The version read: the default one when it was asked for, which `SendCommand` without
+    /// `DocumentVersion` runs only until another version becomes the default; name it to run this one.
     public let documentVersion: String?
     public let documentType: String?
     public let status: String?
@@ -107,13 +113,15 @@ public final class SSMClient: RunCommandAPI, SSMInventoryAPI {
     }
 
     public func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
-        let out = try json.call("SendCommand", .object([
-            ("DocumentName", .string(input.documentName)),
+        var body: [(String, JSON)] = [("DocumentName", .string(input.documentName))]
+        if let version = input.documentVersion { body.append(("DocumentVersion", .string(version))) }
+        body += [
             ("InstanceIds", .array(input.instanceIds.map(JSON.string))),
             ("Parameters", .object(input.parameters.map { ($0.0, .array($0.1.map(JSON.string))) })),
             ("Comment", .string(input.comment)),
             ("TimeoutSeconds", .integer(input.timeoutSeconds)),
-        ]))
+        ]
+        let out = try json.call("SendCommand", .object(body))
         guard let id = out["Command"]?["CommandId"]?.stringValue else {
             throw .malformedResponse(operation: "SendCommand", reason: "no CommandId")
         }

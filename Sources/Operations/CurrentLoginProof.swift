@@ -23,7 +23,8 @@ struct CurrentLoginProof {
         let command = try HostCommand(action: action, secretArn: secretArn, versionId: currentVersionId)
         let doing = action == .verify ? "log in with AWSCURRENT" : "set AWSCURRENT again"
         let progress = HostProgress(console: console, clock: clock, label: "\(purpose): \(doing)", instanceIds: instanceIds)
-        let runner = HostRunner(ssm: ssm, documents: documents.names, clock: clock, observer: progress)
+        // Each command names the document version the check read (VerifiedDocuments).
+        let runner = documents.hostRunner(ssm: ssm, clock: clock, observer: progress)
         return try runner.run(command, engine: engine, on: instanceIds, comment: "rotator \(purpose): \(action.rawValue) AWSCURRENT",
                               untilMilliseconds: clock.nowMilliseconds + CurrentLoginProof.budgetMilliseconds,
                               logger: CurrentLoginProof.silentLogger)

@@ -145,14 +145,36 @@ struct DocumentRefusal: Error, CustomStringConvertible {
     }
 }
 
-/// Document names the operator commands may send commands through: each read with GetDocument
-/// and proven to run what this rotator ships. Only `verify` makes one, so a name from the
-/// function's environment reaches SendCommand only through the check.
-struct VerifiedDocuments {
-    let names: [Engine: String]
+/// One document version an operator command may send commands through: the name, and the exact
+/// `DocumentVersion` whose content GetDocument answered and the check proved. Only
+/// `VerifiedDocuments.verify` makes one.
+struct VerifiedDocument: Sendable, Equatable {
+    let name: String
+    /// What every SendCommand names, so that a default version published after the check (time of
+    /// check to time of use) is not what runs.
+    let version: String
 
-    private init(names: [Engine: String]) {
-        self.names = names
+    fileprivate init(name: String, version: String) {
+        self.name = name
+        self.version = version
+    }
+}
+
+/// Documents the operator commands may send commands through: each read with GetDocument and
+/// proven to run what this rotator ships, with the version that was read. Only `verify` makes one,
+/// so a name from the function's environment reaches SendCommand only through the check, and only
+/// together with the version the check read.
+struct VerifiedDocuments {
+    let documents: [Engine: VerifiedDocument]
+
+    private init(documents: [Engine: VerifiedDocument]) {
+        self.documents = documents
+    }
+
+    /// A runner that sends every command through these documents, each naming its verified version.
+    func hostRunner(ssm: RunCommandAPI, clock: MillisecondClock, observer: HostProgressObserver?) -> HostRunner {
+        HostRunner(ssm: ssm, documents: documents.mapValues(\.name), documentVersions: documents.mapValues(\.version),
+                   clock: clock, observer: observer)
     }
 
     static func verify(_ name: String, engine: Engine, ssm: SSMInventoryAPI,
@@ -166,6 +188,11 @@ struct VerifiedDocuments {
             throw refuse(.notRead(error.description))
         }
         guard let document = fetched else { throw refuse(.missing) }
+        // The default version was asked for; the answer says which one that was, and only that
+        // one is proven. Without it, a command could only run whatever is the default when it arrives.
+        guard let version = document.documentVersion, !version.isEmpty else {
+            throw refuse(.notRead("GetDocument answered no DocumentVersion"))
+        }
         if let type = document.documentType, type != "Command" {
             throw refuse(.unreadable("it is a \(type) document"))
         }
@@ -178,6 +205,6 @@ struct VerifiedDocuments {
         if let difference = expected.difference(from: found) {
             throw refuse(.different(difference))
         }
-        return VerifiedDocuments(names: [engine: name])
+        return VerifiedDocuments(documents: [engine: VerifiedDocument(name: name, version: version)])
     }
 }

@@ -6,6 +6,8 @@ import RotatorLogging
 public final class HostRunner {
     private let ssm: RunCommandAPI
     private let documents: [Engine: String]
+    /// The version to name in SendCommand per engine; an engine without one runs the default version.
+    private let documentVersions: [Engine: String]
     private let clock: MillisecondClock
     private let observer: HostProgressObserver?
     let pollInitialMilliseconds: Int64
@@ -20,10 +22,11 @@ public final class HostRunner {
     /// How the SSM agent ends an output it cut at 24,000 characters (standard error: 8,000).
     static let outputTruncatedSuffix = "--output truncated--"
 
-    public init(ssm: RunCommandAPI, documents: [Engine: String], clock: MillisecondClock, observer: HostProgressObserver? = nil,
-                pollInitialMilliseconds: Int64 = 250) {
+    public init(ssm: RunCommandAPI, documents: [Engine: String], documentVersions: [Engine: String] = [:], clock: MillisecondClock,
+                observer: HostProgressObserver? = nil, pollInitialMilliseconds: Int64 = 250) {
         self.ssm = ssm
         self.documents = documents
+        self.documentVersions = documentVersions
         self.clock = clock
         self.observer = observer
         self.pollInitialMilliseconds = pollInitialMilliseconds
@@ -53,7 +56,7 @@ public final class HostRunner {
         let deliverySeconds = max(30, Int((budgetEnd - clock.nowMilliseconds) / 1000))
         let commandId = try aws { () throws(AWSError) in
             try ssm.sendCommand(SendCommandInput(
-                documentName: document, instanceIds: instanceIds, parameters: command.parameters,
+                documentName: document, documentVersion: documentVersions[engine], instanceIds: instanceIds, parameters: command.parameters,
                 comment: comment, timeoutSeconds: deliverySeconds))
         }
         let log = logger.with(("commandId", commandId), ("action", command.action.rawValue))

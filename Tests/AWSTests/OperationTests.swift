@@ -184,6 +184,18 @@ import Testing
         #expect(parameters["executionTimeout"] == .array([.string("600")]))
         #expect(body["Comment"] == .string("rotate prod/db setSecret"))
         #expect(body["TimeoutSeconds"]?.intValue == 60)
+        #expect(body["DocumentVersion"] == nil)   // none named: what the function's own commands send
+    }
+
+    @Test func sendCommandNamesTheDocumentVersionWhenGiven() throws {
+        let harness = Harness([ok(#"{"Command":{"CommandId":"c-1"}}"#)])
+        _ = try harness.ssm().sendCommand(SendCommandInput(
+            documentName: "Stack-Postgres-1", documentVersion: "3", instanceIds: ["i-1"], parameters: [("Action", ["verify"])],
+            comment: "rotator doctor: verify AWSCURRENT", timeoutSeconds: 180))
+        let body = try #require(harness.requests.first?.bodyJSON)
+        #expect(body["DocumentName"] == .string("Stack-Postgres-1"))
+        #expect(body["DocumentVersion"] == .string("3"))
+        #expect(body["Parameters"]?["Action"] == .array([.string("verify")]))
     }
 
     @Test func sendCommandWithoutCommandIdIsMalformed() throws {

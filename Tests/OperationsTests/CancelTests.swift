@@ -50,7 +50,11 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
     var setAnswers = true
     func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String { "" }
 
+    /// Each SendCommand's document and the version it named ("-" for none): `DocP@1`.
+    var sentDocuments: [String] = []
+
     func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
+        sentDocuments.append("\(input.documentName)@\(input.documentVersion ?? "-")")
         calls.append("SendCommand \(input.parameters.map { "\($0.0)=\($0.1.joined())" }.joined(separator: " "))")
         lastAction = input.parameters.first { $0.0 == "Action" }?.1.first ?? ""
         if lastAction == "verify", let hook = onVerify { onVerify = nil; hook() }
@@ -81,11 +85,13 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
     func documentStatus(name: String) throws(AWSError) -> String? { "Active" }
     /// What GetDocument returns for the function's document: the shipped one unless a test changes it.
     var documentContent = TestDocument.content()
+    /// The DocumentVersion GetDocument answers (the default version's number).
+    var documentVersion: String? = "1"
     /// What DescribeInstanceInformation knows (doctor sends commands only to Online instances).
     var instances: [ManagedInstance] = []
     func getDocument(name: String) throws(AWSError) -> SSMDocument? {
         calls.append("GetDocument \(name)")
-        return SSMDocument(name: name, documentVersion: "1", documentType: "Command", status: "Active", content: documentContent)
+        return SSMDocument(name: name, documentVersion: documentVersion, documentType: "Command", status: "Active", content: documentContent)
     }
     func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] { [] }
     func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {

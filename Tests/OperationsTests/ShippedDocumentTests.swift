@@ -1,6 +1,7 @@
 import AWS
 import RotatorJSON
 import Rotation
+import RotatorLogging
 import SigV4
 import Testing
 @testable import Operations
@@ -192,6 +193,68 @@ final class DocumentStore: SSMInventoryAPI {
         #expect(passed.out.contains("PASS  SSM document                  DocP for postgres, the one this rotator ships"))
         #expect(shipped.calls.contains("SendCommand Action=verify SecretId=\(arn) VersionId=\(currentId)"))
         #expect(passed.out.contains("PASS  i-0123456789abcdef0 logs in"))
+    }
+
+    // Time of check to time of use: a command names the version the check read, so a default
+    // version published after GetDocument is not what runs.
+
+    @Test func theVerifiedDocumentCarriesTheVersionGetDocumentAnswered() throws {
+        let store = DocumentStore(["Doc": TestDocument.content()])
+        let verified = try VerifiedDocuments.verify("Doc", engine: .postgres, ssm: store, shipped: TestDocument.shipped)
+        #expect(verified.documents[.postgres]?.name == "Doc")
+        #expect(verified.documents[.postgres]?.version == "1")
+    }
+
+    @Test func doctorsCommandNamesTheVerifiedVersion() throws {
+        let world = StuckWorld()
+        world.instances = [ManagedInstance(instanceId: "i-0123456789abcdef0", pingStatus: "Online", platformType: "Linux",
+                                           platformName: nil, agentVersion: nil)]
+        world.documentVersion = "1"
+        let output = Captured()
+        // (doctor fails on this world's unfinished rotation, but its dry run still runs.)
+        _ = Operator.run(try OperatorArguments.parse(["doctor", "--secret-id", "db/app"]), services: world.services,
+                         console: output.console(json: false))
+        #expect(output.out.contains("PASS  SSM document"))
+        #expect(world.calls.contains("SendCommand Action=verify SecretId=\(arn) VersionId=\(currentId)"))
+        #expect(world.sentDocuments == ["DocP@1"])
+    }
+
+    @Test func everyCommandOfCancelNamesTheVerifiedVersion() throws {
+        let world = StuckWorld()
+        world.documentVersion = "1"
+        let output = Captured()
+        let code = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: world.services,
+                                console: output.console(json: false))
+        #expect(code == 0)
+        // The proof (verify) and the settle (set) both.
+        #expect(world.sentDocuments == ["DocP@1", "DocP@1"])
+
+        // Another version answered, another version named: the one read, not a constant.
+        let later = StuckWorld()
+        later.documentVersion = "7"
+        _ = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: later.services,
+                         console: Captured().console(json: false))
+        #expect(later.sentDocuments == ["DocP@7", "DocP@7"])
+    }
+
+    @Test func aDocumentReadWithoutAVersionRunsNothing() throws {
+        let world = StuckWorld()
+        world.documentVersion = nil
+        let output = Captured()
+        _ = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: world.services,
+                         console: output.console(json: false))
+        #expect(world.sentDocuments.isEmpty)
+        #expect(!world.calls.contains { $0.hasPrefix("UpdateSecretVersionStage") })
+        #expect(world.stages[pendingId] == ["AWSPENDING"])
+    }
+
+    @Test func theFunctionsOwnCommandsNameNoVersion() throws {
+        let world = StuckWorld()
+        let runner = HostRunner(ssm: world, documents: [.postgres: "DocP"], clock: world.clock, pollInitialMilliseconds: 0)
+        let command = try HostCommand(action: .verify, secretArn: arn, versionId: currentId)
+        _ = try runner.run(command, engine: .postgres, on: ["i-0123456789abcdef0"], comment: "test",
+                           untilMilliseconds: world.clock.nowMilliseconds + 60_000, logger: Logger(format: .text, sink: { _ in }))
+        #expect(world.sentDocuments == ["DocP@-"])
     }
 }
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local.databases import PostgresServer
 from local.stack import FUNCTION_NAME, REPO, LocalStack, binary_problem
@@ -282,6 +283,32 @@ def test_doctor_when_the_host_cannot_log_in_with_awscurrent(stack, pg):
     assert "exit code 5" in rows[f"{INSTANCE} logs in"][1]
     code, report = rotator_json(stack, "doctor", "--secret-id", arn)
     assert code == 1 and report["passed"] is False
+
+
+def test_doctor_names_the_document_version_it_verified(stack, pg):
+    """doctor's SendCommand names the DocumentVersion its GetDocument read, so a default version
+    published between the check and the send is not what runs; SSM (here: the emulator) refuses a
+    version the document does not have."""
+    _, _, arn = new_login(stack, pg)
+    shipped = stack.document_names["PostgresRotationDocument"]
+    ssm = stack.client("ssm")
+    version = ssm.get_document(Name=shipped, DocumentFormat="JSON")["DocumentVersion"]
+    sent = len(stack.commands)
+    p = rotator(stack, "doctor", "--secret-id", arn)
+    assert p.returncode == 0, p.stdout + p.stderr
+    ours = [c for c in stack.commands[sent:] if c.parameters.get("SecretId") == [arn]]
+    assert ours, "doctor sent no command"
+    assert all(c.document_name == shipped and c.document_version == version for c in ours), \
+        [(c.document_name, c.document_version) for c in ours]
+    assert all(c.ran_version == version for c in ours)
+
+    sent = len(stack.commands)
+    with pytest.raises(ClientError) as refused:
+        ssm.send_command(DocumentName=shipped, DocumentVersion="99", InstanceIds=[INSTANCE],
+                         Parameters={"Action": ["verify"], "SecretId": [arn],
+                                     "VersionId": [stack.version_with(arn, "AWSCURRENT")]})
+    assert refused.value.response["Error"]["Code"] == "InvalidDocumentVersion"
+    assert len(stack.commands) == sent
 
 
 def test_doctor_runs_no_document_but_the_one_this_rotator_ships(stack, pg, tmp_path):

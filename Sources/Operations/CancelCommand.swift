@@ -63,11 +63,14 @@ struct CancelCommand {
         } catch {
             throw OperatorError(description: "\(error) (\(error.fix)); nothing was changed")
         }
+        // AWSCURRENT's version on every host: `verify` is the proof, `set` the settle after the removal.
+        let onEveryHost = CurrentLoginProof(ssm: services.ssm, documents: documents, console: console, clock: services.clock)
+        func runOnEveryHost(_ action: HostAction) throws(RotationError) -> [InstanceResult] {
+            try onEveryHost.run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
+                                instanceIds: instanceIds, purpose: "cancel", action: action)
+        }
         do {
-            hosts = try CurrentLoginProof(ssm: services.ssm, documents: documents, console: console,
-                                          clock: services.clock)
-                .run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
-                     instanceIds: instanceIds, purpose: "cancel")
+            hosts = try runOnEveryHost(.verify)
         } catch {
             throw OperatorError(description: "the proof could not run (\(error)); nothing was changed")
         }
@@ -92,10 +95,7 @@ struct CancelCommand {
         }
         let settled: [InstanceResult]
         do {
-            settled = try CurrentLoginProof(ssm: services.ssm, documents: documents, console: console,
-                                            clock: services.clock)
-                .run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
-                     instanceIds: instanceIds, purpose: "cancel", action: .set)
+            settled = try runOnEveryHost(.set)
         } catch {
             settled = []
         }

@@ -4,6 +4,10 @@ PYTHON ?= python3
 APT_PACKAGES := libcurl4-openssl-dev libssl-dev postgresql mariadb-server mariadb-client shellcheck \
 	zip unzip busybox-static patchelf binutils curl patch pkg-config gcc make xz-utils
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
+# The function's architecture (template.yaml's Architectures): x86_64 or arm64. The binary is built
+# for the machine make runs on; packaging/stage.sh refuses a package for another one.
+ARCHITECTURE ?= x86_64
+export ARCHITECTURE
 
 .PHONY: build test unit-test e2e-test chaos demo deps apt-deps python-deps clean template
 

@@ -4,7 +4,9 @@
 #   DEST/rotator     the function, stripped, looking for its libraries in $ORIGIN/lib first
 #   DEST/lib/        the binary's shared-library closure minus packaging/system-libs, stripped
 # Only those three entries of DEST are replaced, so DEST may be SAM's $ARTIFACTS_DIR.
-# Usage: packaging/stage.sh DEST
+# ARCHITECTURE (x86_64, the default, or arm64) is the function's: the binary is built for this
+# machine, so the check at the end refuses a package built on a machine of the other one.
+# Usage: [ARCHITECTURE=x86_64|arm64] packaging/stage.sh DEST
 set -euo pipefail
 
 if [[ $# -ne 1 || -z $1 ]]; then
@@ -14,6 +16,18 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 dest=$1
+architecture=${ARCHITECTURE:-x86_64}
+
+# The binary is built for this machine: say so before a build, not after it (the check at the end
+# judges the files themselves).
+case $architecture:$(uname -m) in
+    x86_64:x86_64 | arm64:aarch64 | arm64:arm64) ;;
+    *)
+        echo "stage.sh: this machine is $(uname -m), the function's architecture '$architecture' (x86_64 or arm64):" \
+             "build where they agree, e.g. packaging/in-container.sh package ARCHITECTURE=$architecture" >&2
+        exit 1
+        ;;
+esac
 
 # SwiftPM rebuilds only what changed: cheap when the binary is current.
 make -C "$repo" --no-print-directory build >&2
@@ -59,4 +73,4 @@ ldd "$binary" | awk '$2 == "=>" { print $1, $3 }' | while read -r soname path; d
 done
 
 # Never hand over a package that would not load on Amazon Linux 2023.
-"$here/check-glibc.sh" "$dest" >&2
+"$here/check-glibc.sh" "$architecture" "$dest" >&2

@@ -1,15 +1,21 @@
 # The two commands of the README: `make demo` and `make test`. Both install what they need first.
 SHELL := /bin/bash
 PYTHON ?= python3
-APT_PACKAGES := libcurl4-openssl-dev libssl-dev postgresql mariadb-server mariadb-client shellcheck \
-	zip unzip busybox-static patchelf binutils curl patch pkg-config gcc make xz-utils
+# What building and deploying the package needs (make build, package, sam-build, deploy): nothing of
+# the tests, no database. packaging/apt-deps.sh installs what is missing only as root on Debian or
+# Ubuntu; elsewhere it says what is missing and points to the container route.
+BUILD_PACKAGES := libssl-dev pkg-config gcc make curl ca-certificates patch xz-utils zip unzip patchelf \
+	binutils python3 python3-venv
+# What the tests, the demo and the linters need besides: the databases the host scripts run against,
+# shellcheck, busybox for the minimal root, Debian's shared libcurl for a plain `swift build`.
+TEST_PACKAGES := libcurl4-openssl-dev postgresql mariadb-server mariadb-client shellcheck busybox-static
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 # The function's architecture (template.yaml's Architectures): x86_64 or arm64. The binary is built
 # for the machine make runs on; packaging/stage.sh refuses a package for another one.
 ARCHITECTURE ?= x86_64
 export ARCHITECTURE
 
-.PHONY: build test unit-test e2e-test chaos demo deps apt-deps python-deps clean template
+.PHONY: build test unit-test e2e-test chaos demo deps apt-deps build-deps python-deps clean template
 
 build: libcurl
 	$(SWIFT_RELEASE)
@@ -20,17 +26,16 @@ build: libcurl
 CURL_BUILD := $(CURDIR)/.build-curl
 export PKG_CONFIG_PATH := $(CURL_BUILD)/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
 .PHONY: libcurl
-libcurl: apt-deps
+libcurl: build-deps
 	packaging/build-libcurl.sh $(CURL_BUILD)
 
 deps: apt-deps python-deps
 
 apt-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing: $$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@packaging/apt-deps.sh $(BUILD_PACKAGES) $(TEST_PACKAGES)
+
+build-deps:
+	@packaging/apt-deps.sh $(BUILD_PACKAGES)
 
 python-deps:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r local/requirements.txt
@@ -81,11 +86,11 @@ clean:
 # zip keeps the Unix mode bits (bootstrap and rotator stay executable); -D: no directory entries.
 .PHONY: package check-package
 
-package: apt-deps
+package: build-deps
 	rm -rf dist/rotator dist/rotator.zip
 	packaging/stage.sh dist/rotator
 	cd dist/rotator && zip -q -r -X -D ../rotator.zip .
-	@echo "dist/rotator.zip: $$(stat -c %s dist/rotator.zip) bytes, $$(unzip -Z1 dist/rotator.zip | wc -l) files"
+	@echo "dist/rotator.zip ($(ARCHITECTURE)): $$(wc -c <dist/rotator.zip | tr -d ' ') bytes, $$(unzip -Z1 dist/rotator.zip | wc -l | tr -d ' ') files"
 
 # The package's proofs: its contents, its glibc versions, a rotation in a minimal root.
 check-package: deps
@@ -101,7 +106,8 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam
 
 tools: $(TOOLS_VENV)/.installed
 
-$(TOOLS_VENV)/.installed: local/requirements-tools.txt
+# build-deps: python3-venv (order-only: checked, never a reason to reinstall).
+$(TOOLS_VENV)/.installed: local/requirements-tools.txt | build-deps
 	rm -rf $(TOOLS_VENV)
 	$(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check -r local/requirements-tools.txt
@@ -115,7 +121,7 @@ build-RotationFunction:
 	packaging/stage.sh "$(ARTIFACTS_DIR)"
 
 # --build-in-source: make runs in this checkout (SwiftPM builds incrementally) instead of in a copy.
-sam-build: tools apt-deps
+sam-build: tools build-deps
 	$(SAM) build --build-in-source
 
 deploy: sam-build

@@ -2,9 +2,11 @@
 # Builds the libcurl the function links statically: HTTP and HTTPS over OpenSSL only.
 # Debian's libcurl pulls in ~30 shared libraries (GnuTLS through librtmp and libldap, Kerberos,
 # libssh2, nghttp2, ...) that the function never uses, and loading them is most of its cold start
-# (bench/notes.md). This is the same source Debian ships, with Debian's patches (its security
-# fixes), at the version of the installed libcurl4-openssl-dev, so `apt-get upgrade` brings the
-# fixes here too: the build directory is keyed by that version.
+# (bench/notes.md). This is the same source Debian 12 (bookworm) ships, with Debian's patches (its
+# security fixes), at the version packaging/libcurl.sha256 pins: the same curl whatever the host's
+# distribution (Debian, Ubuntu, the container of packaging/in-container.sh), and a Debian security
+# update reaches the binary when its three files are recorded there. The build directory is keyed
+# by that version. It links against the host's OpenSSL (libssl-dev), which the package ships.
 #
 # Output: DIR/<version>/prefix/{include,lib/libcurl.a} and DIR/pkgconfig/libcurl.pc, which the
 # Makefile puts first on PKG_CONFIG_PATH for SwiftPM. Does nothing when that version is built.
@@ -19,10 +21,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
 
-version=$(dpkg-query -W -f='${Version}' libcurl4-openssl-dev 2>/dev/null) || {
-    echo "build-libcurl.sh: libcurl4-openssl-dev is not installed (make apt-deps installs it)" >&2
+if [[ $(uname -s) != Linux ]]; then
+    echo "build-libcurl.sh: the function is a Linux binary, built on Linux: on $(uname -s), build in the" \
+         "container (packaging/in-container.sh package; docs/deploying.md, \"The container route\")" >&2
     exit 1
-}
+fi
+# The version of the .dsc recorded in packaging/libcurl.sha256 (with several, the last one listed).
+pins=$here/libcurl.sha256
+version=$(awk '$1 !~ /^#/ && $2 ~ /^curl_.+\.dsc$/ { v = substr($2, 6, length($2) - 9) } END { print v }' "$pins")
+if [[ -z $version ]]; then
+    echo "build-libcurl.sh: packaging/libcurl.sha256 pins no curl_<version>.dsc: record the three files of" \
+         "Debian bookworm's curl there (the comment at the top of that file says how)" >&2
+    exit 1
+fi
 upstream=${version%%-*}
 work=$dir/$version
 prefix=$work/prefix
@@ -67,19 +78,18 @@ fetch() {
     done
     rm -f "$downloads/$1.part"
     echo "build-libcurl.sh: $1 is in neither of Debian's pools ($pools). They keep only the" \
-         "versions Debian currently ships: if the installed $version is older, upgrade it (apt-get" \
-         "update && apt-get install libcurl4-openssl-dev) and run make again." >&2
+         "versions Debian bookworm currently ships: if a newer curl replaced $version, record its three" \
+         "files in packaging/libcurl.sha256 (the comment at its top says how) and run make again." >&2
     exit 1
 }
 orig=curl_$upstream.orig.tar.gz
-debian=curl_${version#*:}.debian.tar.xz
-dsc=curl_${version#*:}.dsc
+debian=curl_$version.debian.tar.xz
+dsc=curl_$version.dsc
 
 # Every file is checked against a checksum recorded here (packaging/libcurl.sha256) before it is
 # read, the .dsc included: a tampered mirror (or a tampered cache) can hand over no other curl and
 # no other patch set, whatever checksums a .dsc of its own would claim. A version not recorded yet
 # stops the build before anything is downloaded.
-pins=$here/libcurl.sha256
 pinned() {  # pinned FILE: its recorded sha256, or nothing
     awk -v f="$1" '$1 !~ /^#/ && $2 == f { print $1 }' "$pins"
 }
@@ -87,7 +97,7 @@ for file in "$dsc" "$orig" "$debian"; do
     if [[ ! $(pinned "$file") =~ ^[0-9a-f]{64}$ ]]; then
         echo "build-libcurl.sh: no sha256 for $file in packaging/libcurl.sha256 (Debian's curl $version)." \
              "Record the three files of that version there, taken from Debian's signed index (the" \
-             "comment at the top of that file says how), or install a version recorded there." >&2
+             "comment at the top of that file says how)." >&2
         exit 1
     fi
 done

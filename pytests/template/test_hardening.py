@@ -260,8 +260,9 @@ def _dsc(files: dict[str, bytes]) -> bytes:
 @pytest.fixture()
 def fake_debian(tmp_path):
     """A copy of the script beside pins for a made-up curl, a fake `curl` serving a mirror directory
-    (and logging each call) and a fake `dpkg-query`. The made-up curl's configure leaves a marker: it
-    runs only if the script accepted the source."""
+    (and logging each call) and a fake `dpkg-query` that reports an Ubuntu libcurl: the script builds
+    the version pinned, whatever the host has. The made-up curl's configure leaves a marker: it runs
+    only if the script accepted the source."""
     marker = tmp_path / "configure-ran"
     orig = _tar("w:gz", {"configure": f"#!/bin/sh\ntouch '{marker}'\nexit 1\n"}, "curl-7.0.0/")
     debian = _tar("w:xz", PATCHES)
@@ -287,7 +288,7 @@ def fake_debian(tmp_path):
         f"f='{mirror}'/${{url##*/}}\n"
         "[ -f \"$f\" ] || exit 22\n"
         "cp \"$f\" \"$out\"\n")
-    (bin_dir / "dpkg-query").write_text(f"#!/bin/sh\nprintf '%s' '{FAKE_VERSION}'\n")
+    (bin_dir / "dpkg-query").write_text("#!/bin/sh\nprintf '%s' '8.5.0-2ubuntu10.6'\n")
     for f in bin_dir.iterdir():
         f.chmod(f.stat().st_mode | stat.S_IXUSR)
 

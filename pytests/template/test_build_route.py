@@ -1,8 +1,13 @@
-"""The build routes: building and deploying install nothing of the tests (Makefile, packaging/apt-deps.sh)."""
+"""The build routes: building and deploying install nothing of the tests (Makefile, packaging/apt-deps.sh),
+and the container route (packaging/in-container.sh) picks its engine, image, platform and credentials
+as docs/deploying.md says. No container engine is reachable here: the engine is a fake on PATH that
+records what it was asked to run, a unit test of the script's choices alone; CI's container job
+runs the script with the real Docker (.github/workflows/ci.yml)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +19,13 @@ from ops import lint
 REPO = lint.REPO
 PACKAGING = REPO / "packaging"
 TEST_ONLY = ("postgresql", "mariadb-server", "mariadb-client", "shellcheck", "busybox-static")
+
+
+def pinned_image() -> str:
+    lines = [line for line in (PACKAGING / "build-image").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert len(lines) == 1, lines
+    return lines[0]
 
 
 def _executable(path: Path, text: str) -> Path:
@@ -106,3 +118,178 @@ def test_apt_deps_on_a_host_without_dpkg_points_to_the_container(debian_host, tm
     p, apt = debian_host("zip", "patchelf", path=str(bare))
     assert p.returncode == 1 and apt == []
     assert "no dpkg" in p.stderr and "zip patchelf" in p.stderr and "packaging/in-container.sh" in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------------------------- in-container.sh
+SYSTEM_TOOLS = ("bash", "dirname", "basename", "grep", "head", "mkdir", "sed", "env", "cat")
+
+
+@pytest.fixture()
+def route(tmp_path):
+    """A checkout holding the script and the pin; PATH with the system tools it needs and, per test,
+    fake engines and a fake AWS CLI that record their arguments (NUL-separated) and environment."""
+    checkout = tmp_path / "checkout"
+    (checkout / "packaging").mkdir(parents=True)
+    for name in ("in-container.sh", "build-image"):
+        shutil.copy2(PACKAGING / name, checkout / "packaging" / name)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in SYSTEM_TOOLS:
+        os.symlink(shutil.which(tool), tools / tool)
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    records = tmp_path / "records"
+    records.mkdir()
+
+    class Route:
+        pass
+
+    r = Route()
+    r.checkout, r.records = checkout, records
+
+    def engine(name: str) -> None:
+        _executable(fakes / name, f'#!/bin/sh\nprintf "%s\\0" "$(basename "$0")" "$@" >"{records}/argv"\n'
+                                  f'env >"{records}/env"\n')
+
+    def aws(export: str, region: str) -> None:
+        _executable(fakes / "aws", f'#!/bin/sh\necho "$*" >>"{records}/aws"\n'
+                                   'case "$*" in\n'
+                                   f'  "configure export-credentials --format env") printf "%s\\n" "{export}" ;;\n'
+                                   f'  "configure get region") echo "{region}" ;;\n'
+                                   '  *) exit 1 ;;\n'
+                                   'esac\n')
+
+    def run(*args: str, **env: str):
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONTAINER_", "ARCHITECTURE"))}
+        base.update(env, PATH=f"{fakes}:{tools}")
+        p = subprocess.run([str(checkout / "packaging" / "in-container.sh"), *args], env=base, capture_output=True,
+                           text=True, timeout=60, stdin=subprocess.DEVNULL)
+        argv_file = records / "argv"
+        argv = argv_file.read_bytes().decode().split("\0")[:-1] if argv_file.exists() else None
+        engine_env = dict(line.split("=", 1) for line in (records / "env").read_text().splitlines()
+                          if "=" in line) if argv is not None else None
+        return p, argv, engine_env
+
+    r.engine, r.aws, r.run = engine, aws, run
+    return r
+
+
+def _option_values(argv: list[str], option: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == option]
+
+
+def test_docker_is_the_default_engine(route):
+    route.engine("docker")
+    route.engine("podman")
+    p, argv, _ = route.run("package")
+    assert p.returncode == 0, p.stderr
+    assert argv[:3] == ["docker", "run", "--rm"], argv
+    assert f"{route.checkout}:/src" in _option_values(argv, "--volume"), argv
+
+
+def test_podman_when_docker_is_absent_with_a_relabelled_checkout(route):
+    route.engine("podman")
+    p, argv, _ = route.run("package")
+    assert p.returncode == 0, p.stderr
+    assert argv[:2] == ["podman", "run"], argv
+    assert f"{route.checkout}:/src:z" in _option_values(argv, "--volume"), argv
+
+
+def test_container_engine_chooses(route):
+    route.engine("docker")
+    route.engine("podman")
+    p, argv, _ = route.run("package", CONTAINER_ENGINE="podman")
+    assert p.returncode == 0 and argv[0] == "podman", (p.stderr, argv)
+    p, argv, _ = route.run("package", CONTAINER_ENGINE="nerdctl")
+    assert p.returncode == 2 and "CONTAINER_ENGINE=nerdctl" in p.stderr, p.stderr
+
+
+def test_no_engine_is_a_clear_refusal(route):
+    p, argv, _ = route.run("package")
+    assert p.returncode == 2 and argv is None
+    assert "neither docker nor podman" in p.stderr, p.stderr
+
+
+def test_the_pinned_image_runs_the_make_targets_for_linux_amd64(route):
+    route.engine("docker")
+    p, argv, _ = route.run("package", "sam-build")
+    assert p.returncode == 0, p.stderr
+    image = pinned_image()
+    assert re.fullmatch(r"swift:[0-9.]+-bookworm@sha256:[0-9a-f]{64}", image), image
+    i = argv.index(image)
+    assert argv[i + 1:] == ["packaging/in-container.sh", "--inside", "package", "sam-build"], argv
+    assert _option_values(argv, "--platform") == ["linux/amd64"], argv
+    assert "ARCHITECTURE=x86_64" in _option_values(argv, "--env"), argv
+    # The build directories: volumes of this image and architecture, over the checkout's.
+    digest = image.rsplit(":", 1)[1][:12]
+    volumes = _option_values(argv, "--volume")
+    for build_dir in (".build", ".build-curl", ".build-tools"):
+        assert f"rotator-{digest}-x86_64{build_dir}:/src/{build_dir}" in volumes, volumes
+        assert (route.checkout / build_dir).is_dir(), "the mount point is not made beforehand, by the user"
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_an_arm64_function_gets_the_linux_arm64_image(route, how):
+    route.engine("docker")
+    args, env = (["package", "ARCHITECTURE=arm64"], {}) if how == "argument" else (["package"], {"ARCHITECTURE": "arm64"})
+    p, argv, _ = route.run(*args, **env)
+    assert p.returncode == 0, p.stderr
+    assert _option_values(argv, "--platform") == ["linux/arm64"], argv
+    assert "ARCHITECTURE=arm64" in _option_values(argv, "--env"), argv
+    assert all("-arm64." in v for v in _option_values(argv, "--volume")[1:]), argv
+
+
+@pytest.mark.parametrize("architecture", ["aarch64", "amd64", "", "x86_64 "])
+def test_an_architecture_lambda_does_not_name_is_refused_before_the_engine_runs(route, architecture):
+    route.engine("docker")
+    p, argv, _ = route.run("package", f"ARCHITECTURE={architecture}")
+    assert p.returncode == 2 and argv is None, p.stderr
+    assert "x86_64 or arm64" in p.stderr, p.stderr
+
+
+def test_an_image_not_pinned_by_digest_is_refused(route):
+    route.engine("docker")
+    (route.checkout / "packaging" / "build-image").write_text("# moved\nswift:6.3-bookworm\n")
+    p, argv, _ = route.run("package")
+    assert p.returncode == 2 and argv is None and "@sha256:" in p.stderr, p.stderr
+
+
+def test_credentials_travel_by_name_and_only_to_targets_that_call_aws(route):
+    route.engine("docker")
+    creds = {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE", "AWS_SECRET_ACCESS_KEY": "fake-secret-value",
+             "AWS_SESSION_TOKEN": "fake-session-token", "AWS_REGION": "eu-west-1"}
+    p, argv, engine_env = route.run("deploy", **creds)
+    assert p.returncode == 0, p.stderr
+    assert set(creds) <= set(_option_values(argv, "--env")), argv
+    for value in creds.values():
+        assert not [a for a in argv if value in a], f"{value} on the engine's command line"
+    assert all(engine_env[k] == v for k, v in creds.items())
+
+    p, argv, _ = route.run("package", **creds)
+    assert p.returncode == 0, p.stderr
+    assert not [v for v in _option_values(argv, "--env") if v.startswith("AWS_")], argv
+
+
+def test_the_aws_cli_profile_is_exported_on_the_host(route):
+    """No AWS_* variable: the current profile's credentials and region, through the host's AWS CLI."""
+    route.engine("docker")
+    route.aws("export AWS_ACCESS_KEY_ID=ASIAPROFILE\nexport AWS_SECRET_ACCESS_KEY=profile-secret\n"
+              "export AWS_SESSION_TOKEN=profile-token", "eu-central-1")
+    p, argv, engine_env = route.run("doctor", "SECRET_ID=db/app", AWS_PROFILE="team")
+    assert p.returncode == 0, p.stderr
+    names = set(_option_values(argv, "--env"))
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"} <= names, argv
+    assert "AWS_PROFILE" not in names
+    assert not [a for a in argv if "profile-secret" in a or "profile-token" in a], argv
+    assert engine_env["AWS_SECRET_ACCESS_KEY"] == "profile-secret" and engine_env["AWS_REGION"] == "eu-central-1"
+    assert argv[-3:] == ["--inside", "doctor", "SECRET_ID=db/app"], argv
+
+    (route.records / "aws").unlink()
+    p, argv, _ = route.run("package", AWS_PROFILE="team")
+    assert p.returncode == 0 and not (route.records / "aws").exists(), "the AWS CLI was asked for a build"
+
+
+def test_usage_without_a_target(route):
+    route.engine("docker")
+    p, argv, _ = route.run()
+    assert p.returncode == 2 and argv is None and "packaging/in-container.sh package" in p.stderr, p.stderr

@@ -92,6 +92,13 @@ package: build-deps
 	cd dist/rotator && zip -q -r -X -D ../rotator.zip .
 	@echo "dist/rotator.zip ($(ARCHITECTURE)): $$(wc -c <dist/rotator.zip | tr -d ' ') bytes, $$(unzip -Z1 dist/rotator.zip | wc -l | tr -d ' ') files"
 
+# dist/template.yaml: template.yaml with the function's code being dist/rotator.zip as it is
+# (ops/deploy_template.py), for `sam deploy --template-file dist/template.yaml`, which then builds
+# nothing: CI's deploy job ships the zip its tests proved. It names the zip; it does not make it.
+.PHONY: deploy-template
+deploy-template:
+	$(PYTHON) -m ops.deploy_template dist/template.yaml
+
 # The package's proofs: its contents, its glibc versions, a rotation in a minimal root.
 check-package: deps
 	$(PYTHON) -m pytest -q pytests/package

@@ -13,8 +13,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from ops import lint
+from local.cfn import load_template
+from ops import deploy_template, lint
 
 REPO = lint.REPO
 PACKAGING = REPO / "packaging"
@@ -293,3 +295,50 @@ def test_usage_without_a_target(route):
     route.engine("docker")
     p, argv, _ = route.run()
     assert p.returncode == 2 and argv is None and "packaging/in-container.sh package" in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------------------------- CI
+def _ci() -> dict:
+    return yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())
+
+
+def test_every_container_of_ci_is_the_pinned_image():
+    """The test job builds and proves the package in the image the container route uses."""
+    images = [job["container"] for job in _ci()["jobs"].values() if "container" in job]
+    assert images and all(image == pinned_image() for image in images), images
+
+
+def test_ci_takes_the_container_route_as_a_laptop_does():
+    job = _ci()["jobs"]["container-route"]
+    assert "container" not in job, "the route runs its own container, from the runner's Docker"
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert "packaging/in-container.sh package sam-build" in runs, runs
+
+
+# ---------------------------------------------------------------------------------- deploy template
+def test_the_deploy_template_ships_the_zip_and_changes_nothing_else(tmp_path):
+    out = tmp_path / "dist" / "template.yaml"
+    assert deploy_template.main([str(out)]) == 0
+    original, shipped = load_template(lint.TEMPLATE), load_template(out)
+    assert original["Resources"]["RotationFunction"]["Properties"]["CodeUri"] == "."
+    assert shipped["Resources"]["RotationFunction"]["Properties"]["CodeUri"] == "rotator.zip"
+    shipped["Resources"]["RotationFunction"]["Properties"]["CodeUri"] = "."
+    assert shipped == original
+    # No other local artifact SAM would build or zip instead of uploading the zip as it is.
+    assert not [name for name, r in shipped["Resources"].items() if name != "RotationFunction"
+                and {"CodeUri", "ContentUri", "DefinitionUri"} & set(r.get("Properties") or {})]
+
+
+@pytest.mark.parametrize("text", ["Resources:\n  F:\n    Properties:\n      CodeUri: src/\n",
+                                  "Resources:\n  F:\n    Properties:\n      CodeUri: .\n  G:\n    Properties:\n      CodeUri: .\n"])
+def test_the_deploy_template_refuses_a_template_it_cannot_read_one_way(text):
+    with pytest.raises(ValueError, match="exactly one"):
+        deploy_template.deploy_template(text)
+
+
+def test_sam_validates_the_deploy_template(tmp_path, sam):
+    out = tmp_path / "template.yaml"
+    assert deploy_template.main([str(out)]) == 0
+    p = subprocess.run([*lint.no_network(), sam, "validate", "--template", str(out), "--region", "us-east-1"],
+                       cwd=tmp_path, capture_output=True, text=True, env=lint.sam_environment(), timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr

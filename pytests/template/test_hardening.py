@@ -400,15 +400,15 @@ def test_only_the_deploy_job_may_get_an_oidc_token_and_it_builds_nothing():
         assert "id-token" not in (wf.get("permissions") or {}), f"{name}: id-token at the workflow level"
         for job_name, job in wf["jobs"].items():
             perms = job.get("permissions") or {}
-            if (name, job_name) == ("deploy.yml", "deploy"):
+            if (name, job_name) == ("ci.yml", "deploy"):
                 continue
             assert perms.get("id-token") in (None, "none"), (name, job_name)
             if "uses" in job:                           # a called workflow gets the caller's permissions
                 assert perms == {} or "id-token" not in perms, (name, job_name)
-    wf = flows["deploy.yml"][1]
-    deploy, build = wf["jobs"]["deploy"], wf["jobs"]["build"]
+    wf = flows["ci.yml"][1]
+    deploy, build = wf["jobs"]["deploy"], wf["jobs"]["test"]
     assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
-    assert deploy["needs"] == "build" and build["needs"] == "test"
+    assert "test" in deploy["needs"]
     assert deploy["environment"] == "production" and "environment" not in build
     assert "container" not in deploy
     runs = "\n".join(s.get("run", "") for s in deploy["steps"])
@@ -417,15 +417,15 @@ def test_only_the_deploy_job_may_get_an_oidc_token_and_it_builds_nothing():
         assert building not in commands, f"the deploy job runs {building!r}"
     uses = [s.get("uses", "").split("@")[0] for s in deploy["steps"]]
     assert "actions/download-artifact" in uses and "actions/upload-artifact" not in uses
-    assert re.search(r'/sam"? deploy ', runs) and "--template-file .aws-sam/build/template.yaml" in runs
+    assert re.search(r'/sam"? deploy ', runs) and '--template-file "$RUNNER_TEMP/package/template.yaml"' in runs
     assert "--only-binary :all:" in runs
     # Credentials are asked for after everything else but the deploy itself.
     creds = next(i for i, s in enumerate(deploy["steps"])
                  if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
     assert creds == len(deploy["steps"]) - 2 and re.search(r'/sam"? deploy ', deploy["steps"][-1]["run"])
-    # The build job builds and hands over the build.
+    # The test job builds, proves and hands over the package.
     build_runs = "\n".join(s.get("run", "") for s in build["steps"])
-    assert "make package sam-build" in build_runs
+    assert "make test" in build_runs
     assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in build["steps"])
     assert not any("configure-aws-credentials" in s.get("uses", "") for s in build["steps"])
     for _, (_, wf) in flows.items():

@@ -84,31 +84,60 @@ def _on(workflow):
 def test_ci_builds_and_tests_every_push(workflows):
     ci = workflows["ci.yml"]
     assert "push" in _on(ci) and _on(ci)["push"] in (None, {})          # every branch, every push
-    (job,) = ci["jobs"].values()
+    job = ci["jobs"]["test"]
     assert str(job["container"]).startswith("swift:6"), "Swift 6, as on the project's machines"
     runs = [s.get("run", "") for s in job["steps"]]
     assert any(r.strip() == "make test" for r in runs), runs
 
 
-def test_deploy_uses_oidc_and_sam_on_main(workflows):
-    dep = workflows["deploy.yml"]
-    assert _on(dep)["push"]["branches"] == ["main"]
-    # Only the deploy job gets a token (pytests/template/test_hardening.py); it deploys what build built.
-    assert "id-token" not in dep["permissions"]
-    build, deploy = dep["jobs"]["build"], dep["jobs"]["deploy"]
+def test_the_tests_run_once_per_push(workflows):
+    """One workflow runs on push, nothing calls it, and one job of it runs make test."""
+    on_push = [name for name, wf in workflows.items() if "push" in (_on(wf) or {})]
+    assert on_push == ["ci.yml"], on_push
+    assert "workflow_call" not in _on(workflows["ci.yml"])
+    callers = [(name, job_name) for name, wf in workflows.items() for job_name, job in wf["jobs"].items()
+               if "ci.yml" in str(job.get("uses", ""))]
+    assert not callers, callers
+    testing = [job_name for job_name, job in workflows["ci.yml"]["jobs"].items()
+               if any("make test" in s.get("run", "") for s in job.get("steps", []))]
+    assert testing == ["test"], testing
+
+
+def test_deploy_ships_the_tested_zip_with_oidc_on_main(workflows):
+    ci = workflows["ci.yml"]
+    # Only the deploy job gets a token (pytests/template/test_hardening.py), on main, after the tests.
+    assert "id-token" not in ci["permissions"]
+    test, deploy = ci["jobs"]["test"], ci["jobs"]["deploy"]
     assert deploy["permissions"]["id-token"] == "write"
-    assert build["needs"] == "test" and dep["jobs"]["test"]["uses"] == "./.github/workflows/ci.yml"
-    assert deploy["needs"] == "build"
-    assert "make package sam-build" in "\n".join(s.get("run", "") for s in build["steps"])
+    assert "refs/heads/main" in deploy["if"] and "pull_request" in deploy["if"]
+    assert set(deploy["needs"]) == {"test", "container-route"}
+    # The test job hands over the zip make test built, its template, and their checksums as outputs.
+    test_runs = "\n".join(s.get("run", "") for s in test["steps"])
+    assert "make deploy-template" in test_runs and "make package" not in test_runs
+    assert test_runs.index("make test") < test_runs.index("make deploy-template")
+    upload = next(s for s in test["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"].split() == ["dist/rotator.zip", "dist/template.yaml"]
+    assert set(test["outputs"]) == {"zip-sha256", "template-sha256"}
     steps = deploy["steps"]
+    download = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert steps[download]["with"]["name"] == upload["with"]["name"]
+    verify = steps[download + 1]
+    assert verify["env"] == {"ZIP_SHA256": "${{ needs.test.outputs.zip-sha256 }}",
+                             "TEMPLATE_SHA256": "${{ needs.test.outputs.template-sha256 }}"}
+    assert "sha256sum --check --strict" in verify["run"]
     creds = next(s for s in steps if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"))
     assert "role-to-assume" in creds["with"] and "aws-access-key-id" not in creds["with"]
     runs = "\n".join(s.get("run", "") for s in steps)
     assert "--no-confirm-changeset --no-fail-on-empty-changeset" in runs
-    # The artifact arrives before credentials exist; the deploy after.
-    order = [i for i, s in enumerate(steps) if "download-artifact" in s.get("uses", "") or s is creds
-             or " deploy " in s.get("run", "")]
-    assert order == sorted(order) and len(order) == 3
+    assert '--template-file "$RUNNER_TEMP/package/template.yaml"' in runs
+    # A first deploy without samconfig.toml: the stack and its parameters from repository variables.
+    deploy_step = steps[-1]
+    assert deploy_step["env"]["STACK_NAME"] == "${{ vars.ROTATOR_STACK_NAME }}"
+    assert deploy_step["env"]["PARAMETERS"] == "${{ vars.ROTATOR_PARAMETERS }}"
+    assert '--parameter-overrides "$PARAMETERS"' in deploy_step["run"] and "--resolve-s3" in deploy_step["run"]
+    # The artifact arrives and is verified before credentials exist; the deploy after.
+    order = [download, steps.index(verify), steps.index(creds), len(steps) - 1]
+    assert order == sorted(order) and len(set(order)) == 4
 
 
 # ---------------------------------------------------------------------------------- Makefile

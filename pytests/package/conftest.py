@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -20,11 +21,16 @@ def system_libs() -> set[str]:
 
 @pytest.fixture(scope="session")
 def package_zip() -> Path:
+    """dist/rotator.zip, built once; its SHA-256 goes to dist/rotator.zip.sha256 (sha256sum's format), so
+    that CI can prove the zip it deploys is the one these tests were run on (.github/workflows/ci.yml)."""
     p = subprocess.run(["make", "--no-print-directory", "package"], cwd=REPO, capture_output=True,
                        text=True)
     if p.returncode != 0:
         pytest.fail(f"make package failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}", pytrace=False)
-    return REPO / "dist" / "rotator.zip"
+    zip_path = REPO / "dist" / "rotator.zip"
+    digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    (zip_path.parent / "rotator.zip.sha256").write_text(f"{digest}  {zip_path.name}\n")
+    return zip_path
 
 
 @pytest.fixture(scope="session")

@@ -114,6 +114,8 @@ def test_deploy_ships_the_tested_zip_with_oidc_on_main(workflows):
     # The test job hands over the zip make test built, its template, and their checksums as outputs.
     test_runs = "\n".join(s.get("run", "") for s in test["steps"])
     assert "make deploy-template" in test_runs and "make package" not in test_runs
+    # ... the zip whose SHA-256 pytests/package recorded when it started testing it.
+    assert "sha256sum --check --strict rotator.zip.sha256" in test_runs
     assert test_runs.index("make test") < test_runs.index("make deploy-template")
     upload = next(s for s in test["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["with"]["path"].split() == ["dist/rotator.zip", "dist/template.yaml"]

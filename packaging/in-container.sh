@@ -34,22 +34,23 @@ AWS_TARGETS="deploy status doctor cancel"
 # Handed over by name when set; AWS_PROFILE is not: the container has no profile to read.
 AWS_VARIABLES="AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL"
 
-# Inside the container (Debian: GNU tools from here on). The image has no make: apt-deps.sh first.
+# Inside the container, where the checkout is /src (Debian: GNU tools from here on). The image has
+# no make: apt-deps.sh installs it first.
 inside() {
-    cd /src
+    cd "$repo"
     "$here/apt-deps.sh" make
     make --no-print-directory build-deps
-    local owner
-    owner=$(stat -c %u:%g /src)
+    local owner home
+    owner=$(stat -c %u:%g "$repo")
     if [[ $owner == 0:0 ]]; then
         # Root owns the checkout here: a rootless engine (Podman, rootless Docker) maps the host's
         # user to root, so root's files are the user's.
         exec make --no-print-directory "$@"
     fi
-    chown "$owner" /src/.build /src/.build-curl /src/.build-tools
-    mkdir -p /tmp/home
-    chown "$owner" /tmp/home
-    HOME=/tmp/home exec setpriv --reuid="${owner%:*}" --regid="${owner#*:}" --clear-groups \
+    # The volumes are the engine's, made for root; SAM and pip want a home.
+    home=$(mktemp -d)
+    chown "$owner" "$repo/.build" "$repo/.build-curl" "$repo/.build-tools" "$home"
+    HOME=$home exec setpriv --reuid="${owner%:*}" --regid="${owner#*:}" --clear-groups \
         make --no-print-directory "$@"
 }
 

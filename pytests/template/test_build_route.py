@@ -297,6 +297,53 @@ def test_usage_without_a_target(route):
     assert p.returncode == 2 and argv is None and "packaging/in-container.sh package" in p.stderr, p.stderr
 
 
+@pytest.fixture()
+def inside(tmp_path):
+    """The script's part inside the container, run on a checkout here with fakes of what it calls
+    there (apt-deps.sh, make, chown, setpriv) recording their arguments, one call a line."""
+    if os.geteuid() != 0:
+        pytest.fail("the container's part runs as root (it hands the checkout's owner over to make)", pytrace=False)
+    checkout = tmp_path / "src"
+    (checkout / "packaging").mkdir(parents=True)
+    shutil.copy2(PACKAGING / "in-container.sh", checkout / "packaging")
+    calls = tmp_path / "calls"
+    recorder = f'#!/bin/sh\necho "$(basename "$0") $*" >>"{calls}"\n'
+    _executable(checkout / "packaging" / "apt-deps.sh", recorder)
+    fakes = tmp_path / "fakes"
+    fakes.mkdir()
+    for name in ("make", "chown", "setpriv"):
+        _executable(fakes / name, recorder)
+    for build_dir in (".build", ".build-curl", ".build-tools"):
+        (checkout / build_dir).mkdir()
+
+    def run(owner: int) -> list[str]:
+        os.chown(checkout, owner, owner)
+        env = dict(os.environ, PATH=f"{fakes}:{os.environ['PATH']}")
+        p = subprocess.run([str(checkout / "packaging" / "in-container.sh"), "--inside", "package", "sam-build"],
+                           env=env, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return calls.read_text().splitlines()
+
+    run.checkout = checkout
+    return run
+
+
+def test_inside_root_installs_then_make_runs_as_the_checkouts_owner(inside):
+    calls = inside(1000)
+    assert calls[:2] == ["apt-deps.sh make", "make --no-print-directory build-deps"], calls
+    chown = calls[2].split()
+    assert chown[:2] == ["chown", "1000:1000"], calls
+    assert chown[2:5] == [str(inside.checkout / d) for d in (".build", ".build-curl", ".build-tools")], calls
+    assert calls[3:] == ["setpriv --reuid=1000 --regid=1000 --clear-groups make --no-print-directory package sam-build"]
+
+
+def test_inside_a_checkout_root_owns_make_runs_as_root(inside):
+    """A rootless engine maps the user to root: root's files are the user's, nothing to hand over."""
+    calls = inside(0)
+    assert calls == ["apt-deps.sh make", "make --no-print-directory build-deps",
+                     "make --no-print-directory package sam-build"], calls
+
+
 # ---------------------------------------------------------------------------------- CI
 def _ci() -> dict:
     return yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())

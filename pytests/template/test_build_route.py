@@ -389,3 +389,20 @@ def test_sam_validates_the_deploy_template(tmp_path, sam):
     p = subprocess.run([*lint.no_network(), sam, "validate", "--template", str(out), "--region", "us-east-1"],
                        cwd=tmp_path, capture_output=True, text=True, env=lint.sam_environment(), timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_the_documented_repository_parameters_are_what_sam_reads_as_the_templates(template):
+    """docs/deploying.md's example of ROTATOR_PARAMETERS, parsed by SAM CLI's own --parameter-overrides
+    type (from the tools virtualenv), names template parameters only, with the values meant."""
+    text = (REPO / "docs" / "deploying.md").read_text()
+    (example,) = re.findall(r"^ *\| `ROTATOR_PARAMETERS` \|.* e\.g\. `([^`]+)` \|$", text, re.M)
+    python = lint.TOOLS_BIN / "python"
+    if not python.exists():
+        pytest.fail("the tools virtualenv is missing: run `make tools`", pytrace=False)
+    code = ("import json, sys\nfrom samcli.cli.types import CfnParameterOverridesType\n"
+            "print(json.dumps(CfnParameterOverridesType().convert((sys.argv[1],), None, None)))")
+    p = subprocess.run([str(python), "-c", code, example], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    parsed = yaml.safe_load(p.stdout)
+    assert set(parsed) <= set(template["Parameters"]), set(parsed) - set(template["Parameters"])
+    assert parsed["DatabaseInstanceIds"] == "i-0123456789abcdef0" and parsed["RotateImmediately"] == "false"

@@ -75,6 +75,12 @@ struct DoctorCommand {
             report(.skip("hosts log in with AWSCURRENT", "needs a readable secret, its SSM document and an online instance"))
             return Operator.ExitCode.attention
         }
+        if current.secret.passwordIsPlaceholder {
+            // No host has the password the deployment wrote: a login with it proves nothing yet.
+            report(.skip("hosts log in with AWSCURRENT", "AWSCURRENT holds the deployment's placeholder password, which no host "
+                + "has before the first rotation (make rotate sets it; a failed one restores nothing)"))
+            return checks.contains { $0.result == .fail } ? Operator.ExitCode.attention : Operator.ExitCode.pass
+        }
         let results: [InstanceResult]
         do {
             results = try CurrentLoginProof(ssm: services.ssm, documents: document, console: console, clock: services.clock)

@@ -208,8 +208,11 @@ def test_secret_json_is_what_the_function_and_the_hosts_parse(template):
     gen = secret["GenerateSecretString"]
     assert gen["GenerateStringKey"] == "password"
     value = json.loads(evaluate(template, gen["SecretStringTemplate"]))
+    # passwordPlaceholder: the password CloudFormation generates is one no host has, so a failed first
+    # rotation restores nothing (Tests/RotationTests/PlaceholderPasswordTests.swift).
     assert value == {"engine": "postgres", "host": "db.internal.example.com", "port": 5432, "username": "app",
-                     "dbname": "postgres", "instanceIds": ["i-0123456789abcdef0", "i-0fedcba9876543210"]}
+                     "dbname": "postgres", "instanceIds": ["i-0123456789abcdef0", "i-0fedcba9876543210"],
+                     "passwordPlaceholder": True}
     for engine, port, dbname in (("mysql", 3306, "mysql"), ("mariadb", 3306, "mysql"), ("sqlserver", 1433, "master")):
         v = json.loads(evaluate(template, gen["SecretStringTemplate"], {"DatabaseEngine": engine}))
         assert (v["engine"], v["port"], v["dbname"]) == (engine, port, dbname)

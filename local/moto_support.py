@@ -1,15 +1,13 @@
-"""moto as the local stack runs it: its settings, its threaded server keeping each request's body
-bytes, the record of patches of moto's classes (Patches, undone at close), and the patch that
-gives the signature check the bytes sent (local/stack.py)."""
+"""moto as the local stack runs it: its settings, its threaded server, and the record of patches of
+moto's classes (Patches, undone at close; local/stack.py). moto's signature check re-encodes a
+form post (SNS's Query protocol) with botocore's rules; the function encodes exactly so
+(Sources/AWS/QueryProtocolClient.swift), so nothing here touches what the check sees."""
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 from typing import Any
-
-RAW_BODY = "local_stack.raw_body"
 
 
 def moto_settings():
@@ -68,24 +66,6 @@ class MotoPatches:
     def _patch(self, owner: Any, name: str, new: Any) -> None:
         self._patches.set(owner, name, new)
 
-    # -- the signature covers the bytes sent: give moto those bytes, not a re-encoding
-    def _patch_raw_body(self) -> None:
-        from moto.core.responses import BaseResponse
-
-        orig = BaseResponse.setup_class
-
-        def setup_class(resp: Any, request: Any, full_url: str, headers: Any, use_raw_body: bool = False) -> Any:
-            out = orig(resp, request, full_url, headers, use_raw_body)
-            raw = (getattr(request, "environ", None) or {}).get(RAW_BODY)
-            if raw and not resp.raw_body:
-                # Form posts (SNS's Query protocol): werkzeug parsed the form and moto would
-                # re-encode it with botocore's rules before checking the signature, rejecting any
-                # other valid encoding. AWS hashes the body as received.
-                resp.raw_body = raw
-            return out
-
-        self._patch(BaseResponse, "setup_class", setup_class)
-
     @staticmethod
     def _reset_moto() -> None:
         from moto.core.authorization import ActionAuthenticatorMixin
@@ -98,23 +78,14 @@ def _moto_server_class():
     from moto.server import ThreadedMotoServer
 
     class MotoServer(ThreadedMotoServer):
-        """moto's threaded server, keeping each request's body bytes for the signature check."""
+        """moto's threaded server, quiet about clients that go away."""
 
         def _server_entry(self) -> None:
             from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
             from werkzeug.serving import make_server
 
             app = DomainDispatcherApplication(create_backend_app)
-
-            def keep_body(environ: dict[str, Any], start_response: Any) -> Any:
-                length = environ.get("CONTENT_LENGTH")
-                if length or environ.get("wsgi.input_terminated"):
-                    body = environ["wsgi.input"].read(int(length)) if length else environ["wsgi.input"].read()
-                    environ[RAW_BODY] = body
-                    environ["wsgi.input"] = io.BytesIO(body)
-                return app(environ, start_response)
-
-            self._server = make_server(self._ip_address, self._port, keep_body, True)
+            self._server = make_server(self._ip_address, self._port, app, True)
             default_handle_error = self._server.handle_error
 
             def handle_error(request: Any, client_address: Any) -> None:

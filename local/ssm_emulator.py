@@ -92,6 +92,7 @@ class HostInstance:
     platform: str                    # "Linux" | "Windows"
     env: dict[str, str]              # the complete environment scripts get on this host
     ping_status: str = "Online"      # what DescribeInstanceInformation reports: Online | ConnectionLost | Inactive
+    agent_version: str = "3.3.3050.0"  # and the agent's version: one that sets SSM_<Name> variables (3.3.2746.0 on)
 
 
 @dataclass
@@ -240,6 +241,11 @@ class SSMEmulator:
         """What DescribeInstanceInformation says of the agent (commands still run: a test of the report)."""
         self.instances[instance_id].ping_status = status
 
+    def set_agent_version(self, instance_id: str, version: str) -> None:
+        """What DescribeInstanceInformation says of the agent's version (commands still run as a current
+        agent runs them: a test of the report)."""
+        self.instances[instance_id].agent_version = version
+
     def set_fault(self, instance_id: str, **kw: Any) -> Fault:
         for key in ("actions", "unknown_views"):
             if kw.get(key) is not None:
@@ -343,7 +349,7 @@ class SSMEmulator:
         names = {"Linux": "Amazon Linux", "Windows": "Microsoft Windows Server 2022 Datacenter"}
         return {"InstanceInformationList": [
             {"InstanceId": h.instance_id, "PingStatus": h.ping_status, "PlatformType": h.platform,
-             "PlatformName": names[h.platform], "AgentVersion": "3.3.0.0", "ResourceType": "EC2Instance"}
+             "PlatformName": names[h.platform], "AgentVersion": h.agent_version, "ResourceType": "EC2Instance"}
             for h in self.instances.values() if wanted is None or h.instance_id in wanted]}
 
     # ------------------------------------------------------------------ SendCommand

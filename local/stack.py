@@ -490,7 +490,6 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
 
     # ------------------------------------------------------------------ moto patches
     def _install_patches(self) -> None:
-        self._patch_raw_body()
         self._patch_auth()
         self._patch_secretsmanager()
         self._patch_lambda()

@@ -7,9 +7,7 @@ struct QueryProtocolClient {
     let apiVersion: String
 
     func call(_ action: String, _ parameters: [(String, String)]) throws(AWSError) -> String {
-        let form = ([("Action", action), ("Version", apiVersion)] + parameters)
-            .map { "\(URIEncoding.encode($0.0, encodeSlash: true))=\(URIEncoding.encode($0.1, encodeSlash: true))" }
-            .joined(separator: "&")
+        let form = FormEncoding.body([("Action", action), ("Version", apiVersion)] + parameters)
         let response = try client.perform(
             operation: action, contentType: "application/x-www-form-urlencoded; charset=utf-8", extraHeaders: [],
             body: Array(form.utf8), parseError: QueryProtocolClient.parseError)
@@ -24,6 +22,16 @@ struct QueryProtocolClient {
             message: XML.text(of: "Message", in: xml) ?? "",
             httpStatus: response.status,
             requestId: XML.text(of: "RequestId", in: xml) ?? response.header("x-amzn-RequestId"))
+    }
+}
+
+/// A Query request's body exactly as botocore writes it: its `AWSRequestPreparer` joins the
+/// parameters in order with `urllib.parse.urlencode` (`quote_plus`: a space is `+`). AWS hashes the
+/// body as received, so any correct form encoding signs; but whoever re-encodes the parsed form
+/// before checking the signature (moto does, with botocore's rules) accepts only this one.
+enum FormEncoding {
+    static func body(_ parameters: [(String, String)]) -> String {
+        parameters.map { "\(URIEncoding.formEncode($0.0))=\(URIEncoding.formEncode($0.1))" }.joined(separator: "&")
     }
 }
 

@@ -75,6 +75,12 @@ struct DoctorCommand {
             report(.skip("hosts log in with AWSCURRENT", "needs a readable secret, its SSM document and an online instance"))
             return Operator.ExitCode.attention
         }
+        if current.secret.passwordIsPlaceholder {
+            // No host has the password the deployment wrote: a login with it proves nothing yet.
+            report(.skip("hosts log in with AWSCURRENT", "AWSCURRENT holds the deployment's placeholder password, which no host "
+                + "has before the first rotation (make rotate sets it; a failed one restores nothing)"))
+            return checks.contains { $0.result == .fail } ? Operator.ExitCode.attention : Operator.ExitCode.pass
+        }
         let results: [InstanceResult]
         do {
             results = try CurrentLoginProof(ssm: services.ssm, documents: document, console: console, clock: services.clock)
@@ -192,8 +198,15 @@ struct DoctorCommand {
                              fix: "instanceIds must name the database's own hosts"))
                 continue
             }
-            report(.pass(name, "Online, \(instance.platformName ?? instance.platformType)"
-                + (instance.agentVersion.map { ", agent \($0)" } ?? "")))
+            let minimum = SSMAgentVersion.minimumForDocuments
+            guard let reported = instance.agentVersion, let agent = SSMAgentVersion(reported), agent >= minimum else {
+                report(.fail(name, "\(instance.agentVersion.map { "SSM agent \($0)" } ?? "no SSM agent version reported"): the documents "
+                    + "need \(minimum) or newer (their parameters reach the script as SSM_<Name> environment variables)",
+                             fix: "update the agent (the AWS-UpdateSSMAgent document through Run Command, or the OS package), "
+                                + "then run doctor again (docs/deploying.md, \"2. Prepare the database hosts\")"))
+                continue
+            }
+            report(.pass(name, "Online, \(instance.platformName ?? instance.platformType), agent \(agent)"))
             reachable.append(id)
         }
         return reachable

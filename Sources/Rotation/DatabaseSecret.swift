@@ -56,11 +56,18 @@ public struct DatabaseSecret: Sendable {
     /// two logins, `name` and `name_clone`: each sets a new password on the one that is not current,
     /// so the one applications hold keeps working (docs/host-contract.md). Absent: single user.
     public let masterArn: String?
+    /// `"passwordPlaceholder": true`: the password is one no host ever had (the stack's deployment
+    /// wrote a random one, docs/deploying.md), so a failed rotation has nothing to restore and must
+    /// leave the hosts' own password alone. The next version drops the field.
+    public let passwordIsPlaceholder: Bool
     /// The document as stored, to copy from when creating the next version.
     public let json: JSON
 
     /// SSM accepts at most 50 instance ids per command.
     static let maximumInstances = 50
+
+    /// The field that marks a placeholder password (`passwordIsPlaceholder`).
+    static let placeholderField = "passwordPlaceholder"
 
     /// Suffix of the second login of the alternating-users strategy, as in AWS's multi-user templates.
     static let cloneSuffix = "_clone"
@@ -144,12 +151,21 @@ public struct DatabaseSecret: Sendable {
             }
             masterArn = text
         }
-        return DatabaseSecret(engine: engine, username: username, instanceIds: instanceIds, masterArn: masterArn, json: json)
+        var passwordIsPlaceholder = false
+        if let marker = json[placeholderField] {
+            guard case .bool(let value) = marker else {
+                throw .invalidSecret("the secret's \"\(placeholderField)\" is not true or false")
+            }
+            passwordIsPlaceholder = value
+        }
+        return DatabaseSecret(engine: engine, username: username, instanceIds: instanceIds, masterArn: masterArn,
+                              passwordIsPlaceholder: passwordIsPlaceholder, json: json)
     }
 
-    /// The JSON text of the next version: this one with a new password, every other field as it was.
+    /// The JSON text of the next version: this one with a new password, every other field as it
+    /// was but the placeholder mark (the new password is a real one).
     public func replacingPassword(with password: String) -> String {
-        json.setting("password", to: .string(password)).serialized
+        json.removing(DatabaseSecret.placeholderField).setting("password", to: .string(password)).serialized
     }
 
     /// The login the next version names: with `masterarn`, the other one of the pair (`name` <->
@@ -231,6 +247,7 @@ public struct DatabaseSecret: Sendable {
     public func nextVersion(password: String) throws(RotationError) -> String {
         let next = try nextUsername()
         guard next != username else { return replacingPassword(with: password) }
-        return json.setting("password", to: .string(password)).setting("username", to: .string(next)).serialized
+        return json.removing(DatabaseSecret.placeholderField).setting("password", to: .string(password))
+            .setting("username", to: .string(next)).serialized
     }
 }

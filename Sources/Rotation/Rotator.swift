@@ -202,7 +202,8 @@ public final class Rotator {
 
     /// Puts the current password back on every host, then fails the step. `AWSPENDING` is removed
     /// only when every host proved it accepts `AWSCURRENT`; otherwise it stays, so no version that
-    /// may hold the only working password loses its label.
+    /// may hold the only working password loses its label. When `AWSCURRENT` holds a placeholder
+    /// password (`DatabaseSecret.passwordIsPlaceholder`), nothing is restored and `AWSPENDING` stays.
     ///
     /// Another `set` of the pending version may still be on its way to a host (a copy of this step
     /// that outlived its invocation, a command SSM delivers late) and land after the restore. Hosts
@@ -215,13 +216,26 @@ public final class Rotator {
         let failed = results.filter { !$0.succeeded }
         c.logger.error(reason, ("instances", failed.map(\.summary).joined(separator: "; ")))
         var details = results.map(\.summary)
+        // Alerts with what became of the hosts and the labels; the error the step fails with.
+        func failure(_ outcome: String) -> RotationError {
+            alerts.rotationFailed(secretArn: c.arn, step: c.event.step, reason: "\(reason). \(outcome)", details: details, logger: c.logger)
+            return .hostCommandFailed("\(reason): \(failed.map(\.summary).joined(separator: "; ")). \(outcome)")
+        }
         if let movedOn = rotationMovedOn(c, from: current.versionId) {
             // Another copy of this step (Lambda may run two) or a later step finished meanwhile:
             // `current` is stale, and restoring it now would undo that rotation on the hosts.
-            let outcome = "Nothing was rolled back: \(movedOn) while this step ran, so another invocation moved the rotation on."
             c.logger.error("step failed; rollback skipped", ("reason", movedOn))
-            alerts.rotationFailed(secretArn: c.arn, step: c.event.step, reason: "\(reason). \(outcome)", details: details, logger: c.logger)
-            throw .hostCommandFailed("\(reason): \(failed.map(\.summary).joined(separator: "; ")). \(outcome)")
+            throw failure("Nothing was rolled back: \(movedOn) while this step ran, so another invocation moved the rotation on.")
+        }
+        if current.secret.passwordIsPlaceholder {
+            // AWSCURRENT holds the password the deployment wrote, which no host ever had: restoring
+            // it would lock out the applications still on the login's own password. Hosts that did
+            // not take the pending password keep theirs; those that did hold AWSPENDING's, which
+            // keeps its label so the retry of this version finishes the job.
+            c.logger.error("step failed; nothing to restore", ("reason", "AWSCURRENT holds a placeholder password"))
+            throw failure("Nothing was restored: AWSCURRENT holds the deployment's placeholder password, which no host ever had "
+                + "(hosts that did not take the pending password keep their own). AWSPENDING stays on version \(c.token): "
+                + "fix the cause, then let Secrets Manager retry or rotate again.")
         }
         let restoredEverywhere = restore(c, current: current, on: instanceIds, as: "restore", details: &details)
         var outcome: String
@@ -241,8 +255,7 @@ public final class Rotator {
                 + "some host may hold the pending password. Fix the host, then let Secrets Manager retry or rotate again."
         }
         c.logger.error("step failed", ("restored", String(restoredEverywhere)))
-        alerts.rotationFailed(secretArn: c.arn, step: c.event.step, reason: "\(reason). \(outcome)", details: details, logger: c.logger)
-        throw .hostCommandFailed("\(reason): \(failed.map(\.summary).joined(separator: "; ")). \(outcome)")
+        throw failure(outcome)
     }
 
     /// Sets AWSCURRENT's version on every host; true when every host proved it holds it.

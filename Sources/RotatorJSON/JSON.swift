@@ -59,6 +59,12 @@ public enum JSON: Equatable, Sendable {
         return nil
     }
 
+    /// The object without the member `key` (every member of that name).
+    public func removing(_ key: String) -> JSON {
+        guard case .object(let members) = self else { return self }
+        return .object(members.filter { $0.0 != key })
+    }
+
     /// The object with `key` set to `value`: replaced in place if present, appended otherwise.
     public func setting(_ key: String, to value: JSON) -> JSON {
         guard case .object(var members) = self else { return self }

@@ -4,7 +4,16 @@ public enum URIEncoding {
     /// `encodeSlash` is false); every other UTF-8 byte becomes `%XX` with uppercase hex.
     /// Note there is no special case for `%`: an already-encoded string is encoded again.
     public static func encode(_ s: String, encodeSlash: Bool) -> String {
-        func kept(_ byte: UInt8) -> Bool { isUnreserved(byte) || (byte == UInt8(ascii: "/") && !encodeSlash) }
+        percentEncode(s, spaceAsPlus: false) { isUnreserved($0) || ($0 == UInt8(ascii: "/") && !encodeSlash) }
+    }
+
+    /// `application/x-www-form-urlencoded` as Python's `urllib.parse.quote_plus` (and so botocore's
+    /// Query protocol bodies) writes it: the same, except that a space becomes `+`.
+    public static func formEncode(_ s: String) -> String {
+        percentEncode(s, spaceAsPlus: true, kept: isUnreserved)
+    }
+
+    private static func percentEncode(_ s: String, spaceAsPlus: Bool, kept: (UInt8) -> Bool) -> String {
         if s.utf8.allSatisfy(kept) { return s }   // the usual case: nothing to encode, nothing to copy
         let hexDigits = Array("0123456789ABCDEF".utf8)
         var out = [UInt8]()
@@ -12,6 +21,8 @@ public enum URIEncoding {
         for byte in s.utf8 {
             if kept(byte) {
                 out.append(byte)
+            } else if spaceAsPlus && byte == UInt8(ascii: " ") {
+                out.append(UInt8(ascii: "+"))
             } else {
                 out.append(UInt8(ascii: "%"))
                 out.append(hexDigits[Int(byte >> 4)])

@@ -131,10 +131,29 @@ import Testing
         let fields = pairs(body)
         #expect(fields.count == 5)
         func field(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
-        // RFC 3986 percent-encoding: ':' is %3A, ' ' is %20, '+' %2B, '&' %26, '=' %3D, '/' %2F, 'é' %C3%A9.
+        // Form encoding: ':' is %3A, ' ' is '+', '+' %2B, '&' %26, '=' %3D, '/' %2F, 'é' %C3%A9.
         #expect(field("TopicArn") == "arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Adb-alerts")
-        #expect(field("Subject") == "Rotation%20failed")
-        #expect(field("Message") == "step%20setSecret%3A%20a%2Bb%26c%3Dd%2F%C3%A9")
+        #expect(field("Subject") == "Rotation+failed")
+        #expect(field("Message") == "step+setSecret%3A+a%2Bb%26c%3Dd%2F%C3%A9")
+    }
+
+    /// The whole body, byte for byte, as botocore 1.43.11 writes it for the same call (moto re-encodes
+    /// the parsed form this way before checking the signature; pytests/e2e publishes against it). The
+    /// expected bytes were printed by botocore itself:
+    ///   req = create_serializer("query").serialize_to_request(
+    ///       {"TopicArn": ..., "Subject": ..., "Message": ...}, sns_model.operation_model("Publish"))
+    ///   AWSRequest(method="POST", url="https://x", data=req["body"]).prepare().body
+    @Test func publishBodyIsBotocoresByteForByte() throws {
+        let harness = Harness([ok("<PublishResponse><PublishResult><MessageId>m-1</MessageId></PublishResult></PublishResponse>")])
+        let message = "Rotation of prod/db failed at setSecret: a+b c&d=e%20f ~*'()!$,;:@?#[]\"<>\\^`{|}\n\té ✓ 🙂"
+        try harness.sns().publish(topicArn: "arn:aws:sns:us-east-1:123456789012:db-alerts",
+                                  subject: "Rotation failed: prod/db (setSecret)", message: message)
+        let request = try #require(harness.requests.first)
+        #expect(request.bodyText == "Action=Publish&Version=2010-03-31"
+            + "&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Adb-alerts"
+            + "&Subject=Rotation+failed%3A+prod%2Fdb+%28setSecret%29"
+            + "&Message=Rotation+of+prod%2Fdb+failed+at+setSecret%3A+a%2Bb+c%26d%3De%2520f+~%2A%27%28%29%21%24%2C%3B%3A%40%3F%23%5B%5D%22"
+            + "%3C%3E%5C%5E%60%7B%7C%7D%0A%09%C3%A9+%E2%9C%93+%F0%9F%99%82")
     }
 
     @Test func publishWithoutMessageIdIsMalformed() throws {

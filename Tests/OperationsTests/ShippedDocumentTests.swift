@@ -172,7 +172,7 @@ final class DocumentStore: SSMInventoryAPI {
 
     @Test func doctorRefusesAForeignDocumentAndSendsNothingButRunsTheShippedOne() throws {
         let online = ManagedInstance(instanceId: "i-0123456789abcdef0", pingStatus: "Online", platformType: "Linux",
-                                     platformName: nil, agentVersion: nil)
+                                     platformName: nil, agentVersion: "3.3.2746.0")
         let world = StuckWorld()
         world.instances = [online]
         world.documentContent = TestDocument.content().replacingLast("ROTATOR", with: "ROTATOS")
@@ -208,7 +208,7 @@ final class DocumentStore: SSMInventoryAPI {
     @Test func doctorsCommandNamesTheVerifiedVersion() throws {
         let world = StuckWorld()
         world.instances = [ManagedInstance(instanceId: "i-0123456789abcdef0", pingStatus: "Online", platformType: "Linux",
-                                           platformName: nil, agentVersion: nil)]
+                                           platformName: nil, agentVersion: "3.3.2746.0")]
         world.documentVersion = "1"
         let output = Captured()
         // (doctor fails on this world's unfinished rotation, but its dry run still runs.)

@@ -17,7 +17,7 @@ import botocore.exceptions
 import pytest
 
 from local.runtime_api import RuntimeAPI
-from local.stack import LocalStack
+from local.stack import REGION, LocalStack
 
 from .helpers import make_login
 
@@ -66,6 +66,41 @@ def test_requests_are_signature_and_iam_checked(stack: LocalStack):
 
     denied = [r for r in stack.auth_log if not r.ok]
     assert {r.error for r in denied} >= {"SignatureDoesNotMatch", "InvalidClientTokenId", "AccessDenied"}
+
+
+def test_sns_checks_the_form_as_botocore_encodes_it(stack: LocalStack):
+    """moto runs unpatched here: its signature check re-encodes a form post as botocore does. A body
+    with %20 for a space (valid form encoding, which AWS accepts since it hashes the bytes sent) is
+    refused; the same parameters as botocore writes them (what the function sends, proven byte for
+    byte in Tests/AWSTests/RequestTests.swift) are accepted. So the alert tests, which read what
+    the function published, prove the function's encoding against moto's own check."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import quote, urlencode
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    fn = stack.function_role_test_credentials
+    pairs = [("Action", "Publish"), ("Version", "2010-03-31"), ("TopicArn", stack.topic_arn),
+             ("Subject", "probe"), ("Message", "a form with spaces, + and ~")]
+
+    def publish(body: str) -> int:
+        request = AWSRequest(method="POST", url=stack.url + "/", data=body.encode(),
+                             headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+        SigV4Auth(Credentials(fn["AccessKeyId"], fn["SecretAccessKey"], fn["SessionToken"]), "sns",
+                  REGION).add_auth(request)
+        sent = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers.items()), method="POST")
+        try:
+            with urllib.request.urlopen(sent, timeout=30) as answer:
+                return answer.status
+        except urllib.error.HTTPError as refused:
+            assert b"SignatureDoesNotMatch" in refused.read()
+            return refused.code
+
+    assert publish("&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)) == 403
+    assert publish(urlencode(pairs)) == 200
 
 
 # What the four steps call, and nothing else (DESIGN: least privilege).

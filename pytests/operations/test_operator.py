@@ -269,6 +269,32 @@ def test_doctor_with_the_instance_offline(stack, pg):
     assert "PingStatus ConnectionLost" in rows[f"{INSTANCE} in SSM"][1]
 
 
+@pytest.mark.parametrize("old", ["3.3.2745.0", "3.3.987.0", "2.3.1644.0"])
+def test_doctor_with_an_ssm_agent_too_old_for_the_documents(stack, pg, old):
+    """The documents' parameters reach the scripts as SSM_<Name> variables, which agents set from
+    3.3.2746.0 on (AWS's documentation of interpolationType ENV_VAR): doctor fails an older agent
+    with the fix, and runs nothing on that host."""
+    _, _, arn = new_login(stack, pg)
+    stack.ssm.set_agent_version(INSTANCE, old)
+    sent = len(stack.commands)
+    try:
+        rows = failing_doctor(stack, arn, f"{INSTANCE} in SSM")
+    finally:
+        stack.ssm.set_agent_version(INSTANCE, "3.3.3050.0")
+    line = rows[f"{INSTANCE} in SSM"][1]
+    assert f"SSM agent {old}" in line and "3.3.2746.0 or newer" in line and "AWS-UpdateSSMAgent" in line
+    assert rows["hosts log in with AWSCURRENT"][0] == "SKIP"
+    assert len(stack.commands) == sent
+    # Compared number by number: 3.3.10000.0 is newer than 3.3.2746.0, though not as a string.
+    stack.ssm.set_agent_version(INSTANCE, "3.3.10000.0")
+    try:
+        p = rotator(stack, "doctor", "--secret-id", arn)
+    finally:
+        stack.ssm.set_agent_version(INSTANCE, "3.3.3050.0")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "agent 3.3.10000.0" in check_lines(p.stdout)[f"{INSTANCE} in SSM"][1]
+
+
 def test_doctor_with_a_host_of_the_wrong_platform_and_an_unknown_one(stack, pg):
     _, _, arn = new_login(stack, pg, instances=(WINDOWS_INSTANCE, UNREGISTERED_INSTANCE))
     rows = failing_doctor(stack, arn, f"{WINDOWS_INSTANCE} in SSM")
@@ -283,6 +309,22 @@ def test_doctor_when_the_host_cannot_log_in_with_awscurrent(stack, pg):
     assert "exit code 5" in rows[f"{INSTANCE} logs in"][1]
     code, report = rotator_json(stack, "doctor", "--secret-id", arn)
     assert code == 1 and report["passed"] is False
+
+
+def test_doctor_before_the_first_rotation_skips_the_login_with_the_placeholder(stack, pg):
+    """As deployed, AWSCURRENT holds a random password no host has, marked passwordPlaceholder: doctor
+    passes the checks that can pass and skips the login it cannot prove yet (no host command), where
+    the same secret without the mark fails that login."""
+    _, _, arn = new_login(stack, pg, secret_password="Deployed-" + secrets.token_hex(12),
+                          extra={"passwordPlaceholder": True})
+    sent = len(stack.commands)
+    p = rotator(stack, "doctor", "--secret-id", arn)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = check_lines(p.stdout)
+    assert rows["hosts log in with AWSCURRENT"][0] == "SKIP"
+    assert "placeholder password" in rows["hosts log in with AWSCURRENT"][1]
+    assert rows[f"{INSTANCE} in SSM"][0] == "PASS" and rows["SSM document"][0] == "PASS"
+    assert len(stack.commands) == sent
 
 
 def test_doctor_names_the_document_version_it_verified(stack, pg):

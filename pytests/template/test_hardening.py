@@ -229,7 +229,8 @@ def test_no_parameter_can_break_the_secrets_json(template):
     v = json.loads(evaluate(template, gen, {"DatabaseInstanceIds": ids,
                                             "MasterSecretArn": samples["MasterSecretArn"]}))
     assert v["instanceIds"] == ids and v["masterarn"] == samples["MasterSecretArn"]
-    assert set(v) == {"engine", "host", "port", "username", "dbname", "instanceIds", "masterarn"}
+    assert set(v) == {"engine", "host", "port", "username", "dbname", "instanceIds", "masterarn", "passwordPlaceholder"}
+    assert v["passwordPlaceholder"] is True
 
 
 # ---------------------------------------------------------------------------------- build-libcurl.sh

@@ -140,7 +140,10 @@ def test_function(template):
     assert fn["Type"] == "AWS::Serverless::Function"
     assert fn["Metadata"]["BuildMethod"] == "makefile"
     p = fn["Properties"]
-    assert (p["Runtime"], p["Architectures"], p["Handler"]) == ("provided.al2023", ["x86_64"], "bootstrap")
+    assert (p["Runtime"], p["Architectures"], p["Handler"]) == ("provided.al2023", [{"Ref": "Architecture"}], "bootstrap")
+    # Lambda's two architectures, x86_64 unless the deployer chooses arm64 (and builds for it).
+    architecture = template["Parameters"]["Architecture"]
+    assert (architecture["AllowedValues"], architecture["Default"]) == (["x86_64", "arm64"], "x86_64")
     # A step's command may take its whole 120 s document timeout, and so may the restore after
     # it, each within half of what is left: 2 x (120 s + delivery and polling) + 3 s.
     step_timeouts = {int(r["Properties"]["Content"]["mainSteps"][0]["inputs"]["timeoutSeconds"])

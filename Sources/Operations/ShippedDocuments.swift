@@ -28,7 +28,7 @@ extension ShippedDocument {
             ]),
         .sqlserver: ShippedDocument(
             steps: [
-                .init(action: "aws:runPowerShellScript", scriptSHA256: "a8cfd29298ac7d7c3d0df0859a033332d8a4dbebec83fe65b42af49e468b7705"),
+                .init(action: "aws:runPowerShellScript", scriptSHA256: "93d2ed6612cf8f8b0912544c7adf3e67a15f9a917bb2518d73f52f45b09e53e6"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

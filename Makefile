@@ -57,7 +57,7 @@ chaos: deps build tools
 	status=$$?; $(PYTHON) -m local.reliability_report $(CHAOS_REPORT) docs/RELIABILITY.md && exit $$status
 
 # The attacks of docs/THREAT-MODEL.md alone, long form; rewrites the attack table of docs/RELIABILITY.md.
-HOST_ATTACK_TESTS := pytests/hosts/test_secret_attacks.py pytests/hosts/test_mysql_attacks.py \
+HOST_ATTACK_TESTS := pytests/hosts/test_secret_attacks.py pytests/hosts/test_mysql_attacks.py pytests/hosts/test_killed_runs.py \
 	pytests/hosts/test_postgres_attacks.py pytests/hosts/test_hostile_identifiers.py pytests/hosts/test_sqlserver_script.py \
 	pytests/template/test_hardening.py
 E2E_ATTACK_TESTS := pytests/e2e/test_attacks.py pytests/e2e/test_concurrency.py::test_a_late_set_after_a_rollback_changes_nothing

@@ -8,7 +8,7 @@ extension ShippedDocument {
     static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "d6bc6563f6a1a93e7746a90f55e399b44e3f7255ef5a606da8688f510b10308a"),
+                .init(action: "aws:runShellScript", scriptSHA256: "52bd633944ee59ea25c90086370d55d8f06f731e01a0f8da4cbed581dc9ec121"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -18,7 +18,7 @@ extension ShippedDocument {
             ]),
         .postgres: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "9e25fd3c7267e69ba272230060c66503c198d35d35d4fc8ce336257f77ead9bd"),
+                .init(action: "aws:runShellScript", scriptSHA256: "2ed1c90f232f863098449440b890205bc32757e39fc639c2292124b104676949"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -28,7 +28,7 @@ extension ShippedDocument {
             ]),
         .sqlserver: ShippedDocument(
             steps: [
-                .init(action: "aws:runPowerShellScript", scriptSHA256: "a8cfd29298ac7d7c3d0df0859a033332d8a4dbebec83fe65b42af49e468b7705"),
+                .init(action: "aws:runPowerShellScript", scriptSHA256: "93d2ed6612cf8f8b0912544c7adf3e67a15f9a917bb2518d73f52f45b09e53e6"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

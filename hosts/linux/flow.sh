@@ -1,15 +1,17 @@
 # ---- the secret version ------------------------------------------------------------------
 # read_secret <what> <region> <secret id> <--version-id|--version-stage> <value> <helper command...>:
-# the SecretString goes from the CLI through a pipe into the helper, whose output is $work/<what>.
+# the SecretString goes from the CLI through a pipe into the helper, whose output (the fields, the
+# passwords among them) is left in $secret_lines, in this shell's memory: never in a file.
+secret_lines=''
 read_secret() {
   local what=$1 secret_region=$2 id=$3 selector=$4 selected=$5 aws_status=0 parse_status=0
   shift 5
   rm -f -- "$work/aws.status"
-  {
+  secret_lines=$({
     aws secretsmanager get-secret-value --region "$secret_region" --secret-id "$id" "$selector" "$selected" \
       --query '[VersionStages, SecretString]' --output json --cli-connect-timeout 10 --cli-read-timeout 30 \
       2>"$work/aws.err" || echo "$?" >"$work/aws.status"
-  } | python3 -I -c "$helper" "$@" >"$work/$what" 2>"$work/parse.err" || parse_status=$?
+  } | python3 -I -c "$helper" "$@" 2>"$work/parse.err") || parse_status=$?
   if [ -s "$work/aws.status" ]; then aws_status=$(cat "$work/aws.status"); fi
   if [ "$aws_status" != 0 ]; then
     if [ "$what" = fields ]; then what='the secret version'; else what="the $what secret"; fi
@@ -32,8 +34,10 @@ fi
 exec 9>"$lock_dir/$(printf '%s' "$secret_id" | sha256sum | cut -c 1-64).lock"
 flock -w 100 9 || fail 6 "another command for this secret held the host's lock for 100 s"
 
-read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$work" "$action"
-{ IFS= read -r username && IFS= read -r port && IFS= read -r dbname && IFS= read -r masterarn; } <"$work/fields" \
+# The lines reach read through a pipe, never a here-string: bash before 5.1 writes those to a file.
+read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$action"
+{ IFS= read -r username && IFS= read -r port && IFS= read -r dbname && IFS= read -r masterarn \
+    && IFS= read -r password && IFS= read -r probe_password; } < <(printf '%s\n' "$secret_lines") \
   || fail 4 "the secret JSON could not be read"
 
 # The login the stack pins (the document's Login parameter): a version naming another changes nothing.
@@ -66,11 +70,12 @@ elif [ -n "$masterarn" ]; then
   # this version's login if it is missing, give it the grants of the login AWSCURRENT names (the
   # one applications hold, never changed here), then set its password.
   [ "$status" = 0 ] || [ "$status" = 1 ] || verify_failed "$status"
-  read_secret master "$(printf '%s\n' "$masterarn" | cut -d : -f 4)" "$masterarn" --version-stage AWSCURRENT parse-master "$work"
-  IFS= read -r master_username <"$work/master" || fail 4 "the master secret JSON could not be read"
+  read_secret master "$(printf '%s\n' "$masterarn" | cut -d : -f 4)" "$masterarn" --version-stage AWSCURRENT parse-master
+  { IFS= read -r master_username && IFS= read -r master_password; } < <(printf '%s\n' "$secret_lines") \
+    || fail 4 "the master secret JSON could not be read"
   administrator="the master login '$master_username'"
   read_secret current "$region" "$secret_id" --version-stage AWSCURRENT parse-username
-  IFS= read -r partner <"$work/current" || fail 4 "the AWSCURRENT secret JSON could not be read"
+  IFS= read -r partner < <(printf '%s\n' "$secret_lines") || fail 4 "the AWSCURRENT secret JSON could not be read"
   # The two logins of a secret are a name and that name with _clone: a version naming any other
   # login (the master's, an administrator's) is refused, as AWS's multi-user templates do.
   if [ "$username" != "$partner" ] && [ "$username" != "${partner}_clone" ] && [ "${username}_clone" != "$partner" ]; then

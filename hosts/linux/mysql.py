@@ -5,10 +5,9 @@ is for linters and tests)."""
 import hashlib
 import os
 import re
-import secrets
 import sys
 
-from secret import Rules, die, run, write_private
+from secret import Rules, die, handed_password, run
 
 # Oracle MySQL's user names are 32 characters, MariaDB's 80; the helper allows what either stores
 # (the server refuses a longer name for itself). Database names are 64 characters on both.
@@ -381,18 +380,8 @@ def like(pattern, text):
 
 
 def client_options(username, password):
+    # The client's option file (--defaults-file).
     return ("[client]\nuser=%s\npassword=%s\n" % (option_value(username), option_value(password))).encode("utf-8")
-
-
-def write_login(work, username, password):
-    write_private(os.path.join(work, "client.cnf"), client_options(username, password))
-    # verify's probe: the same login with a password nobody has must be refused.
-    probe = "rotator-probe-" + secrets.token_hex(16)
-    write_private(os.path.join(work, "client.probe.cnf"), client_options(username, probe))
-
-
-def write_master(work, username, password):
-    write_private(os.path.join(work, "master.cnf"), client_options(username, password))
 
 
 def hosts_sql(user):
@@ -405,8 +394,7 @@ def hosts_sql(user):
 def password_sql(verb, hosts_file):
     # ALTER USER: the user's host entries; CREATE USER: those of the partner (AWSCURRENT's login).
     def write(work, name):
-        with open(os.path.join(work, "password"), "rb") as handle:
-            password = handle.read().decode("utf-8")
+        password = handed_password()
         user = sql_literal(name)
         flavour, hosts = read_hosts(work, hosts_file)
         if not hosts:
@@ -431,7 +419,7 @@ def privileges_of_sql(work, name, hosts_file):
 
 
 if __name__ == "__main__":
-    run(RULES, write_login, write_master, {
+    run(RULES, client_options, {
         "hosts-sql": hosts_sql,
         "alter-sql": password_sql("ALTER USER", "hosts"),
         "create-sql": password_sql("CREATE USER", "partner-hosts"),

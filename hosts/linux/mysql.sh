@@ -2,19 +2,21 @@
 client=$(command -v mysql || command -v mariadb || true)
 [ -n "$client" ] || fail 7 "required tool 'mysql' is not installed"
 
-# Helpers in python3: JSON and SQL/option-file quoting. Secrets only in files and pipes.
+# Helpers in python3: JSON and SQL/option-file quoting. Secrets only in pipes and memory.
 read -r -d '' helper <<'PYTHON' || true
 #include secret.py mysql.py
 PYTHON
 
-# Log in over TCP with a client option file and nothing else (--defaults-file: no other option
-# file is read, so a [client] password in ~/.my.cnf cannot stand in for this one).
+# Log in over TCP as the secret's login with <password> in a client option file no name leads to
+# (/dev/fd/3, see hand) and nothing else (--defaults-file: no other option file is read, so a
+# [client] password in ~/.my.cnf cannot stand in for this one).
 # Status: 0 accepted, 1 refused, 2 unreachable.
 login() {
-  local options=$1 errfile=$2 database=()
+  local login_password=$1 errfile=$2 database=()
   if [ -n "$dbname" ]; then database=("--database=$dbname"); fi
-  env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
-    "$client" --defaults-file="$options" --protocol=tcp --host=127.0.0.1 --port="$port" \
+  hand "$login_password" python3 -I -c "$helper" exec-with-credential "$work" "$username" \
+    env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
+    "$client" --defaults-file=/dev/fd/3 --protocol=tcp --host=127.0.0.1 --port="$port" \
     --connect-timeout=10 --batch --skip-column-names ${database[@]+"${database[@]}"} -e 'SELECT 1' \
     </dev/null >/dev/null 2>"$errfile" && return 0
   if grep -q -E -e '^ERROR (2002|2003|2005|2006|2013|2026)' -- "$errfile"; then return 2; fi
@@ -24,8 +26,8 @@ login() {
 # Status: 0 accepted, 1 refused, 2 unreachable, 3 accepted but so is a wrong password (the server
 # does not check passwords: --skip-grant-tables, an authentication plugin that accepts anything).
 verify() {
-  login "$work/client.cnf" "$work/login.err" || return
-  if login "$work/client.probe.cnf" "$work/probe.err"; then return 3; fi
+  login "$password" "$work/login.err" || return
+  if login "$probe_password" "$work/probe.err"; then return 3; fi
   return 0
 }
 
@@ -44,8 +46,9 @@ verify_failed() {
 administrator='root over the local socket'
 admin_sql() {
   if [ -n "$masterarn" ]; then
-    env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
-      "$client" --defaults-file="$work/master.cnf" --protocol=tcp --host=127.0.0.1 --port="$port" --batch \
+    hand "$master_password" python3 -I -c "$helper" exec-with-credential "$work" "$master_username" \
+      env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
+      "$client" --defaults-file=/dev/fd/3 --protocol=tcp --host=127.0.0.1 --port="$port" --batch \
       --skip-column-names --default-character-set=utf8mb4 --connect-timeout=10 2>"$work/admin.err"
     return
   fi
@@ -73,14 +76,14 @@ login_exists() {
 }
 
 change_password() {
-  python3 -I -c "$helper" alter-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
+  hand "$password" python3 -I -c "$helper" alter-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
     || fail 6 "the password of '$username' could not be changed: $(admin_error)"
 }
 
 # Alternating users: the login with this version's password on the partner's host entries,
 # then exactly the partner's grants on each host entry both have.
 create_login() {
-  python3 -I -c "$helper" create-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
+  hand "$password" python3 -I -c "$helper" create-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
     || fail 6 "the login '$username' could not be created: $(admin_error)"
 }
 

@@ -1,4 +1,4 @@
-"""PostgreSQL's part of the host helper: credential files, SQL for roles and grants, and the
+"""PostgreSQL's part of the host helper: the client's password file, SQL for roles and grants, and the
 SCRAM-SHA-256 verifier, so the clear-text password never reaches the server or its logs.
 Joined after secret.py by ops/template.py (the import below is for linters and tests)."""
 
@@ -6,12 +6,11 @@ import base64
 import hashlib
 import hmac
 import os
-import secrets
 import stringprep
 import sys
 import unicodedata
 
-from secret import Rules, run, write_private
+from secret import Rules, handed_password, run
 
 # NAMEDATALEN - 1 bytes for both names; the database to verify in defaults to postgres.
 RULES = Rules(port=5432, dbname="postgres", username_limit=63, dbname_limit=63, unit="bytes")
@@ -189,14 +188,9 @@ def pg_literal(text):
     return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def write_login(work, username, password):
-    write_private(os.path.join(work, "pgpass"), ("*:*:*:*:" + pgpass_escape(password) + "\n").encode("utf-8"))
-    probe = "rotator-probe-" + secrets.token_hex(16)
-    write_private(os.path.join(work, "pgpass.probe"), ("*:*:*:*:" + probe + "\n").encode("utf-8"))
-
-
-def write_master(work, username, password):
-    write_private(os.path.join(work, "master.pgpass"), ("*:*:*:*:" + pgpass_escape(password) + "\n").encode("utf-8"))
+def password_file(username, password):
+    # libpq's password file (PGPASSFILE): one line for any host, port, database and user.
+    return ("*:*:*:*:" + pgpass_escape(password) + "\n").encode("utf-8")
 
 
 def exists_sql(name):
@@ -204,9 +198,8 @@ def exists_sql(name):
 
 
 def password_sql(verb):
-    def write(work, name):
-        with open(os.path.join(work, "password"), "rb") as handle:
-            password = handle.read().decode("utf-8")
+    def write(name):
+        password = handed_password()
         # One change at a time on this server: two concurrent ALTER ROLE of one role fail
         # with "tuple concurrently updated" (two copies of a step, a rollback racing a set).
         sys.stdout.write("BEGIN;\nSELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('rotator: ALTER ROLE'));\n"
@@ -228,7 +221,7 @@ def extra_rights_sql(source, target):
 
 
 if __name__ == "__main__":
-    run(RULES, write_login, write_master, {
+    run(RULES, password_file, {
         "exists-sql": exists_sql,
         "alter-sql": password_sql("ALTER ROLE %s"),
         "create-sql": password_sql("CREATE ROLE %s LOGIN"),

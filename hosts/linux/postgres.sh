@@ -3,7 +3,7 @@ for tool in psql runuser; do
   command -v "$tool" >/dev/null 2>&1 || fail 7 "required tool '$tool' is not installed"
 done
 
-# Helpers in python3: JSON, quoting and the SCRAM-SHA-256 verifier. Secrets only in files/pipes.
+# Helpers in python3: JSON, quoting and the SCRAM-SHA-256 verifier. Secrets only in pipes and memory.
 read -r -d '' helper <<'PYTHON' || true
 #include secret.py postgres.py
 PYTHON
@@ -11,13 +11,15 @@ PYTHON
 psql_major=0
 if [[ $(psql --version 2>/dev/null || true) =~ \)\ ([0-9]+) ]]; then psql_major=${BASH_REMATCH[1]}; fi
 
-# psql over TCP as <user> with a password file, and nothing else: no PGPASSWORD, no service file,
-# no client certificate, no GSS; with libpq 16+ the server must also ask for a password.
+# psql over TCP as <user> with <password> in a password file no name leads to (/dev/fd/3, see
+# hand), and nothing else: no PGPASSWORD, no service file, no client certificate, no GSS; with
+# libpq 16+ the server must also ask for a password.
 tcp_psql() {
-  local passfile=$1 user=$2 errfile=$3
+  local user=$1 password=$2 errfile=$3
   shift 3
-  env -u PGPASSWORD -u PGSERVICE -u PGSERVICEFILE -u PGHOSTADDR -u PGOPTIONS -u PGSSLROOTCERT \
-    PGPASSFILE="$passfile" PGHOST=127.0.0.1 PGPORT="$port" PGUSER="$user" PGDATABASE="$dbname" \
+  hand "$password" python3 -I -c "$helper" exec-with-credential "$work" "$user" \
+    env -u PGPASSWORD -u PGSERVICE -u PGSERVICEFILE -u PGHOSTADDR -u PGOPTIONS -u PGSSLROOTCERT \
+    PGPASSFILE=/dev/fd/3 PGHOST=127.0.0.1 PGPORT="$port" PGUSER="$user" PGDATABASE="$dbname" \
     PGCONNECT_TIMEOUT=10 PGSSLMODE=prefer PGGSSENCMODE=disable PGAPPNAME=rotator \
     PGSSLCERT="$work/no-client-certificate" PGSSLKEY="$work/no-client-key" \
     PGREQUIREAUTH=password,md5,scram-sha-256 \
@@ -27,8 +29,8 @@ tcp_psql() {
 # Log in as the secret's login. Status: 0 accepted, 1 refused, 2 unreachable, 3 the server does
 # not check passwords.
 login() {
-  local passfile=$1 errfile=$2
-  printf 'SELECT 1;\n' | tcp_psql "$passfile" "$username" "$errfile" >/dev/null && return 0
+  local login_password=$1 errfile=$2
+  printf 'SELECT 1;\n' | tcp_psql "$username" "$login_password" "$errfile" >/dev/null && return 0
   if grep -q -e 'authentication method requirement' -- "$errfile"; then return 3; fi
   if grep -q -i -e 'connection refused' -e 'could not connect' -e 'timeout expired' -e 'no route to host' \
       -e 'network is unreachable' -e 'server closed the connection unexpectedly' -e 'could not translate host' \
@@ -40,11 +42,11 @@ login() {
 
 verify() {
   local status=0
-  login "$work/pgpass" "$work/login.err" || status=$?
+  login "$password" "$work/login.err" || status=$?
   if [ "$status" = 0 ] && [ "$psql_major" -lt 16 ]; then
     # libpq < 16 cannot insist on password authentication: make sure a wrong password fails.
     local probe=0
-    login "$work/pgpass.probe" "$work/probe.err" || probe=$?
+    login "$probe_password" "$work/probe.err" || probe=$?
     if [ "$probe" = 0 ]; then status=3; fi
   fi
   return "$status"
@@ -63,7 +65,7 @@ verify_failed() {
 administrator='OS user postgres'
 admin_sql() {
   if [ -n "$masterarn" ]; then
-    tcp_psql "$work/master.pgpass" "$master_username" "$work/admin.err" -v ON_ERROR_STOP=1
+    tcp_psql "$master_username" "$master_password" "$work/admin.err" -v ON_ERROR_STOP=1
   else
     runuser -u postgres -- env PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-10}" psql -X -A -t -q -v ON_ERROR_STOP=1 2>"$work/admin.err"
   fi
@@ -77,13 +79,13 @@ login_exists() {
 }
 
 change_password() {
-  python3 -I -c "$helper" alter-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
+  hand "$password" python3 -I -c "$helper" alter-sql "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
     || fail 6 "the password of '$username' could not be changed: $(first_line "$work/admin.err")"
 }
 
 # Alternating users: the login with this version's password, and the grants of <partner>.
 create_login() {
-  python3 -I -c "$helper" create-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
+  hand "$password" python3 -I -c "$helper" create-sql "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
     || fail 6 "the login '$username' could not be created: $(first_line "$work/admin.err")"
 }
 

@@ -60,11 +60,24 @@ for tool in aws python3 flock sha256sum; do
 done
 
 # ---- private working directory: TMPDIR if the host sets one, else RAM-backed when possible ----
+# It holds the tools' error output and the privilege tables' answers, never a password: passwords
+# live in this shell's memory and the helpers' and clients' (see hand), so a run the agent kills
+# with SIGKILL (timeout, CancelCommand) leaves none behind, on disk or in /dev/shm.
 base=${TMPDIR:-}
 if [ -z "$base" ]; then
   base=/tmp
   if [ -d /dev/shm ] && [ -w /dev/shm ]; then base=/dev/shm; fi
 fi
-# A run the agent killed (timeout, CancelCommand: SIGKILL) could not clean up after itself.
+# A killed run could not remove its directory: swept once stale, so they do not pile up.
 find "$base" -maxdepth 1 -type d -name 'rotator.??????????' -uid 0 -mmin +10 -exec rm -rf -- {} + 2>/dev/null || true
 work=$(mktemp -d "$base/rotator.XXXXXXXXXX")
+
+# hand <password> <command...>: runs the command with the password on its descriptor 3, a pipe
+# out of this shell's memory (printf is a builtin: no command line, no file, no environment).
+# The helper reads it there (handed_password), or turns it into the client's credential file,
+# which no name leads to (exec-with-credential: the client reads /dev/fd/3).
+hand() {
+  local password=$1
+  shift
+  "$@" 3< <(printf '%s' "$password")
+}

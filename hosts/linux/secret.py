@@ -2,15 +2,20 @@
 
 `ops/template.py` joins this file and the engine's own helper (postgres.py, mysql.py) into the
 python3 program a document runs as `python3 -I -c "$helper" <command> ...` (docs/host-contract.md).
-The secret arrives on standard input; passwords leave only in private files of the run's working
-directory, never on standard output, which carries the plain fields the shell reads line by line.
+The secret arrives on standard input; its fields, passwords among them, leave on standard output,
+a pipe the shell reads line by line into its own memory. No password is ever written to a file
+that has a name: a run the SSM agent kills (SIGKILL, no clean-up) cannot leave one behind. The
+shell hands a password back to a helper on file descriptor 3, a pipe (`handed_password`), and a
+client gets it in a file no name leads to (`exec_with_credential`).
 The validation cases every implementation must agree on are hosts/secret-cases.json.
 """
 
 import json
 import os
 import re
+import secrets
 import sys
+import tempfile
 
 SECRET_ARN = r"^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}\Z"
 
@@ -24,10 +29,39 @@ def has_control(text):
     return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
-def write_private(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+# The descriptor on which the shell hands a helper a password (a pipe out of its memory), and on
+# which a client finds its credential file (/dev/fd/3).
+HANDED = 3
+
+
+def handed_password():
+    """The password the shell hands this helper on descriptor 3 (`hand` in flow.sh)."""
+    with os.fdopen(HANDED, "rb") as pipe:
+        return pipe.read().decode("utf-8")
+
+
+def anonymous_file(work):
+    """A regular file that no name leads to, ever: in memory (memfd, Python 3.8+), else in work
+    with O_TMPFILE (or, where the file system lacks it, unlinked before anything is written)."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("rotator-credential"), "w+b")
+    return tempfile.TemporaryFile(dir=work)
+
+
+def exec_with_credential(credential_file, work, username, *command):
+    """Runs `command` (exec) with descriptor 3 an anonymous file holding `credential_file(username,
+    password)`, the password handed on descriptor 3: the client reads /dev/fd/3 (PGPASSFILE,
+    --defaults-file), which a SIGKILL at any moment cannot leave behind, as it could a named file."""
+    password = handed_password()
+    handle = anonymous_file(work)
+    handle.write(credential_file(username, password))
+    handle.flush()
+    # libpq ignores a password file that group or others may read (a memfd starts as 0777).
+    os.fchmod(handle.fileno(), 0o600)
+    # (The file may itself be descriptor 3, free again once the pipe was read: dup2 is then a no-op.)
+    os.dup2(handle.fileno(), HANDED)
+    os.set_inheritable(HANDED, True)
+    os.execvp(command[0], command)
 
 
 class Rules:
@@ -79,9 +113,10 @@ def read_version(what):
     return stages, secret
 
 
-def parse(work, action, rules, write_login):
-    """The version the host must hold: checks every field it uses, has `write_login(work, username,
-    password)` write the engine's credential files, and prints username, port, dbname, masterarn.
+def parse(action, rules):
+    """The version the host must hold: checks every field it uses and prints username, port,
+    dbname, masterarn, the password, and a probe password (a random one nobody has: verify makes
+    sure the server refuses it).
 
     A version to `set` must still be AWSPENDING or AWSCURRENT. flow.sh reads it under the host's
     lock for the secret, so a set that arrives after a rollback removed AWSPENDING (a copy of the
@@ -117,9 +152,13 @@ def parse(work, action, rules, write_login):
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         die(4, "the secret field 'port' is not a TCP port number")
     masterarn = master_arn(secret)
-    write_private(os.path.join(work, "password"), password.encode("utf-8"))
-    write_login(work, username, password)
-    sys.stdout.write("%s\n%d\n%s\n%s\n" % (username, port, dbname, masterarn))
+    probe = "rotator-probe-" + secrets.token_hex(16)
+    write_lines([username, str(port), dbname, masterarn, password, probe])
+
+
+def write_lines(fields):
+    # In UTF-8 whatever the locale (a lone surrogate cannot be written: an error, exit 1).
+    sys.stdout.buffer.write("".join(field + "\n" for field in fields).encode("utf-8"))
 
 
 def master_arn(secret):
@@ -145,18 +184,19 @@ def read_login(what, rules):
     return fields
 
 
-def run(rules, write_login, write_master, commands):
+def run(rules, credential_file, commands):
     """The helper's entry point: argv[1] names the command, the shared ones or the engine's own
-    (`commands`, a name -> function of the remaining arguments)."""
+    (`commands`, a name -> function of the remaining arguments). `credential_file(username,
+    password)` is the engine's client credential file (bytes)."""
     command, arguments = sys.argv[1], sys.argv[2:]
     if command == "parse":
-        parse(arguments[0], arguments[1], rules, write_login)
+        parse(arguments[0], rules)
     elif command == "parse-master":
-        username, password = read_login("master", rules)
-        write_master(arguments[0], username, password)
-        sys.stdout.write(username + "\n")
+        write_lines(read_login("master", rules))
+    elif command == "exec-with-credential":
+        exec_with_credential(credential_file, *arguments)
     elif command == "parse-username":
-        sys.stdout.write(read_login("AWSCURRENT", rules)[0] + "\n")
+        write_lines(read_login("AWSCURRENT", rules)[:1])
     elif command in commands:
         commands[command](*arguments)
     else:

@@ -414,7 +414,8 @@ $sqlLoginCountSql = "SELECT COUNT(*) FROM sys.sql_logins WHERE name = @login"
 
 # What makes the login in @partner an administrator, '' when nothing does: membership (direct or
 # through other server roles) in sysadmin or securityadmin, or CONTROL SERVER, ALTER ANY LOGIN or
-# IMPERSONATE ANY LOGIN granted to it, to a role it is in or to public. An administrator that
+# IMPERSONATE ANY LOGIN granted to it, to a role it is in or to public, or IMPERSONATE, CONTROL,
+# ALTER or TAKE OWNERSHIP on a login or server role (the copy of rights would hand those on). An administrator that
 # cannot see other logins' roles and permissions cannot tell: an error (exit 6), never ''.
 $privilegedSql = @'
 IF NOT (HAS_PERMS_BY_NAME(NULL, NULL, N'VIEW ANY DEFINITION') = 1 OR IS_SRVROLEMEMBER(N'securityadmin') = 1
@@ -444,7 +445,13 @@ reasons(reason) AS (
     SELECT p.permission_name + CASE WHEN p.grantee_principal_id = @principal THEN N'' ELSE N' through ' + g.name END
       FROM sys.server_permissions p JOIN sys.server_principals g ON g.principal_id = p.grantee_principal_id
      WHERE p.grantee_principal_id IN (SELECT principal_id FROM held) AND p.class = 100 AND p.state IN ('G', 'W')
-       AND p.permission_name IN (N'CONTROL SERVER', N'ALTER ANY LOGIN', N'IMPERSONATE ANY LOGIN'))
+       AND p.permission_name IN (N'CONTROL SERVER', N'ALTER ANY LOGIN', N'IMPERSONATE ANY LOGIN')
+    UNION
+    SELECT p.permission_name + N' ON ' + QUOTENAME(t.name) + CASE WHEN p.grantee_principal_id = @principal THEN N'' ELSE N' through ' + g.name END
+      FROM sys.server_permissions p JOIN sys.server_principals g ON g.principal_id = p.grantee_principal_id
+      JOIN sys.server_principals t ON t.principal_id = p.major_id
+     WHERE p.grantee_principal_id IN (SELECT principal_id FROM held) AND p.class = 101 AND p.state IN ('G', 'W')
+       AND p.permission_name IN (N'IMPERSONATE', N'CONTROL', N'ALTER', N'TAKE OWNERSHIP'))
 SELECT ISNULL(STUFF((SELECT N'; ' + reason FROM reasons ORDER BY reason FOR XML PATH(''), TYPE).value('.', 'nvarchar(max)'), 1, 2, N''), N'');
 '@
 
@@ -527,73 +534,172 @@ END;
 SELECT @created;
 '@
 
-# Exactly the partner's server roles for the login, and in every database where either has a user,
-# a user for the login with exactly the partner's database roles.
-$copyRolesSql = @'
-DECLARE @sql nvarchar(max), @db sysname, @inDatabase nvarchar(600);
-DECLARE roles CURSOR LOCAL FAST_FORWARD FOR
-    SELECT N'ALTER SERVER ROLE ' + QUOTENAME(r.name) + N' ADD MEMBER ' + QUOTENAME(@login)
-      FROM sys.server_role_members m JOIN sys.server_principals r ON r.principal_id = m.role_principal_id
-     WHERE m.member_principal_id = SUSER_ID(@partner)
-       AND NOT EXISTS (SELECT 1 FROM sys.server_role_members o WHERE o.role_principal_id = m.role_principal_id AND o.member_principal_id = SUSER_ID(@login))
-    UNION ALL
-    SELECT N'ALTER SERVER ROLE ' + QUOTENAME(r.name) + N' DROP MEMBER ' + QUOTENAME(@login)
-      FROM sys.server_role_members m JOIN sys.server_principals r ON r.principal_id = m.role_principal_id
-     WHERE m.member_principal_id = SUSER_ID(@login)
-       AND NOT EXISTS (SELECT 1 FROM sys.server_role_members o WHERE o.role_principal_id = m.role_principal_id AND o.member_principal_id = SUSER_ID(@partner));
-OPEN roles;
-FETCH NEXT FROM roles INTO @sql;
-WHILE @@FETCH_STATUS = 0
-BEGIN
-    EXEC sys.sp_executesql @sql;
-    FETCH NEXT FROM roles INTO @sql;
-END;
-CLOSE roles;
-DEALLOCATE roles;
-DECLARE @copyDatabase nvarchar(max) = N'
-DECLARE @sql nvarchar(max);
-DECLARE @source sysname = (SELECT name FROM sys.database_principals WHERE sid = SUSER_SID(@partner));
-DECLARE @target sysname = (SELECT name FROM sys.database_principals WHERE sid = SUSER_SID(@login));
-IF @source IS NULL AND @target IS NULL RETURN;
-IF @target IS NULL
-BEGIN
-    SET @target = @login;
-    SET @sql = N''CREATE USER '' + QUOTENAME(@target) + N'' FOR LOGIN '' + QUOTENAME(@login);
-    EXEC sys.sp_executesql @sql;
-END;
-DECLARE roles CURSOR LOCAL FAST_FORWARD FOR
-    SELECT N''ALTER ROLE '' + QUOTENAME(USER_NAME(m.role_principal_id)) + N'' ADD MEMBER '' + QUOTENAME(@target)
-      FROM sys.database_role_members m
-     WHERE m.member_principal_id = DATABASE_PRINCIPAL_ID(@source)
-       AND NOT EXISTS (SELECT 1 FROM sys.database_role_members o WHERE o.role_principal_id = m.role_principal_id AND o.member_principal_id = DATABASE_PRINCIPAL_ID(@target))
-    UNION ALL
-    SELECT N''ALTER ROLE '' + QUOTENAME(USER_NAME(m.role_principal_id)) + N'' DROP MEMBER '' + QUOTENAME(@target)
-      FROM sys.database_role_members m
-     WHERE m.member_principal_id = DATABASE_PRINCIPAL_ID(@target)
-       AND NOT EXISTS (SELECT 1 FROM sys.database_role_members o WHERE o.role_principal_id = m.role_principal_id AND o.member_principal_id = DATABASE_PRINCIPAL_ID(@source));
-OPEN roles;
-FETCH NEXT FROM roles INTO @sql;
-WHILE @@FETCH_STATUS = 0
-BEGIN
-    EXEC sys.sp_executesql @sql;
-    FETCH NEXT FROM roles INTO @sql;
-END;
-CLOSE roles;
-DEALLOCATE roles;
+# The rights of the partner (who 'S') and of the login (who 'T'), as data: server permissions and
+# server role memberships, and in every database where either has a user (and the master login can
+# enter), its database permissions and role memberships. Each permission carries the ON clause that
+# names its securable, built here with QUOTENAME; NULL for a kind of securable this script cannot
+# name. What the login owns (a database, schemas, roles, objects, server roles, endpoints) is listed
+# apart: ownership is a right that a copy of permissions cannot take away.
+$collectRightsSql = @'
+CREATE TABLE #rights (db sysname NULL, who char(1) NOT NULL, securable nvarchar(max) NULL,
+                      permission nvarchar(128) NOT NULL, state char(1) NOT NULL);
+CREATE TABLE #members (db sysname NULL, who char(1) NOT NULL, role sysname NOT NULL);
+CREATE TABLE #users (db sysname NOT NULL, target sysname NULL, readOnly bit NOT NULL);
+CREATE TABLE #owned (what nvarchar(600) NOT NULL);
+INSERT #rights
+SELECT NULL, CASE WHEN p.grantee_principal_id = SUSER_ID(@partner) THEN 'S' ELSE 'T' END,
+       CASE p.class WHEN 100 THEN N''
+                    WHEN 101 THEN N' ON ' + CASE WHEN sp.type = 'R' THEN N'SERVER ROLE' ELSE N'LOGIN' END + N'::' + QUOTENAME(sp.name)
+                    WHEN 105 THEN N' ON ENDPOINT::' + QUOTENAME(e.name) END,
+       p.permission_name, p.state
+  FROM sys.server_permissions p
+  LEFT JOIN sys.server_principals sp ON p.class = 101 AND sp.principal_id = p.major_id
+  LEFT JOIN sys.endpoints e ON p.class = 105 AND e.endpoint_id = p.major_id
+ WHERE p.grantee_principal_id IN (SUSER_ID(@partner), SUSER_ID(@login)) AND p.state IN ('G', 'W', 'D');
+INSERT #members
+SELECT NULL, CASE WHEN m.member_principal_id = SUSER_ID(@partner) THEN 'S' ELSE 'T' END, r.name
+  FROM sys.server_role_members m JOIN sys.server_principals r ON r.principal_id = m.role_principal_id
+ WHERE m.member_principal_id IN (SUSER_ID(@partner), SUSER_ID(@login));
+INSERT #owned
+SELECT N'the database ' + QUOTENAME(name) FROM sys.databases WHERE owner_sid = SUSER_SID(@login)
+UNION ALL
+SELECT N'the server role ' + QUOTENAME(name) FROM sys.server_principals WHERE owning_principal_id = SUSER_ID(@login)
+UNION ALL
+SELECT N'the endpoint ' + QUOTENAME(name) FROM sys.endpoints WHERE principal_id = SUSER_ID(@login);
+DECLARE @collectDatabase nvarchar(max) = N'
+DECLARE @sourceId int, @targetId int, @target sysname;
+SELECT @sourceId = principal_id FROM sys.database_principals WHERE sid = SUSER_SID(@partner);
+SELECT @targetId = principal_id, @target = name FROM sys.database_principals WHERE sid = SUSER_SID(@login);
+IF @sourceId IS NULL AND @targetId IS NULL RETURN;
+INSERT #users VALUES (DB_NAME(), @target, @readOnly);
+INSERT #rights
+SELECT DB_NAME(), CASE WHEN p.grantee_principal_id = @sourceId THEN ''S'' ELSE ''T'' END,
+       CASE p.class
+            WHEN 0 THEN N''''
+            WHEN 1 THEN N'' ON OBJECT::'' + QUOTENAME(OBJECT_SCHEMA_NAME(p.major_id)) + N''.'' + QUOTENAME(OBJECT_NAME(p.major_id))
+                        + CASE WHEN p.minor_id = 0 THEN N'''' ELSE N'' ('' + QUOTENAME(COL_NAME(p.major_id, p.minor_id)) + N'')'' END
+            WHEN 3 THEN N'' ON SCHEMA::'' + QUOTENAME(SCHEMA_NAME(p.major_id))
+            WHEN 4 THEN N'' ON '' + CASE dp.type WHEN ''R'' THEN N''ROLE'' WHEN ''A'' THEN N''APPLICATION ROLE'' ELSE N''USER'' END
+                        + N''::'' + QUOTENAME(dp.name)
+            WHEN 5 THEN N'' ON ASSEMBLY::'' + QUOTENAME(a.name)
+            WHEN 6 THEN N'' ON TYPE::'' + QUOTENAME(SCHEMA_NAME(t.schema_id)) + N''.'' + QUOTENAME(t.name)
+            WHEN 10 THEN N'' ON XML SCHEMA COLLECTION::'' + QUOTENAME(SCHEMA_NAME(x.schema_id)) + N''.'' + QUOTENAME(x.name)
+            WHEN 24 THEN N'' ON SYMMETRIC KEY::'' + QUOTENAME(sk.name)
+            WHEN 25 THEN N'' ON CERTIFICATE::'' + QUOTENAME(c.name)
+            WHEN 26 THEN N'' ON ASYMMETRIC KEY::'' + QUOTENAME(ak.name) END,
+       p.permission_name, p.state
+  FROM sys.database_permissions p
+  LEFT JOIN sys.database_principals dp ON p.class = 4 AND dp.principal_id = p.major_id
+  LEFT JOIN sys.assemblies a ON p.class = 5 AND a.assembly_id = p.major_id
+  LEFT JOIN sys.types t ON p.class = 6 AND t.user_type_id = p.major_id
+  LEFT JOIN sys.xml_schema_collections x ON p.class = 10 AND x.xml_collection_id = p.major_id
+  LEFT JOIN sys.symmetric_keys sk ON p.class = 24 AND sk.symmetric_key_id = p.major_id
+  LEFT JOIN sys.certificates c ON p.class = 25 AND c.certificate_id = p.major_id
+  LEFT JOIN sys.asymmetric_keys ak ON p.class = 26 AND ak.asymmetric_key_id = p.major_id
+ WHERE p.grantee_principal_id IN (@sourceId, @targetId) AND p.state IN (''G'', ''W'', ''D'');
+INSERT #members
+SELECT DB_NAME(), CASE WHEN m.member_principal_id = @sourceId THEN ''S'' ELSE ''T'' END, USER_NAME(m.role_principal_id)
+  FROM sys.database_role_members m WHERE m.member_principal_id IN (@sourceId, @targetId);
+INSERT #owned
+SELECT N''the database '' + QUOTENAME(DB_NAME()) + N'' (as dbo)'' WHERE @targetId = 1
+UNION ALL
+SELECT N''the schema '' + QUOTENAME(name) + N'' in '' + QUOTENAME(DB_NAME()) FROM sys.schemas WHERE principal_id = @targetId
+UNION ALL
+SELECT N''the role '' + QUOTENAME(name) + N'' in '' + QUOTENAME(DB_NAME()) FROM sys.database_principals WHERE owning_principal_id = @targetId
+UNION ALL
+SELECT N''the object '' + QUOTENAME(name) + N'' in '' + QUOTENAME(DB_NAME()) FROM sys.objects WHERE principal_id = @targetId;
 ';
+DECLARE @db sysname, @readOnly bit, @inDatabase nvarchar(600);
 DECLARE databases CURSOR LOCAL FAST_FORWARD FOR
-    SELECT name FROM sys.databases WHERE state = 0 AND is_read_only = 0 AND HAS_DBACCESS(name) = 1;
+    SELECT name, is_read_only FROM sys.databases WHERE state = 0 AND HAS_DBACCESS(name) = 1;
 OPEN databases;
-FETCH NEXT FROM databases INTO @db;
+FETCH NEXT FROM databases INTO @db, @readOnly;
 WHILE @@FETCH_STATUS = 0
 BEGIN
     SET @inDatabase = QUOTENAME(@db) + N'.sys.sp_executesql';
-    EXEC @inDatabase @copyDatabase, N'@login sysname, @partner sysname', @login = @login, @partner = @partner;
-    FETCH NEXT FROM databases INTO @db;
+    EXEC @inDatabase @collectDatabase, N'@login sysname, @partner sysname, @readOnly bit',
+         @login = @login, @partner = @partner, @readOnly = @readOnly;
+    FETCH NEXT FROM databases INTO @db, @readOnly;
 END;
 CLOSE databases;
 DEALLOCATE databases;
 '@
+
+# After $collectRightsSql, before anything changes: why the partner's rights cannot be made the
+# login's exactly, '' when they can. A permission on a securable the script cannot name, a
+# permission name that is not a keyword, anything the login owns, or a right the login holds
+# beyond the partner's in a read-only database (where nothing can be revoked).
+$uncopyableRightsSql = @'
+SELECT ISNULL(STUFF((SELECT TOP 5 N'; ' + reason FROM (
+    SELECT N'a permission on a kind of securable rotator cannot name'
+           + ISNULL(N' in the database ' + QUOTENAME(db), N' of the server') AS reason
+      FROM #rights WHERE securable IS NULL OR permission LIKE N'%[^A-Z ]%'
+    UNION
+    SELECT N'the login owns ' + what FROM #owned
+    UNION
+    SELECT N'the login holds rights the partner lacks in the read-only database ' + QUOTENAME(u.db)
+      FROM #users u
+     WHERE u.readOnly = 1
+       AND (EXISTS (SELECT 1 FROM #rights t WHERE t.db = u.db AND t.who = 'T' AND NOT EXISTS
+                       (SELECT 1 FROM #rights s WHERE s.db = u.db AND s.who = 'S' AND s.securable = t.securable
+                           AND s.permission = t.permission AND s.state = t.state))
+            OR EXISTS (SELECT 1 FROM #members t WHERE t.db = u.db AND t.who = 'T' AND NOT EXISTS
+                          (SELECT 1 FROM #members s WHERE s.db = u.db AND s.who = 'S' AND s.role = t.role)))) reasons
+  ORDER BY reason FOR XML PATH(''), TYPE).value('.', 'nvarchar(max)'), 1, 2, N''), N'');
+'@
+$checkRightsSql = $collectRightsSql + "`n" + $uncopyableRightsSql
+
+# After $collectRightsSql: exactly the partner's rights for the login, on the server and in every
+# writable database where either has a user (the login's user created where it has none). First
+# what the login holds and the partner lacks is revoked (roles dropped, permissions revoked with
+# CASCADE, a DENY included), then what the partner holds and the login lacks is granted, denied or
+# joined. Every name in a statement is QUOTENAME'd (the securables' ON clauses too); a permission
+# is a keyword from the catalog ($uncopyableRightsSql refused any other).
+$applyRightsSql = @'
+DECLARE @changes TABLE (step int NOT NULL, db sysname NULL, statement nvarchar(max) NOT NULL);
+INSERT @changes
+SELECT 0, u.db, N'CREATE USER ' + QUOTENAME(@login) + N' FOR LOGIN ' + QUOTENAME(@login)
+  FROM #users u WHERE u.target IS NULL AND u.readOnly = 0;
+INSERT @changes
+SELECT 1, t.db, N'ALTER ' + CASE WHEN t.db IS NULL THEN N'SERVER ROLE ' ELSE N'ROLE ' END + QUOTENAME(t.role)
+               + N' DROP MEMBER ' + QUOTENAME(ISNULL(u.target, @login))
+  FROM #members t LEFT JOIN #users u ON u.db = t.db
+ WHERE t.who = 'T' AND ISNULL(u.readOnly, 0) = 0 AND NOT EXISTS
+       (SELECT 1 FROM #members s WHERE s.who = 'S' AND (s.db = t.db OR (s.db IS NULL AND t.db IS NULL)) AND s.role = t.role);
+INSERT @changes
+SELECT 2, t.db, N'REVOKE ' + t.permission + t.securable + N' FROM ' + QUOTENAME(ISNULL(u.target, @login)) + N' CASCADE'
+  FROM #rights t LEFT JOIN #users u ON u.db = t.db
+ WHERE t.who = 'T' AND ISNULL(u.readOnly, 0) = 0 AND NOT EXISTS
+       (SELECT 1 FROM #rights s WHERE s.who = 'S' AND (s.db = t.db OR (s.db IS NULL AND t.db IS NULL))
+           AND s.securable = t.securable AND s.permission = t.permission AND s.state = t.state);
+INSERT @changes
+SELECT 3, s.db, N'ALTER ' + CASE WHEN s.db IS NULL THEN N'SERVER ROLE ' ELSE N'ROLE ' END + QUOTENAME(s.role)
+               + N' ADD MEMBER ' + QUOTENAME(ISNULL(u.target, @login))
+  FROM #members s LEFT JOIN #users u ON u.db = s.db
+ WHERE s.who = 'S' AND ISNULL(u.readOnly, 0) = 0 AND NOT EXISTS
+       (SELECT 1 FROM #members t WHERE t.who = 'T' AND (t.db = s.db OR (t.db IS NULL AND s.db IS NULL)) AND t.role = s.role);
+INSERT @changes
+SELECT 4, s.db, CASE WHEN s.state = 'D' THEN N'DENY ' ELSE N'GRANT ' END + s.permission + s.securable
+               + N' TO ' + QUOTENAME(ISNULL(u.target, @login)) + CASE WHEN s.state = 'W' THEN N' WITH GRANT OPTION' ELSE N'' END
+  FROM #rights s LEFT JOIN #users u ON u.db = s.db
+ WHERE s.who = 'S' AND ISNULL(u.readOnly, 0) = 0 AND NOT EXISTS
+       (SELECT 1 FROM #rights t WHERE t.who = 'T' AND (t.db = s.db OR (t.db IS NULL AND s.db IS NULL))
+           AND t.securable = s.securable AND t.permission = s.permission AND t.state = s.state);
+DECLARE @sql nvarchar(max), @changeDb sysname, @run nvarchar(600);
+DECLARE changes CURSOR LOCAL FAST_FORWARD FOR SELECT db, statement FROM @changes ORDER BY step;
+OPEN changes;
+FETCH NEXT FROM changes INTO @changeDb, @sql;
+WHILE @@FETCH_STATUS = 0
+BEGIN
+    SET @run = N'sys.sp_executesql';
+    IF @changeDb IS NOT NULL SET @run = QUOTENAME(@changeDb) + N'.sys.sp_executesql';
+    EXEC @run @sql;
+    FETCH NEXT FROM changes INTO @changeDb, @sql;
+END;
+CLOSE changes;
+DEALLOCATE changes;
+'@
+$copyRightsSql = $collectRightsSql + "`n" + $applyRightsSql
 
 # Alternating users' part of set: as the master login, the version's login created if missing and
 # given the grants of the login AWSCURRENT names (the one applications hold, never changed here).
@@ -613,8 +719,14 @@ function Copy-PartnerLogin {
     Assert-NotPrivileged $partner
     $logins = Invoke-AdminOrFail 'SQL Server could not be administered' "SELECT COUNT(*) FROM sys.server_principals WHERE name = @login"
     if ([int]$logins -ne 0) { Assert-NotPrivileged $username }
+    # ... nor may either hold rights that a copy could not make equal.
+    $uncopyable = [string](Invoke-AdminOrFail "the rights of '$partner' and '$username' could not be read" $checkRightsSql $partner)
+    if ($uncopyable.Length -gt 0) {
+        Write-RotatorError "the rights of '$partner' cannot be copied to '$username' exactly ($uncopyable): remove what stands in the way first"
+        exit 3
+    }
     $created = Invoke-AdminOrFail "the login '$username' could not be created" $createLoginSql $partner $true
-    [void](Invoke-AdminOrFail "the login '$username' could not be given the roles of '$partner'" $copyRolesSql $partner)
+    [void](Invoke-AdminOrFail "the login '$username' could not be given the rights of '$partner'" $copyRightsSql $partner)
     return ([int]$created -eq 1)
 }
 

@@ -192,8 +192,8 @@ def test_an_existing_privileged_clone_is_not_changed(alternating):
 
 @pytest.mark.chaos("Attacks: a server that accepts any password (verify probe)")
 def test_verify_fails_when_a_wrong_password_is_accepted(mysql_host, mariadb, tmp_path):
-    """Stands in for --skip-grant-tables: a client that logs in with the real option file whatever
-    the probe's says, so the wrong password "works"."""
+    """Stands in for --skip-grant-tables: a client that answers as if logged in when its option file
+    (/dev/fd/3) holds the probe's password, so the wrong password "works"."""
     host = mysql_host
     user = host.new_login("Start-Pass-D1")
     arn, current = host.create_secret(host.secret_value(user, "Start-Pass-D1"))
@@ -203,8 +203,8 @@ def test_verify_fails_when_a_wrong_password_is_accepted(mysql_host, mariadb, tmp
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake = bindir / "mysql"
-    fake.write_text("#!/bin/bash\nargs=()\nfor a in \"$@\"; do args+=(\"${a/client.probe.cnf/client.cnf}\"); done\n"
-                    f"exec {real} \"${{args[@]}}\"\n")
+    fake.write_text("#!/bin/bash\nif grep -q '^password=\"rotator-probe-' /dev/fd/3; then echo 1; exit 0; fi\n"
+                    f"exec {real} \"$@\"\n")
     fake.chmod(0o755)
     env["PATH"] = f"{bindir}:{env['PATH']}"
     expect_failure(host.run("verify", arn, current, env=env), 6, "does not check passwords")

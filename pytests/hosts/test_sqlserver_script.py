@@ -255,9 +255,12 @@ def test_every_variable_read_is_assigned_somewhere(tree):
 
 
 def sql_assignments(script: str) -> dict[str, str]:
-    """The SQL the script names by variable: `$name = @'...'@` here-strings and one-line strings."""
+    """The SQL the script names by variable: `$name = @'...'@` here-strings, one-line strings, and
+    `$name = $first + "`n" + $second` joins of two of them."""
     found = {m[1].lower(): m[2] for m in re.finditer(r"(?ms)^[ \t]*\$(\w+) = @'\n(.*?)\n'@", script)}
     found.update({m[1].lower(): m[2] for m in re.finditer(r'(?m)^\s*\$(\w+) = "((?:SELECT|DECLARE) [^"]*)"$', script)})
+    for m in re.finditer(r'(?m)^\s*\$(\w+) = \$(\w+) \+ "`n" \+ \$(\w+)$', script):
+        found[m[1].lower()] = found[m[2].lower()] + "\n" + found[m[3].lower()]
     return found
 
 
@@ -332,7 +335,9 @@ def test_the_privileged_check_runs_before_the_first_change(tree, script):
     privileged = sql_assignments(script)["privilegedsql"]
     for needle in ("IS_SRVROLEMEMBER(N'sysadmin', @partner)", "sys.server_role_members", "sys.server_permissions",
                    "N'sysadmin', N'securityadmin'", "N'CONTROL SERVER', N'ALTER ANY LOGIN', N'IMPERSONATE ANY LOGIN'",
-                   "p.state IN ('G', 'W')", "RAISERROR"):
+                   "p.state IN ('G', 'W')", "RAISERROR",
+                   # rights on a login or server role, which the copy of rights would hand on
+                   "p.class = 101 AND p.state IN ('G', 'W')", "N'IMPERSONATE', N'CONTROL', N'ALTER', N'TAKE OWNERSHIP'"):
         assert needle in privileged, needle
     changes = [(command, sql) for command, sql, _ in admin_calls(tree, script) if CHANGES.search(sql)]
     assert len(changes) == 3, [text_of(c) for c, _ in changes]
@@ -389,3 +394,186 @@ def test_one_command_per_secret_and_no_stale_set(tree, script):
     read_fn = text_of(function_named(tree, "Read-Secret"))
     assert read_fn.count("$script:readStages = @(") == 2, "both ways of reading keep the version's stages"
     assert "--query '[VersionStages, SecretString]' --output json" in read_fn
+
+
+# ---- an existing clone gets exactly its partner's rights ----------------------------------------
+
+TOKEN = re.compile(r"(?P<string>N?'(?:[^']|'')*')|(?P<comment>--[^\n]*)|(?P<word>[@#A-Za-z_][\w.@#$]*)"
+                   r"|(?P<number>\d+)|(?P<space>\s+)|(?P<op>.)", re.S)
+
+
+def tokens(sql: str) -> list[tuple[str, str]]:
+    return [(m.lastgroup, m.group()) for m in TOKEN.finditer(sql) if m.lastgroup not in ("space", "comment")]
+
+
+def operand_after(toks, i):
+    """The token range [i, j) of the operand that starts at i: a literal, a name, a call, (...), CASE...END."""
+    kind, text = toks[i]
+    if text.upper() == "CASE":
+        depth, j = 0, i
+        while True:
+            word = toks[j][1].upper() if toks[j][0] == "word" else ""
+            depth += (word == "CASE") - (word == "END")
+            j += 1
+            if depth == 0:
+                return i, j
+    if text == "(" or (kind == "word" and i + 1 < len(toks) and toks[i + 1][1] == "("):
+        j = i if text == "(" else i + 1
+        depth = 0
+        while True:
+            depth += (toks[j][1] == "(") - (toks[j][1] == ")")
+            j += 1
+            if depth == 0:
+                return i, j
+    return i, i + 1
+
+
+def operand_before(toks, i):
+    """The token range [k, i + 1) of the operand that ends at i."""
+    kind, text = toks[i]
+    if kind == "word" and text.upper() == "END":
+        depth, k = 0, i
+        while True:
+            word = toks[k][1].upper() if toks[k][0] == "word" else ""
+            depth += (word == "END") - (word == "CASE")
+            if depth == 0:
+                return k, i + 1
+            k -= 1
+    if text == ")":
+        depth, k = 0, i
+        while True:
+            depth += (toks[k][1] == ")") - (toks[k][1] == "(")
+            if depth == 0:
+                break
+            k -= 1
+        if k > 0 and toks[k - 1][0] == "word":
+            k -= 1
+        return k, i + 1
+    return i, i + 1
+
+
+# Columns concatenated as they are: a permission (a keyword of the catalog; $uncopyableRightsSql refuses
+# any other) and a securable's ON clause (built with QUOTENAME in $collectRightsSql).
+RAW_COLUMNS = {"s.permission", "t.permission", "s.securable", "t.securable"}
+
+
+def unquoted_operands(sql: str) -> list[str]:
+    """Every operand of a string concatenation that is not a literal, a QUOTENAME(...), one of
+    RAW_COLUMNS or a CASE whose results start with those; nested dynamic SQL (a literal holding a
+    batch) is checked the same way."""
+    toks = tokens(sql)
+    bad = []
+    for kind, text in toks:
+        if kind == "string" and "\n" in text:
+            bad += unquoted_operands(text[text.index("'") + 1:-1].replace("''", "'"))
+    operands = set()
+    for i, (_kind, text) in enumerate(toks):
+        if text == "+":
+            operands |= {operand_before(toks, i - 1), operand_after(toks, i + 1)}
+    for start, end in sorted(operands):
+        first = toks[start]
+        if first[0] == "string" or first[1].upper() == "QUOTENAME" or first[1] in RAW_COLUMNS:
+            continue
+        if first[1].upper() == "CASE":
+            results = [toks[j + 1] for j in range(start, end - 1) if toks[j][1].upper() in ("THEN", "ELSE")]
+            if all(r[0] == "string" or r[1].upper() in ("QUOTENAME", "CASE") for r in results):
+                continue
+        bad.append(" ".join(t for _, t in toks[start:end]))
+    return bad
+
+
+def dynamic_sql(script: str) -> dict[str, str]:
+    """The SQL whose strings become statements (sys.sp_executesql). $checkRightsSql runs the same
+    collection as $copyRightsSql, then only builds the text of a refusal (no statement)."""
+    sql = sql_assignments(script)
+    assert "sp_executesql" not in sql["uncopyablerightssql"]
+    return {name: text for name, text in sql.items() if "sp_executesql" in text and name != "checkrightssql"}
+
+
+@pytest.mark.chaos("Attacks: names in SQL Server's dynamic SQL (static)")
+def test_every_name_in_dynamic_sql_is_quotenamed(script):
+    found = dynamic_sql(script)
+    assert {"alter", "createloginsql", "copyrightssql"} <= set(found), sorted(found)
+    for name, sql in found.items():
+        assert unquoted_operands(sql) == [], name
+    # the check itself finds what it must (a name concatenated as it is, in a nested batch too)
+    assert unquoted_operands("SET @sql = N'ALTER ROLE ' + r.name + N' ADD MEMBER ' + QUOTENAME(@t);") == ["r.name"]
+    assert unquoted_operands("DECLARE @x nvarchar(max) = N'\nSELECT N''GRANT '' + CASE WHEN 1 = 1 THEN o.name END;\n';") \
+        == ["CASE WHEN 1 = 1 THEN o.name END"]
+    # The catalog's permission names are keywords: any other refuses the copy before it starts.
+    assert "securable IS NULL OR permission LIKE N'%[^A-Z ]%'" in sql_assignments(script)["uncopyablerightssql"]
+
+
+def change_steps(sql: str) -> dict[int, str]:
+    """$applyRightsSql's INSERTs into @changes, by step."""
+    steps = {}
+    for block in sql.split("INSERT @changes\n")[1:]:
+        step = int(re.match(r"SELECT (\d+), ", block)[1])
+        steps[step] = block.split(";\n", 1)[0]
+    return steps
+
+
+def same(a: str, b: str, *columns: str) -> str:
+    return " AND ".join(f"{a}.{c} = {b}.{c}" for c in columns)
+
+
+@pytest.mark.chaos("Attacks: an existing clone keeps rights its partner lacks (SQL Server, static)")
+def test_the_clone_gets_exactly_the_partners_rights(tree, script):
+    sql = sql_assignments(script)
+    collect = sql["collectrightssql"]
+    # Both logins' rights are read as data: server permissions and roles, and in every database
+    # (read-only ones too, where $uncopyableRightsSql refuses what cannot be revoked) permissions
+    # and roles, grants, grants with grant option and denies alike.
+    for needle in ("FROM sys.server_permissions p", "FROM sys.server_role_members m", "FROM sys.database_permissions p",
+                   "FROM sys.database_role_members m", "EXEC @inDatabase @collectDatabase",
+                   "SELECT name, is_read_only FROM sys.databases WHERE state = 0 AND HAS_DBACCESS(name) = 1;"):
+        assert needle in collect, needle
+    assert collect.count("p.state IN ('G', 'W', 'D')") == 1 and collect.count("p.state IN (''G'', ''W'', ''D'')") == 1
+    # An unknown kind of securable has no ON clause (NULL), which is refused: no CASE p.class has an ELSE.
+    for match in re.finditer(r"CASE p\.class\b", collect):
+        toks = tokens(collect[match.start():])
+        start, end = operand_after(toks, 0)
+        depth, top_level_else = 0, False
+        for kind, text in toks[start:end]:
+            word = text.upper() if kind == "word" else ""
+            depth += (word == "CASE") - (word == "END")
+            top_level_else |= word == "ELSE" and depth == 1
+        assert not top_level_else
+    # What the login holds beyond the partner goes first (roles dropped, permissions revoked, a DENY
+    # too), then what the partner holds is given; the changes run in that order.
+    apply = sql["applyrightssql"]
+    steps = change_steps(apply)
+    assert sorted(steps) == [0, 1, 2, 3, 4]
+    assert "N' DROP MEMBER '" in steps[1] and "FROM #members t" in steps[1] and "t.who = 'T'" in steps[1]
+    assert "s.who = 'S'" in steps[1] and "s.role = t.role" in steps[1] and "NOT EXISTS" in steps[1]
+    assert "N'REVOKE ' + t.permission + t.securable" in steps[2] and "N' CASCADE'" in steps[2]
+    assert "FROM #rights t" in steps[2] and "t.who = 'T'" in steps[2] and "NOT EXISTS" in steps[2]
+    assert same("s", "t", "securable", "permission", "state") in steps[2]
+    assert "N' ADD MEMBER '" in steps[3] and "s.who = 'S'" in steps[3] and "t.role = s.role" in steps[3]
+    assert "CASE WHEN s.state = 'D' THEN N'DENY ' ELSE N'GRANT ' END + s.permission + s.securable" in steps[4]
+    assert "CASE WHEN s.state = 'W' THEN N' WITH GRANT OPTION' ELSE N'' END" in steps[4]
+    assert same("t", "s", "securable", "permission", "state") in steps[4]
+    for step in (1, 2, 3, 4):  # the server's rows (db NULL) and each database's, each with its own
+        assert "(s.db = t.db OR (s.db IS NULL AND t.db IS NULL))" in steps[step] \
+            or "(t.db = s.db OR (t.db IS NULL AND s.db IS NULL))" in steps[step]
+    assert "DECLARE changes CURSOR LOCAL FAST_FORWARD FOR SELECT db, statement FROM @changes ORDER BY step;" in apply
+    assert sql["copyrightssql"] == collect + "\n" + apply
+    assert sql["checkrightssql"] == collect + "\n" + sql["uncopyablerightssql"]
+
+
+@pytest.mark.chaos("Attacks: rights a copy cannot make equal are refused first (SQL Server, static)")
+def test_rights_that_cannot_be_copied_exactly_are_refused_before_any_change(tree, script):
+    uncopyable = sql_assignments(script)["uncopyablerightssql"]
+    for needle in ("FROM #rights WHERE securable IS NULL", "SELECT N'the login owns ' + what FROM #owned",
+                   "WHERE u.readOnly = 1"):
+        assert needle in uncopyable, needle
+    collect = sql_assignments(script)["collectrightssql"]
+    for owned in ("FROM sys.databases WHERE owner_sid = SUSER_SID(@login)", "WHERE @targetId = 1",
+                  "FROM sys.schemas WHERE principal_id = @targetId", "FROM sys.objects WHERE principal_id = @targetId",
+                  "FROM sys.database_principals WHERE owning_principal_id = @targetId"):
+        assert owned in collect, owned
+    copy = text_of(function_named(tree, "Copy-PartnerLogin"))
+    check = copy.index("$checkRightsSql $partner)")
+    assert re.search(r"if \(\$uncopyable\.Length -gt 0\) \{\n\s*Write-RotatorError [^\n]*\n\s*exit 3\n", copy[check:])
+    assert check < copy.index("$createLoginSql") < copy.index("$copyRightsSql")
+    assert copy.index("Assert-NotPrivileged $partner") < check

@@ -8,7 +8,7 @@ extension ShippedDocument {
     static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "d6bc6563f6a1a93e7746a90f55e399b44e3f7255ef5a606da8688f510b10308a"),
+                .init(action: "aws:runShellScript", scriptSHA256: "300d886705604090a0dd9d629a05cfca315dfb5f91f500bfe1e70773dc84b524"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

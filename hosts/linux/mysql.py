@@ -3,12 +3,13 @@ their host entries and their grants. Joined after secret.py by ops/template.py (
 is for linters and tests)."""
 
 import hashlib
+import json
 import os
 import re
 import secrets
 import sys
 
-from secret import Rules, die, run, write_private
+from secret import Rules, die, refuse_duplicates, run, write_private
 
 # Oracle MySQL's user names are 32 characters, MariaDB's 80; the helper allows what either stores
 # (the server refuses a longer name for itself). Database names are 64 characters on both.
@@ -26,14 +27,100 @@ def sql_literal(text):
     return "'" + "".join(escapes.get(c, c) for c in text) + "'"
 
 
-def password_clause(flavour, password):
+# How a login authenticates, per flavour (docs/host-contract.md). The new password is set on the
+# login's password method alone; every other method is kept as it is, so a login that also
+# authenticates by unix_socket keeps it (MariaDB's IDENTIFIED BY PASSWORD would replace them all).
+# MariaDB 10.4+ keeps a login's methods in mysql.global_priv's JSON: the last one at the top
+# ("plugin", "authentication_string"); with alternatives (IDENTIFIED VIA a OR b ...) all of them
+# in "auth_or", where {} stands for the top one.
+MARIADB_PASSWORD_PLUGIN = "mysql_native_password"
+# Methods that hold no password (the OS user on the socket, a Kerberos principal): kept as they are.
+MARIADB_PASSWORDLESS_PLUGINS = ("unix_socket", "gssapi")
+# MySQL has one plugin per account; these take IDENTIFIED [WITH <plugin>] BY '<password>'.
+MYSQL_PASSWORD_PLUGINS = ("caching_sha2_password", "mysql_native_password", "sha256_password")
+
+
+def authentication_sql(work, name, hosts_file):
+    # Per host entry of the login (in hex): MariaDB's global_priv JSON, MySQL's plugin.
+    flavour, _ = read_hosts(work, hosts_file)
+    column, table = ("Priv", "mysql.global_priv") if flavour == "mariadb" else ("plugin", "mysql.user")
+    sys.stdout.write("SET SESSION sql_mode = '';\nSELECT HEX(Host), HEX(%s) FROM %s WHERE User = %s ORDER BY Host;\n"
+                     % (column, table, sql_literal(name)))
+
+
+def mariadb_methods(account, text):
+    """The authentication methods of a MariaDB account, in order, from its global_priv JSON."""
+    try:
+        priv = json.loads(text, object_pairs_hook=refuse_duplicates)
+    except ValueError:
+        die(6, "the authentication of %s in mysql.global_priv is not the JSON MariaDB writes" % account)
+    top = {key: priv[key] for key in ("plugin", "authentication_string") if key in priv}
+    chain = priv.get("auth_or", [{}])
+    if not isinstance(chain, list) or sum(1 for method in chain if method == {}) != 1:
+        die(6, "the authentication of %s in mysql.global_priv is not the JSON MariaDB writes" % account)
+    methods = [top if method == {} else method for method in chain]
+    for method in methods:
+        if (not isinstance(method, dict) or set(method) - {"plugin", "authentication_string"}
+                or not all(isinstance(value, str) for value in method.values())):
+            die(6, "the authentication of %s in mysql.global_priv is not the JSON MariaDB writes" % account)
+    return methods
+
+
+def read_authentication(work, name, hosts_file):
+    """Each host entry's authentication (authentication_sql's answer, work/<hosts_file>-auth):
+    MariaDB: its list of methods, MySQL: its plugin. Refused (exit 3) when the password cannot be
+    set through exactly one password method with every other method kept as it is."""
+    flavour, hosts = read_hosts(work, hosts_file)
+    found = {}
+    with open(os.path.join(work, hosts_file + "-auth")) as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            fields = line.strip().split("\t")
+            if len(fields) != 2 or not all(re.match(r"^(?:[0-9A-F]{2})*\Z", f) for f in fields):
+                die(6, "unexpected line in the authentication of '%s'" % name)
+            host, value = (bytes.fromhex(f).decode("utf-8") for f in fields)
+            found[host] = value
+    if sorted(found) != sorted(hosts):
+        die(6, "the host entries of '%s' changed while they were read" % name)
+    out = {}
+    for host in hosts:
+        account = "'%s'@'%s'" % (name, host)
+        if flavour == "mysql":
+            if found[host] not in MYSQL_PASSWORD_PLUGINS:
+                die(3, "the login %s authenticates with %s, which rotator cannot give a password (only %s)"
+                    % (account, found[host] or "no plugin", ", ".join(MYSQL_PASSWORD_PLUGINS)))
+            out[host] = found[host]
+            continue
+        methods = mariadb_methods(account, found[host])
+        plugins = [method.get("plugin", "") for method in methods]
+        unknown = [p for p in plugins if p != MARIADB_PASSWORD_PLUGIN and p not in MARIADB_PASSWORDLESS_PLUGINS]
+        if unknown or plugins.count(MARIADB_PASSWORD_PLUGIN) != 1:
+            die(3, "the login %s authenticates via %s: rotator sets the password of exactly one %s method "
+                "and keeps only %s besides" % (account, " OR ".join(p or "no plugin" for p in plugins),
+                                               MARIADB_PASSWORD_PLUGIN, " and ".join(MARIADB_PASSWORDLESS_PLUGINS)))
+        out[host] = methods
+    return flavour, out
+
+
+def password_clause(flavour, password, authentication):
     if flavour == "mariadb":
-        # MariaDB logs IDENTIFIED BY '<clear text>' as it is (general log, binary log, audit)
-        # and makes the account mysql_native_password anyway: give it that hash instead.
+        # MariaDB logs IDENTIFIED BY '<clear text>' (and USING PASSWORD('<clear text>')) as it is
+        # (general log, binary log, audit): the password method gets its hash instead, the others
+        # stay as they are.
         digest = hashlib.sha1(hashlib.sha1(password.encode("utf-8")).digest()).hexdigest().upper()
-        return "IDENTIFIED BY PASSWORD '*%s'" % digest
-    # MySQL keeps the account's plugin and rewrites the password out of its logs.
-    return "IDENTIFIED BY %s" % sql_literal(password)
+        methods = []
+        for method in authentication:
+            if method["plugin"] == MARIADB_PASSWORD_PLUGIN:
+                methods.append("%s USING '*%s'" % (MARIADB_PASSWORD_PLUGIN, digest))
+            elif method.get("authentication_string"):
+                methods.append("%s USING %s" % (method["plugin"], sql_literal(method["authentication_string"])))
+            else:
+                methods.append(method["plugin"])
+        return "IDENTIFIED VIA " + " OR ".join(methods)
+    # MySQL rewrites the password out of its logs; ALTER USER keeps the account's plugin, CREATE
+    # USER names the partner's (its default plugin may be another).
+    return "IDENTIFIED WITH %s BY %s" % (authentication, sql_literal(password))
 
 
 def read_hosts(work, name):
@@ -403,16 +490,16 @@ def hosts_sql(user):
 
 
 def password_sql(verb, hosts_file):
-    # ALTER USER: the user's host entries; CREATE USER: those of the partner (AWSCURRENT's login).
-    def write(work, name):
+    """ALTER USER: the user's host entries, each with its own methods; CREATE USER: the host entries
+    of the partner (AWSCURRENT's login, `owner`), each with the partner's methods."""
+    def write(work, name, owner=None):
         with open(os.path.join(work, "password"), "rb") as handle:
             password = handle.read().decode("utf-8")
-        user = sql_literal(name)
-        flavour, hosts = read_hosts(work, hosts_file)
-        if not hosts:
+        flavour, authentication = read_authentication(work, owner or name, hosts_file)
+        if not authentication:
             die(3, "no host entries")
-        clause = password_clause(flavour, password)
-        accounts = ", ".join("%s@%s %s" % (user, sql_literal(h), clause) for h in hosts)
+        accounts = ", ".join("%s@%s %s" % (sql_literal(name), sql_literal(host), password_clause(flavour, password, how))
+                             for host, how in sorted(authentication.items()))
         sys.stdout.write("SET SESSION sql_mode = '';\n%s %s;\n" % (verb, accounts))
     return write
 
@@ -435,6 +522,8 @@ if __name__ == "__main__":
         "hosts-sql": hosts_sql,
         "alter-sql": password_sql("ALTER USER", "hosts"),
         "create-sql": password_sql("CREATE USER", "partner-hosts"),
+        "authentication-sql": authentication_sql,
+        "authentication": lambda work, name, hosts_file: read_authentication(work, name, hosts_file),
         "grants-sql": grants_sql,
         "copy-grants-sql": lambda work, user, source: sys.stdout.write(copy_grants_sql(work, user, source)),
         "privileges-sql": privileges_of_sql,

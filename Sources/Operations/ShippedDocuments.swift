@@ -8,7 +8,7 @@ extension ShippedDocument {
     static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "300d886705604090a0dd9d629a05cfca315dfb5f91f500bfe1e70773dc84b524"),
+                .init(action: "aws:runShellScript", scriptSHA256: "ea81069acb4af0fff828f5ea78ea31136591df95b1453a950fc868613138be15"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

@@ -209,13 +209,47 @@ def y_columns(columns):
     return "HEX(CONCAT_WS(',', %s))" % ", ".join("IF(%s = 'Y', '%s', NULL)" % (c, n) for c, n in columns)
 
 
+def latin1_stored(column):
+    # The bytes of a name mysql.procs_priv holds. MariaDB and MySQL store its Host, Db, User and
+    # Routine_name as though their UTF-8 bytes were latin1 (replace_routine_table: store(...,
+    # &my_charset_latin1) into utf8mb3 columns), so `漢` (E6BCA2) is held as `æ¼¢` (C3A6C2BCC2A2):
+    # converted back to latin1, the column gives the bytes the GRANT named (every latin1 character
+    # is one byte, and the server's latin1 maps all 256).
+    return "CAST(CONVERT(%s USING latin1) AS BINARY)" % column
+
+
+def latin1_exact(column):
+    # Whether latin1_stored(column) gives the bytes back: a character that is not latin1's (a row
+    # that server did not write so) would come back as '?'.
+    return "CAST(CONVERT(CONVERT(%s USING latin1) USING utf8mb3) AS BINARY) = CAST(%s AS BINARY)" % (column, column)
+
+
+def routine_count(flavour):
+    # How many routines a procs_priv row names (p: the row): found as the server finds one for a
+    # GRANT, by its schema's name exactly and its own name in the routine table's collation.
+    db, name = ("CONVERT(%s USING utf8mb3)" % latin1_stored("p.%s" % c) for c in ("Db", "Routine_name"))
+    if flavour == "mariadb":
+        return ("(SELECT COUNT(*) FROM mysql.proc r WHERE r.db = %s COLLATE utf8mb3_bin AND r.name = %s "
+                "COLLATE utf8mb3_general_ci AND r.type = p.Routine_type)" % (db, name))
+    # MySQL 8 keeps routines in its data dictionary (no mysql.proc).
+    return ("(SELECT COUNT(*) FROM information_schema.ROUTINES r WHERE CAST(r.ROUTINE_SCHEMA AS BINARY) = "
+            "CAST(%s AS BINARY) AND r.ROUTINE_NAME = %s AND r.ROUTINE_TYPE = p.Routine_type)" % (db, name))
+
+
 def privileges_sql(flavour, accounts, roles=False):
     """SELECTs of the privileges of accounts ((user, host) pairs), one tab-separated line per
     privilege row, each name in hex: no byte of a name can break a line or a field. With roles,
     also those of every role (login_privileged follows the memberships)."""
-    def where(user="User", host="Host"):
-        pairs = " OR ".join("(%s = %s AND %s = %s)" % (user, sql_literal(u), host, sql_literal(h))
-                            for u, h in accounts) or "FALSE"
+    def where(user="User", host="Host", stored=None):
+        # stored: how the table holds a name (latin1_stored for procs_priv); compared as bytes.
+        if stored:
+            pairs = " OR ".join("(%s = CAST(%s AS BINARY) AND %s = CAST(%s AS BINARY))"
+                                % (stored(user), sql_literal(u), stored(host), sql_literal(h)) for u, h in accounts)
+            user, host = stored(user), stored(host)
+        else:
+            pairs = " OR ".join("(%s = %s AND %s = %s)" % (user, sql_literal(u), host, sql_literal(h))
+                                for u, h in accounts)
+        pairs = pairs or "FALSE"
         if roles and flavour == "mariadb":
             pairs += " OR (%s, %s) IN (SELECT Role, '' FROM mysql.roles_mapping)" % (user, host)
         elif roles:
@@ -245,15 +279,18 @@ def privileges_sql(flavour, accounts, roles=False):
                % (account, where()))
     out.append("SELECT 'column', %s, HEX(Db), HEX(Table_name), HEX(Column_name), HEX(CONCAT('', Column_priv)) "
                "FROM mysql.columns_priv %s;" % (account, where()))
-    out.append("SELECT 'routine', %s, HEX(Db), HEX(Routine_name), HEX(CONCAT('', Routine_type)), "
-               "HEX(CONCAT('', Proc_priv)) FROM mysql.procs_priv %s;" % (account, where()))
+    out.append("SELECT 'routine', %s, IF(%s, 'Y', 'N'), %s FROM mysql.procs_priv p %s;" % (
+        ", ".join("HEX(%s)" % latin1_stored("p.%s" % c) for c in ("User", "Host", "Db", "Routine_name"))
+        + ", HEX(CONCAT('', p.Routine_type)), HEX(CONCAT('', p.Proc_priv))",
+        " AND ".join(latin1_exact("p.%s" % c) for c in ("User", "Host", "Db", "Routine_name")),
+        routine_count(flavour), where("p.User", "p.Host", latin1_stored)))
     out.append("SELECT 'proxy', %s, HEX(Proxied_user), HEX(Proxied_host), With_grant FROM mysql.proxies_priv %s;"
                % (account, where()))
     return "\n".join(out) + "\n"
 
 
 FIELDS = {"access": "uhnx", "global": "uhxf", "dynamic": "uhxf", "role": "uhxxf", "default": "uhxx",
-          "db": "uhxx", "table": "uhxxx", "column": "uhxxxx", "routine": "uhxxxx", "proxy": "uhxxf"}
+          "db": "uhxx", "table": "uhxxx", "column": "uhxxxx", "routine": "uhxxxxfn", "proxy": "uhxxf"}
 
 
 def read_privileges(path):
@@ -280,7 +317,10 @@ def read_privileges(path):
                 else:
                     if not re.match(r"^(?:[0-9A-F]{2})*\Z", value):
                         die(6, "unexpected name encoding")
-                    row.append(bytes.fromhex(value).decode("utf-8"))
+                    try:
+                        row.append(bytes.fromhex(value).decode("utf-8"))
+                    except UnicodeDecodeError:
+                        die(6, "a name in the %s privileges is not UTF-8 (cut short by its column?)" % kind)
             rows.append(tuple(row))
     return rows
 
@@ -319,6 +359,23 @@ def role_name(flavour, user, host):
     return quote_name(user) if flavour == "mariadb" else grantee(user, host)
 
 
+# mysql.procs_priv's Db and Routine_name columns hold 64 characters: a latin1_stored name of more
+# bytes is cut, and what is left could name another routine.
+PROCS_PRIV_NAME_CHARACTERS = 64
+
+
+def routine_names_one(row):
+    """A routine grant is copied only when its row names exactly one routine that exists, read back
+    exactly (latin1_stored): otherwise the step fails before anything is granted. (The messages name
+    no routine: the application chose those names.)"""
+    if not row[7]:
+        die(6, "a routine grant of the partner cannot be read back from mysql.procs_priv")
+    if any(len(n.encode("utf-8")) >= PROCS_PRIV_NAME_CHARACTERS and not n.isascii() for n in row[3:5]):
+        die(6, "a routine grant of the partner may be cut short in mysql.procs_priv, so which routine it names is not certain")
+    if row[8] != 1:
+        die(6, "a routine grant of the partner names %d routines, not one" % row[8])
+
+
 def grants_of(flavour, rows, target):
     """The statements that give target the privileges of the rows (one account's)."""
     out = []
@@ -349,6 +406,7 @@ def grants_of(flavour, rows, target):
         elif kind == "routine":
             if row[5] not in ROUTINE_TYPES:
                 die(6, "unknown routine type in mysql.procs_priv")
+            routine_names_one(row)
             on = "%s %s.%s" % (row[5], quote_name(row[3]), quote_name(row[4]))
             out += grant(names_of(row[6], ROUTINE_PRIVILEGES, "routine"), on, target)
         elif kind == "proxy":

@@ -344,3 +344,54 @@ def test_mysql_refuses_a_plugin_without_a_password(tmp_path, capsys):
         mysql_authentication(tmp_path, "auth_socket")
     assert exit_status.value.code == 3
     assert "authenticates with auth_socket" in capsys.readouterr().err
+
+
+# ---- (f) routine grants mysql.procs_priv holds cut short, or naming no routine ------------------------
+
+
+def clone_with_a_routine_grant(alternating, *statements):
+    """A first `set` makes the clone (the partner's grants); then the administrator runs statements
+    (their {db} is a new database the partner holds ALL on) and a second `set` must fail (exit 6)
+    before the clone's grants change."""
+    host, server, arn, app, app_password, pending = alternating
+    clone = app + "_clone"
+    first = pending(clone, "Clone-Pass-F1")
+    expect_result(host.run("set", arn, first), "set", first, "changed")
+    database = "own_" + uuid.uuid4().hex[:8]
+    my_prepared(server, f"CREATE DATABASE {database}", f"GRANT ALL ON {database}.* TO {my_name(app)}@'%'",
+                *(s.format(db=database, app=f"{my_name(app)}@'%'") for s in statements))
+    before = my_privileges(server, clone)
+    second = pending(clone, "Clone-Pass-F2")
+    return host.run("set", arn, second), lambda: my_privileges(server, clone) == before
+
+
+# 64 bytes of UTF-8, and a longer name that begins with them: procs_priv's 64 characters hold only the
+# first 64 bytes of either (each byte one latin1 character).
+PREFIX = "漢" * 21 + "a"
+
+
+@pytest.mark.chaos("Attacks: routine grants stored cut short or naming no routine (MySQL)")
+def test_a_routine_grant_cut_short_gives_the_clone_no_other_routine(alternating):
+    # Read back as it is held, the grant on the longer routine names the shorter one: the clone
+    # would get EXECUTE on a routine its partner cannot run.
+    result, unchanged = clone_with_a_routine_grant(
+        alternating, f"CREATE PROCEDURE {{db}}.`{PREFIX}`() SELECT 1", f"CREATE PROCEDURE {{db}}.`{PREFIX}bcd`() SELECT 1",
+        f"GRANT EXECUTE ON PROCEDURE {{db}}.`{PREFIX}bcd` TO {{app}}")
+    expect_failure(result, 6, "cut short")
+    assert unchanged()
+
+
+@pytest.mark.chaos("Attacks: routine grants stored cut short or naming no routine (MySQL)")
+def test_a_routine_grant_naming_no_routine_changes_nothing(alternating):
+    # With automatic_sp_privileges off, DROP PROCEDURE leaves its grants: the GRANT built from one
+    # would fail half-way through the copy.
+    server = alternating[1]
+    server.admin_sql("SET GLOBAL automatic_sp_privileges = OFF;\n")
+    try:
+        result, unchanged = clone_with_a_routine_grant(
+            alternating, "CREATE PROCEDURE {db}.gone() SELECT 1", "GRANT EXECUTE ON PROCEDURE {db}.gone TO {app}",
+            "DROP PROCEDURE {db}.gone")
+    finally:
+        server.admin_sql("SET GLOBAL automatic_sp_privileges = ON;\n")
+    expect_failure(result, 6, "names 0 routines")
+    assert unchanged()

@@ -8,7 +8,7 @@ extension ShippedDocument {
     static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "52bd633944ee59ea25c90086370d55d8f06f731e01a0f8da4cbed581dc9ec121"),
+                .init(action: "aws:runShellScript", scriptSHA256: "f86bd7c14789892ac47dbafa73f9bd76204f5d0b08b1ffa7a6e7a376f33cf980"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

@@ -3,11 +3,12 @@ their host entries and their grants. Joined after secret.py by ops/template.py (
 is for linters and tests)."""
 
 import hashlib
+import json
 import os
 import re
 import sys
 
-from secret import Rules, die, handed_password, run
+from secret import Rules, die, handed_password, refuse_duplicates, run
 
 # Oracle MySQL's user names are 32 characters, MariaDB's 80; the helper allows what either stores
 # (the server refuses a longer name for itself). Database names are 64 characters on both.
@@ -25,14 +26,100 @@ def sql_literal(text):
     return "'" + "".join(escapes.get(c, c) for c in text) + "'"
 
 
-def password_clause(flavour, password):
+# How a login authenticates, per flavour (docs/host-contract.md). The new password is set on the
+# login's password method alone; every other method is kept as it is, so a login that also
+# authenticates by unix_socket keeps it (MariaDB's IDENTIFIED BY PASSWORD would replace them all).
+# MariaDB 10.4+ keeps a login's methods in mysql.global_priv's JSON: the last one at the top
+# ("plugin", "authentication_string"); with alternatives (IDENTIFIED VIA a OR b ...) all of them
+# in "auth_or", where {} stands for the top one.
+MARIADB_PASSWORD_PLUGIN = "mysql_native_password"
+# Methods that hold no password (the OS user on the socket, a Kerberos principal): kept as they are.
+MARIADB_PASSWORDLESS_PLUGINS = ("unix_socket", "gssapi")
+# MySQL has one plugin per account; these take IDENTIFIED [WITH <plugin>] BY '<password>'.
+MYSQL_PASSWORD_PLUGINS = ("caching_sha2_password", "mysql_native_password", "sha256_password")
+
+
+def authentication_sql(work, name, hosts_file):
+    # Per host entry of the login (in hex): MariaDB's global_priv JSON, MySQL's plugin.
+    flavour, _ = read_hosts(work, hosts_file)
+    column, table = ("Priv", "mysql.global_priv") if flavour == "mariadb" else ("plugin", "mysql.user")
+    sys.stdout.write("SET SESSION sql_mode = '';\nSELECT HEX(Host), HEX(%s) FROM %s WHERE User = %s ORDER BY Host;\n"
+                     % (column, table, sql_literal(name)))
+
+
+def mariadb_methods(account, text):
+    """The authentication methods of a MariaDB account, in order, from its global_priv JSON."""
+    try:
+        priv = json.loads(text, object_pairs_hook=refuse_duplicates)
+    except ValueError:
+        die(6, "the authentication of %s in mysql.global_priv is not the JSON MariaDB writes" % account)
+    top = {key: priv[key] for key in ("plugin", "authentication_string") if key in priv}
+    chain = priv.get("auth_or", [{}])
+    if not isinstance(chain, list) or sum(1 for method in chain if method == {}) != 1:
+        die(6, "the authentication of %s in mysql.global_priv is not the JSON MariaDB writes" % account)
+    methods = [top if method == {} else method for method in chain]
+    for method in methods:
+        if (not isinstance(method, dict) or set(method) - {"plugin", "authentication_string"}
+                or not all(isinstance(value, str) for value in method.values())):
+            die(6, "the authentication of %s in mysql.global_priv is not the JSON MariaDB writes" % account)
+    return methods
+
+
+def read_authentication(work, name, hosts_file):
+    """Each host entry's authentication (authentication_sql's answer, work/<hosts_file>-auth):
+    MariaDB: its list of methods, MySQL: its plugin. Refused (exit 3) when the password cannot be
+    set through exactly one password method with every other method kept as it is."""
+    flavour, hosts = read_hosts(work, hosts_file)
+    found = {}
+    with open(os.path.join(work, hosts_file + "-auth")) as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            fields = line.strip().split("\t")
+            if len(fields) != 2 or not all(re.match(r"^(?:[0-9A-F]{2})*\Z", f) for f in fields):
+                die(6, "unexpected line in the authentication of '%s'" % name)
+            host, value = (bytes.fromhex(f).decode("utf-8") for f in fields)
+            found[host] = value
+    if sorted(found) != sorted(hosts):
+        die(6, "the host entries of '%s' changed while they were read" % name)
+    out = {}
+    for host in hosts:
+        account = "'%s'@'%s'" % (name, host)
+        if flavour == "mysql":
+            if found[host] not in MYSQL_PASSWORD_PLUGINS:
+                die(3, "the login %s authenticates with %s, which rotator cannot give a password (only %s)"
+                    % (account, found[host] or "no plugin", ", ".join(MYSQL_PASSWORD_PLUGINS)))
+            out[host] = found[host]
+            continue
+        methods = mariadb_methods(account, found[host])
+        plugins = [method.get("plugin", "") for method in methods]
+        unknown = [p for p in plugins if p != MARIADB_PASSWORD_PLUGIN and p not in MARIADB_PASSWORDLESS_PLUGINS]
+        if unknown or plugins.count(MARIADB_PASSWORD_PLUGIN) != 1:
+            die(3, "the login %s authenticates via %s: rotator sets the password of exactly one %s method "
+                "and keeps only %s besides" % (account, " OR ".join(p or "no plugin" for p in plugins),
+                                               MARIADB_PASSWORD_PLUGIN, " and ".join(MARIADB_PASSWORDLESS_PLUGINS)))
+        out[host] = methods
+    return flavour, out
+
+
+def password_clause(flavour, password, authentication):
     if flavour == "mariadb":
-        # MariaDB logs IDENTIFIED BY '<clear text>' as it is (general log, binary log, audit)
-        # and makes the account mysql_native_password anyway: give it that hash instead.
+        # MariaDB logs IDENTIFIED BY '<clear text>' (and USING PASSWORD('<clear text>')) as it is
+        # (general log, binary log, audit): the password method gets its hash instead, the others
+        # stay as they are.
         digest = hashlib.sha1(hashlib.sha1(password.encode("utf-8")).digest()).hexdigest().upper()
-        return "IDENTIFIED BY PASSWORD '*%s'" % digest
-    # MySQL keeps the account's plugin and rewrites the password out of its logs.
-    return "IDENTIFIED BY %s" % sql_literal(password)
+        methods = []
+        for method in authentication:
+            if method["plugin"] == MARIADB_PASSWORD_PLUGIN:
+                methods.append("%s USING '*%s'" % (MARIADB_PASSWORD_PLUGIN, digest))
+            elif method.get("authentication_string"):
+                methods.append("%s USING %s" % (method["plugin"], sql_literal(method["authentication_string"])))
+            else:
+                methods.append(method["plugin"])
+        return "IDENTIFIED VIA " + " OR ".join(methods)
+    # MySQL rewrites the password out of its logs; ALTER USER keeps the account's plugin, CREATE
+    # USER names the partner's (its default plugin may be another).
+    return "IDENTIFIED WITH %s BY %s" % (authentication, sql_literal(password))
 
 
 def read_hosts(work, name):
@@ -121,13 +208,47 @@ def y_columns(columns):
     return "HEX(CONCAT_WS(',', %s))" % ", ".join("IF(%s = 'Y', '%s', NULL)" % (c, n) for c, n in columns)
 
 
+def latin1_stored(column):
+    # The bytes of a name mysql.procs_priv holds. MariaDB and MySQL store its Host, Db, User and
+    # Routine_name as though their UTF-8 bytes were latin1 (replace_routine_table: store(...,
+    # &my_charset_latin1) into utf8mb3 columns), so `漢` (E6BCA2) is held as `æ¼¢` (C3A6C2BCC2A2):
+    # converted back to latin1, the column gives the bytes the GRANT named (every latin1 character
+    # is one byte, and the server's latin1 maps all 256).
+    return "CAST(CONVERT(%s USING latin1) AS BINARY)" % column
+
+
+def latin1_exact(column):
+    # Whether latin1_stored(column) gives the bytes back: a character that is not latin1's (a row
+    # that server did not write so) would come back as '?'.
+    return "CAST(CONVERT(CONVERT(%s USING latin1) USING utf8mb3) AS BINARY) = CAST(%s AS BINARY)" % (column, column)
+
+
+def routine_count(flavour):
+    # How many routines a procs_priv row names (p: the row): found as the server finds one for a
+    # GRANT, by its schema's name exactly and its own name in the routine table's collation.
+    db, name = ("CONVERT(%s USING utf8mb3)" % latin1_stored("p.%s" % c) for c in ("Db", "Routine_name"))
+    if flavour == "mariadb":
+        return ("(SELECT COUNT(*) FROM mysql.proc r WHERE r.db = %s COLLATE utf8mb3_bin AND r.name = %s "
+                "COLLATE utf8mb3_general_ci AND r.type = p.Routine_type)" % (db, name))
+    # MySQL 8 keeps routines in its data dictionary (no mysql.proc).
+    return ("(SELECT COUNT(*) FROM information_schema.ROUTINES r WHERE CAST(r.ROUTINE_SCHEMA AS BINARY) = "
+            "CAST(%s AS BINARY) AND r.ROUTINE_NAME = %s AND r.ROUTINE_TYPE = p.Routine_type)" % (db, name))
+
+
 def privileges_sql(flavour, accounts, roles=False):
     """SELECTs of the privileges of accounts ((user, host) pairs), one tab-separated line per
     privilege row, each name in hex: no byte of a name can break a line or a field. With roles,
     also those of every role (login_privileged follows the memberships)."""
-    def where(user="User", host="Host"):
-        pairs = " OR ".join("(%s = %s AND %s = %s)" % (user, sql_literal(u), host, sql_literal(h))
-                            for u, h in accounts) or "FALSE"
+    def where(user="User", host="Host", stored=None):
+        # stored: how the table holds a name (latin1_stored for procs_priv); compared as bytes.
+        if stored:
+            pairs = " OR ".join("(%s = CAST(%s AS BINARY) AND %s = CAST(%s AS BINARY))"
+                                % (stored(user), sql_literal(u), stored(host), sql_literal(h)) for u, h in accounts)
+            user, host = stored(user), stored(host)
+        else:
+            pairs = " OR ".join("(%s = %s AND %s = %s)" % (user, sql_literal(u), host, sql_literal(h))
+                                for u, h in accounts)
+        pairs = pairs or "FALSE"
         if roles and flavour == "mariadb":
             pairs += " OR (%s, %s) IN (SELECT Role, '' FROM mysql.roles_mapping)" % (user, host)
         elif roles:
@@ -157,15 +278,18 @@ def privileges_sql(flavour, accounts, roles=False):
                % (account, where()))
     out.append("SELECT 'column', %s, HEX(Db), HEX(Table_name), HEX(Column_name), HEX(CONCAT('', Column_priv)) "
                "FROM mysql.columns_priv %s;" % (account, where()))
-    out.append("SELECT 'routine', %s, HEX(Db), HEX(Routine_name), HEX(CONCAT('', Routine_type)), "
-               "HEX(CONCAT('', Proc_priv)) FROM mysql.procs_priv %s;" % (account, where()))
+    out.append("SELECT 'routine', %s, IF(%s, 'Y', 'N'), %s FROM mysql.procs_priv p %s;" % (
+        ", ".join("HEX(%s)" % latin1_stored("p.%s" % c) for c in ("User", "Host", "Db", "Routine_name"))
+        + ", HEX(CONCAT('', p.Routine_type)), HEX(CONCAT('', p.Proc_priv))",
+        " AND ".join(latin1_exact("p.%s" % c) for c in ("User", "Host", "Db", "Routine_name")),
+        routine_count(flavour), where("p.User", "p.Host", latin1_stored)))
     out.append("SELECT 'proxy', %s, HEX(Proxied_user), HEX(Proxied_host), With_grant FROM mysql.proxies_priv %s;"
                % (account, where()))
     return "\n".join(out) + "\n"
 
 
 FIELDS = {"access": "uhnx", "global": "uhxf", "dynamic": "uhxf", "role": "uhxxf", "default": "uhxx",
-          "db": "uhxx", "table": "uhxxx", "column": "uhxxxx", "routine": "uhxxxx", "proxy": "uhxxf"}
+          "db": "uhxx", "table": "uhxxx", "column": "uhxxxx", "routine": "uhxxxxfn", "proxy": "uhxxf"}
 
 
 def read_privileges(path):
@@ -192,7 +316,10 @@ def read_privileges(path):
                 else:
                     if not re.match(r"^(?:[0-9A-F]{2})*\Z", value):
                         die(6, "unexpected name encoding")
-                    row.append(bytes.fromhex(value).decode("utf-8"))
+                    try:
+                        row.append(bytes.fromhex(value).decode("utf-8"))
+                    except UnicodeDecodeError:
+                        die(6, "a name in the %s privileges is not UTF-8 (cut short by its column?)" % kind)
             rows.append(tuple(row))
     return rows
 
@@ -231,6 +358,23 @@ def role_name(flavour, user, host):
     return quote_name(user) if flavour == "mariadb" else grantee(user, host)
 
 
+# mysql.procs_priv's Db and Routine_name columns hold 64 characters: a latin1_stored name of more
+# bytes is cut, and what is left could name another routine.
+PROCS_PRIV_NAME_CHARACTERS = 64
+
+
+def routine_names_one(row):
+    """A routine grant is copied only when its row names exactly one routine that exists, read back
+    exactly (latin1_stored): otherwise the step fails before anything is granted. (The messages name
+    no routine: the application chose those names.)"""
+    if not row[7]:
+        die(6, "a routine grant of the partner cannot be read back from mysql.procs_priv")
+    if any(len(n.encode("utf-8")) >= PROCS_PRIV_NAME_CHARACTERS and not n.isascii() for n in row[3:5]):
+        die(6, "a routine grant of the partner may be cut short in mysql.procs_priv, so which routine it names is not certain")
+    if row[8] != 1:
+        die(6, "a routine grant of the partner names %d routines, not one" % row[8])
+
+
 def grants_of(flavour, rows, target):
     """The statements that give target the privileges of the rows (one account's)."""
     out = []
@@ -261,6 +405,7 @@ def grants_of(flavour, rows, target):
         elif kind == "routine":
             if row[5] not in ROUTINE_TYPES:
                 die(6, "unknown routine type in mysql.procs_priv")
+            routine_names_one(row)
             on = "%s %s.%s" % (row[5], quote_name(row[3]), quote_name(row[4]))
             out += grant(names_of(row[6], ROUTINE_PRIVILEGES, "routine"), on, target)
         elif kind == "proxy":
@@ -392,15 +537,15 @@ def hosts_sql(user):
 
 
 def password_sql(verb, hosts_file):
-    # ALTER USER: the user's host entries; CREATE USER: those of the partner (AWSCURRENT's login).
-    def write(work, name):
+    """ALTER USER: the user's host entries, each with its own methods; CREATE USER: the host entries
+    of the partner (AWSCURRENT's login, `owner`), each with the partner's methods."""
+    def write(work, name, owner=None):
         password = handed_password()
-        user = sql_literal(name)
-        flavour, hosts = read_hosts(work, hosts_file)
-        if not hosts:
+        flavour, authentication = read_authentication(work, owner or name, hosts_file)
+        if not authentication:
             die(3, "no host entries")
-        clause = password_clause(flavour, password)
-        accounts = ", ".join("%s@%s %s" % (user, sql_literal(h), clause) for h in hosts)
+        accounts = ", ".join("%s@%s %s" % (sql_literal(name), sql_literal(host), password_clause(flavour, password, how))
+                             for host, how in sorted(authentication.items()))
         sys.stdout.write("SET SESSION sql_mode = '';\n%s %s;\n" % (verb, accounts))
     return write
 
@@ -423,6 +568,8 @@ if __name__ == "__main__":
         "hosts-sql": hosts_sql,
         "alter-sql": password_sql("ALTER USER", "hosts"),
         "create-sql": password_sql("CREATE USER", "partner-hosts"),
+        "authentication-sql": authentication_sql,
+        "authentication": lambda work, name, hosts_file: read_authentication(work, name, hosts_file),
         "grants-sql": grants_sql,
         "copy-grants-sql": lambda work, user, source: sys.stdout.write(copy_grants_sql(work, user, source)),
         "privileges-sql": privileges_of_sql,

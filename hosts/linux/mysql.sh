@@ -67,24 +67,34 @@ admin_error() {
 
 # login_exists [name]: the secret's login (host entries in $work/hosts) by default, else the
 # partner ($work/partner-hosts). Status: 0 the login exists, 1 it does not.
+# Of a login that exists it also reads how each host entry authenticates ($work/<file>-auth), and
+# refuses (exit 3, before anything changes) one whose password cannot be set on a password method
+# alone, every other method kept (the helper's read_authentication).
 login_exists() {
   local name=${1:-$username} file=hosts
   if [ "$name" != "$username" ]; then file='partner-hosts'; fi
   python3 -I -c "$helper" hosts-sql "$name" 2>"$work/helper.err" | admin_sql >"$work/$file" \
     || fail 6 "MySQL could not be administered as $administrator: $(admin_error)"
-  [ "$(grep -c -E '^[0-9A-F]+$' -- "$work/$file" || true)" -gt 0 ]
+  [ "$(grep -c -E '^[0-9A-F]+$' -- "$work/$file" || true)" -gt 0 ] || return 1
+  python3 -I -c "$helper" authentication-sql "$work" "$name" "$file" 2>"$work/helper.err" | admin_sql >"$work/$file-auth" \
+    || fail 6 "the authentication of '$name' could not be read as $administrator: $(admin_error)"
+  local status=0
+  python3 -I -c "$helper" authentication "$work" "$name" "$file" 2>"$work/helper.err" || status=$?
+  if [ "$status" = 3 ]; then fail 3 "$(first_line "$work/helper.err")"; fi
+  [ "$status" = 0 ] || fail 6 "the authentication of '$name' could not be told: $(first_line "$work/helper.err")"
 }
 
 change_password() {
   hand "$password" python3 -I -c "$helper" alter-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
-    || fail 6 "the password of '$username' could not be changed: $(admin_error)"
+    || fail 6 "the password of '$username' could not be changed: $(admin_error)$(first_line "$work/helper.err")"
 }
 
-# Alternating users: the login with this version's password on the partner's host entries,
-# then exactly the partner's grants on each host entry both have.
+# Alternating users: the login on the partner's host entries, each authenticating as the partner's
+# does (its methods, or its MySQL plugin) with this version's password on the password method;
+# then (copy_grants) exactly the partner's grants on each host entry both have.
 create_login() {
-  hand "$password" python3 -I -c "$helper" create-sql "$work" "$username" 2>"$work/helper.err" | admin_sql >/dev/null \
-    || fail 6 "the login '$username' could not be created: $(admin_error)"
+  hand "$password" python3 -I -c "$helper" create-sql "$work" "$username" "$partner" 2>"$work/helper.err" | admin_sql >/dev/null \
+    || fail 6 "the login '$username' could not be created: $(admin_error)$(first_line "$work/helper.err")"
 }
 
 # The partner's privileges are read as data from the privilege tables (every name in hex) and the

@@ -6,6 +6,7 @@ server that accepts any password must not pass `verify` (docs/host-contract.md).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import uuid
@@ -227,3 +228,170 @@ def test_the_global_privilege_bits_are_mariadbs(mariadb):
                              else f"GRANT {name} ON *.* TO '{user}'@'%';\n"))
         access = mariadb.admin_sql(f"SELECT JSON_VALUE(Priv, '$.access') FROM mysql.global_priv WHERE User = '{user}';\n")
         assert int(access) == 1 << bit, name
+
+
+# ---- (e) MariaDB's authentication alternatives survive a rotation ------------------------------------
+
+
+def auth_methods(server, user: str) -> dict[str, list[str]]:
+    """Each host entry's authentication methods, in order, from mysql.global_priv's JSON (the top
+    method where auth_or holds {})."""
+    out = server.admin_sql(f"SELECT HEX(Host), HEX(Priv) FROM mysql.global_priv WHERE User = '{user}';\n")
+    found = {}
+    for line in out.splitlines():
+        host, priv = (bytes.fromhex(v).decode() for v in line.split("\t"))
+        priv = json.loads(priv)
+        found[host] = [priv["plugin"] if m == {} else m["plugin"] for m in priv.get("auth_or", [{}])]
+    return found
+
+
+SOCKET_OR_PASSWORD = ["unix_socket", "mysql_native_password"]
+
+
+def with_socket(server, user: str, password: str) -> None:
+    server.admin_sql(f"ALTER USER '{user}'@'%' IDENTIFIED VIA unix_socket OR mysql_native_password "
+                     f"USING PASSWORD('{password}');\n")
+    assert auth_methods(server, user) == {"%": SOCKET_OR_PASSWORD}
+
+
+@pytest.mark.chaos("Attacks: a login's other authentication methods kept at rotation (MariaDB)")
+def test_a_login_keeps_unix_socket_beside_its_new_password(mysql_host, mariadb):
+    host = mysql_host
+    user = host.new_login("Start-Pass-E1")
+    with_socket(mariadb, user, "Start-Pass-E1")
+    arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-E1"))
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-E1"))
+    expect_result(host.run("set", arn, pending), "set", pending, "changed")
+    # (IDENTIFIED BY PASSWORD '<hash>' left mysql_native_password alone.)
+    assert auth_methods(mariadb, user) == {"%": SOCKET_OR_PASSWORD}
+    assert mariadb.can_login(user, "Next-Pass-E1")
+    assert not mariadb.can_login(user, "Start-Pass-E1")
+    assert "Next-Pass-E1" not in mariadb.general_log()
+
+
+@pytest.mark.chaos("Attacks: a login's other authentication methods kept at rotation (MariaDB)")
+def test_the_clone_authenticates_as_its_partner_and_keeps_it(alternating):
+    host, server, arn, app, app_password, pending = alternating
+    clone = app + "_clone"
+    with_socket(server, app, app_password)
+    version = pending(clone, "Clone-Pass-E2")
+    expect_result(host.run("set", arn, version), "set", version, "changed")
+    assert auth_methods(server, clone) == {"%": SOCKET_OR_PASSWORD}
+    assert server.can_login(clone, "Clone-Pass-E2")
+    # The existing clone's password changes again: its methods stay.
+    again = pending(clone, "Clone-Pass-E3")
+    expect_result(host.run("set", arn, again), "set", again, "changed")
+    assert auth_methods(server, clone) == {"%": SOCKET_OR_PASSWORD}
+    assert server.can_login(clone, "Clone-Pass-E3") and not server.can_login(clone, "Clone-Pass-E2")
+    assert auth_methods(server, app) == {"%": SOCKET_OR_PASSWORD}
+    assert "Clone-Pass-E2" not in server.general_log() and "Clone-Pass-E3" not in server.general_log()
+
+
+def install_ed25519(server) -> None:
+    if not server.admin_sql("SELECT 1 FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'ed25519';\n").strip():
+        server.admin_sql("INSTALL SONAME 'auth_ed25519';\n")
+
+
+UNROTATABLE = [
+    # A second password rotator cannot set: the old one would keep working through it.
+    ("IDENTIFIED VIA ed25519 USING PASSWORD('{p}') OR mysql_native_password USING PASSWORD('{p}')",
+     "via ed25519 OR mysql_native_password"),
+    # No password method at all.
+    ("IDENTIFIED VIA unix_socket", "via unix_socket:"),
+]
+
+
+@pytest.mark.chaos("Attacks: a login's other authentication methods kept at rotation (MariaDB)")
+@pytest.mark.parametrize("authentication, what", UNROTATABLE)
+def test_a_login_whose_password_cannot_be_set_alone_is_refused(mysql_host, mariadb, authentication, what):
+    host = mysql_host
+    install_ed25519(mariadb)
+    user = host.new_login("Start-Pass-E4")
+    mariadb.admin_sql(f"ALTER USER '{user}'@'%' {authentication.format(p='Start-Pass-E4')};\n")
+    before = mariadb.admin_sql(f"SELECT Priv FROM mysql.global_priv WHERE User = '{user}';\n")
+    arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-E4"))
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-E4"))
+    expect_failure(host.run("set", arn, pending), 3, what)
+    assert mariadb.admin_sql(f"SELECT Priv FROM mysql.global_priv WHERE User = '{user}';\n") == before
+
+
+@pytest.mark.chaos("Attacks: a login's other authentication methods kept at rotation (MariaDB)")
+@pytest.mark.parametrize("authentication, what", UNROTATABLE)
+def test_a_partner_whose_password_cannot_be_set_alone_is_not_cloned(alternating, authentication, what):
+    host, server, arn, app, app_password, pending = alternating
+    install_ed25519(server)
+    server.admin_sql(f"ALTER USER '{app}'@'%' {authentication.format(p=app_password)};\n")
+    version = pending(app + "_clone", "Clone-Pass-E5")
+    expect_failure(host.run("set", arn, version), 3, what)
+    assert not server.login_exists(app + "_clone")
+
+
+def mysql_authentication(tmp_path, plugin: str):
+    # MySQL cannot run here: the helper's reading of MySQL's answer, as authentication_sql asks it.
+    (tmp_path / "hosts").write_text("mysql\n" + b"%".hex().upper() + "\n")
+    (tmp_path / "hosts-auth").write_text("%s\t%s\n" % (b"%".hex().upper(), plugin.encode().hex().upper()))
+    return helper.read_authentication(str(tmp_path), "app", "hosts")
+
+
+def test_mysql_sets_the_password_through_the_accounts_own_plugin(tmp_path):
+    flavour, authentication = mysql_authentication(tmp_path, "caching_sha2_password")
+    assert (flavour, authentication) == ("mysql", {"%": "caching_sha2_password"})
+    assert helper.password_clause(flavour, "p'w", authentication["%"]) == "IDENTIFIED WITH caching_sha2_password BY 'p\\'w'"
+
+
+def test_mysql_refuses_a_plugin_without_a_password(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        mysql_authentication(tmp_path, "auth_socket")
+    assert exit_status.value.code == 3
+    assert "authenticates with auth_socket" in capsys.readouterr().err
+
+
+# ---- (f) routine grants mysql.procs_priv holds cut short, or naming no routine ------------------------
+
+
+def clone_with_a_routine_grant(alternating, *statements):
+    """A first `set` makes the clone (the partner's grants); then the administrator runs statements
+    (their {db} is a new database the partner holds ALL on) and a second `set` must fail (exit 6)
+    before the clone's grants change."""
+    host, server, arn, app, app_password, pending = alternating
+    clone = app + "_clone"
+    first = pending(clone, "Clone-Pass-F1")
+    expect_result(host.run("set", arn, first), "set", first, "changed")
+    database = "own_" + uuid.uuid4().hex[:8]
+    my_prepared(server, f"CREATE DATABASE {database}", f"GRANT ALL ON {database}.* TO {my_name(app)}@'%'",
+                *(s.format(db=database, app=f"{my_name(app)}@'%'") for s in statements))
+    before = my_privileges(server, clone)
+    second = pending(clone, "Clone-Pass-F2")
+    return host.run("set", arn, second), lambda: my_privileges(server, clone) == before
+
+
+# 64 bytes of UTF-8, and a longer name that begins with them: procs_priv's 64 characters hold only the
+# first 64 bytes of either (each byte one latin1 character).
+PREFIX = "漢" * 21 + "a"
+
+
+@pytest.mark.chaos("Attacks: routine grants stored cut short or naming no routine (MySQL)")
+def test_a_routine_grant_cut_short_gives_the_clone_no_other_routine(alternating):
+    # Read back as it is held, the grant on the longer routine names the shorter one: the clone
+    # would get EXECUTE on a routine its partner cannot run.
+    result, unchanged = clone_with_a_routine_grant(
+        alternating, f"CREATE PROCEDURE {{db}}.`{PREFIX}`() SELECT 1", f"CREATE PROCEDURE {{db}}.`{PREFIX}bcd`() SELECT 1",
+        f"GRANT EXECUTE ON PROCEDURE {{db}}.`{PREFIX}bcd` TO {{app}}")
+    expect_failure(result, 6, "cut short")
+    assert unchanged()
+
+
+@pytest.mark.chaos("Attacks: routine grants stored cut short or naming no routine (MySQL)")
+def test_a_routine_grant_naming_no_routine_changes_nothing(alternating):
+    # With automatic_sp_privileges off, DROP PROCEDURE leaves its grants: the GRANT built from one
+    # would fail half-way through the copy.
+    server = alternating[1]
+    server.admin_sql("SET GLOBAL automatic_sp_privileges = OFF;\n")
+    try:
+        result, unchanged = clone_with_a_routine_grant(
+            alternating, "CREATE PROCEDURE {db}.gone() SELECT 1", "GRANT EXECUTE ON PROCEDURE {db}.gone TO {app}",
+            "DROP PROCEDURE {db}.gone")
+    finally:
+        server.admin_sql("SET GLOBAL automatic_sp_privileges = ON;\n")
+    expect_failure(result, 6, "names 0 routines")
+    assert unchanged()

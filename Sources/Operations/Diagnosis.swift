@@ -109,6 +109,11 @@ public struct Diagnosis: Equatable, Sendable {
                 + "(`rotator doctor --secret-id \(secretId)` checks it)."
         case .configuration:
             return "The function's configuration is wrong (SSM document or password settings): correct the stack's parameters and redeploy."
+        case .documentRefused:
+            return "The SSM document's default version is not the one this rotator ships, so nothing was sent to any host: someone "
+                + "published another version, or the stack and the function come from different commits. Find out who changed the "
+                + "document (CloudTrail: UpdateDocument, UpdateDocumentDefaultVersion), then set the shipped version back as the default "
+                + "or redeploy the stack."
         case .rotationNotEnabled:
             return "Rotation was disabled while this version was pending: enable it again."
         case .versionNotPending:

@@ -84,6 +84,7 @@ func failure(_ step: String, _ reason: String, message: String = "it broke", at:
             (failure("finishSecret", "AWSError"), "An AWS call failed", "only the labels did not move"),
             (failure("setSecret", "Configuration"), "The function's configuration is wrong", "Then "),
             (failure("setSecret", "VersionNotPending"), "labels changed under the rotation", "Then "),
+            (failure("setSecret", "DocumentRefused"), "default version is not the one this rotator ships", "Then "),
         ]
         for (record, reasonAdvice, stepAdvice) in cases {
             let d = Diagnosis.of(state(stages, steps: [record]), secretId: "s")

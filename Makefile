@@ -60,7 +60,8 @@ chaos: deps build tools
 HOST_ATTACK_TESTS := pytests/hosts/test_secret_attacks.py pytests/hosts/test_mysql_attacks.py pytests/hosts/test_killed_runs.py \
 	pytests/hosts/test_postgres_attacks.py pytests/hosts/test_hostile_identifiers.py pytests/hosts/test_sqlserver_script.py \
 	pytests/template/test_hardening.py
-E2E_ATTACK_TESTS := pytests/e2e/test_attacks.py pytests/e2e/test_concurrency.py::test_a_late_set_after_a_rollback_changes_nothing
+E2E_ATTACK_TESTS := pytests/e2e/test_attacks.py pytests/e2e/test_document_attacks.py \
+	pytests/e2e/test_concurrency.py::test_a_late_set_after_a_rollback_changes_nothing
 ATTACK_REPORT := .local-state/attacks.jsonl
 .PHONY: attacks
 attacks: deps build tools

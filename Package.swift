@@ -22,7 +22,8 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "AWS", dependencies: ["SigV4", "HTTP", "RotatorJSON"]),
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "RotatorJSON", "RotatorLogging"]),
-        .target(name: "Rotation", dependencies: ["AWS", "RotatorJSON", "RotatorLogging"]),
+        // SigV4 for its SHA-256: the documents' scripts are compared by digest (ShippedDocument).
+        .target(name: "Rotation", dependencies: ["AWS", "RotatorJSON", "RotatorLogging", "SigV4"]),
         // The operator commands (status, doctor, cancel): the same binary, run outside Lambda.
         .target(name: "Operations", dependencies: ["Rotation", "AWS", "HTTP", "RotatorJSON", "RotatorLogging", "SigV4"]),
         .executableTarget(name: "rotator", dependencies: ["Rotation", "Operations", "LambdaRuntime", "AWS", "HTTP", "RotatorLogging",

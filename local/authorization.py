@@ -253,8 +253,8 @@ class RequestAuthorization:
             except Exception:
                 secret = None
             return [Resource(secret.arn)] if secret is not None else None
-        if service == "ssm" and action == "SendCommand":
-            document = str(param("DocumentName") or "")
+        if service == "ssm" and action in ("SendCommand", "GetDocument"):
+            document = str(param("DocumentName" if action == "SendCommand" else "Name") or "")
             if not document.startswith("arn:"):
                 document = f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/{document}"
             resources = [Resource(document)]

@@ -590,6 +590,13 @@ class FunctionPool:
         for sandbox in serving:
             sandbox.kill_function()
 
+    def cold_start(self) -> None:
+        """Every sandbox starts a fresh process for its next invocation, as after a deployment: what
+        a warm process keeps across invocations (the SSM documents it proved) is gone."""
+        with self._idle:
+            command = list(self._runtime_kw["command"])
+        self.replace_command(command)
+
     def replace_command(self, command: list[str]) -> None:
         """Every sandbox, and every one started later, runs `command` from its next invocation on."""
         with self._idle:

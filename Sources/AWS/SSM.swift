@@ -28,7 +28,7 @@ public struct CommandInvocation: Sendable, Equatable {
 public struct SendCommandInput: Sendable {
     public var documentName: String
     /// The document version to run (`DocumentVersion`); `nil` sends none, so SSM runs the default
-    /// version as it is when the command arrives. The operator commands name the version they verified.
+    /// version as it is when the command arrives. HostRunner always names the version it verified.
     public var documentVersion: String?
     public var instanceIds: [String]
     public var parameters: [(String, [String])]
@@ -95,14 +95,19 @@ public struct SSMDocument: Sendable, Equatable {
     }
 }
 
+/// Reading a document: the function and the operator commands prove a document is the one this
+/// rotator ships before they send a command through it.
+public protocol SSMDocumentAPI: AnyObject {
+    /// The document's default version with its content as JSON, `nil` if not found.
+    func getDocument(name: String) throws(AWSError) -> SSMDocument?
+}
+
 /// What the operator commands ask SSM besides running commands.
-public protocol SSMInventoryAPI: AnyObject {
+public protocol SSMInventoryAPI: SSMDocumentAPI {
     /// The instances among `instanceIds` that SSM manages; an id it does not know is absent.
     func describeInstanceInformation(instanceIds: [String]) throws(AWSError) -> [ManagedInstance]
     /// Whether a document of this name exists and can be read (its status, e.g. `Active`), `nil` if not found.
     func documentStatus(name: String) throws(AWSError) -> String?
-    /// The document's default version with its content as JSON, `nil` if not found.
-    func getDocument(name: String) throws(AWSError) -> SSMDocument?
 }
 
 public final class SSMClient: RunCommandAPI, SSMInventoryAPI {

@@ -55,16 +55,17 @@ struct CancelCommand {
             throw OperatorError(description: "the rotation function has no \(engine.documentVariable); nothing was changed")
         }
         // Run nothing the stack did not ship: the environment may have been pointed at another document.
-        let documents: VerifiedDocuments
+        let verifier = services.documentVerifier()
         do {
-            documents = try VerifiedDocuments.verify(name, engine: engine, ssm: services.ssm, shipped: services.shipped)
+            _ = try verifier.verified(name, engine: engine, ssm: services.ssm)
         } catch where error.isForeign {
             return finish(Operator.ExitCode.attention, cancelled: false, ["Nothing changed: \(error).", "Fix: \(error.fix)."])
         } catch {
             throw OperatorError(description: "\(error) (\(error.fix)); nothing was changed")
         }
         // AWSCURRENT's version on every host: `verify` is the proof, `set` the settle after the removal.
-        let onEveryHost = CurrentLoginProof(ssm: services.ssm, documents: documents, console: console, clock: services.clock)
+        let onEveryHost = CurrentLoginProof(ssm: services.ssm, documents: [engine: name], verifier: verifier, console: console,
+                                            clock: services.clock)
         func runOnEveryHost(_ action: HostAction) throws(RotationError) -> [InstanceResult] {
             try onEveryHost.run(secretArn: arn, currentVersionId: current.versionId, engine: current.secret.engine,
                                 instanceIds: instanceIds, purpose: "cancel", action: action)

@@ -11,9 +11,11 @@ struct CurrentLoginProof {
     /// The progress line says what HostRunner's log would; the operator reads the results, not the log.
     private static let silentLogger = Logger(format: .text, sink: { _ in })
 
-    let ssm: RunCommandAPI
-    /// Only documents proven to be the ones this rotator ships (ShippedDocument.swift).
-    let documents: VerifiedDocuments
+    let ssm: HostRunner.SSM
+    /// The engine's document as the function's environment names it, already proven by `verifier`
+    /// (the caller refuses a foreign one before it gets here; HostRunner sends only through a proven one).
+    let documents: [Engine: String]
+    let verifier: DocumentVerifier
     let console: Console
     let clock: MillisecondClock
 
@@ -23,8 +25,8 @@ struct CurrentLoginProof {
         let command = try HostCommand(action: action, secretArn: secretArn, versionId: currentVersionId)
         let doing = action == .verify ? "log in with AWSCURRENT" : "set AWSCURRENT again"
         let progress = HostProgress(console: console, clock: clock, label: "\(purpose): \(doing)", instanceIds: instanceIds)
-        // Each command names the document version the check read (VerifiedDocuments).
-        let runner = documents.hostRunner(ssm: ssm, clock: clock, observer: progress)
+        // Each command names the document version the check read (DocumentVerifier).
+        let runner = HostRunner(ssm: ssm, documents: documents, verifier: verifier, clock: clock, observer: progress)
         return try runner.run(command, engine: engine, on: instanceIds, comment: "rotator \(purpose): \(action.rawValue) AWSCURRENT",
                               untilMilliseconds: clock.nowMilliseconds + CurrentLoginProof.budgetMilliseconds,
                               logger: CurrentLoginProof.silentLogger)

@@ -7,7 +7,8 @@ public struct Diagnosis: Equatable, Sendable {
         case healthy
         /// Rotation is not enabled or names no function.
         case notConfigured = "not-configured"
-        /// A rotation began recently and has logged no failure: it may still be running.
+        /// The pending version's latest activity (its creation, or its last step, which succeeded)
+        /// is recent: the rotation may still be running.
         case inProgress = "in-progress"
         /// AWSPENDING sits on a version that is not AWSCURRENT and the rotation is not running.
         case stuck
@@ -58,17 +59,10 @@ public struct Diagnosis: Equatable, Sendable {
     }
 
     private static func pendingDiagnosis(_ state: SecretState, pending: String, current: String, secretId: String) -> Diagnosis {
-        let failure = state.lastFailure
-        let age = state.pendingCreatedMilliseconds.map { state.nowMilliseconds - $0 }
-        if failure == nil, let age, age < rotationBoundMilliseconds {
-            return Diagnosis(
-                verdict: .inProgress,
-                summary: "version \(pending) holds AWSPENDING: a rotation began \(durationText(age)) ago and has logged no failure",
-                cause: nil,
-                advice: ["It may still be running: check again in \(durationText(rotationBoundMilliseconds - age)). "
-                    + "Do not cancel a running rotation."]
-                    + (state.logProblem.map { ["(The function's log could not be read: \($0).)"] } ?? []))
+        if let running = mayBeRunning(state, pending: pending) {
+            return running
         }
+        let failure = state.lastFailure
         let summary = "version \(pending) holds AWSPENDING but not AWSCURRENT: the rotation did not finish, "
             + "and Secrets Manager starts no other until it does"
         var cause: String?
@@ -98,6 +92,29 @@ public struct Diagnosis: Equatable, Sendable {
         return Diagnosis(verdict: .stuck, summary: summary, cause: cause, advice: advice)
     }
 
+    /// The in-progress diagnosis when the rotation may still be running, nil when it has stopped.
+    /// What counts is the version's latest activity: its last step record, or its creation when it
+    /// has none. A step that ended in failure stopped the rotation (its rollback ran; a retry shows
+    /// as a new record, and cancel's settle undoes a retry that lands while it runs). A step that
+    /// succeeded within the bound is followed by the next step, even when an earlier attempt of the
+    /// same version failed (Secrets Manager's retry, `make rotate`) or the version is old.
+    private static func mayBeRunning(_ state: SecretState, pending: String) -> Diagnosis? {
+        let latest = state.pendingSteps.last
+        if latest?.succeeded == false { return nil }
+        guard let since = latest?.atMilliseconds ?? state.pendingCreatedMilliseconds else { return nil }
+        let age = state.nowMilliseconds - since
+        guard age < rotationBoundMilliseconds else { return nil }
+        let what = latest.map { "its \($0.step) succeeded \(durationText(age)) ago" + (state.lastFailure == nil ? "" : " after an earlier failure") }
+            ?? "a rotation began \(durationText(age)) ago"
+        return Diagnosis(
+            verdict: .inProgress,
+            summary: "version \(pending) holds AWSPENDING: \(what) and no step has failed since",
+            cause: nil,
+            advice: ["It may still be running: check again in \(durationText(rotationBoundMilliseconds - age)). "
+                + "Do not cancel a running rotation."]
+                + (state.logProblem.map { ["(The function's log could not be read: \($0).)"] } ?? []))
+    }
+
     /// What to do about each kind of failure; `nil` when the record names none this build knows.
     static func reasonAdvice(_ kind: RotationError.Kind?, step: String, secretId: String) -> String {
         switch kind {
@@ -109,6 +126,11 @@ public struct Diagnosis: Equatable, Sendable {
                 + "(`rotator doctor --secret-id \(secretId)` checks it)."
         case .configuration:
             return "The function's configuration is wrong (SSM document or password settings): correct the stack's parameters and redeploy."
+        case .documentRefused:
+            return "The SSM document's default version is not the one this rotator ships, so nothing was sent to any host: someone "
+                + "published another version, or the stack and the function come from different commits. Find out who changed the "
+                + "document (CloudTrail: UpdateDocument, UpdateDocumentDefaultVersion), then set the shipped version back as the default "
+                + "or redeploy the stack."
         case .rotationNotEnabled:
             return "Rotation was disabled while this version was pending: enable it again."
         case .versionNotPending:

@@ -83,7 +83,8 @@ struct DoctorCommand {
         }
         let results: [InstanceResult]
         do {
-            results = try CurrentLoginProof(ssm: services.ssm, documents: document, console: console, clock: services.clock)
+            results = try CurrentLoginProof(ssm: services.ssm, documents: document.names, verifier: document.verifier, console: console,
+                                            clock: services.clock)
                 .run(secretArn: description.arn, currentVersionId: current.versionId, engine: current.secret.engine,
                      instanceIds: reachable, purpose: "doctor")
         } catch {
@@ -122,8 +123,10 @@ struct DoctorCommand {
         }
     }
 
-    /// The function's document for the engine, when it exists and is the one this rotator ships.
-    private func checkDocument(_ description: SecretDescription, engine: Engine?, report: (Check) -> Void) -> VerifiedDocuments? {
+    /// The function's document for the engine, when it exists and is the one this rotator ships: its
+    /// name, and the verifier that proved it (and remembers the version it read).
+    private func checkDocument(_ description: SecretDescription, engine: Engine?,
+                               report: (Check) -> Void) -> (names: [Engine: String], verifier: DocumentVerifier)? {
         guard let functionArn = description.rotationLambdaArn, let engine else {
             report(.skip("SSM document", "needs the rotation function and the secret's engine"))
             return nil
@@ -156,15 +159,15 @@ struct DoctorCommand {
             return nil
         }
         // Run nothing the stack did not ship: the environment may have been pointed at another document.
-        let verified: VerifiedDocuments
+        let verifier = services.documentVerifier()
         do {
-            verified = try VerifiedDocuments.verify(name, engine: engine, ssm: services.ssm, shipped: services.shipped)
+            _ = try verifier.verified(name, engine: engine, ssm: services.ssm)
         } catch {
             report(.fail("SSM document", error.description, fix: error.fix))
             return nil
         }
         report(.pass("SSM document", "\(name) for \(engine.rawValue), the one this rotator ships"))
-        return verified
+        return ([engine: name], verifier)
     }
 
     /// Each instance online in SSM on the engine's platform; returns those that are.

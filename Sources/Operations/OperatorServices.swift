@@ -49,6 +49,9 @@ public struct OperatorServices {
         return try functions.getFunctionConfiguration(name)
     }
 
+    /// A verifier of documents against `shipped`, for one command's run.
+    func documentVerifier() -> DocumentVerifier { DocumentVerifier(shipped: shipped) }
+
     /// The rotation function's SSM documents, from its environment (the same variables it reads).
     func documents(of function: FunctionSettings) -> [Engine: String] {
         var documents: [Engine: String] = [:]

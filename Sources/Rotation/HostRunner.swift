@@ -2,12 +2,16 @@ import AWS
 import RotatorLogging
 
 /// Runs a `HostCommand` on every instance through SSM Run Command and waits for each answer,
-/// within a time budget that always ends before the invocation does.
+/// within a time budget that always ends before the invocation does. Every command goes through a
+/// document version `DocumentVerifier` proved to be the one this rotator ships, and names that
+/// version: whoever may change the configured document names or the documents' default versions
+/// cannot change what runs on the hosts.
 public final class HostRunner {
-    private let ssm: RunCommandAPI
+    public typealias SSM = RunCommandAPI & SSMDocumentAPI
+    private let ssm: SSM
+    /// The document name per engine, as configured (the function's environment).
     private let documents: [Engine: String]
-    /// The version to name in SendCommand per engine; an engine without one runs the default version.
-    private let documentVersions: [Engine: String]
+    private let verifier: DocumentVerifier
     private let clock: MillisecondClock
     private let observer: HostProgressObserver?
     let pollInitialMilliseconds: Int64
@@ -22,11 +26,13 @@ public final class HostRunner {
     /// How the SSM agent ends an output it cut at 24,000 characters (standard error: 8,000).
     static let outputTruncatedSuffix = "--output truncated--"
 
-    public init(ssm: RunCommandAPI, documents: [Engine: String], documentVersions: [Engine: String] = [:], clock: MillisecondClock,
+    /// `verifier` outlives the runner (the function keeps one per process), so a warm container
+    /// reads no document again.
+    public init(ssm: SSM, documents: [Engine: String], verifier: DocumentVerifier, clock: MillisecondClock,
                 observer: HostProgressObserver? = nil, pollInitialMilliseconds: Int64 = 250) {
         self.ssm = ssm
         self.documents = documents
-        self.documentVersions = documentVersions
+        self.verifier = verifier
         self.clock = clock
         self.observer = observer
         self.pollInitialMilliseconds = pollInitialMilliseconds
@@ -37,6 +43,20 @@ public final class HostRunner {
             throw .configuration("no SSM document is configured for engine \(engine.rawValue) (set \(engine.documentVariable))")
         }
         return name
+    }
+
+    /// The engine's document, proven to be the one this rotator ships (read at most once per verifier).
+    func verifiedDocument(for engine: Engine) throws(RotationError) -> VerifiedDocument {
+        let name = try documentName(for: engine)
+        do {
+            return try verifier.verified(name, engine: engine, ssm: ssm)
+        } catch {
+            switch error.reason {
+            case .notRead(let awsError): throw .aws(awsError)
+            case .missing: throw .configuration("\(error) (set \(engine.documentVariable) to the stack's document)")
+            case .unreadable, .different: throw .documentRefused(error.description)
+            }
+        }
     }
 
     /// Sends `command` to `instanceIds` and returns one result per instance. Instances that have not
@@ -52,15 +72,22 @@ public final class HostRunner {
     /// SSM's command history shows (at most 100 characters).
     public func run(_ command: HostCommand, engine: Engine, on instanceIds: [String], comment: String,
                     untilMilliseconds budgetEnd: Int64, logger: Logger) throws(RotationError) -> [InstanceResult] {
-        let document = try documentName(for: engine)
+        let document = try verifiedDocument(for: engine)
         let deliverySeconds = max(30, Int((budgetEnd - clock.nowMilliseconds) / 1000))
-        let commandId = try aws { () throws(AWSError) in
-            try ssm.sendCommand(SendCommandInput(
-                documentName: document, documentVersion: documentVersions[engine], instanceIds: instanceIds, parameters: command.parameters,
+        let commandId: String
+        do {
+            commandId = try ssm.sendCommand(SendCommandInput(
+                documentName: document.name, documentVersion: document.version, instanceIds: instanceIds, parameters: command.parameters,
                 comment: comment, timeoutSeconds: deliverySeconds))
+        } catch {
+            // The proven version is gone (deleted): nothing was sent. The next command reads the
+            // document again, and runs only if its default version is the shipped one.
+            if error.isServiceError("InvalidDocumentVersion") { verifier.forget(document.name) }
+            throw RotationError(error)
         }
         let log = logger.with(("commandId", commandId), ("action", command.action.rawValue))
-        log.info("host command sent", ("document", document), ("instances", instanceIds.joined(separator: ",")))
+        log.info("host command sent", ("document", document.name), ("documentVersion", document.version),
+                 ("instances", instanceIds.joined(separator: ",")))
         observer?.sent(commandId: commandId, to: instanceIds)
 
         var results: [String: InstanceResult] = [:]

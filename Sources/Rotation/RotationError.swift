@@ -9,6 +9,8 @@ public enum RotationError: Error, Equatable, CustomStringConvertible {
     case rotationNotEnabled(String)
     case versionNotPending(String)
     case hostCommandFailed(String)
+    /// An SSM document is not the one this rotator ships (DocumentVerifier): nothing was sent.
+    case documentRefused(String)
     case aws(AWSError)
 
     public init(_ error: AWSError) { self = .aws(error) }
@@ -22,6 +24,7 @@ public enum RotationError: Error, Equatable, CustomStringConvertible {
         case rotationNotEnabled = "RotationNotEnabled"
         case versionNotPending = "VersionNotPending"
         case hostCommandFailed = "HostCommandFailed"
+        case documentRefused = "DocumentRefused"
         case aws = "AWSError"
     }
 
@@ -33,6 +36,7 @@ public enum RotationError: Error, Equatable, CustomStringConvertible {
         case .rotationNotEnabled: return .rotationNotEnabled
         case .versionNotPending: return .versionNotPending
         case .hostCommandFailed: return .hostCommandFailed
+        case .documentRefused: return .documentRefused
         case .aws: return .aws
         }
     }
@@ -42,7 +46,7 @@ public enum RotationError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidEvent(let m), .invalidSecret(let m), .configuration(let m), .rotationNotEnabled(let m),
-             .versionNotPending(let m), .hostCommandFailed(let m):
+             .versionNotPending(let m), .hostCommandFailed(let m), .documentRefused(let m):
             return m
         case .aws(let error):
             return error.description

@@ -53,10 +53,14 @@ do {
     let secretsManager = client(.secretsManager, reserveMilliseconds: Rotator.reserveMilliseconds)
     let ssm = client(.ssm, reserveMilliseconds: Rotator.reserveMilliseconds)
     let sns = client(.sns, reserveMilliseconds: AWSServiceClient.defaultDeadlineReserveMilliseconds)
+    // One per process: a document version is read and proven once per container, then every
+    // command of every invocation names it (DocumentVerifier).
+    let documents = DocumentVerifier()
     handler = RotationHandler(
         rotator: { deadline in
             Rotator(secrets: SecretsManagerClient(secretsManager.until(deadline)),
-                    hosts: HostRunner(ssm: SSMClient(ssm.until(deadline)), documents: functionEnvironment.documents, clock: clock),
+                    hosts: HostRunner(ssm: SSMClient(ssm.until(deadline)), documents: functionEnvironment.documents, verifier: documents,
+                                      clock: clock),
                     alerts: AlertPublisher(sns: SNSClient(sns.until(deadline)), topicArn: functionEnvironment.alertTopicArn),
                     passwordPolicy: functionEnvironment.passwordPolicy, clock: clock, deadlineMilliseconds: deadline)
         },

@@ -184,7 +184,7 @@ import Testing
         #expect(parameters["executionTimeout"] == .array([.string("600")]))
         #expect(body["Comment"] == .string("rotate prod/db setSecret"))
         #expect(body["TimeoutSeconds"]?.intValue == 60)
-        #expect(body["DocumentVersion"] == nil)   // none named: what the function's own commands send
+        #expect(body["DocumentVersion"] == nil)   // none named: SSM runs the default version
     }
 
     @Test func sendCommandNamesTheDocumentVersionWhenGiven() throws {

@@ -1,5 +1,6 @@
 import AWS
 import RotatorJSON
+import Rotation
 import RotatorTestSupport
 import Testing
 @testable import Operations
@@ -93,7 +94,19 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
         calls.append("GetDocument \(name)")
         return SSMDocument(name: name, documentVersion: documentVersion, documentType: "Command", status: "Active", content: documentContent)
     }
-    func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] { [] }
+    /// The function's step lines in its log, as StepMetrics wrote them.
+    var stepLines: [LogEvent] = []
+    /// A step of the pending version that finished at `at` (a failure with `failure`), as the function logs it.
+    func recordStep(_ step: RotationStep, at: Int64, failure: RotationError? = nil) {
+        let lines = LogBuffer()
+        StepMetrics(clock: ManualClock(nowMilliseconds: at), sink: { lines.append($0) })
+            .stepFinished(RotationEvent(step: step, secretId: secretArn, token: pendingId, rotationToken: nil),
+                          startedMilliseconds: at - 1_000, failure: failure)
+        stepLines += lines.lines.map { LogEvent(timestampMilliseconds: at, message: $0) }
+    }
+    func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] {
+        stepLines.filter { $0.timestampMilliseconds >= startMilliseconds && $0.message.contains(term) }
+    }
     func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
         FunctionSettings(functionArn: function, environment: ["POSTGRES_DOCUMENT": "DocP"], logGroup: "/aws/lambda/rotator")
     }
@@ -103,6 +116,11 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
         services.shipped = TestDocument.shipped
         return services
     }
+}
+
+final class LogBuffer: @unchecked Sendable {
+    var lines: [String] = []
+    func append(_ line: String) { lines.append(line) }
 }
 
 final class Captured: @unchecked Sendable {
@@ -157,6 +175,34 @@ final class Captured: @unchecked Sendable {
                                   console: Captured().console(json: false))
         #expect(forced == 0)
         #expect(world.stages[pendingId] == [])
+    }
+
+    @Test func aRetryRunningAfterARecordedFailureIsLeftAlone() throws {
+        // setSecret failed 12 minutes ago; Secrets Manager's retry of the same version has since
+        // finished createSecret (2 minutes ago) and is in its setSecret now. The failure does not make it stopped.
+        let world = StuckWorld()
+        world.pendingCreated = now - 40 * minute
+        world.recordStep(.createSecret, at: now - 13 * minute)
+        world.recordStep(.setSecret, at: now - 12 * minute, failure: .hostCommandFailed("i-0123456789abcdef0: Failed, exit code 6"))
+        world.recordStep(.createSecret, at: now - 2 * minute)
+        let output = Captured()
+        let code = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: world.services,
+                                console: output.console(json: false))
+        #expect(code == 1)
+        #expect(!world.calls.contains { $0.hasPrefix("SendCommand") || $0.hasPrefix("UpdateSecretVersionStage") })
+        #expect(world.stages[pendingId] == ["AWSPENDING"])
+        #expect(output.out.contains("its createSecret succeeded 2 min ago after an earlier failure"))
+        #expect(output.out.contains("--force"))
+
+        // The same records with the failure last: the rotation stopped there, and cancel goes ahead.
+        let stopped = StuckWorld()
+        stopped.pendingCreated = now - 40 * minute
+        stopped.recordStep(.createSecret, at: now - 13 * minute)
+        stopped.recordStep(.setSecret, at: now - 1 * minute, failure: .hostCommandFailed("i-0123456789abcdef0: Failed, exit code 6"))
+        let cancelled = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: stopped.services,
+                                     console: Captured().console(json: false))
+        #expect(cancelled == 0)
+        #expect(stopped.stages[pendingId] == [])
     }
 
     @Test func aRetrysSetThatLandsBeforeTheLabelIsRemovedIsUndone() throws {

@@ -76,6 +76,29 @@ func failure(_ step: String, _ reason: String, message: String = "it broke", at:
         #expect(d.advice.last == "Never remove AWSPENDING by hand: a host may accept only the pending password.")
     }
 
+    @Test func aStepThatSucceededAfterAFailureIsInProgress() {
+        let retried = [failure("setSecret", "HostCommandFailed", at: now - 12 * minute),
+                       StepRecord(step: "createSecret", succeeded: true, reason: nil, message: nil, versionId: pendingId, atMilliseconds: now - 2 * minute)]
+        let d = Diagnosis.of(state([currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]], created: [pendingId: now - 40 * minute],
+                                   pendingHasValue: true, steps: retried), secretId: "db/app")
+        #expect(d.verdict == .inProgress)
+        #expect(d.summary.contains("its createSecret succeeded 2 min ago after an earlier failure"))
+        #expect(d.advice[0].contains("check again in 18 min"))
+        // The same retry, long past the bound: it stopped without a record (a timeout), so it is stuck.
+        let old = retried.map { StepRecord(step: $0.step, succeeded: $0.succeeded, reason: $0.reason, message: $0.message, versionId: $0.versionId,
+                                           atMilliseconds: $0.atMilliseconds - 30 * minute) }
+        #expect(Diagnosis.of(state([currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]], created: [pendingId: now - 70 * minute],
+                                   pendingHasValue: true, steps: old), secretId: "db/app").verdict == .stuck)
+    }
+
+    @Test func anOldVersionWithARecentStepIsInProgress() {
+        // `make rotate` retried a version created yesterday: its createSecret just succeeded.
+        let steps = [StepRecord(step: "createSecret", succeeded: true, reason: nil, message: nil, versionId: pendingId, atMilliseconds: now - minute)]
+        let d = Diagnosis.of(state([currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]], created: [pendingId: now - 86_400_000],
+                                   pendingHasValue: true, steps: steps), secretId: "db/app")
+        #expect(d.verdict == .inProgress)
+    }
+
     @Test func theAdviceFollowsTheFailedStepAndReason() {
         let stages = [currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]]
         let cases: [(StepRecord, String, String)] = [
@@ -84,6 +107,7 @@ func failure(_ step: String, _ reason: String, message: String = "it broke", at:
             (failure("finishSecret", "AWSError"), "An AWS call failed", "only the labels did not move"),
             (failure("setSecret", "Configuration"), "The function's configuration is wrong", "Then "),
             (failure("setSecret", "VersionNotPending"), "labels changed under the rotation", "Then "),
+            (failure("setSecret", "DocumentRefused"), "default version is not the one this rotator ships", "Then "),
         ]
         for (record, reasonAdvice, stepAdvice) in cases {
             let d = Diagnosis.of(state(stages, steps: [record]), secretId: "s")

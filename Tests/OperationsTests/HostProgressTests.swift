@@ -6,7 +6,7 @@ import Testing
 
 /// Two hosts: one answers at once, the other never does, so HostRunner stops following it when
 /// the proof's budget runs out.
-final class OneSilentHost: RunCommandAPI {
+final class OneSilentHost: RunCommandAPI, SSMDocumentAPI {
     static let answering = "i-0123456789abcdef0"
     static let silent = "i-0fedcba9876543210"
 
@@ -21,15 +21,17 @@ final class OneSilentHost: RunCommandAPI {
             : CommandInvocation(status: "InProgress", statusDetails: "InProgress", responseCode: -1, standardOutput: "", standardError: "")
     }
     func cancelCommand(commandId: String, instanceIds: [String]) throws(AWSError) {}
+    func getDocument(name: String) throws(AWSError) -> SSMDocument? {
+        SSMDocument(name: name, documentVersion: "1", documentType: "Command", status: "Active", content: TestDocument.content())
+    }
 }
 
 @Suite struct HostProgressTests {
     @Test func aHostThatIsStoppedLeavesTheWaitingListAndSaysSo() throws {
         let output = Captured()
         let console = Console(json: false, progressIsTerminal: true, writeOut: { output.out += $0 }, writeErr: { output.err += $0 })
-        let documents = try VerifiedDocuments.verify("DocP", engine: .postgres, ssm: DocumentStore(["DocP": TestDocument.content()]),
-                                                     shipped: TestDocument.shipped)
-        let results = try CurrentLoginProof(ssm: OneSilentHost(), documents: documents, console: console, clock: ManualClock(nowMilliseconds: now))
+        let results = try CurrentLoginProof(ssm: OneSilentHost(), documents: [.postgres: "DocP"], verifier: DocumentVerifier(shipped: TestDocument.shipped),
+                                            console: console, clock: ManualClock(nowMilliseconds: now))
             .run(secretArn: arn, currentVersionId: currentId, engine: .postgres,
                  instanceIds: [OneSilentHost.answering, OneSilentHost.silent], purpose: "doctor")
         #expect(results.map(\.status) == ["Success", "NoAnswer"])

@@ -1,6 +1,6 @@
 import AWS
 import RotatorJSON
-import Rotation
+@testable import Rotation
 import RotatorLogging
 import SigV4
 import Testing
@@ -62,7 +62,7 @@ final class DocumentStore: SSMInventoryAPI {
         let store = DocumentStore(["Doc": content])
         store.type = type
         do {
-            _ = try VerifiedDocuments.verify("Doc", engine: engine, ssm: store, shipped: TestDocument.shipped)
+            _ = try DocumentVerifier(shipped: TestDocument.shipped).verified("Doc", engine: engine, ssm: store)
             return nil
         } catch {
             return error
@@ -126,15 +126,15 @@ final class DocumentStore: SSMInventoryAPI {
 
     @Test func aMissingOrUnreadableDocumentIsNotCalledForeign() throws {
         let store = DocumentStore([:])
-        #expect(throws: DocumentRefusal.self) { try VerifiedDocuments.verify("Gone", engine: .postgres, ssm: store, shipped: TestDocument.shipped) }
+        #expect(throws: DocumentRefusal.self) { try DocumentVerifier(shipped: TestDocument.shipped).verified("Gone", engine: .postgres, ssm: store) }
         do {
-            _ = try VerifiedDocuments.verify("Gone", engine: .postgres, ssm: store, shipped: TestDocument.shipped)
+            _ = try DocumentVerifier(shipped: TestDocument.shipped).verified("Gone", engine: .postgres, ssm: store)
         } catch {
             #expect(error.reason == .missing && !error.isForeign)
         }
         store.error = .service(operation: "GetDocument", AWSServiceError(code: "AccessDeniedException", message: "no", httpStatus: 400, requestId: nil))
         do {
-            _ = try VerifiedDocuments.verify("Doc", engine: .postgres, ssm: store, shipped: TestDocument.shipped)
+            _ = try DocumentVerifier(shipped: TestDocument.shipped).verified("Doc", engine: .postgres, ssm: store)
             Issue.record("an unreadable document was verified")
         } catch {
             #expect(!error.isForeign && error.fix.contains("ssm:GetDocument"))
@@ -200,9 +200,9 @@ final class DocumentStore: SSMInventoryAPI {
 
     @Test func theVerifiedDocumentCarriesTheVersionGetDocumentAnswered() throws {
         let store = DocumentStore(["Doc": TestDocument.content()])
-        let verified = try VerifiedDocuments.verify("Doc", engine: .postgres, ssm: store, shipped: TestDocument.shipped)
-        #expect(verified.documents[.postgres]?.name == "Doc")
-        #expect(verified.documents[.postgres]?.version == "1")
+        let verified = try DocumentVerifier(shipped: TestDocument.shipped).verified("Doc", engine: .postgres, ssm: store)
+        #expect(verified.name == "Doc")
+        #expect(verified.version == "1")
     }
 
     @Test func doctorsCommandNamesTheVerifiedVersion() throws {
@@ -248,13 +248,13 @@ final class DocumentStore: SSMInventoryAPI {
         #expect(world.stages[pendingId] == ["AWSPENDING"])
     }
 
-    @Test func theFunctionsOwnCommandsNameNoVersion() throws {
+    @Test func cancelReadsTheDocumentOnceForTheProofAndTheSettle() throws {
         let world = StuckWorld()
-        let runner = HostRunner(ssm: world, documents: [.postgres: "DocP"], clock: world.clock, pollInitialMilliseconds: 0)
-        let command = try HostCommand(action: .verify, secretArn: arn, versionId: currentId)
-        _ = try runner.run(command, engine: .postgres, on: ["i-0123456789abcdef0"], comment: "test",
-                           untilMilliseconds: world.clock.nowMilliseconds + 60_000, logger: Logger(format: .text, sink: { _ in }))
-        #expect(world.sentDocuments == ["DocP@-"])
+        let code = Operator.run(try OperatorArguments.parse(["cancel", "--secret-id", "db/app"]), services: world.services,
+                                console: Captured().console(json: false))
+        #expect(code == 0)
+        #expect(world.calls.filter { $0.hasPrefix("GetDocument") } == ["GetDocument DocP"])
+        #expect(world.sentDocuments == ["DocP@1", "DocP@1"])
     }
 }
 

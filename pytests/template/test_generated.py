@@ -32,7 +32,7 @@ def test_the_check_fails_on_a_stale_template(tmp_path, monkeypatch):
 def test_committed_shipped_documents_swift_is_what_the_generator_makes():
     expected = template.render_swift(template.OUTPUT.read_text(encoding="utf-8"))
     assert expected == template.SWIFT_OUTPUT.read_text(encoding="utf-8"), \
-        "Sources/Operations/ShippedDocuments.swift is out of date: run `make template` and commit it"
+        "Sources/Rotation/ShippedDocuments.swift is out of date: run `make template` and commit it"
 
 
 def test_the_check_fails_on_a_stale_shipped_documents_swift(tmp_path, monkeypatch, capsys):
@@ -44,7 +44,7 @@ def test_the_check_fails_on_a_stale_shipped_documents_swift(tmp_path, monkeypatc
     assert template.main(["--check"]) == 1
     assert "ShippedDocuments.swift is out of date" in capsys.readouterr().err
     # A host script changed without `make template` leaves both files stale.
-    monkeypatch.setattr(template, "SWIFT_OUTPUT", template.REPO / "Sources" / "Operations" / "ShippedDocuments.swift")
+    monkeypatch.setattr(template, "SWIFT_OUTPUT", template.REPO / "Sources" / "Rotation" / "ShippedDocuments.swift")
     changed = template.render().replace("set -Eeuo pipefail", "set -e", 1)
     assert template.render_swift(changed) != template.SWIFT_OUTPUT.read_text(encoding="utf-8")
 

@@ -164,7 +164,7 @@ def test_the_function_role_grants_only_what_the_steps_call_on_this_stacks_resour
     from local.cfn import policy_actions
     assert sorted(policy_actions(template, "RotationFunction")) == sorted([
         "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
-        "secretsmanager:UpdateSecretVersionStage", "secretsmanager:GetRandomPassword", "ssm:SendCommand",
+        "secretsmanager:UpdateSecretVersionStage", "secretsmanager:GetRandomPassword", "ssm:GetDocument", "ssm:SendCommand",
         "ssm:GetCommandInvocation", "ssm:ListCommandInvocations", "ssm:CancelCommand", "sns:Publish"])
     policy = template["Resources"]["RotationFunctionPolicy"]["Properties"]
     assert policy["Roles"] == [{"Ref": "RotationFunctionRole"}]
@@ -174,11 +174,15 @@ def test_the_function_role_grants_only_what_the_steps_call_on_this_stacks_resour
     docs = by_sid["RunTheRotationDocuments"]["Resource"]
     assert sorted(docs) == sorted(f"arn:aws:ssm:eu-west-1:123456789012:document/{d}" for d in
                                   resources(template, "AWS::SSM::Document"))
+    # The function reads its own documents only (it proves each is the shipped one before sending).
+    assert by_sid["ReadTheRotationDocuments"]["Action"] == "ssm:GetDocument"
+    assert sorted(by_sid["ReadTheRotationDocuments"]["Resource"]) == sorted(docs)
     hosts = by_sid["RunOnTaggedDatabaseHosts"]
     assert sorted(hosts["Resource"]) == ["arn:aws:ec2:eu-west-1:123456789012:instance/*",
                                          "arn:aws:ssm:eu-west-1:123456789012:managed-instance/*"]
     assert hosts["Condition"] == {"StringEquals": {"ssm:resourceTag/RotatorDatabase": "rotator"}}
-    tagged = evaluate(template, statements(policy["PolicyDocument"])[3], {"HostTagValue": "db-fleet"})
+    (tagged_statement,) = [s for s in statements(policy["PolicyDocument"]) if s["Sid"] == "RunOnTaggedDatabaseHosts"]
+    tagged = evaluate(template, tagged_statement, {"HostTagValue": "db-fleet"})
     assert tagged["Condition"]["StringEquals"]["ssm:resourceTag/RotatorDatabase"] == "db-fleet"
     wildcard = {sid for sid, s in by_sid.items() if "*" in as_list(s["Resource"])}
     assert wildcard == {"GeneratePasswords", "FollowHostCommands"}   # APIs without resource-level scoping

@@ -25,8 +25,8 @@ How a mutant is tested: the repository is copied (the files git knows, tracked o
 as they are in the working tree) to <scratch>/hosts, so the working tree is never mutated. For
 each mutant the piece is edited there and `python3 -m ops.template` regenerates template.yaml,
 because the tests run the documents from template.yaml; then pytest runs the tests that cover the
-piece (COVERAGE below), `-x` in an order that puts the quick, broad tests first, and the first
-failing test is the killer; then the piece and the generated files are put back. A mutant the
+piece (COVERAGE below), `-x`, the tests that killed earlier mutants first, then FIRST's broad
+ones, and the first failing test is the killer; then the piece and the generated files are put back. A mutant the
 shell or Python cannot parse (bash -n, ast) is unbuildable. A run that outlasts TIMEOUT_SECONDS
 (a mutant that loops) counts as killed by "timeout".
 
@@ -361,7 +361,8 @@ class Session:
         self.log = log
         self.saved: dict[str, bytes] = {}
         self.green: set[str] = set()  # killing tests seen passing on the unmutated copy
-        self.selections: dict[str, list[str]] = {}  # piece -> the node ids of its tests, in the order run
+        self.selections: dict[str, list[str]] = {}  # piece -> the node ids of its tests, FIRST's first
+        self.killers: list[str] = []  # the tests that killed mutants, the latest first
 
     def __enter__(self) -> Session:
         if self.root.exists():
@@ -403,7 +404,7 @@ class Session:
                                seconds=time.monotonic() - started)
             if (self.root / "template.yaml").read_bytes() == self.saved["template.yaml"]:
                 return Outcome(mutant, "error", reason="the template did not change", seconds=time.monotonic() - started)
-            killer = self._pytest(self.selection(mutant.path))
+            killer = self._pytest(self._ordered(mutant.path))
             self._restore()
             if killer is None:
                 return Outcome(mutant, "survived", seconds=time.monotonic() - started)
@@ -412,6 +413,9 @@ class Session:
                     return Outcome(mutant, "error", reason=f"{killer} fails on the unmutated copy too",
                                    seconds=time.monotonic() - started)
                 self.green.add(killer)
+            if killer in self.killers:
+                self.killers.remove(killer)
+            self.killers.insert(0, killer)
             return Outcome(mutant, "killed", killer=killer, seconds=time.monotonic() - started)
         finally:
             self._restore()
@@ -429,6 +433,13 @@ class Session:
             self.selections[path] = sorted(ids, key=lambda i: rank.get(i.split("::")[1].split("[")[0], len(FIRST)))
         return self.selections[path]
 
+    def _ordered(self, path: str) -> list[str]:
+        """The piece's tests, those that killed mutants first (the latest first): neighbouring mutants
+        tend to fall to the same test, and a killed mutant then costs one test, not dozens."""
+        selected = self.selection(path)
+        first = [killer for killer in self.killers if killer in selected]
+        return first + [test for test in selected if test not in first]
+
     @staticmethod
     def _parses(path: str, text: str) -> bool:
         if path.endswith(".py"):
@@ -442,8 +453,10 @@ class Session:
     def _pytest(self, arguments: list[str]) -> str | None:
         """The first failing test of `arguments` (or "timeout"), None when all pass."""
         command = [sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider", *arguments]
+        # its own process group, with SIGINT at its default (a background shell may have ignored it)
+        # so that _stop can have pytest tear down and stop its databases
         process = subprocess.Popen(command, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             output, _ = process.communicate(timeout=TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:

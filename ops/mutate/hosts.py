@@ -351,7 +351,19 @@ def _repository_files() -> list[str]:
     return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
 
 
-_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+_FAILED = re.compile(r"^(?:FAILED|ERROR) (.+)$", re.MULTILINE)
+
+
+def first_failure(output: str, tests: list[str]) -> str | None:
+    """The node id of the first FAILED or ERROR line of pytest's -rfE summary. The line is the id,
+    then " - " and the message, and a parametrized id may hold spaces and " - " itself: the
+    longest of the tests run that the line starts with is the one."""
+    for match in _FAILED.finditer(output):
+        line = match.group(1)
+        known = [t for t in tests if line == t or line.startswith(t + " - ")]
+        if known:
+            return max(known, key=len)
+    return None
 
 
 class Session:
@@ -468,9 +480,9 @@ class Session:
             raise
         if process.returncode == 0:
             return None
-        failed = _FAILED.search(output)
-        if failed:
-            return failed.group(1)
+        killer = first_failure(output, arguments)
+        if killer:
+            return killer
         raise RuntimeError(f"pytest exited {process.returncode} without a failing test:\n{output[-2000:]}")
 
     @staticmethod

@@ -134,10 +134,13 @@ def test_a_mutant_bash_cannot_parse_is_unbuildable(session, monkeypatch):
 
 
 def test_the_first_failing_test_is_the_killer():
+    spaced = "pytests/hosts/test_a.py::test_b[postgres-arn:x-4-the master secret cannot be read]"
     output = ("..F\n=== short test summary info ===\n"
-              "FAILED pytests/hosts/test_linux_scripts.py::test_b[postgres] - AssertionError: x\n"
-              "FAILED pytests/hosts/test_linux_scripts.py::test_c[postgres] - AssertionError: y\n")
-    assert hosts._FAILED.search(output).group(1) == "pytests/hosts/test_linux_scripts.py::test_b[postgres]"
+              f"FAILED {spaced} - AssertionError: x - y\n"
+              "FAILED pytests/hosts/test_a.py::test_c[postgres] - AssertionError: y\n")
+    tests = ["pytests/hosts/test_a.py::test_c[postgres]", spaced, "pytests/hosts/test_a.py::test_b[postgres-arn:x-4-the"]
+    assert hosts.first_failure(output, tests) == spaced
+    assert hosts.first_failure("1 passed\n", tests) is None
 
 
 def test_the_scratch_copy_holds_no_build_output(session):

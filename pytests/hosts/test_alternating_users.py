@@ -172,3 +172,29 @@ def test_a_restore_naming_an_administrator_is_refused(pair):
     current = _current(host, arn, boss, "Known-To-Attacker-2", master_arn)
     expect_failure(host.run("set", arn, current), 3, f"the login '{boss}' is privileged")
     assert host.server.can_login(boss, boss_password)
+
+
+@pytest.mark.parametrize("host", ["postgres"], indirect=True)
+def test_nothing_is_copied_when_the_server_does_not_check_passwords(pair):
+    """With `trust` on 127.0.0.1 nothing can be verified: a set for an existing clone stops before
+    it copies any grant or changes any password, not after."""
+    host, arn, app, app_password, table, master_arn = pair
+    clone = app + "_clone"
+    first = host.put_pending(arn, host.secret_value(clone, "Clone-Pass-9", masterarn=master_arn))
+    expect_result(host.run("set", arn, first), "set", first, "changed")
+    host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=first)
+    extra = "extra_" + uuid.uuid4().hex[:8]
+    host.server.create_table(extra)
+    host.server.grant("SELECT", extra, app)
+    second = host.put_pending(arn, host.secret_value(clone, "Clone-Pass-10", masterarn=master_arn))
+    hba = host.server.datadir / "pg_hba.conf"
+    original = hba.read_text()
+    try:
+        hba.write_text(original.replace("127.0.0.1/32 scram-sha-256", "127.0.0.1/32 trust"))
+        host.server.reload()
+        expect_failure(host.run("set", arn, second), 6, "does not check passwords")
+    finally:
+        hba.write_text(original)
+        host.server.reload()
+    assert can_read(host, clone, "Clone-Pass-9", table)
+    assert not can_read(host, clone, "Clone-Pass-9", extra), "grants were copied although nothing could be verified"

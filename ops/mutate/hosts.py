@@ -43,8 +43,12 @@ fails there too (red, or flaky) makes that outcome an error, not a kill. A survi
 baseline (nothing failed). `__enter__` checks that the copy regenerates to the committed
 template, so the copy is the code under test.
 
-Measured on this machine (2 cores shared, loaded): a killed mutant takes about 20-60 s (pytest
-start, one database, the first failing test), a survivor several minutes (its whole subset).
+Measured on this machine (2 cores shared, load 10-14 while measuring): a mutant killed by a test
+that already killed one takes 25-35 s (pytest's start, one database, that test, the template
+regenerated); one whose killer comes late in its subset 2-5 min; a survivor its whole subset, about
+85 tests and 6-8 min for the PostgreSQL subset. The ~490 mutants come to several hours here, more
+than the ~90 min aimed at; what would bring it down: fewer exit-code swaps (one per `fail`), a
+subset per piece cut to the tests that exercise it (coverage of the shell is not measurable here).
 """
 
 from __future__ import annotations

@@ -132,3 +132,69 @@ def test_a_bad_master_secret_is_refused(pair, masterarn, code, fragment):
     pending = host.put_pending(arn, host.secret_value(app + "_clone", "Clone-Pass-6", masterarn=masterarn))
     expect_failure(host.run("set", arn, pending), code, fragment)
     assert not host.server.login_exists(app + "_clone")
+
+
+def _current(host, arn: str, username: str, password: str, master_arn: str) -> str:
+    """A new AWSCURRENT version naming `username` (what a rollback restores); returns its VersionId."""
+    return host.sm.put_secret_value(SecretId=arn, SecretString=json.dumps(
+        host.secret_value(username, password, masterarn=master_arn)), VersionStages=["AWSCURRENT"])["VersionId"]
+
+
+def test_a_clone_that_still_cannot_log_in_after_the_change_exits_5(pair):
+    """The change succeeds but the clone still cannot log in (NOLOGIN, a locked account): only the
+    verify after the change can tell, and the step must fail, not claim outcome=changed."""
+    host, arn, app, app_password, table, master_arn = pair
+    clone = app + "_clone"
+    first = host.put_pending(arn, host.secret_value(clone, "Clone-Pass-7", masterarn=master_arn))
+    expect_result(host.run("set", arn, first), "set", first, "changed")
+    host.server.admin_sql(f'ALTER ROLE "{clone}" NOLOGIN;\n' if host.engine == "postgres"
+                          else f"ALTER USER '{clone}'@'%' ACCOUNT LOCK;\n")
+    host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=first)
+    second = host.put_pending(arn, host.secret_value(clone, "Clone-Pass-8", masterarn=master_arn))
+    expect_failure(host.run("set", arn, second), 5, "refused")
+
+
+def test_a_restore_naming_a_missing_login_exits_3(pair):
+    """A rollback to an AWSCURRENT whose login was dropped: nothing to copy from, nothing to change."""
+    host, arn, app, app_password, table, master_arn = pair
+    ghost = "ghost_" + uuid.uuid4().hex[:8]
+    current = _current(host, arn, ghost, "Ghost-Pass-2", master_arn)
+    expect_failure(host.run("set", arn, current), 3, f"the login '{ghost}' does not exist")
+    assert not host.server.login_exists(ghost)
+
+
+def test_a_restore_naming_an_administrator_is_refused(pair):
+    """An AWSCURRENT written to name an administrator (whoever may write the secret may write that
+    stage too): the master must not be made to change that administrator's password."""
+    host, arn, app, app_password, table, master_arn = pair
+    boss, boss_password = "boss_" + uuid.uuid4().hex[:8], "Boss-Pass-" + uuid.uuid4().hex[:8]
+    host.server.create_admin(boss, boss_password)
+    current = _current(host, arn, boss, "Known-To-Attacker-2", master_arn)
+    expect_failure(host.run("set", arn, current), 3, f"the login '{boss}' is privileged")
+    assert host.server.can_login(boss, boss_password)
+
+
+@pytest.mark.parametrize("host", ["postgres"], indirect=True)
+def test_nothing_is_copied_when_the_server_does_not_check_passwords(pair):
+    """With `trust` on 127.0.0.1 nothing can be verified: a set for an existing clone stops before
+    it copies any grant or changes any password, not after."""
+    host, arn, app, app_password, table, master_arn = pair
+    clone = app + "_clone"
+    first = host.put_pending(arn, host.secret_value(clone, "Clone-Pass-9", masterarn=master_arn))
+    expect_result(host.run("set", arn, first), "set", first, "changed")
+    host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=first)
+    extra = "extra_" + uuid.uuid4().hex[:8]
+    host.server.create_table(extra)
+    host.server.grant("SELECT", extra, app)
+    second = host.put_pending(arn, host.secret_value(clone, "Clone-Pass-10", masterarn=master_arn))
+    hba = host.server.datadir / "pg_hba.conf"
+    original = hba.read_text()
+    try:
+        hba.write_text(original.replace("127.0.0.1/32 scram-sha-256", "127.0.0.1/32 trust"))
+        host.server.reload()
+        expect_failure(host.run("set", arn, second), 6, "does not check passwords")
+    finally:
+        hba.write_text(original)
+        host.server.reload()
+    assert can_read(host, clone, "Clone-Pass-9", table)
+    assert not can_read(host, clone, "Clone-Pass-9", extra), "grants were copied although nothing could be verified"

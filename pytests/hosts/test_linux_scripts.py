@@ -155,6 +155,25 @@ def test_set_after_an_out_of_band_change(host):
     assert not host.server.can_login(user, "Manual-Pass-8")
 
 
+def test_set_exits_5_when_the_changed_password_is_still_refused(host):
+    """The change succeeds but the login still cannot log in (a NOLOGIN role, a locked account):
+    only the verify after the change can tell, and the step must fail (exit 5), not claim
+    outcome=changed for a password nobody can use."""
+    user = host.new_login("Start-Pass-8b")
+    arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-8b"))
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-8b"))
+    if host.engine == "postgres":
+        disable, enable = f'ALTER ROLE "{user}" NOLOGIN;\n', f'ALTER ROLE "{user}" LOGIN;\n'
+    else:
+        disable, enable = f"ALTER USER '{user}'@'%' ACCOUNT LOCK;\n", f"ALTER USER '{user}'@'%' ACCOUNT UNLOCK;\n"
+    host.server.admin_sql(disable)
+    expect_failure(host.run("set", arn, pending), 5, "refused")
+    # The change itself was made: what failed is the login the verify tried.
+    host.server.admin_sql(enable)
+    assert host.server.can_login(user, "Next-Pass-8b")
+    assert not host.server.can_login(user, "Start-Pass-8b")
+
+
 def test_set_when_the_admin_socket_is_missing_exits_6(host, tmp_path):
     user = host.new_login("Start-Pass-9")
     arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-9"))

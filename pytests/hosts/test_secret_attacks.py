@@ -136,6 +136,20 @@ def test_a_lock_directory_others_could_write_is_refused(host, tmp_path, flaw):
     assert logs_in(host, app, password)
 
 
+def test_a_missing_lock_directory_is_made_for_this_user_alone(host, tmp_path):
+    """A host's first run (/run/rotator is on a tmpfs: every boot is a first run) makes the lock
+    directory itself, writable by nobody else, and rotates."""
+    password = "Start-Pass-12"
+    app = host.new_login(password)
+    arn, _ = host.create_secret(host.secret_value(app, password))
+    token = host.put_pending(arn, host.secret_value(app, "Pending-Pass-12"))
+    lock_dir = tmp_path / "rotator"
+    expect_result(host.run("set", arn, token, env=host.env(ROTATOR_LOCK_DIR=str(lock_dir))), "set", token, "changed")
+    assert lock_dir.is_dir() and not lock_dir.is_symlink()
+    assert lock_dir.stat().st_mode & 0o777 == 0o700
+    assert len(list(lock_dir.iterdir())) == 1, "one lock file, for this secret"
+
+
 @pytest.mark.chaos("Attacks: a version naming neither alternating login")
 def test_alternating_users_refuse_a_login_that_is_not_the_alternate(host):
     admin, admin_password = "admin_" + uuid.uuid4().hex[:8], "Admin-Pass-" + uuid.uuid4().hex[:8]

@@ -151,6 +151,27 @@ final class LogLines: @unchecked Sendable {
         #expect(w.ssm.sent.isEmpty)
     }
 
+    /// A version that is a copy of AWSCURRENT but no longer (or never) AWSPENDING: whatever the
+    /// step, nothing runs on it. finishSecret on an AWSPREVIOUS version would otherwise make an old
+    /// password current again.
+    @Test(arguments: RotationStep.allCases)
+    func guardRejectsEveryStepOnAVersionWithoutPending(step: RotationStep) throws {
+        let w = World()
+        let currentId = "00000000-0000-0000-0000-00000000000a"
+        let current = try #require(w.secrets.versions[currentId]?.secretString)
+        w.secrets.versions[token] = .init(stages: ["AWSPREVIOUS"], secretString: current)
+        do {
+            try w.run(step)
+            Issue.record("\(step) ran on a version without AWSPENDING")
+        } catch {
+            guard case .versionNotPending = error else { Issue.record("wrong error \(error)"); return }
+        }
+        #expect(w.secrets.calls == ["DescribeSecret"])
+        #expect(w.ssm.sent.isEmpty)
+        #expect(w.secrets.stages(of: token) == ["AWSPREVIOUS"])
+        #expect(w.secrets.stages(of: currentId) == ["AWSCURRENT"])
+    }
+
     @Test func guardSucceedsWithoutWorkWhenTheTokenIsCurrent() throws {
         let w = World()
         w.secrets.versions[token] = .init(stages: ["AWSCURRENT"], secretString: "{}")
@@ -365,6 +386,25 @@ final class LogLines: @unchecked Sendable {
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
     }
 
+    /// SSM can report `Success` for a script that exited non-zero (a document step that does not
+    /// stop on failure): the exit code decides, even with a valid result line in the output.
+    @Test func aValidResultLineWithANonZeroExitCodeIsAFailure() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = .nonZeroExitAfterResultLine
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "HostCommandFailed")
+            #expect(error.description.contains("\(instanceA): Success, exit code 3"), "\(error.description)")
+        }
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.sns.published.count == 1)
+    }
+
     @Test func aResultLineForAnotherVersionIsAFailure() throws {
         let w = World(instances: [instanceA])
         w.secrets.startRotation(token: token)
@@ -399,6 +439,20 @@ final class LogLines: @unchecked Sendable {
         #expect(w.ssm.cancelled.map(\.1) == [[instanceA], [instanceA]])
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
         #expect(w.sns.published.count == 1)
+    }
+
+    /// The budget ends a whole number of polls after the send: the runner must give up at the poll
+    /// before its end, not sleep onto it (the budget's end is when the step must be rolling back).
+    @Test func aHostThatNeverAnswersIsCancelledStrictlyBeforeTheBudgetEnds() throws {
+        let w = World(instances: [instanceA])
+        w.ssm.hosts[instanceA]?.fault = .neverAnswers
+        let budgetEnd = w.clock.nowMilliseconds + 4 * w.hosts.pollInitialMilliseconds
+        let command = try HostCommand(action: .set, secretArn: w.secrets.arn, versionId: token)
+        let results = try w.hosts.run(command, engine: .postgres, on: [instanceA], step: .setSecret,
+                                      untilMilliseconds: budgetEnd, logger: w.lines.logger)
+        #expect(results.map(\.status) == ["NoAnswer"])
+        #expect(w.clock.nowMilliseconds < budgetEnd)
+        #expect(w.ssm.cancelled.map(\.1) == [[instanceA]])
     }
 
     @Test func aCommandThatCannotBeFollowedIsCancelledAndRolledBack() throws {

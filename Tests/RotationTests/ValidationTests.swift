@@ -165,6 +165,9 @@ import Testing
         #expect(!Identifiers.isInstanceId("x-0123456789abcdef0"))
         #expect(!Identifiers.isInstanceId("i-0123456789abcdef0-1"))
         #expect(!Identifiers.isInstanceId("i-0123456789abcdef01"))
+        // Hexadecimal only: the first letter past f, in every position's reach.
+        #expect(!Identifiers.isInstanceId("i-0123456789abcdefg"))
+        #expect(!Identifiers.isInstanceId("mi-0123456g"))
     }
 
     @Test func secretArns() {

@@ -52,6 +52,16 @@ func signedHeaders(ofAuthorization authorization: String?) -> String? {
         #expect(header("Expect", in: sent) == "100-continue")
     }
 
+    /// Trimall makes any run of blanks one space, a single tab included (the suite's cases only
+    /// have runs of spaces and leading or trailing blanks).
+    @Test func aLoneTabInsideAHeaderValueIsSignedAsOneSpace() {
+        for (value, canonical) in [("a\tb", "a b"), ("a b\tc", "a b c"), ("a \t b", "a b"), ("\ta\t", "a")] {
+            let request = SigningRequest(method: "GET", path: "/", headers: [("Host", "example.amazonaws.com"), ("My-Header", value)])
+            let (text, _) = signer.canonicalRequest(request, amzDate: exampleTime.amzDate)
+            #expect(text.contains("\nmy-header:\(canonical)\n"), "\(value.debugDescription): \(text)")
+        }
+    }
+
     @Test func hostWithPortIsSignedAsGiven() {
         let request = SigningRequest(method: "GET", path: "/", headers: [("Host", "localhost:8080")])
         let (canonical, signed) = signer.canonicalRequest(request, amzDate: exampleTime.amzDate)

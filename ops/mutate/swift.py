@@ -17,6 +17,7 @@ literal (except a string that is a stage name, and one-character strings boundin
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -443,6 +444,13 @@ class Session:
 
     def __enter__(self) -> Session:
         self.root.mkdir(parents=True, exist_ok=True)
+        # Two runs in one scratch copy would build each other's mutants: the second one stops.
+        self.lock = (self.root.parent / "swift.lock").open("w")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.close()
+            raise RuntimeError(f"another mutation run is using {self.root}; wait for it to end") from None
         excludes = [arg for pattern in COPY_EXCLUDES for arg in ("--exclude", pattern)]
         subprocess.run(["rsync", "-a", "--delete", *excludes, f"{REPO}/", f"{self.root}/"], check=True)
         self.log(f"swift: building the scratch copy in {self.root} (cold the first time)")
@@ -459,7 +467,7 @@ class Session:
         return self
 
     def __exit__(self, *exc) -> None:
-        return None
+        self.lock.close()
 
     def _build(self, timeout: float, tests_only: bool = False) -> tuple[bool, str]:
         # A mutant needs only the test bundle rebuilt: relinking the executables too costs twice the time.

@@ -102,9 +102,13 @@ final class FakeSecretsManager: SecretsManagerAPI {
         }
     }
 
+    /// When set, what GetRandomPassword answers, whatever was asked (a service that ignores the request).
+    var randomPasswordAnswer: String?
+
     func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String {
         calls.append("GetRandomPassword")
         passwordsIssued += 1
+        if let randomPasswordAnswer { return randomPasswordAnswer }
         let allowed = (0x21...0x7E).map { Character(Unicode.Scalar(UInt8($0))) }.filter { !request.excludeCharacters.contains($0) }
         return String((0..<request.length).map { allowed[($0 * 7 + passwordsIssued * 13) % allowed.count] })
     }

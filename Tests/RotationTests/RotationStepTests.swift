@@ -206,6 +206,46 @@ final class LogLines: @unchecked Sendable {
         #expect(w.sns.published.isEmpty)
     }
 
+    /// The retry after an interrupted finishSecret removes AWSPENDING from the current version; when
+    /// that call fails, the stages it finds decide: removed (the answer was lost) is success, still
+    /// there is a failure, not a rotation reported done with AWSPENDING left behind.
+    @Test(arguments: [true, false])
+    func aRetryAfterAnInterruptedFinishJudgesAFailedRemovalByTheStages(applied: Bool) throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        try w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token,
+                                               removeFrom: "00000000-0000-0000-0000-00000000000a")
+        w.secrets.stageMoveFailures = [(applied, serviceError("InvalidParameterException"))]
+        if applied {
+            try w.run(.finishSecret)
+            #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        } else {
+            #expect(throws: RotationError.self) { try w.run(.finishSecret) }
+            #expect(w.secrets.stages(of: token) == ["AWSCURRENT", "AWSPENDING"])
+        }
+    }
+
+    /// GetRandomPassword's answer is checked against what was asked before it is stored: a password
+    /// with a character outside the alphabet (a quote a host script would have to survive) or of
+    /// another length is never written, nor shown.
+    @Test(arguments: ["abcdefghijklmnopqrstuvwxyz01234'", "abcdefghijklmnopqrstuvwxyz0123", "abcdefghijklmnopqrstuvwxyz0123456"])
+    func createSecretRefusesARandomPasswordOutsideThePolicy(answer: String) throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        w.secrets.randomPasswordAnswer = answer
+        do {
+            try w.run(.createSecret)
+            Issue.record("stored a password outside the policy")
+        } catch {
+            #expect(error.description.contains("GetRandomPassword"), "\(error.description)")
+            #expect(!error.description.contains(answer))
+        }
+        #expect(!w.secrets.calls.contains("PutSecretValue"))
+        #expect(w.pendingPassword() == nil)
+        #expect(!w.lines.lines.joined().contains(answer))
+    }
+
     @Test func finishSecretStillFailsWhenTheMoveWasNotMade() throws {
         let w = World()
         w.secrets.startRotation(token: token)

@@ -142,7 +142,11 @@ final class FakeRunCommand: RunCommandAPI {
 
     init(secrets: FakeSecretsManager) { self.secrets = secrets }
 
+    /// When set, SendCommand fails with it once this many commands were sent.
+    var sendingFails: (after: Int, error: AWSError)?
+
     func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
+        if let sendingFails, sent.count >= sendingFails.after { throw sendingFails.error }
         let id = "cmd-\(sent.count + 1)"
         sent.append(Sent(input: input, id: id))
         whileSending?(input)

@@ -300,6 +300,21 @@ final class LogLines: @unchecked Sendable {
         #expect(alert.subject.count <= 100)
     }
 
+    /// A restore that cannot even be sent proves nothing: AWSPENDING stays, as for a host that failed it.
+    @Test func aRestoreThatCannotBeSentKeepsPending() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = .loginMissing
+        w.ssm.sendingFails = (after: 1, error: serviceError("ThrottlingException"))
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+        #expect(w.ssm.sent.count == 1)
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+        #expect(w.sns.published.count == 1)
+        #expect(w.sns.published.first?.message.contains("restore of AWSCURRENT failed") == true)
+    }
+
     @Test func failingVerifyRestoresCurrentAndAbandonsPending() throws {
         let w = World()
         w.secrets.startRotation(token: token)

@@ -395,6 +395,36 @@ final class LogLines: @unchecked Sendable {
         #expect(w.sns.published.count == 1)
     }
 
+    /// Either change alone means the rotation moved on while the step ran, and a restore of the
+    /// stale AWSCURRENT would undo it: AWSCURRENT put on another version (by hand, or a rotation
+    /// that started over), or AWSPENDING taken off the token (another copy abandoned it).
+    @Test(arguments: ["AWSCURRENT moved", "AWSPENDING removed"])
+    func aFailedSetRestoresNothingOnceTheRotationMovedOn(change: String) throws {
+        let w = World(instances: [instanceA])
+        let currentId = "00000000-0000-0000-0000-00000000000a", otherId = "00000000-0000-0000-0000-00000000000c"
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.secrets.versions[otherId] = .init(stages: [], secretString: w.secrets.versions[currentId]!.secretString)
+        w.ssm.hosts[instanceA]?.fault = .loginMissing
+        w.ssm.whileSending = { _ in
+            if change == "AWSCURRENT moved" {
+                try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: otherId, removeFrom: currentId)
+            } else {
+                try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSPENDING", moveTo: nil, removeFrom: token)
+            }
+            w.ssm.whileSending = nil
+        }
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("Nothing was rolled back"), "\(error.description)")
+            #expect(error.description.contains(change == "AWSCURRENT moved" ? "AWSCURRENT moved from version \(currentId) to \(otherId)"
+                                                                             : "version \(token) is no longer AWSPENDING"))
+        }
+        #expect(w.ssm.sent.count == 1, "a restore was sent")
+    }
+
     @Test(arguments: [1, 2, 3]) func finishSecretTwiceAtOnceBothSucceed(stagesMovedByTheOtherCopy: Int) throws {
         let w = World()
         w.secrets.startRotation(token: token)

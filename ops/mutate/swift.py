@@ -525,11 +525,35 @@ def _run(command: list[str], cwd: Path, env: dict, timeout: float) -> subprocess
     try:
         stdout, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_tree(process.pid)
         process.communicate()
         return None
     except BaseException:
-        os.killpg(process.pid, signal.SIGKILL)
+        _kill_tree(process.pid)
         raise
     return subprocess.CompletedProcess(command, process.returncode, stdout, "")
+
+
+def _kill_tree(pid: int) -> None:
+    """Kills `pid`, its process group and every descendant: `swift test` starts the test bundle in
+    a session of its own, which killing the group alone would leave looping on a mutant."""
+    descendants, pending = [], [pid]
+    while pending:
+        parent = pending.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                found = [int(child) for child in children.read_text().split()]
+            except OSError:
+                continue
+            descendants += found
+            pending += found
+    for victim in descendants:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 

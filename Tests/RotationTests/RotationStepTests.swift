@@ -540,6 +540,17 @@ final class LogLines: @unchecked Sendable {
         #expect(w.ssm.cancelled.map(\.1) == [[instanceA]])
     }
 
+    /// What an alert shows of a script's standard error: its lines trimmed and joined, blank ones
+    /// dropped, and at most the last 500 characters (the end says why the script stopped).
+    @Test func errorExcerptsAreOneLineAndKeepTheEnd() {
+        #expect(HostRunner.excerpt("  first \n\n\t second\t\r\n   \nthird") == "first | second | third")
+        #expect(HostRunner.excerpt("") == "")
+        let exactly = String(repeating: "a", count: 499) + "z"
+        #expect(HostRunner.excerpt(exactly) == exactly)
+        #expect(HostRunner.excerpt("b" + exactly) == "…" + exactly)
+        #expect(HostRunner.excerpt("head\n" + exactly) == "…" + exactly)
+    }
+
     /// Polls keep the initial pace for the first 30 s after the send (most scripts end within
     /// seconds: a slower poll there only makes the step late), then back off by half up to 3 s.
     @Test func pollsKeepTheirPaceForThirtySecondsThenBackOff() throws {

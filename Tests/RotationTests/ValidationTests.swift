@@ -181,6 +181,53 @@ import Testing
         #expect(!Identifiers.isSecretArn("arn:aws:secretsmanager:US-EAST-1:123456789012:secret:x"))
         #expect(!Identifiers.isSecretArn("db/app"))
     }
+
+    /// Every bound of the documents' patterns, from both sides: the characters just outside each
+    /// range (`/` and `:` around digits, `` ` `` and `{` around lowercase, `@` and `[` around
+    /// uppercase) and each length limit and one past it. What SSM would refuse is refused here first.
+    @Test func identifierPatternsHoldAtEveryBound() {
+        let outside: [Character] = ["/", ":", "`", "{", "@", "["]
+        let id32 = String(repeating: "a", count: 31)
+        for c in outside { #expect(!Identifiers.isVersionId(id32 + String(c)), "\(c)") }
+        for c in ["0", "9", "a", "z", "A", "Z", "-"] { #expect(Identifiers.isVersionId(id32 + c), "\(c)") }
+        #expect(Identifiers.isVersionId(String(repeating: "a", count: 64)))
+
+        for c in ["/", ":", "`", "g", "A", "F"] { #expect(!Identifiers.isInstanceId("i-0123456" + c), "\(c)") }
+        for c in ["0", "9", "a", "f"] { #expect(Identifiers.isInstanceId("i-0123456" + c), "\(c)") }
+        #expect(Identifiers.isInstanceId("i-0123456789abcdef0"))
+        #expect(!Identifiers.isInstanceId("i-0123456789abcdef01"))
+        #expect(!Identifiers.isInstanceId("i"))
+        #expect(!Identifiers.isInstanceId("ii-0123456789abcdef0"))
+
+        func arn(partition: String = "aws", service: String = "secretsmanager", region: String = "us-east-1",
+                 account: String = "123456789012", kind: String = "secret", name: String = "db/app-AbCdEf") -> String {
+            "arn:\(partition):\(service):\(region):\(account):\(kind):\(name)"
+        }
+        #expect(Identifiers.isSecretArn(arn()))
+        #expect(Identifiers.isSecretArn(arn(partition: "aws" + String(repeating: "a", count: 16))))
+        #expect(!Identifiers.isSecretArn(arn(partition: "aws" + String(repeating: "a", count: 17))))
+        for c in ["`", "{", "0", "A", "_"] { #expect(!Identifiers.isSecretArn(arn(partition: "aws-" + c)), "\(c)") }
+        #expect(Identifiers.isSecretArn(arn(partition: "aws-z")))
+        #expect(!Identifiers.isSecretArn(arn(partition: "awz")))
+        #expect(!Identifiers.isSecretArn(arn(service: "secretsmanagers")))
+        #expect(Identifiers.isSecretArn(arn(region: "a")))
+        #expect(Identifiers.isSecretArn(arn(region: String(repeating: "z", count: 31) + "9")))
+        #expect(!Identifiers.isSecretArn(arn(region: String(repeating: "a", count: 33))))
+        #expect(!Identifiers.isSecretArn(arn(region: "")))
+        for c in ["`", "{", "/", "A", "_"] { #expect(!Identifiers.isSecretArn(arn(region: "us-east-" + c)), "\(c)") }
+        #expect(Identifiers.isSecretArn(arn(region: "us-east-0")))
+        #expect(!Identifiers.isSecretArn(arn(account: "1234567890123")))
+        for c in ["/", ":", "a"] { #expect(!Identifiers.isSecretArn(arn(account: "12345678901" + c)), "\(c)") }
+        #expect(Identifiers.isSecretArn(arn(account: "999999999990")))
+        #expect(!Identifiers.isSecretArn(arn(kind: "secrets")))
+        #expect(!Identifiers.isSecretArn("arm" + arn().dropFirst(3)))
+        #expect(Identifiers.isSecretArn(arn(name: String(repeating: "n", count: 512))))
+        #expect(!Identifiers.isSecretArn(arn(name: String(repeating: "n", count: 513))))
+        #expect(Identifiers.isSecretArn(arn(name: "a/_+=.@-Z09z")))
+        for c in outside.filter({ $0 != "/" && $0 != "@" }) + [";", "~"] {
+            #expect(!Identifiers.isSecretArn(arn(name: "db" + String(c))), "\(c)")
+        }
+    }
 }
 
 @Suite struct PasswordPolicyTests {

@@ -278,6 +278,36 @@ import Testing
         #expect(try command(.verify).reportedOutcome(in: "ROTATOR-RESULT action=verify version=\(version) outcome=verified") == "verified")
     }
 
+    /// Whatever line ending the host's shell or PowerShell uses, the result line is the last one
+    /// that is not blank; anything else on it (a field without `=`, text before the prefix) refuses it.
+    @Test func findsTheLastLineWhateverTheLineEndings() throws {
+        let set = try command(.set)
+        let line = "ROTATOR-RESULT action=set version=\(version) outcome=changed"
+        for ending in ["\n", "\r\n", "\r"] {
+            #expect(set.reportedOutcome(in: "first" + ending + line + ending) == "changed", "\(ending.debugDescription)")
+            #expect(set.reportedOutcome(in: line + ending + "later" + ending) == nil, "\(ending.debugDescription)")
+        }
+        #expect(set.reportedOutcome(in: line + "\n  \n\t\n") == "changed")
+        #expect(set.reportedOutcome(in: "x" + line) == nil)
+        #expect(set.reportedOutcome(in: line + " stray") == nil)
+        #expect(set.reportedOutcome(in: "ROTATOR-RESULT action=set outcome=changed") == nil)
+    }
+
+    /// The one line per host that alerts and the Lambda error show: the outcome, or why there is none.
+    @Test func summariesSayWhatHappened() {
+        let id = "i-0123456789abcdef0"
+        #expect(InstanceResult(instanceId: id, status: "Success", responseCode: 0, outcome: "changed", errorExcerpt: "").summary
+            == "\(id): changed")
+        #expect(InstanceResult(instanceId: id, status: "Success", responseCode: 0, outcome: nil, errorExcerpt: "").summary
+            == "\(id): Success, exit code 0, but no ROTATOR-RESULT line for this action and version")
+        #expect(InstanceResult(instanceId: id, status: "Success", responseCode: 1, outcome: nil, errorExcerpt: "").summary
+            == "\(id): Success, exit code 1")
+        #expect(InstanceResult(instanceId: id, status: "Failed", responseCode: 0, outcome: nil, errorExcerpt: "").summary
+            == "\(id): Failed, exit code 0")
+        #expect(InstanceResult(instanceId: id, status: "Failed", responseCode: 5, outcome: nil, errorExcerpt: "refused").summary
+            == "\(id): Failed, exit code 5: refused")
+    }
+
     @Test func refusesIdentifiersTheDocumentWouldReject() {
         #expect(throws: RotationError.self) {
             try HostCommand(action: .set, secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:x';", versionId: version)

@@ -21,6 +21,7 @@ import datetime
 import hashlib
 import importlib
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -244,13 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=REPORT, help=argparse.SUPPRESS)
     parser.add_argument("--scratch", type=Path, default=SCRATCH, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # Stopped by a signal (nohup leaves SIGINT ignored; kill sends SIGTERM), the runners still restore
+    # their scratch copy and stop their builds and tests on the way out.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
-    runners = load_runners(args.runner or list(RUNNER_NAMES))
+    available = load_runners(list(RUNNER_NAMES))
+    runners = [runner for runner in available if not args.runner or runner.NAME in args.runner]
     if args.short:
         return run_short(runners, args.scratch)
 
     equivalents = load_equivalents()
-    covered = [path for runner in load_runners(list(RUNNER_NAMES)) for path in runner.targets()]
+    covered = [path for runner in available for path in runner.targets()]
     for path in args.only or []:
         if path not in covered:
             parser.error(f"{path} is not a covered file")

@@ -90,6 +90,8 @@ def run_files(runner, paths: list[str], state: Path, equivalents: dict[str, str]
     with runner.Session(scratch, log) as session:
         done = 0
         for path, mutants in planned.items():
+            if hasattr(session, "begin_file"):
+                session.begin_file(path)
             append(state, {"kind": "file", "run": run_id, "path": path, "runner": runner.NAME, "mutants": len(mutants),
                            "digest": file_digest(path), "at": run_id.split("/")[0]})
             for mutant in mutants:

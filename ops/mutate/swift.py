@@ -442,6 +442,25 @@ class Session:
         package = re.search(r'Package\(\s*name:\s*"([^"]+)"', (REPO / "Package.swift").read_text(encoding="utf-8"))
         self.test_product = package.group(1) + "PackageTests"   # SwiftPM's one bundle of every test target
 
+    def begin_file(self, path: str) -> None:
+        """Before each file's mutants: the copy takes up what changed in the working tree since (a
+        test written while an hour-long run goes on counts for the files still to come), and if
+        anything did, the tests covering `path` must pass again on the unmutated copy."""
+        if not self._sync():
+            return
+        self.log(f"swift: the working tree changed; rebuilding and checking {', '.join(covering_tests(path))} unmutated")
+        ok, output = self._build(timeout=3600)
+        status, killer = self._test(covering_tests(path), timeout=1800) if ok else ("killed", output[-2000:])
+        if status != "survived":
+            raise BaselineFailed(f"the tests covering {path} fail on the unmutated copy ({killer}): a red baseline proves nothing")
+
+    def _sync(self) -> bool:
+        """Makes the copy the working tree (its .build kept); True when a file changed."""
+        excludes = [arg for pattern in COPY_EXCLUDES for arg in ("--exclude", pattern)]
+        result = subprocess.run(["rsync", "-a", "--delete", "--itemize-changes", *excludes, f"{REPO}/", f"{self.root}/"],
+                                check=True, capture_output=True, text=True)
+        return any(line.startswith((">f", "*deleting")) for line in result.stdout.splitlines())
+
     def __enter__(self) -> Session:
         self.root.mkdir(parents=True, exist_ok=True)
         # Two runs in one scratch copy would build each other's mutants: the second one stops.
@@ -451,8 +470,7 @@ class Session:
         except BlockingIOError:
             self.lock.close()
             raise RuntimeError(f"another mutation run is using {self.root}; wait for it to end") from None
-        excludes = [arg for pattern in COPY_EXCLUDES for arg in ("--exclude", pattern)]
-        subprocess.run(["rsync", "-a", "--delete", *excludes, f"{REPO}/", f"{self.root}/"], check=True)
+        self._sync()
         self.log(f"swift: building the scratch copy in {self.root} (cold the first time)")
         ok, output = self._build(timeout=3600)
         if not ok:

@@ -446,7 +446,9 @@ class Session:
         """Before each file's mutants: the copy takes up what changed in the working tree since (a
         test written while an hour-long run goes on counts for the files still to come), and if
         anything did, the tests covering `path` must pass again on the unmutated copy."""
-        if not self._sync():
+        # The sources are the copy's own from the start: a source file being edited in the working
+        # tree meanwhile (a mutant tried by hand) must not become the baseline of later files.
+        if not self._sync("--exclude", "/Sources/"):
             return
         self.log(f"swift: the working tree changed; rebuilding and checking {', '.join(covering_tests(path))} unmutated")
         ok, output = self._build(timeout=3600)
@@ -454,10 +456,10 @@ class Session:
         if status != "survived":
             raise BaselineFailed(f"the tests covering {path} fail on the unmutated copy ({killer}): a red baseline proves nothing")
 
-    def _sync(self) -> bool:
+    def _sync(self, *options: str) -> bool:
         """Makes the copy the working tree (its .build kept); True when a file changed."""
         excludes = [arg for pattern in COPY_EXCLUDES for arg in ("--exclude", pattern)]
-        result = subprocess.run(["rsync", "-a", "--delete", "--itemize-changes", *excludes, f"{REPO}/", f"{self.root}/"],
+        result = subprocess.run(["rsync", "-a", "--delete", "--itemize-changes", *options, *excludes, f"{REPO}/", f"{self.root}/"],
                                 check=True, capture_output=True, text=True)
         return any(line.startswith((">f", "*deleting")) for line in result.stdout.splitlines())
 

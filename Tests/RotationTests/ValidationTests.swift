@@ -257,6 +257,28 @@ import Testing
         #expect(throws: RotationError.self) { try PasswordPolicy(length: 129) }
         #expect(throws: RotationError.self) { try PasswordPolicy(excludeCharacters: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678") }
     }
+
+    /// PASSWORD_LENGTH 16 to 128 inclusive; EXCLUDE_CHARACTERS may leave as few as 10 characters.
+    @Test func settingsAtTheirLimitsAreAccepted() throws {
+        #expect(throws: RotationError.self) { try PasswordPolicy(length: 15) }
+        #expect(try PasswordPolicy(length: 16).randomPasswordRequest.length == 16)
+        #expect(try PasswordPolicy(length: 128).randomPasswordRequest.length == 128)
+        let letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        let ten = try PasswordPolicy(excludeCharacters: letters + "-_.~+=:,")
+        #expect(ten.alphabet == Set("0123456789"))
+        #expect(throws: RotationError.self) { try PasswordPolicy(excludeCharacters: letters + "-_.~+=:,0") }
+    }
+
+    /// GetRandomPassword is asked to exclude exactly the printable ASCII characters outside the
+    /// alphabet (space is its own option, off by default; DEL is not printable), and to require each
+    /// character class only while the alphabet has all four.
+    @Test func theRequestExcludesExactlyWhatTheAlphabetLacks() throws {
+        #expect(try PasswordPolicy().randomPasswordRequest.excludeCharacters == ##"!"#$%&'()*/;<>?@[\]^`{|}"##)
+        #expect(try PasswordPolicy(excludeCharacters: "~").randomPasswordRequest.excludeCharacters == ##"!"#$%&'()*/;<>?@[\]^`{|}~"##)
+        #expect(try PasswordPolicy(excludeCharacters: "-_.~+=:,").randomPasswordRequest.requireEachIncludedType == false)
+        #expect(try PasswordPolicy(excludeCharacters: "0123456789").randomPasswordRequest.requireEachIncludedType == false)
+        #expect(try PasswordPolicy(excludeCharacters: "-_.~+=:").randomPasswordRequest.requireEachIncludedType == true)
+    }
 }
 
 @Suite struct ResultLineTests {

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 APT_PACKAGES := libcurl4-openssl-dev libssl-dev postgresql mariadb-server mariadb-client shellcheck \
-	zip unzip busybox-static patchelf binutils curl patch pkg-config gcc make xz-utils
+	zip unzip busybox-static patchelf binutils curl patch pkg-config gcc make xz-utils rsync
 SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 
 .PHONY: build test unit-test e2e-test chaos demo deps apt-deps python-deps clean template

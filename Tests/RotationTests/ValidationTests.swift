@@ -99,6 +99,36 @@ import Testing
         }
     }
 
+    /// A port given as text is one to five ASCII digits (what the host helper reads), whatever
+    /// Swift's Int() would also take; then 1 to 65535 like a number.
+    @Test func aPortAsTextIsOneToFiveDigits() throws {
+        func parse(port: String) throws(RotationError) -> DatabaseSecret {
+            try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"u","password":"p","port":""# + port
+                                     + #"","instanceIds":["i-0123456789abcdef0"]}"#)
+        }
+        for valid in ["1", "9", "09999", "65535"] { #expect(throws: Never.self, "\(valid)") { _ = try parse(port: valid) } }
+        for invalid in ["0", "000080", "65536", "+5432", "-1", "5/", "5:"] {
+            #expect(throws: RotationError.self, "\(invalid)") { _ = try parse(port: invalid) }
+        }
+    }
+
+    /// A masterarn refused as the secret itself is exactly this secret: its full ARN, or its partial
+    /// ARN (the name without Secrets Manager's `-` and six random characters). A secret whose name
+    /// merely starts the same, or has the same length, is another secret.
+    @Test func onlyTheSecretItselfIsRefusedAsItsOwnAdministrator() throws {
+        let arnPrefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+        func parse(secret: String, master: String) throws(RotationError) -> DatabaseSecret {
+            try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"u","password":"p","instanceIds":["i-0123456789abcdef0"],"masterarn":""#
+                                     + arnPrefix + master + #""}"#, secretArn: arnPrefix + secret)
+        }
+        for (secret, master) in [("db/app-AbCdEf", "db/app-AbCdEf"), ("db/app-AbCdEf", "db/app")] {
+            #expect(throws: RotationError.self, "\(master)") { _ = try parse(secret: secret, master: master) }
+        }
+        for (secret, master) in [("db/app-admin-AbCdEf", "db/app"), ("db/app-AbCdEf", "db/xyz"), ("db/app-AbCdEf", "db/app-AbCdEg")] {
+            #expect(try parse(secret: secret, master: master).masterArn == arnPrefix + master)
+        }
+    }
+
     @Test func fiftyOneInstancesAreTooMany() {
         let ids = (0..<51).map { "\"i-\(String(0x10000000 + $0, radix: 16))\"" }.joined(separator: ",")
         #expect(throws: RotationError.self) {

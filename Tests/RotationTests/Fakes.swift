@@ -191,11 +191,18 @@ final class FakeRunCommand: RunCommandAPI {
                                  standardOutput: "working\n\(line)\n", standardError: "")
     }
 
+    /// GetCommandInvocation calls, per instance id.
+    var invocationReads: [String: Int] = [:]
+    /// GetCommandInvocation answers InProgress this many times per invocation after ListCommandInvocations
+    /// already shows it finished (SSM's views are only eventually consistent).
+    var staleReads = 0
+
     func getCommandInvocation(commandId: String, instanceId: String) throws(AWSError) -> CommandInvocation {
         let key = commandId + instanceId
         polls[key, default: 0] += 1
+        invocationReads[instanceId, default: 0] += 1
         if polls[key]! <= notYetPolls { throw serviceError("InvocationDoesNotExist") }
-        guard let result = results[key] else {
+        guard let result = results[key], polls[key]! > notYetPolls + staleReads else {
             return CommandInvocation(status: "InProgress", statusDetails: "InProgress", responseCode: -1, standardOutput: "", standardError: "")
         }
         return result

@@ -507,6 +507,29 @@ final class LogLines: @unchecked Sendable {
         #expect(!w.clock.sleeps.isEmpty)
     }
 
+    /// ListCommandInvocations says which instances are done; only those are read in full, so a slow
+    /// host costs one listing per poll, not a GetCommandInvocation per instance.
+    @Test func onlyFinishedInvocationsAreRead() throws {
+        let w = World()
+        w.ssm.hosts[instanceB]?.fault = .neverAnswers
+        let command = try HostCommand(action: .set, secretArn: w.secrets.arn, versionId: "00000000-0000-0000-0000-00000000000a")
+        let results = try w.hosts.run(command, engine: .postgres, on: [instanceA, instanceB], step: .setSecret,
+                                      untilMilliseconds: w.clock.nowMilliseconds + 10_000, logger: w.lines.logger)
+        #expect(results.map(\.status) == ["Success", "NoAnswer"])
+        #expect(w.ssm.invocationReads == [instanceA: 1])
+    }
+
+    /// SSM's listing may show an invocation finished while GetCommandInvocation still answers
+    /// InProgress: that is "not yet", not the host's result.
+    @Test func aFinishedListingWithAStaleInvocationIsWaitedFor() throws {
+        let w = World()
+        w.ssm.staleReads = 2
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases { try w.run(step) }
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.ssm.hosts[instanceA]?.password == w.pendingPassword())
+    }
+
     @Test func aSilentHostIsCancelledBeforeTheDeadline() throws {
         let w = World(instances: [instanceA])
         w.deadline = w.clock.nowMilliseconds + 60_000

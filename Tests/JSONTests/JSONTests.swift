@@ -187,6 +187,12 @@ import Testing
         #expect(try JSON.parse(text) == .number(text))
     }
 
+    /// A number may start with any digit, 9 as well as 1 (and a value with any of true, false, null).
+    @Test(arguments: ["9", "19", "-9", "1", "[9,true,false,null]"])
+    func everyLeadingDigitStartsANumber(_ text: String) throws {
+        #expect(try JSON.parse(text).serialized == text)
+    }
+
     @Test(arguments: ["1.", ".5", "-", "1e", "1e+", "+1", "1.e3", "--1", "NaN", "Infinity", "-Infinity", "1_000"])
     func malformedNumbersAreRejected(_ text: String) {
         #expect(parseError(text) != nil, "accepted \(text)")

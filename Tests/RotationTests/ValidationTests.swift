@@ -228,6 +228,9 @@ import Testing
         #expect(!Identifiers.isInstanceId("i-0123456789abcdef01"))
         #expect(!Identifiers.isInstanceId("i"))
         #expect(!Identifiers.isInstanceId("ii-0123456789abcdef0"))
+        // Empty fields count: a doubled or trailing separator is not ignored.
+        #expect(!Identifiers.isInstanceId("i--0123456789abcdef0"))
+        #expect(!Identifiers.isInstanceId("i-0123456789abcdef0-"))
 
         func arn(partition: String = "aws", service: String = "secretsmanager", region: String = "us-east-1",
                  account: String = "123456789012", kind: String = "secret", name: String = "db/app-AbCdEf") -> String {
@@ -250,6 +253,8 @@ import Testing
         for c in ["/", ":", "a"] { #expect(!Identifiers.isSecretArn(arn(account: "12345678901" + c)), "\(c)") }
         #expect(Identifiers.isSecretArn(arn(account: "999999999990")))
         #expect(!Identifiers.isSecretArn(arn(kind: "secrets")))
+        #expect(!Identifiers.isSecretArn(arn(kind: "secret:")))
+        #expect(!Identifiers.isSecretArn(arn(name: "db/app:")))
         #expect(!Identifiers.isSecretArn("arm" + arn().dropFirst(3)))
         #expect(Identifiers.isSecretArn(arn(name: String(repeating: "n", count: 512))))
         #expect(!Identifiers.isSecretArn(arn(name: String(repeating: "n", count: 513))))

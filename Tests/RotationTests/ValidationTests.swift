@@ -200,6 +200,18 @@ import Testing
         #expect(!Identifiers.isInstanceId("mi-0123456g"))
     }
 
+    /// What error messages and logs show of an untrusted text: quoted, every control character
+    /// (C0 and DEL) escaped so it cannot start a forged log line, anything else kept, and cut at
+    /// the limit with an ellipsis only when something was cut.
+    @Test func quotedTextsCannotForgeALine() {
+        #expect(Identifiers.quoted("a\nb\u{7F}c\u{1F} d~é") == #""a\nb\u{7F}c\u{1F} d~é""#)
+        #expect(Identifiers.quoted("\t\r\u{0}") == #""\t\r\0""#)
+        let sixtyFour = String(repeating: "a", count: 64)
+        #expect(Identifiers.quoted(sixtyFour) == "\"" + sixtyFour + "\"")
+        #expect(Identifiers.quoted(sixtyFour + "b") == "\"" + sixtyFour + "…\"")
+        #expect(Identifiers.quoted("abc", limit: 2) == "\"ab…\"")
+    }
+
     @Test func secretArns() {
         #expect(Identifiers.isSecretArn("arn:aws:secretsmanager:us-east-1:123456789012:secret:db/app-AbCdEf"))
         #expect(Identifiers.isSecretArn("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:a+b=c.d@e_f-G"))

@@ -75,6 +75,12 @@ func signedHeaders(ofAuthorization authorization: String?) -> String? {
         #expect(canonical.split(separator: "\n", omittingEmptySubsequences: false)[2] == "a=1&a=x%20y%2Fz&b=")
     }
 
+    @Test func queryNamesHaveTheirSlashEncodedToo() {
+        let request = SigningRequest(method: "GET", path: "/", query: [("a/b", "c/d")])
+        let canonical = signer.canonicalRequest(request, amzDate: exampleTime.amzDate).canonical
+        #expect(canonical.split(separator: "\n", omittingEmptySubsequences: false)[2] == "a%2Fb=c%2Fd")
+    }
+
     @Test func wirePathIsEncodedAgain() {
         // Non-S3 services sign the already-encoded path encoded once more.
         let request = SigningRequest(method: "GET", path: "/a%20b/./c/")

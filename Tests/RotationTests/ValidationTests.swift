@@ -99,6 +99,16 @@ import Testing
         }
     }
 
+    /// Only C0 controls and DEL are refused in the texts a host script handles: the characters
+    /// next to them (space, `~`, U+0080) are ordinary.
+    @Test func theNeighboursOfControlCharactersAreAccepted() throws {
+        for text in ["a b", "a~b", "a\u{80}b"] {
+            let secret = try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":""# + text + #"","password":""# + text
+                                                  + #"","dbname":""# + text + #"","instanceIds":["i-0123456789abcdef0"]}"#)
+            #expect(secret.username == text)
+        }
+    }
+
     /// A port given as text is one to five ASCII digits (what the host helper reads), whatever
     /// Swift's Int() would also take; then 1 to 65535 like a number.
     @Test func aPortAsTextIsOneToFiveDigits() throws {

@@ -109,6 +109,16 @@ import Testing
         }
     }
 
+    /// The length limits are the engines' limits on names: a password has none here, so the
+    /// longest PASSWORD_LENGTH (128) fits every engine.
+    @Test(arguments: ["postgres", "mysql", "sqlserver"])
+    func aPasswordIsNotMeasuredAsAName(engine: String) throws {
+        let password = String(repeating: "p", count: 128)
+        let secret = try DatabaseSecret.parse(#"{"engine":""# + engine + #"","host":"h","username":"u","password":""# + password
+                                              + #"","instanceIds":["i-0123456789abcdef0"]}"#)
+        #expect(secret.json["password"]?.stringValue == password)
+    }
+
     /// A port given as text is one to five ASCII digits (what the host helper reads), whatever
     /// Swift's Int() would also take; then 1 to 65535 like a number.
     @Test func aPortAsTextIsOneToFiveDigits() throws {

@@ -149,6 +149,19 @@ import Testing
         }
     }
 
+    @Test func fiftyInstancesAreAccepted() throws {
+        let ids = (0..<50).map { "\"i-\(String(0x10000000 + $0, radix: 16))\"" }.joined(separator: ",")
+        let secret = try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"u","password":"p","instanceIds":["# + ids + "]}")
+        #expect(secret.instanceIds.count == 50)
+    }
+
+    /// With alternating users, "_clone" alone names no first login: refused, not rotated to "".
+    @Test func aUsernameThatIsOnlyTheCloneSuffixIsRefused() throws {
+        let secret = try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"_clone","password":"p","instanceIds":["i-0123456789abcdef0"],"#
+                                              + #""masterarn":"arn:aws:secretsmanager:us-east-1:123456789012:secret:db/admin-AbCdEf"}"#)
+        #expect(throws: RotationError.self) { _ = try secret.nextUsername() }
+    }
+
     @Test func fiftyOneInstancesAreTooMany() {
         let ids = (0..<51).map { "\"i-\(String(0x10000000 + $0, radix: 16))\"" }.joined(separator: ",")
         #expect(throws: RotationError.self) {

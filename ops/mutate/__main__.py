@@ -64,18 +64,26 @@ def append(state: Path, record: dict) -> None:
 
 
 def merged(state: Path) -> dict[str, dict]:
-    """path -> {"start": the last file record, "outcomes": [the outcome records of that run]}."""
-    files: dict[str, dict] = {}
+    """path -> {"start": its file record, "outcomes": [the outcome records of that run]}: the last run
+    of the file that ran to the end, or, when none did, the last one. (An interrupted rerun does not
+    erase a finished measurement; the report then says a later run was cut short.)"""
     if not state.exists():
-        return files
+        return {}
     records = [json.loads(line) for line in state.read_text(encoding="utf-8").splitlines() if line.strip()]
+    runs: dict[str, list[dict]] = {}
     for record in records:
         if record["kind"] == "file":
-            files[record["path"]] = {"start": record, "outcomes": []}
+            runs.setdefault(record["path"], []).append({"start": record, "outcomes": []})
+    by_run = {(entry["start"]["path"], entry["start"]["run"]): entry for entries in runs.values() for entry in entries}
     for record in records:
-        entry = files.get(record["path"])
-        if record["kind"] == "outcome" and entry and record["run"] == entry["start"]["run"]:
+        entry = by_run.get((record["path"], record["run"]))
+        if record["kind"] == "outcome" and entry:
             entry["outcomes"].append(record)
+    files = {}
+    for path, entries in runs.items():
+        finished = [e for e in entries if len(e["outcomes"]) >= e["start"]["mutants"]]
+        files[path] = finished[-1] if finished else entries[-1]
+        files[path]["interrupted_later"] = bool(finished) and finished[-1] is not entries[-1]
     return files
 
 
@@ -144,7 +152,8 @@ def verdict(path: str, entry: dict | None, equivalents: dict[str, str]) -> tuple
         return f"partial ({counts['run']} of {counts['planned']} run)", counts
     if entry["start"]["digest"] != file_digest(path):
         return "stale (the file changed since)", counts
-    return ("ok" if counts["score"] >= THRESHOLD else "under threshold"), counts
+    later = " (a later run was cut short)" if entry.get("interrupted_later") else ""
+    return ("ok" if counts["score"] >= THRESHOLD else "under threshold") + later, counts
 
 
 def edit(mutant: dict) -> str:
@@ -184,7 +193,7 @@ def write_report(report: Path, covered: list[str], files: dict[str, dict], equiv
     for path in covered:
         entry = files.get(path)
         status, counts = verdict(path, entry, equivalents)
-        passed &= status == "ok"
+        passed &= status.startswith("ok")
         if counts is None:
             out.append(f"| {path} | | | | | | | | | {status} |")
             continue

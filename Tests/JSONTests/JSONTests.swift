@@ -201,7 +201,7 @@ import Testing
     @Test(arguments: ["", " ", "{", "[", #"{"a"}"#, #"{"a":}"#, #"{"a":1,}"#, "[1,]", "[,1]", "tru", "nul", "fals",
                       "{1:2}", "{'a':1}", "'a'", "[1 2]", #"{"a":1 "b":2}"#, "TRUE", "None",
                       // a literal is its exact word; a member name starts with a quote, not any byte before one
-                      "tRue", "nUll", "fAlse", "trux", #"{xa":1}"#, #"{"a":1,xb":2}"#])
+                      "tRue", "nUll", "fAlse", "trux", #"{xa":1}"#, #"{"a":1,xb":2}"#, #"{"a"x1}"#, #"{"a""#, #"{"a" "#])
     func otherSyntaxErrorsAreRejected(_ text: String) {
         #expect(parseError(text) != nil, "accepted \(text)")
     }

@@ -121,7 +121,7 @@ final class FakeSecretsManager: SecretsManagerAPI {
 /// Database hosts reached through SSM: each holds one password for the login and runs the
 /// contract's set/verify against the fake Secrets Manager, with faults to inject.
 final class FakeRunCommand: RunCommandAPI {
-    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM, nonZeroExitAfterResultLine }
+    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM, nonZeroExitAfterResultLine, failedStatusAfterResultLine }
     struct Host { var password: String?; var fault: Fault? }
     struct Sent { let input: SendCommandInput; let id: String }
 
@@ -187,7 +187,8 @@ final class FakeRunCommand: RunCommandAPI {
             let kept = String(String(repeating: "chatter\n", count: 3_000).prefix(24_000 - 20)) + "--output truncated--"
             return CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0, standardOutput: kept, standardError: "")
         }
-        return CommandInvocation(status: "Success", statusDetails: "Success", responseCode: host.fault == .nonZeroExitAfterResultLine ? 3 : 0,
+        let status = host.fault == .failedStatusAfterResultLine ? "Failed" : "Success"
+        return CommandInvocation(status: status, statusDetails: status, responseCode: host.fault == .nonZeroExitAfterResultLine ? 3 : 0,
                                  standardOutput: "working\n\(line)\n", standardError: "")
     }
 

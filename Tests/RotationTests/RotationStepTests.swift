@@ -473,17 +473,19 @@ final class LogLines: @unchecked Sendable {
 
     /// SSM can report `Success` for a script that exited non-zero (a document step that does not
     /// stop on failure): the exit code decides, even with a valid result line in the output.
-    @Test func aValidResultLineWithANonZeroExitCodeIsAFailure() throws {
+    @Test(arguments: [FakeRunCommand.Fault.nonZeroExitAfterResultLine, .failedStatusAfterResultLine])
+    func aValidResultLineWithoutStatusSuccessAndExitCodeZeroIsAFailure(fault: FakeRunCommand.Fault) throws {
         let w = World(instances: [instanceA])
         w.secrets.startRotation(token: token)
         try w.run(.createSecret)
-        w.ssm.hosts[instanceA]?.fault = .nonZeroExitAfterResultLine
+        w.ssm.hosts[instanceA]?.fault = fault
         do {
             try w.run(.setSecret)
             Issue.record("expected an error")
         } catch {
             #expect(error.errorType == "HostCommandFailed")
-            #expect(error.description.contains("\(instanceA): Success, exit code 3"), "\(error.description)")
+            #expect(error.description.contains(fault == .failedStatusAfterResultLine ? "\(instanceA): Failed, exit code 0"
+                                                                                   : "\(instanceA): Success, exit code 3"), "\(error.description)")
         }
         #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])

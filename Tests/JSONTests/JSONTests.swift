@@ -188,7 +188,7 @@ import Testing
     }
 
     /// A number may start with any digit, 9 as well as 1 (and a value with any of true, false, null).
-    @Test(arguments: ["9", "19", "-9", "1", "[9,true,false,null]"])
+    @Test(arguments: ["9", "19", "-9", "1", "[9,true,false,null]", "true", "false", "null"])
     func everyLeadingDigitStartsANumber(_ text: String) throws {
         #expect(try JSON.parse(text).serialized == text)
     }

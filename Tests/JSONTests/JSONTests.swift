@@ -187,13 +187,21 @@ import Testing
         #expect(try JSON.parse(text) == .number(text))
     }
 
+    /// A number may start with any digit, 9 as well as 1 (and a value with any of true, false, null).
+    @Test(arguments: ["9", "19", "-9", "1", "[9,true,false,null]", "true", "false", "null"])
+    func everyLeadingDigitStartsANumber(_ text: String) throws {
+        #expect(try JSON.parse(text).serialized == text)
+    }
+
     @Test(arguments: ["1.", ".5", "-", "1e", "1e+", "+1", "1.e3", "--1", "NaN", "Infinity", "-Infinity", "1_000"])
     func malformedNumbersAreRejected(_ text: String) {
         #expect(parseError(text) != nil, "accepted \(text)")
     }
 
     @Test(arguments: ["", " ", "{", "[", #"{"a"}"#, #"{"a":}"#, #"{"a":1,}"#, "[1,]", "[,1]", "tru", "nul", "fals",
-                      "{1:2}", "{'a':1}", "'a'", "[1 2]", #"{"a":1 "b":2}"#, "TRUE", "None"])
+                      "{1:2}", "{'a':1}", "'a'", "[1 2]", #"{"a":1 "b":2}"#, "TRUE", "None",
+                      // a literal is its exact word; a member name starts with a quote, not any byte before one
+                      "tRue", "nUll", "fAlse", "trux", #"{xa":1}"#, #"{"a":1,xb":2}"#, #"{"a"x1}"#, #"{"a""#, #"{"a" "#])
     func otherSyntaxErrorsAreRejected(_ text: String) {
         #expect(parseError(text) != nil, "accepted \(text)")
     }

@@ -102,9 +102,13 @@ final class FakeSecretsManager: SecretsManagerAPI {
         }
     }
 
+    /// When set, what GetRandomPassword answers, whatever was asked (a service that ignores the request).
+    var randomPasswordAnswer: String?
+
     func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String {
         calls.append("GetRandomPassword")
         passwordsIssued += 1
+        if let randomPasswordAnswer { return randomPasswordAnswer }
         let allowed = (0x21...0x7E).map { Character(Unicode.Scalar(UInt8($0))) }.filter { !request.excludeCharacters.contains($0) }
         return String((0..<request.length).map { allowed[($0 * 7 + passwordsIssued * 13) % allowed.count] })
     }
@@ -143,7 +147,7 @@ enum TestDocument {
 }
 
 final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
-    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM }
+    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM, nonZeroExitAfterResultLine, failedStatusAfterResultLine }
     struct Host { var password: String?; var fault: Fault? }
     struct Sent { let input: SendCommandInput; let id: String }
 
@@ -175,7 +179,11 @@ final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
         return SSMDocument(name: name, documentVersion: documentVersion, documentType: "Command", status: "Active", content: documentContent)
     }
 
+    /// When set, SendCommand fails with it once this many commands were sent.
+    var sendingFails: (after: Int, error: AWSError)?
+
     func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
+        if let sendingFails, sent.count >= sendingFails.after { throw sendingFails.error }
         let id = "cmd-\(sent.count + 1)"
         sent.append(Sent(input: input, id: id))
         whileSending?(input)
@@ -216,14 +224,23 @@ final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
             let kept = String(String(repeating: "chatter\n", count: 3_000).prefix(24_000 - 20)) + "--output truncated--"
             return CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0, standardOutput: kept, standardError: "")
         }
-        return CommandInvocation(status: "Success", statusDetails: "Success", responseCode: 0, standardOutput: "working\n\(line)\n", standardError: "")
+        let status = host.fault == .failedStatusAfterResultLine ? "Failed" : "Success"
+        return CommandInvocation(status: status, statusDetails: status, responseCode: host.fault == .nonZeroExitAfterResultLine ? 3 : 0,
+                                 standardOutput: "working\n\(line)\n", standardError: "")
     }
+
+    /// GetCommandInvocation calls, per instance id.
+    var invocationReads: [String: Int] = [:]
+    /// GetCommandInvocation answers InProgress this many times per invocation after ListCommandInvocations
+    /// already shows it finished (SSM's views are only eventually consistent).
+    var staleReads = 0
 
     func getCommandInvocation(commandId: String, instanceId: String) throws(AWSError) -> CommandInvocation {
         let key = commandId + instanceId
         polls[key, default: 0] += 1
+        invocationReads[instanceId, default: 0] += 1
         if polls[key]! <= notYetPolls { throw serviceError("InvocationDoesNotExist") }
-        guard let result = results[key] else {
+        guard let result = results[key], polls[key]! > notYetPolls + staleReads else {
             return CommandInvocation(status: "InProgress", statusDetails: "InProgress", responseCode: -1, standardOutput: "", standardError: "")
         }
         return result

@@ -152,6 +152,27 @@ final class LogLines: @unchecked Sendable {
         #expect(w.ssm.sent.isEmpty)
     }
 
+    /// A version that is a copy of AWSCURRENT but no longer (or never) AWSPENDING: whatever the
+    /// step, nothing runs on it. finishSecret on an AWSPREVIOUS version would otherwise make an old
+    /// password current again.
+    @Test(arguments: RotationStep.allCases)
+    func guardRejectsEveryStepOnAVersionWithoutPending(step: RotationStep) throws {
+        let w = World()
+        let currentId = "00000000-0000-0000-0000-00000000000a"
+        let current = try #require(w.secrets.versions[currentId]?.secretString)
+        w.secrets.versions[token] = .init(stages: ["AWSPREVIOUS"], secretString: current)
+        do {
+            try w.run(step)
+            Issue.record("\(step) ran on a version without AWSPENDING")
+        } catch {
+            guard case .versionNotPending = error else { Issue.record("wrong error \(error)"); return }
+        }
+        #expect(w.secrets.calls == ["DescribeSecret"])
+        #expect(w.ssm.sent.isEmpty)
+        #expect(w.secrets.stages(of: token) == ["AWSPREVIOUS"])
+        #expect(w.secrets.stages(of: currentId) == ["AWSCURRENT"])
+    }
+
     @Test func guardSucceedsWithoutWorkWhenTheTokenIsCurrent() throws {
         let w = World()
         w.secrets.versions[token] = .init(stages: ["AWSCURRENT"], secretString: "{}")
@@ -184,6 +205,46 @@ final class LogLines: @unchecked Sendable {
         #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
         #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSPREVIOUS"])
         #expect(w.sns.published.isEmpty)
+    }
+
+    /// The retry after an interrupted finishSecret removes AWSPENDING from the current version; when
+    /// that call fails, the stages it finds decide: removed (the answer was lost) is success, still
+    /// there is a failure, not a rotation reported done with AWSPENDING left behind.
+    @Test(arguments: [true, false])
+    func aRetryAfterAnInterruptedFinishJudgesAFailedRemovalByTheStages(applied: Bool) throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        try w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token,
+                                               removeFrom: "00000000-0000-0000-0000-00000000000a")
+        w.secrets.stageMoveFailures = [(applied, serviceError("InvalidParameterException"))]
+        if applied {
+            try w.run(.finishSecret)
+            #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        } else {
+            #expect(throws: RotationError.self) { try w.run(.finishSecret) }
+            #expect(w.secrets.stages(of: token) == ["AWSCURRENT", "AWSPENDING"])
+        }
+    }
+
+    /// GetRandomPassword's answer is checked against what was asked before it is stored: a password
+    /// with a character outside the alphabet (a quote a host script would have to survive) or of
+    /// another length is never written, nor shown.
+    @Test(arguments: ["abcdefghijklmnopqrstuvwxyz01234'", "abcdefghijklmnopqrstuvwxyz0123", "abcdefghijklmnopqrstuvwxyz0123456"])
+    func createSecretRefusesARandomPasswordOutsideThePolicy(answer: String) throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        w.secrets.randomPasswordAnswer = answer
+        do {
+            try w.run(.createSecret)
+            Issue.record("stored a password outside the policy")
+        } catch {
+            #expect(error.description.contains("GetRandomPassword"), "\(error.description)")
+            #expect(!error.description.contains(answer))
+        }
+        #expect(!w.secrets.calls.contains("PutSecretValue"))
+        #expect(w.pendingPassword() == nil)
+        #expect(!w.lines.lines.joined().contains(answer))
     }
 
     @Test func finishSecretStillFailsWhenTheMoveWasNotMade() throws {
@@ -238,6 +299,21 @@ final class LogLines: @unchecked Sendable {
         #expect(alert.message.contains("login app does not exist"))
         #expect(!alert.message.contains(oldPassword) && !alert.message.contains(w.pendingPassword()!))
         #expect(alert.subject.count <= 100)
+    }
+
+    /// A restore that cannot even be sent proves nothing: AWSPENDING stays, as for a host that failed it.
+    @Test func aRestoreThatCannotBeSentKeepsPending() throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = .loginMissing
+        w.ssm.sendingFails = (after: 1, error: serviceError("ThrottlingException"))
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+        #expect(w.ssm.sent.count == 1)
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+        #expect(w.sns.published.count == 1)
+        #expect(w.sns.published.first?.message.contains("restore of AWSCURRENT failed") == true)
     }
 
     @Test func failingVerifyRestoresCurrentAndAbandonsPending() throws {
@@ -320,6 +396,36 @@ final class LogLines: @unchecked Sendable {
         #expect(w.sns.published.count == 1)
     }
 
+    /// Either change alone means the rotation moved on while the step ran, and a restore of the
+    /// stale AWSCURRENT would undo it: AWSCURRENT put on another version (by hand, or a rotation
+    /// that started over), or AWSPENDING taken off the token (another copy abandoned it).
+    @Test(arguments: ["AWSCURRENT moved", "AWSPENDING removed"])
+    func aFailedSetRestoresNothingOnceTheRotationMovedOn(change: String) throws {
+        let w = World(instances: [instanceA])
+        let currentId = "00000000-0000-0000-0000-00000000000a", otherId = "00000000-0000-0000-0000-00000000000c"
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.secrets.versions[otherId] = .init(stages: [], secretString: w.secrets.versions[currentId]!.secretString)
+        w.ssm.hosts[instanceA]?.fault = .loginMissing
+        w.ssm.whileSending = { _ in
+            if change == "AWSCURRENT moved" {
+                try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: otherId, removeFrom: currentId)
+            } else {
+                try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSPENDING", moveTo: nil, removeFrom: token)
+            }
+            w.ssm.whileSending = nil
+        }
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("Nothing was rolled back"), "\(error.description)")
+            #expect(error.description.contains(change == "AWSCURRENT moved" ? "AWSCURRENT moved from version \(currentId) to \(otherId)"
+                                                                             : "version \(token) is no longer AWSPENDING"))
+        }
+        #expect(w.ssm.sent.count == 1, "a restore was sent")
+    }
+
     @Test(arguments: [1, 2, 3]) func finishSecretTwiceAtOnceBothSucceed(stagesMovedByTheOtherCopy: Int) throws {
         let w = World()
         w.secrets.startRotation(token: token)
@@ -366,6 +472,27 @@ final class LogLines: @unchecked Sendable {
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
     }
 
+    /// SSM can report `Success` for a script that exited non-zero (a document step that does not
+    /// stop on failure): the exit code decides, even with a valid result line in the output.
+    @Test(arguments: [FakeRunCommand.Fault.nonZeroExitAfterResultLine, .failedStatusAfterResultLine])
+    func aValidResultLineWithoutStatusSuccessAndExitCodeZeroIsAFailure(fault: FakeRunCommand.Fault) throws {
+        let w = World(instances: [instanceA])
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        w.ssm.hosts[instanceA]?.fault = fault
+        do {
+            try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "HostCommandFailed")
+            #expect(error.description.contains(fault == .failedStatusAfterResultLine ? "\(instanceA): Failed, exit code 0"
+                                                                                   : "\(instanceA): Success, exit code 3"), "\(error.description)")
+        }
+        #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
+        #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
+        #expect(w.sns.published.count == 1)
+    }
+
     @Test func aResultLineForAnotherVersionIsAFailure() throws {
         let w = World(instances: [instanceA])
         w.secrets.startRotation(token: token)
@@ -381,6 +508,29 @@ final class LogLines: @unchecked Sendable {
         for step in RotationStep.allCases { try w.run(step) }
         #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
         #expect(!w.clock.sleeps.isEmpty)
+    }
+
+    /// ListCommandInvocations says which instances are done; only those are read in full, so a slow
+    /// host costs one listing per poll, not a GetCommandInvocation per instance.
+    @Test func onlyFinishedInvocationsAreRead() throws {
+        let w = World()
+        w.ssm.hosts[instanceB]?.fault = .neverAnswers
+        let command = try HostCommand(action: .set, secretArn: w.secrets.arn, versionId: "00000000-0000-0000-0000-00000000000a")
+        let results = try w.hosts.run(command, engine: .postgres, on: [instanceA, instanceB], step: .setSecret,
+                                      untilMilliseconds: w.clock.nowMilliseconds + 10_000, logger: w.lines.logger)
+        #expect(results.map(\.status) == ["Success", "NoAnswer"])
+        #expect(w.ssm.invocationReads == [instanceA: 1])
+    }
+
+    /// SSM's listing may show an invocation finished while GetCommandInvocation still answers
+    /// InProgress: that is "not yet", not the host's result.
+    @Test func aFinishedListingWithAStaleInvocationIsWaitedFor() throws {
+        let w = World()
+        w.ssm.staleReads = 2
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases { try w.run(step) }
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.ssm.hosts[instanceA]?.password == w.pendingPassword())
     }
 
     @Test func aSilentHostIsCancelledBeforeTheDeadline() throws {
@@ -400,6 +550,46 @@ final class LogLines: @unchecked Sendable {
         #expect(w.ssm.cancelled.map(\.1) == [[instanceA], [instanceA]])
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
         #expect(w.sns.published.count == 1)
+    }
+
+    /// The budget ends a whole number of polls after the send: the runner must give up at the poll
+    /// before its end, not sleep onto it (the budget's end is when the step must be rolling back).
+    @Test func aHostThatNeverAnswersIsCancelledStrictlyBeforeTheBudgetEnds() throws {
+        let w = World(instances: [instanceA])
+        w.ssm.hosts[instanceA]?.fault = .neverAnswers
+        let budgetEnd = w.clock.nowMilliseconds + 4 * w.hosts.pollInitialMilliseconds
+        let command = try HostCommand(action: .set, secretArn: w.secrets.arn, versionId: token)
+        let results = try w.hosts.run(command, engine: .postgres, on: [instanceA], step: .setSecret,
+                                      untilMilliseconds: budgetEnd, logger: w.lines.logger)
+        #expect(results.map(\.status) == ["NoAnswer"])
+        #expect(w.clock.nowMilliseconds < budgetEnd)
+        #expect(w.ssm.cancelled.map(\.1) == [[instanceA]])
+    }
+
+    /// What an alert shows of a script's standard error: its lines trimmed and joined, blank ones
+    /// dropped, and at most the last 500 characters (the end says why the script stopped).
+    @Test func errorExcerptsAreOneLineAndKeepTheEnd() {
+        #expect(HostRunner.excerpt("  first \n\n\t second\t\r\n   \nthird") == "first | second | third")
+        #expect(HostRunner.excerpt("") == "")
+        let exactly = String(repeating: "a", count: 499) + "z"
+        #expect(HostRunner.excerpt(exactly) == exactly)
+        #expect(HostRunner.excerpt("b" + exactly) == "…" + exactly)
+        #expect(HostRunner.excerpt("head\n" + exactly) == "…" + exactly)
+    }
+
+    /// Polls keep the initial pace for the first 30 s after the send (most scripts end within
+    /// seconds: a slower poll there only makes the step late), then back off by half up to 3 s.
+    @Test func pollsKeepTheirPaceForThirtySecondsThenBackOff() throws {
+        let w = World(instances: [instanceA])
+        w.ssm.hosts[instanceA]?.fault = .neverAnswers
+        let command = try HostCommand(action: .set, secretArn: w.secrets.arn, versionId: token)
+        _ = try w.hosts.run(command, engine: .postgres, on: [instanceA], step: .setSecret,
+                            untilMilliseconds: w.clock.nowMilliseconds + 60_000, logger: w.lines.logger)
+        let initial = w.hosts.pollInitialMilliseconds
+        let steady = Int(30_000 / initial)
+        #expect(Array(w.clock.sleeps.prefix(steady + 6))
+            == Array(repeating: initial, count: steady) + [375, 562, 843, 1_264, 1_896, 2_844].map(Int64.init))
+        #expect(w.clock.sleeps.dropFirst(steady + 6).allSatisfy { $0 == 3_000 })
     }
 
     @Test func aCommandThatCannotBeFollowedIsCancelledAndRolledBack() throws {
@@ -467,6 +657,22 @@ final class LogLines: @unchecked Sendable {
         try w.run(.createSecret)
         do {
             try w.run(.setSecret)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.errorType == "Configuration")
+        }
+        #expect(w.ssm.sent.isEmpty)
+    }
+
+    /// A document variable set to the empty string is no document: a configuration error, not a
+    /// SendCommand that SSM refuses after the step began.
+    @Test func anEmptyDocumentNameFailsBeforeAnyCommand() throws {
+        let w = World(instances: [instanceA])
+        let runner = HostRunner(ssm: w.ssm, documents: [.postgres: ""], clock: w.clock)
+        let command = try HostCommand(action: .set, secretArn: w.secrets.arn, versionId: token)
+        do {
+            _ = try runner.run(command, engine: .postgres, on: [instanceA], step: .setSecret,
+                               untilMilliseconds: w.deadline, logger: w.lines.logger)
             Issue.record("expected an error")
         } catch {
             #expect(error.errorType == "Configuration")

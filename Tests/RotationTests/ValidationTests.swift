@@ -99,6 +99,69 @@ import Testing
         }
     }
 
+    /// Only C0 controls and DEL are refused in the texts a host script handles: the characters
+    /// next to them (space, `~`, U+0080) are ordinary.
+    @Test func theNeighboursOfControlCharactersAreAccepted() throws {
+        for text in ["a b", "a~b", "a\u{80}b"] {
+            let secret = try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":""# + text + #"","password":""# + text
+                                                  + #"","dbname":""# + text + #"","instanceIds":["i-0123456789abcdef0"]}"#)
+            #expect(secret.username == text)
+        }
+    }
+
+    /// The length limits are the engines' limits on names: a password has none here, so the
+    /// longest PASSWORD_LENGTH (128) fits every engine.
+    @Test(arguments: ["postgres", "mysql", "sqlserver"])
+    func aPasswordIsNotMeasuredAsAName(engine: String) throws {
+        let password = String(repeating: "p", count: 128)
+        let secret = try DatabaseSecret.parse(#"{"engine":""# + engine + #"","host":"h","username":"u","password":""# + password
+                                              + #"","instanceIds":["i-0123456789abcdef0"]}"#)
+        #expect(secret.json["password"]?.stringValue == password)
+    }
+
+    /// A port given as text is one to five ASCII digits (what the host helper reads), whatever
+    /// Swift's Int() would also take; then 1 to 65535 like a number.
+    @Test func aPortAsTextIsOneToFiveDigits() throws {
+        func parse(port: String) throws(RotationError) -> DatabaseSecret {
+            try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"u","password":"p","port":""# + port
+                                     + #"","instanceIds":["i-0123456789abcdef0"]}"#)
+        }
+        for valid in ["1", "9", "09999", "65535"] { #expect(throws: Never.self, "\(valid)") { _ = try parse(port: valid) } }
+        for invalid in ["0", "000080", "65536", "+5432", "-1", "5/", "5:"] {
+            #expect(throws: RotationError.self, "\(invalid)") { _ = try parse(port: invalid) }
+        }
+    }
+
+    /// A masterarn refused as the secret itself is exactly this secret: its full ARN, or its partial
+    /// ARN (the name without Secrets Manager's `-` and six random characters). A secret whose name
+    /// merely starts the same, or has the same length, is another secret.
+    @Test func onlyTheSecretItselfIsRefusedAsItsOwnAdministrator() throws {
+        let arnPrefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+        func parse(secret: String, master: String) throws(RotationError) -> DatabaseSecret {
+            try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"u","password":"p","instanceIds":["i-0123456789abcdef0"],"masterarn":""#
+                                     + arnPrefix + master + #""}"#, secretArn: arnPrefix + secret)
+        }
+        for (secret, master) in [("db/app-AbCdEf", "db/app-AbCdEf"), ("db/app-AbCdEf", "db/app")] {
+            #expect(throws: RotationError.self, "\(master)") { _ = try parse(secret: secret, master: master) }
+        }
+        for (secret, master) in [("db/app-admin-AbCdEf", "db/app"), ("db/app-AbCdEf", "db/xyz"), ("db/app-AbCdEf", "db/app-AbCdEg")] {
+            #expect(try parse(secret: secret, master: master).masterArn == arnPrefix + master)
+        }
+    }
+
+    @Test func fiftyInstancesAreAccepted() throws {
+        let ids = (0..<50).map { "\"i-\(String(0x10000000 + $0, radix: 16))\"" }.joined(separator: ",")
+        let secret = try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"u","password":"p","instanceIds":["# + ids + "]}")
+        #expect(secret.instanceIds.count == 50)
+    }
+
+    /// With alternating users, "_clone" alone names no first login: refused, not rotated to "".
+    @Test func aUsernameThatIsOnlyTheCloneSuffixIsRefused() throws {
+        let secret = try DatabaseSecret.parse(#"{"engine":"postgres","host":"h","username":"_clone","password":"p","instanceIds":["i-0123456789abcdef0"],"#
+                                              + #""masterarn":"arn:aws:secretsmanager:us-east-1:123456789012:secret:db/admin-AbCdEf"}"#)
+        #expect(throws: RotationError.self) { _ = try secret.nextUsername() }
+    }
+
     @Test func fiftyOneInstancesAreTooMany() {
         let ids = (0..<51).map { "\"i-\(String(0x10000000 + $0, radix: 16))\"" }.joined(separator: ",")
         #expect(throws: RotationError.self) {
@@ -165,6 +228,21 @@ import Testing
         #expect(!Identifiers.isInstanceId("x-0123456789abcdef0"))
         #expect(!Identifiers.isInstanceId("i-0123456789abcdef0-1"))
         #expect(!Identifiers.isInstanceId("i-0123456789abcdef01"))
+        // Hexadecimal only: the first letter past f, in every position's reach.
+        #expect(!Identifiers.isInstanceId("i-0123456789abcdefg"))
+        #expect(!Identifiers.isInstanceId("mi-0123456g"))
+    }
+
+    /// What error messages and logs show of an untrusted text: quoted, every control character
+    /// (C0 and DEL) escaped so it cannot start a forged log line, anything else kept, and cut at
+    /// the limit with an ellipsis only when something was cut.
+    @Test func quotedTextsCannotForgeALine() {
+        #expect(Identifiers.quoted("a\nb\u{7F}c\u{1F} d~é") == #""a\nb\u{7F}c\u{1F} d~é""#)
+        #expect(Identifiers.quoted("\t\r\u{0}") == #""\t\r\0""#)
+        let sixtyFour = String(repeating: "a", count: 64)
+        #expect(Identifiers.quoted(sixtyFour) == "\"" + sixtyFour + "\"")
+        #expect(Identifiers.quoted(sixtyFour + "b") == "\"" + sixtyFour + "…\"")
+        #expect(Identifiers.quoted("abc", limit: 2) == "\"ab…\"")
     }
 
     @Test func secretArns() {
@@ -177,6 +255,58 @@ import Testing
         #expect(!Identifiers.isSecretArn("arn:aws:secretsmanager:us-east-1:123456789012:secret:"))
         #expect(!Identifiers.isSecretArn("arn:aws:secretsmanager:US-EAST-1:123456789012:secret:x"))
         #expect(!Identifiers.isSecretArn("db/app"))
+    }
+
+    /// Every bound of the documents' patterns, from both sides: the characters just outside each
+    /// range (`/` and `:` around digits, `` ` `` and `{` around lowercase, `@` and `[` around
+    /// uppercase) and each length limit and one past it. What SSM would refuse is refused here first.
+    @Test func identifierPatternsHoldAtEveryBound() {
+        let outside: [Character] = ["/", ":", "`", "{", "@", "["]
+        let id32 = String(repeating: "a", count: 31)
+        for c in outside { #expect(!Identifiers.isVersionId(id32 + String(c)), "\(c)") }
+        for c in ["0", "9", "a", "z", "A", "Z", "-"] { #expect(Identifiers.isVersionId(id32 + c), "\(c)") }
+        #expect(Identifiers.isVersionId(String(repeating: "a", count: 64)))
+
+        for c in ["/", ":", "`", "g", "A", "F"] { #expect(!Identifiers.isInstanceId("i-0123456" + c), "\(c)") }
+        for c in ["0", "9", "a", "f"] { #expect(Identifiers.isInstanceId("i-0123456" + c), "\(c)") }
+        #expect(Identifiers.isInstanceId("i-0123456789abcdef0"))
+        #expect(!Identifiers.isInstanceId("i-0123456789abcdef01"))
+        #expect(!Identifiers.isInstanceId("i"))
+        #expect(!Identifiers.isInstanceId("ii-0123456789abcdef0"))
+        // Empty fields count: a doubled or trailing separator is not ignored.
+        #expect(!Identifiers.isInstanceId("i--0123456789abcdef0"))
+        #expect(!Identifiers.isInstanceId("i-0123456789abcdef0-"))
+
+        func arn(partition: String = "aws", service: String = "secretsmanager", region: String = "us-east-1",
+                 account: String = "123456789012", kind: String = "secret", name: String = "db/app-AbCdEf") -> String {
+            "arn:\(partition):\(service):\(region):\(account):\(kind):\(name)"
+        }
+        #expect(Identifiers.isSecretArn(arn()))
+        #expect(Identifiers.isSecretArn(arn(partition: "aws" + String(repeating: "a", count: 16))))
+        #expect(!Identifiers.isSecretArn(arn(partition: "aws" + String(repeating: "a", count: 17))))
+        for c in ["`", "{", "0", "A", "_"] { #expect(!Identifiers.isSecretArn(arn(partition: "aws-" + c)), "\(c)") }
+        #expect(Identifiers.isSecretArn(arn(partition: "aws-z")))
+        #expect(!Identifiers.isSecretArn(arn(partition: "awz")))
+        #expect(!Identifiers.isSecretArn(arn(service: "secretsmanagers")))
+        #expect(Identifiers.isSecretArn(arn(region: "a")))
+        #expect(Identifiers.isSecretArn(arn(region: String(repeating: "z", count: 31) + "9")))
+        #expect(!Identifiers.isSecretArn(arn(region: String(repeating: "a", count: 33))))
+        #expect(!Identifiers.isSecretArn(arn(region: "")))
+        for c in ["`", "{", "/", "A", "_"] { #expect(!Identifiers.isSecretArn(arn(region: "us-east-" + c)), "\(c)") }
+        #expect(Identifiers.isSecretArn(arn(region: "us-east-0")))
+        #expect(!Identifiers.isSecretArn(arn(account: "1234567890123")))
+        for c in ["/", ":", "a"] { #expect(!Identifiers.isSecretArn(arn(account: "12345678901" + c)), "\(c)") }
+        #expect(Identifiers.isSecretArn(arn(account: "999999999990")))
+        #expect(!Identifiers.isSecretArn(arn(kind: "secrets")))
+        #expect(!Identifiers.isSecretArn(arn(kind: "secret:")))
+        #expect(!Identifiers.isSecretArn(arn(name: "db/app:")))
+        #expect(!Identifiers.isSecretArn("arm" + arn().dropFirst(3)))
+        #expect(Identifiers.isSecretArn(arn(name: String(repeating: "n", count: 512))))
+        #expect(!Identifiers.isSecretArn(arn(name: String(repeating: "n", count: 513))))
+        #expect(Identifiers.isSecretArn(arn(name: "a/_+=.@-Z09z")))
+        for c in outside.filter({ $0 != "/" && $0 != "@" }) + [";", "~"] {
+            #expect(!Identifiers.isSecretArn(arn(name: "db" + String(c))), "\(c)")
+        }
     }
 }
 
@@ -207,6 +337,28 @@ import Testing
         #expect(throws: RotationError.self) { try PasswordPolicy(length: 129) }
         #expect(throws: RotationError.self) { try PasswordPolicy(excludeCharacters: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678") }
     }
+
+    /// PASSWORD_LENGTH 16 to 128 inclusive; EXCLUDE_CHARACTERS may leave as few as 10 characters.
+    @Test func settingsAtTheirLimitsAreAccepted() throws {
+        #expect(throws: RotationError.self) { try PasswordPolicy(length: 15) }
+        #expect(try PasswordPolicy(length: 16).randomPasswordRequest.length == 16)
+        #expect(try PasswordPolicy(length: 128).randomPasswordRequest.length == 128)
+        let letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        let ten = try PasswordPolicy(excludeCharacters: letters + "-_.~+=:,")
+        #expect(ten.alphabet == Set("0123456789"))
+        #expect(throws: RotationError.self) { try PasswordPolicy(excludeCharacters: letters + "-_.~+=:,0") }
+    }
+
+    /// GetRandomPassword is asked to exclude exactly the printable ASCII characters outside the
+    /// alphabet (space is its own option, off by default; DEL is not printable), and to require each
+    /// character class only while the alphabet has all four.
+    @Test func theRequestExcludesExactlyWhatTheAlphabetLacks() throws {
+        #expect(try PasswordPolicy().randomPasswordRequest.excludeCharacters == ##"!"#$%&'()*/;<>?@[\]^`{|}"##)
+        #expect(try PasswordPolicy(excludeCharacters: "~").randomPasswordRequest.excludeCharacters == ##"!"#$%&'()*/;<>?@[\]^`{|}~"##)
+        #expect(try PasswordPolicy(excludeCharacters: "-_.~+=:,").randomPasswordRequest.requireEachIncludedType == false)
+        #expect(try PasswordPolicy(excludeCharacters: "0123456789").randomPasswordRequest.requireEachIncludedType == false)
+        #expect(try PasswordPolicy(excludeCharacters: "-_.~+=:").randomPasswordRequest.requireEachIncludedType == true)
+    }
 }
 
 @Suite struct ResultLineTests {
@@ -226,6 +378,36 @@ import Testing
         #expect(set.reportedOutcome(in: "PASSWORDUPDATESUCCESSFUL") == nil)
         #expect(set.reportedOutcome(in: "") == nil)
         #expect(try command(.verify).reportedOutcome(in: "ROTATOR-RESULT action=verify version=\(version) outcome=verified") == "verified")
+    }
+
+    /// Whatever line ending the host's shell or PowerShell uses, the result line is the last one
+    /// that is not blank; anything else on it (a field without `=`, text before the prefix) refuses it.
+    @Test func findsTheLastLineWhateverTheLineEndings() throws {
+        let set = try command(.set)
+        let line = "ROTATOR-RESULT action=set version=\(version) outcome=changed"
+        for ending in ["\n", "\r\n", "\r"] {
+            #expect(set.reportedOutcome(in: "first" + ending + line + ending) == "changed", "\(ending.debugDescription)")
+            #expect(set.reportedOutcome(in: line + ending + "later" + ending) == nil, "\(ending.debugDescription)")
+        }
+        #expect(set.reportedOutcome(in: line + "\n  \n\t\n") == "changed")
+        #expect(set.reportedOutcome(in: "x" + line) == nil)
+        #expect(set.reportedOutcome(in: line + " stray") == nil)
+        #expect(set.reportedOutcome(in: "ROTATOR-RESULT action=set outcome=changed") == nil)
+    }
+
+    /// The one line per host that alerts and the Lambda error show: the outcome, or why there is none.
+    @Test func summariesSayWhatHappened() {
+        let id = "i-0123456789abcdef0"
+        #expect(InstanceResult(instanceId: id, status: "Success", responseCode: 0, outcome: "changed", errorExcerpt: "").summary
+            == "\(id): changed")
+        #expect(InstanceResult(instanceId: id, status: "Success", responseCode: 0, outcome: nil, errorExcerpt: "").summary
+            == "\(id): Success, exit code 0, but no ROTATOR-RESULT line for this action and version")
+        #expect(InstanceResult(instanceId: id, status: "Success", responseCode: 1, outcome: nil, errorExcerpt: "").summary
+            == "\(id): Success, exit code 1")
+        #expect(InstanceResult(instanceId: id, status: "Failed", responseCode: 0, outcome: nil, errorExcerpt: "").summary
+            == "\(id): Failed, exit code 0")
+        #expect(InstanceResult(instanceId: id, status: "Failed", responseCode: 5, outcome: nil, errorExcerpt: "refused").summary
+            == "\(id): Failed, exit code 5: refused")
     }
 
     @Test func refusesIdentifiersTheDocumentWouldReject() {

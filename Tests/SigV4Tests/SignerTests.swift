@@ -52,6 +52,16 @@ func signedHeaders(ofAuthorization authorization: String?) -> String? {
         #expect(header("Expect", in: sent) == "100-continue")
     }
 
+    /// Trimall makes any run of blanks one space, a single tab included (the suite's cases only
+    /// have runs of spaces and leading or trailing blanks).
+    @Test func aLoneTabInsideAHeaderValueIsSignedAsOneSpace() {
+        for (value, canonical) in [("a\tb", "a b"), ("a b\tc", "a b c"), ("a \t b", "a b"), ("\ta\t", "a")] {
+            let request = SigningRequest(method: "GET", path: "/", headers: [("Host", "example.amazonaws.com"), ("My-Header", value)])
+            let (text, _) = signer.canonicalRequest(request, amzDate: exampleTime.amzDate)
+            #expect(text.contains("\nmy-header:\(canonical)\n"), "\(value.debugDescription): \(text)")
+        }
+    }
+
     @Test func hostWithPortIsSignedAsGiven() {
         let request = SigningRequest(method: "GET", path: "/", headers: [("Host", "localhost:8080")])
         let (canonical, signed) = signer.canonicalRequest(request, amzDate: exampleTime.amzDate)
@@ -65,11 +75,29 @@ func signedHeaders(ofAuthorization authorization: String?) -> String? {
         #expect(canonical.split(separator: "\n", omittingEmptySubsequences: false)[2] == "a=1&a=x%20y%2Fz&b=")
     }
 
+    @Test func queryNamesHaveTheirSlashEncodedToo() {
+        let request = SigningRequest(method: "GET", path: "/", query: [("a/b", "c/d")])
+        let canonical = signer.canonicalRequest(request, amzDate: exampleTime.amzDate).canonical
+        #expect(canonical.split(separator: "\n", omittingEmptySubsequences: false)[2] == "a%2Fb=c%2Fd")
+    }
+
     @Test func wirePathIsEncodedAgain() {
         // Non-S3 services sign the already-encoded path encoded once more.
         let request = SigningRequest(method: "GET", path: "/a%20b/./c/")
         let canonical = signer.canonicalRequest(request, amzDate: exampleTime.amzDate).canonical
         #expect(canonical.split(separator: "\n")[1] == "/a%2520b/c/")
+    }
+
+    /// Every ASCII byte: RFC 3986's unreserved characters stay, everything else is %XX (uppercase).
+    @Test func uriEncodingOfEveryASCIICharacter() {
+        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".unicodeScalars)
+        let hex = Array("0123456789ABCDEF")
+        for value in UInt8(0)...UInt8(0x7F) {
+            let scalar = Unicode.Scalar(value)
+            let expected = unreserved.contains(scalar) ? String(scalar) : "%\(hex[Int(value / 16)])\(hex[Int(value % 16)])"
+            #expect(URIEncoding.encode(String(scalar), encodeSlash: true) == expected, "\(value)")
+            #expect(URIEncoding.encode("a" + String(scalar), encodeSlash: false) == "a" + (scalar == "/" ? "/" : expected), "\(value)")
+        }
     }
 
     @Test func uriEncodingKeepsOnlyUnreserved() {
@@ -96,6 +124,27 @@ func signedHeaders(ofAuthorization authorization: String?) -> String? {
         let retry = signer.sign(request, at: AmzTime(epochSeconds: 1_440_938_161))
         #expect(header("X-Amz-Date", in: retry) == "20150830T123601Z")
         #expect(header("Authorization", in: first) != header("Authorization", in: retry))
+    }
+
+    /// A security token already in the request is the caller's when the credentials carry none:
+    /// kept (and signed); with session credentials, the credentials' token replaces it, once.
+    @Test func aTokenInTheRequestIsKeptUnlessTheCredentialsBringOne() {
+        var withToken = request
+        withToken.headers.append((name: "x-amz-security-token", value: "CALLER"))
+        let plain = SigV4Signer(credentials: exampleCredentials, region: "us-east-1", service: "sns").sign(withToken, at: exampleTime)
+        #expect(plain.filter { $0.name.lowercased() == "x-amz-security-token" }.map(\.value) == ["CALLER"])
+        let session = SigV4Signer(credentials: Credentials(accessKeyId: "AKID", secretAccessKey: "secret", sessionToken: "TOKEN"),
+                                  region: "us-east-1", service: "sns").sign(withToken, at: exampleTime)
+        #expect(session.filter { $0.name.lowercased() == "x-amz-security-token" }.map(\.value) == ["TOKEN"])
+    }
+
+    /// The signing key is per day: a signer reused across midnight derives the next day's.
+    @Test func aSignerUsedOnTheNextDaySignsWithThatDaysKey() {
+        let nextDay = AmzTime(epochSeconds: 1_440_938_160 + 86_400)
+        let reused = SigV4Signer(credentials: exampleCredentials, region: "us-east-1", service: "sns")
+        _ = reused.sign(request, at: exampleTime)
+        let fresh = SigV4Signer(credentials: exampleCredentials, region: "us-east-1", service: "sns")
+        #expect(header("Authorization", in: reused.sign(request, at: nextDay)) == header("Authorization", in: fresh.sign(request, at: nextDay)))
     }
 
     @Test func resigningReplacesTheOldDateAndSignature() {

@@ -34,10 +34,16 @@ class Mutant:
     def key(self) -> str:
         """Stable across runs while the mutated line's text stays the same (not its line number),
         so a reviewed equivalent stays reviewed when unrelated lines move."""
-        source = (REPO / self.path).read_text(encoding="utf-8").splitlines()[self.line - 1]
-        digest = hashlib.sha256("\0".join([self.path, source.strip(), str(self.occurrence), self.original,
-                                           self.replacement]).encode()).hexdigest()
-        return digest[:16]
+        lines = [line.strip() for line in (REPO / self.path).read_text(encoding="utf-8").splitlines()]
+        source = lines[self.line - 1]
+        parts = [self.path, source, str(self.occurrence), self.original, self.replacement]
+        # A line whose text appears earlier in the file too (flow.sh's `verify || status=$?`) is
+        # told apart by which copy it is, so marking one copy equivalent leaves the others to run;
+        # the first copy's key is as it always was.
+        copy = lines[:self.line - 1].count(source)
+        if copy:
+            parts.append("copy %d" % copy)
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
     def apply(self, text: str) -> str:
         """`text` (the whole file) with this mutant's edit; raises ValueError when it no longer applies."""

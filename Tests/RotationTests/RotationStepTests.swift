@@ -668,7 +668,8 @@ final class LogLines: @unchecked Sendable {
     /// SendCommand that SSM refuses after the step began.
     @Test func anEmptyDocumentNameFailsBeforeAnyCommand() throws {
         let w = World(instances: [instanceA])
-        let runner = HostRunner(ssm: w.ssm, documents: [.postgres: ""], clock: w.clock)
+        let runner = HostRunner(ssm: w.ssm, documents: [.postgres: ""],
+                                verifier: DocumentVerifier(shipped: TestDocument.shipped), clock: w.clock)
         let command = try HostCommand(action: .set, secretArn: w.secrets.arn, versionId: token)
         do {
             _ = try runner.run(command, engine: .postgres, on: [instanceA], step: .setSecret,

@@ -92,6 +92,9 @@ class FaultProxy:
         self._lock = threading.Lock()
         self.calls: list[Call] = []
         self.rules: list[Rule] = []
+        # An interleaving gate (local/interleaving.py) that holds calls until a scheduler releases
+        # them; None: every call goes through at once.
+        self.gate = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -244,7 +247,16 @@ class _Handler(BaseHTTPRequestHandler):
 
         forwarded = [(k, v) for k, v in self.headers.items()
                      if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"]
-        status, headers, answer = proxy._forward(method, self.path, forwarded, body)
+        gate = proxy.gate
+        ticket = gate.arrive(operation, self.client_address[1]) if gate is not None else None
+        try:
+            status, headers, answer = proxy._forward(method, self.path, forwarded, body)
+        except BaseException:
+            if ticket is not None:
+                gate.answered(ticket, operation, b"")
+            raise
+        if ticket is not None:
+            gate.answered(ticket, operation, answer)
         call.outcome = str(status)
         if action == "kill-after":
             call.outcome += ", then killed before the answer"

@@ -88,6 +88,10 @@ class Stuck(AssertionError):
     pass
 
 
+class Withdrawn(Exception):
+    """A held call whose client closed the connection before it was released."""
+
+
 @dataclass
 class _Held:
     name: str
@@ -117,7 +121,11 @@ class Gate:
         self.log: list[Action] = []
 
     # -- the fault proxy's side
-    def arrive(self, operation: str, client_port: int) -> _Held | None:
+    def arrive(self, operation: str, client_port: int, client_gone: Callable[[], bool]) -> _Held | None:
+        """Holds a visible call until it is released. Raises Withdrawn when the client gave up
+        first (its attempt timed out, 20 s): the call never reaches moto, as if the network had
+        lost it, and the client's retry is the same action (same ordinal), so a slow schedule and
+        a fast one see the same choices."""
         copy = self._copy_of_client(client_port)
         if copy is None or not is_visible(operation):
             return _Held(operation, copy) if operation == "SendCommand" and copy else None
@@ -126,7 +134,14 @@ class Gate:
             held.action = self._number(copy, operation)
             self._held.append(held)
             self._cond.notify_all()
-        held.release.wait()
+        while not held.release.wait(0.2):
+            if client_gone():
+                with self._cond:
+                    if not held.release.is_set():
+                        self._held.remove(held)
+                        self._counts[(copy, operation)] -= 1
+                        self._cond.notify_all()
+                        raise Withdrawn(str(held.action))
         return held
 
     def answered(self, held: _Held, operation: str, answer: bytes) -> None:
@@ -190,11 +205,16 @@ class Gate:
                             f"held {[(h.name, h.copy, h.release.is_set(), h.done) for h in self._held]}")
             return sorted(h.action for h in self._held if not h.release.is_set())
 
-    def release(self, action: Action) -> None:
+    def release(self, action: Action, timeout_s: float = 60) -> None:
+        """Lets `action` run; when its call was withdrawn meanwhile, the client's retry of it."""
+        def holder() -> _Held | None:
+            return next((h for h in self._held if h.action == action and not h.release.is_set()), None)
+
         with self._cond:
-            held = next(h for h in self._held if h.action == action and not h.release.is_set())
+            if not self._cond.wait_for(lambda: holder() is not None, timeout_s):
+                raise Stuck(f"{action} was withdrawn and not retried within {timeout_s:.0f}s")
             self.log.append(action)
-            held.release.set()
+            holder().release.set()
 
     def release_everything(self) -> None:
         """After a failure: let every copy run to its end."""

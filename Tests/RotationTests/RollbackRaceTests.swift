@@ -74,6 +74,27 @@ import Testing
         #expect(w.sns.published.isEmpty)
     }
 
+    /// The late copy's relabel makes finishSecret's removal of AWSPENDING fail: the settle came
+    /// first, so the hosts hold the new AWSCURRENT all the same.
+    @Test func finishSecretSettlesBeforeRemovingPending() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        let newPassword = try #require(w.pendingPassword())
+        w.ssm.hosts[instanceA]?.password = oldPassword
+        w.ssm.hosts[instanceB]?.password = oldPassword
+        // The late copy's relabel: while this step's settle runs, AWSPENDING is put back, and then
+        // the removal fails (unapplied), its re-read finding AWSPENDING still there.
+        w.ssm.whileSending = { _ in
+            w.secrets.stageMoveFailures = [(false, serviceError("InvalidParameterException"))]
+        }
+
+        #expect(throws: RotationError.self) { try w.run(.finishSecret) }
+
+        #expect(w.ssm.hosts[instanceA]?.password == newPassword)
+        #expect(w.ssm.hosts[instanceB]?.password == newPassword)
+    }
+
     @Test func finishSecretFailsAndAlertsWhenTheSettleIsNotProven() throws {
         let w = World()
         w.secrets.startRotation(token: token)

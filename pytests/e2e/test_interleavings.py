@@ -300,3 +300,20 @@ def test_a_finish_between_a_late_rollback_and_its_label_removal_leaves_the_hosts
     # B: DescribeSecret, then its two label moves; then whatever comes.
     actions, found, outcomes = run_pair(stack, servers, port, ("rollback", "finish"), phases(("A", 8), ("B", 3)))
     assert not found, f"{' '.join(map(str, actions))}\n -> {found}\n copies: {outcomes}"
+
+
+@pytest.mark.chaos("Attacks: finishSecret's move between a late copy's label removal and its settle")
+def test_a_finish_whose_pending_removal_fails_after_the_late_copys_relabel_still_settles(two_hosts):
+    """Found by the exhaustive run of rollback + finish after the first fix: the late copy (A) restores
+    the old password and removes AWSPENDING; finishSecret (B), having read the labels before that,
+    moves AWSCURRENT; A's settle of the old version is then refused on one host (exit 8), so A puts
+    AWSPENDING back, and B's own removal of AWSPENDING fails. finishSecret settled only after that
+    removal, so it never did: both hosts stayed on what only AWSPREVIOUS held. Its settle now comes
+    right after the move."""
+    stack, servers, port = two_hosts
+    # A: reads, set@h1, set@h2 (fails), DescribeSecret, restore h1, h2; B: DescribeSecret;
+    # A: removes AWSPENDING, settles h1; B: moves AWSCURRENT; then A first (its refused settle of h2
+    # and its relabel), B last.
+    actions, found, outcomes = run_pair(stack, servers, port, ("rollback", "finish"),
+                                        phases(("A", 8), ("B", 1), ("A", 2), ("B", 1)))
+    assert not found, f"{' '.join(map(str, actions))}\n -> {found}\n copies: {outcomes}"

@@ -16,7 +16,7 @@ than the invocation deadline, or until the function gives up and closes the conn
 Kills: "before" forwarding the call, or "after" moto answered it but before the answer reaches the
 function; `kill_function` (the Runtime API's) does the killing and the Runtime API records the death.
 
-Only the standard library is used.
+Only the standard library is used (and the gate protocol of local/interleaving.py).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
+
+from local.interleaving import Withdrawn
 
 FAULTS = ("500", "503", "429", "throttle", "reset", "slow")
 KILLS = ("before", "after")
@@ -92,6 +94,9 @@ class FaultProxy:
         self._lock = threading.Lock()
         self.calls: list[Call] = []
         self.rules: list[Rule] = []
+        # An interleaving gate (local/interleaving.py) that holds calls until a scheduler releases
+        # them; None: every call goes through at once.
+        self.gate = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -244,7 +249,20 @@ class _Handler(BaseHTTPRequestHandler):
 
         forwarded = [(k, v) for k, v in self.headers.items()
                      if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"]
-        status, headers, answer = proxy._forward(method, self.path, forwarded, body)
+        gate = proxy.gate
+        try:
+            ticket = gate.arrive(operation, self.client_address[1], self._client_gone) if gate is not None else None
+        except Withdrawn:
+            call.outcome = "withdrawn: the client gave up while the interleaving gate held it"
+            return self._drop()
+        try:
+            status, headers, answer = proxy._forward(method, self.path, forwarded, body)
+        except BaseException:
+            if ticket is not None:
+                gate.answered(ticket, operation, b"")
+            raise
+        if ticket is not None:
+            gate.answered(ticket, operation, answer)
         call.outcome = str(status)
         if action == "kill-after":
             call.outcome += ", then killed before the answer"
@@ -278,6 +296,16 @@ class _Handler(BaseHTTPRequestHandler):
                 except OSError:
                     return False
         return True
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its connection (it sends nothing else while it waits)."""
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _drop(self) -> None:
         self.close_connection = True

@@ -219,6 +219,7 @@ class SSMEmulator:
         self.default_execution_timeout_s = default_execution_timeout_s
         self.instances: dict[str, HostInstance] = {}
         self.faults: dict[str, Fault] = {}
+        self.gate = None                    # local.interleaving.Gate while a schedule is explored
         self.commands: list[CommandRecord] = []
         self.rejected: list[dict[str, Any]] = []
         self._by_id: dict[str, CommandRecord] = {}
@@ -483,6 +484,20 @@ class SSMEmulator:
             return f
 
     def _run_one(self, inv: InvocationState, content: dict[str, Any], action: str, exec_timeout: int) -> None:
+        gate = self.gate
+        if gate is None:
+            return self._run_invocation(inv, content, action, exec_timeout)
+        # The interleaving gate (local/interleaving.py) holds the command until its scheduler lets
+        # it run, and is told when it ended; it may make the host report a failure after the script ran.
+        ending = gate.hold_command(inv)
+        if ending is not None:
+            inv.fault = Fault(end_as=ending)
+        try:
+            self._run_invocation(inv, content, action, exec_timeout)
+        finally:
+            gate.command_finished(inv)
+
+    def _run_invocation(self, inv: InvocationState, content: dict[str, Any], action: str, exec_timeout: int) -> None:
         host = self.instances[inv.instance_id]
         fault = inv.fault
         inv.status = inv.status_details = "InProgress"

@@ -173,14 +173,57 @@ public final class Rotator {
 
     // MARK: finishSecret
 
-    /// Moves `AWSCURRENT` to the new version (`AWSPREVIOUS` follows by itself) and clears `AWSPENDING`.
+    /// Moves `AWSCURRENT` to the new version (`AWSPREVIOUS` follows by itself), clears `AWSPENDING`,
+    /// then sets the new version on every host once more (the settle).
+    ///
+    /// The settle is what makes the move safe against a late copy of setSecret (Lambda may deliver
+    /// one after testSecret passed): that copy can fail on a host and restore the old AWSCURRENT
+    /// everywhere after testSecret proved the new password, and the labels this step read before
+    /// the move do not show it (Secrets Manager has no conditional stage move). Once AWSCURRENT is
+    /// on the new version, hosts refuse a set of the old one (it is neither AWSCURRENT nor
+    /// AWSPENDING, read under their lock), so whatever a late rollback restored before the move is
+    /// undone here and nothing can undo it after. Found by pytests/e2e/test_interleavings.py.
     private func finishSecret(_ c: StepContext) throws(RotationError) {
         let previous = c.description.version(holding: SecretStage.current)
         try moveStage(SecretStage.current, arn: c.arn, token: c.token, moveTo: c.token, removeFrom: previous,
                       done: { $0.contains(SecretStage.current) })
+        // Right after the move, before anything else can fail: the late copy may also put
+        // AWSPENDING back (its own settle refused), and then removing it below fails.
+        let unsettled = settleOnCurrent(c)
         try moveStage(SecretStage.pending, arn: c.arn, token: c.token, moveTo: nil, removeFrom: c.token,
                       done: { !$0.contains(SecretStage.pending) })
+        if let unsettled { throw unsettled }
         c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
+    }
+
+    /// Sets the version this step made AWSCURRENT on every host it names. Returns the step's error
+    /// unless every host proved it (a host's failure alerted here, with each host's answer).
+    /// Nothing is rolled back: the labels already name this version, so a host that did not take
+    /// it is the one to fix.
+    private func settleOnCurrent(_ c: StepContext) -> RotationError? {
+        do {
+            let value = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .versionId(c.token, stage: SecretStage.current)) }
+            let settled: DatabaseSecret
+            do {
+                settled = try DatabaseSecret.parse(value.secretString, secretArn: c.arn)
+            } catch {
+                return .invalidSecret("AWSCURRENT: \(error)")
+            }
+            let command = try HostCommand(action: .set, secretArn: c.arn, versionId: c.token)
+            let results = try hosts.run(command, engine: settled.engine, on: settled.instanceIds, step: c.event.step,
+                                        untilMilliseconds: deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
+            let failed = results.filter { !$0.succeeded }
+            guard failed.isEmpty else {
+                let reason = "AWSCURRENT is on version \(c.token), but setting it once more was not proven on every host"
+                c.logger.error(reason, ("instances", failed.map(\.summary).joined(separator: "; ")))
+                alerts.rotationFailed(secretArn: c.arn, step: c.event.step, reason: "\(reason): a host may hold another password; fix it.",
+                                      details: results.map { "settle on \($0.summary)" }, logger: c.logger)
+                return .hostCommandFailed("\(reason): \(failed.map(\.summary).joined(separator: "; "))")
+            }
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// One UpdateSecretVersionStage. When it fails, the version's stages are read again and the

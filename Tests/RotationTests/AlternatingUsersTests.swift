@@ -157,7 +157,7 @@ import Testing
         w.secrets.startRotation(token: token)
         for step in RotationStep.allCases { try w.run(step) }
         #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
-        #expect(w.ssm.sent.count == 2)  // set, then verify
+        #expect(w.ssm.sent.count == 3)  // set, verify, then finishSecret's settle
         #expect(w.lines.lines.contains { $0.contains("alternating-users") && $0.contains("app_clone") })
     }
 }

@@ -50,6 +50,63 @@ import Testing
         let alert = try #require(w.sns.published.first)
         #expect(alert.message.contains("AWSPENDING is back on version \(token)"))
     }
+
+    /// A late copy of setSecret failed and restored AWSCURRENT's old password on every host after
+    /// testSecret proved the new one (pytests/e2e/test_interleavings.py found it); finishSecret,
+    /// whose labels do not show that, must still leave every host on the version it makes current.
+    @Test func finishSecretSetsTheNewCurrentOnEveryHostAfterALateRestore() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        let newPassword = try #require(w.pendingPassword())
+        w.ssm.hosts[instanceA]?.password = oldPassword
+        w.ssm.hosts[instanceB]?.password = oldPassword
+        let sentBefore = w.ssm.sent.count
+
+        try w.run(.finishSecret)
+
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.ssm.hosts[instanceA]?.password == newPassword, "a host holds a password only AWSPREVIOUS holds")
+        #expect(w.ssm.hosts[instanceB]?.password == newPassword)
+        let settle = try #require(w.ssm.sent.dropFirst(sentBefore).first)
+        #expect(settle.input.parameters.first(where: { $0.0 == "Action" })?.1 == ["set"])
+        #expect(settle.input.parameters.first(where: { $0.0 == "VersionId" })?.1 == [token])
+        #expect(w.sns.published.isEmpty)
+    }
+
+    /// The late copy's relabel makes finishSecret's removal of AWSPENDING fail: the settle came
+    /// first, so the hosts hold the new AWSCURRENT all the same.
+    @Test func finishSecretSettlesBeforeRemovingPending() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        let newPassword = try #require(w.pendingPassword())
+        w.ssm.hosts[instanceA]?.password = oldPassword
+        w.ssm.hosts[instanceB]?.password = oldPassword
+        // The late copy's relabel: while this step's settle runs, AWSPENDING is put back, and then
+        // the removal fails (unapplied), its re-read finding AWSPENDING still there.
+        w.ssm.whileSending = { _ in
+            w.secrets.stageMoveFailures = [(false, serviceError("InvalidParameterException"))]
+        }
+
+        #expect(throws: RotationError.self) { try w.run(.finishSecret) }
+
+        #expect(w.ssm.hosts[instanceA]?.password == newPassword)
+        #expect(w.ssm.hosts[instanceB]?.password == newPassword)
+    }
+
+    @Test func finishSecretFailsAndAlertsWhenTheSettleIsNotProven() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        w.ssm.hosts[instanceB]?.fault = .loginMissing
+
+        #expect(throws: RotationError.self) { try w.run(.finishSecret) }
+
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"], "the labels already moved; nothing is rolled back")
+        let alert = try #require(w.sns.published.first)
+        #expect(alert.message.contains(instanceB))
+    }
 }
 
 private let currentVersion = "00000000-0000-0000-0000-00000000000a"

@@ -93,7 +93,7 @@ final class LogLines: @unchecked Sendable {
         w.secrets.startRotation(token: token)
         for step in RotationStep.allCases { try w.run(step) }
         let newPassword = try #require(w.pendingPassword())
-        #expect(w.ssm.sent.count == 2)
+        #expect(w.ssm.sent.count == 3)   // set, verify, finishSecret's settle
         for sent in w.ssm.sent {
             #expect(sent.input.documentName == "RotatorPostgres")
             #expect(sent.input.parameters.map(\.0) == ["Action", "SecretId", "VersionId"])
@@ -105,6 +105,7 @@ final class LogLines: @unchecked Sendable {
         }
         #expect(w.ssm.sent[0].input.parameters[0].1 == ["set"])
         #expect(w.ssm.sent[1].input.parameters[0].1 == ["verify"])
+        #expect(w.ssm.sent[2].input.parameters[0].1 == ["set"])
     }
 
     @Test func logsNeverCarryPasswordsOrTheRotationToken() throws {

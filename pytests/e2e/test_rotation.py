@@ -55,9 +55,10 @@ def test_rotation_through_the_aws_cli(function: LocalStack, login: Login):
     assert login.can_login(new_password), "the new AWSCURRENT password does not log in"
     assert not login.can_login(login.password), "the old password still logs in"
 
-    # What went to the hosts: identifiers only, the engine's document, set then verify.
+    # What went to the hosts: identifiers only, the engine's document, set then verify, then
+    # finishSecret's settle (a set of the version it made AWSCURRENT).
     cmds = commands_for(stack, login.arn, first_command)
-    assert [c.action for c in cmds] == ["set", "verify"], dump([c.parameters for c in cmds])
+    assert [c.action for c in cmds] == ["set", "verify", "set"], dump([c.parameters for c in cmds])
     for c in cmds:
         assert c.instance_ids == [login.db.instance_id]
         assert set(c.parameters) == {"Action", "SecretId", "VersionId"}
@@ -101,7 +102,7 @@ def test_every_step_twice(function: LocalStack, login: Login):
     assert no_pending(stages), stages
     assert login.current_password() == pending
     # The second setSecret found the work done and changed nothing on the host.
-    sets = [c for c in commands_for(stack, login.arn, first_command) if c.action == "set"]
+    sets = [c for c in commands_for(stack, login.arn, first_command) if c.comment == "rotator setSecret: set"]
     assert len(sets) == 2, dump([c.parameters for c in sets])
     outcomes = [inv.stdout.strip().splitlines()[-1] for c in sets for inv in c.invocations.values()]
     assert outcomes[0].endswith("outcome=changed") and outcomes[1].endswith("outcome=unchanged"), outcomes

@@ -1,0 +1,319 @@
+"""Every interleaving of two copies of rotation steps (local/interleaving.py), with the real parts:
+the real binary through the Runtime API, moto, the host scripts on two real PostgreSQL hosts, and
+the operator's real `rotator cancel`.
+
+The invariant, after every schedule: every host holds a password that AWSCURRENT or AWSPENDING
+holds (applications and the next rotation can always log in with a labelled version), and the
+labels are consistent (one AWSCURRENT; at most one AWSPENDING and one AWSPREVIOUS, AWSPREVIOUS not
+on AWSCURRENT's version).
+
+A copy is one of:
+  set       setSecret
+  rollback  setSecret whose set on the second host reports a failure after it ran (the worst
+            case: that host changed its password), so the copy restores AWSCURRENT everywhere,
+            removes AWSPENDING and settles
+  test      testSecret
+  finish    finishSecret
+  cancel    the operator's `rotator cancel --force` (racing a retry)
+A pair runs against a fresh rotation: its pending version created, and, when the pair holds a
+step that follows setSecret (test, finish), setSecret already run.
+
+`make test` runs one seeded random schedule of each pair of SAMPLED_PAIRS and the regression
+schedule; `make chaos` (ROTATOR_CHAOS=full) every schedule of every pair (one per trace,
+local/interleaving.py) and records the counts for docs/RELIABILITY.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from itertools import combinations_with_replacement
+
+import pytest
+
+from local.databases import PostgresServer
+from local.host_router import HostRouter
+from local.interleaving import Action, Explorer, Gate, run_one
+from local.stack import REPO, LocalStack
+
+from . import chaos
+from .helpers import random_password
+
+ROTATOR = REPO / ".build" / "release" / "rotator"
+HOSTS = ("i-0e2e0000000000011", "i-0e2e0000000000012")
+COPIES = ("set", "rollback", "test", "finish", "cancel")
+STEP_OF = {"set": "setSecret", "rollback": "setSecret", "test": "testSecret", "finish": "finishSecret"}
+ALL_PAIRS = list(combinations_with_replacement(COPIES, 2))
+SAMPLED_PAIRS = [("set", "rollback"), ("rollback", "finish")]
+TIMEOUT_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def two_hosts(function: LocalStack):
+    """Two database hosts, each its own PostgreSQL, as two EC2 instances of one secret; each host's
+    scripts find their own server at the secret's 127.0.0.1:port (local/host_router.py)."""
+    with PostgresServer() as first, PostgresServer() as second, \
+            HostRouter({HOSTS[0]: first.port, HOSTS[1]: second.port}) as router:
+        for iid, server in zip(HOSTS, (first, second), strict=True):
+            function.register_instance(iid, "Linux", server.host_env())
+        yield function, (first, second), router.port
+
+
+@dataclass
+class Rotation:
+    arn: str
+    token: str
+    username: str
+    passwords: dict[str, str] = field(default_factory=dict)    # version id -> password
+
+
+def fresh_rotation(stack: LocalStack, servers, port: int, after_set: bool) -> Rotation:
+    username, password = "app_" + secrets.token_hex(4), random_password()
+    for server in servers:
+        server.create_login(username, password)
+    arn = stack.create_db_secret(f"interleave/{username}", "postgres", servers[0], username, password, list(HOSTS),
+                                 dbname="postgres", extra={"port": port})
+    token = stack.begin_rotation(arn)
+    steps = ["createSecret"] + (["setSecret"] if after_set else [])
+    for step in steps:
+        r = stack.invoke(stack.rotation_event(step, arn, token), TIMEOUT_S)
+        assert r.ok, f"{step} before the copies: {r.error}"
+    return Rotation(arn, token, username)
+
+
+def problems(stack: LocalStack, servers, rotation: Rotation) -> list[str]:
+    """What breaks the invariant or the labels' consistency now (empty: nothing)."""
+    stages = stack.stages(rotation.arn)
+    found = []
+    holders = {stage: [v for v, st in stages.items() if stage in st] for stage in ("AWSCURRENT", "AWSPENDING", "AWSPREVIOUS")}
+    if len(holders["AWSCURRENT"]) != 1:
+        found.append(f"AWSCURRENT on {len(holders['AWSCURRENT'])} versions")
+    if len(holders["AWSPENDING"]) > 1 or len(holders["AWSPREVIOUS"]) > 1:
+        found.append("AWSPENDING or AWSPREVIOUS on more than one version")
+    if set(holders["AWSPREVIOUS"]) & set(holders["AWSCURRENT"]):
+        found.append("AWSPREVIOUS on AWSCURRENT's version")
+    labelled = set(holders["AWSCURRENT"]) | set(holders["AWSPENDING"])
+    for iid, server in zip(HOSTS, servers, strict=True):
+        held = []
+        for version in labelled:
+            value = stack.secret_value(rotation.arn, None, version)
+            if server.can_login(value["username"], value["password"]):
+                held.append(version)
+        if not held:
+            found.append(f"{iid} holds a password no label holds")
+    return found + ([f"stages {stages}"] if found else [])
+
+
+def operator_env(stack: LocalStack) -> dict[str, str]:
+    """The operator's environment, its AWS calls through the fault proxy (where the gate is)."""
+    return {k: (stack.faults.url if v == stack.url else v) for k, v in stack.cli_env().items()}
+
+
+def run_pair(stack: LocalStack, servers, port: int, pair: tuple[str, str], choose) -> tuple[list[Action], list[str], dict]:
+    """One schedule of copies A and B: the actions in the order they ran, what broke, each copy's outcome."""
+    rotation = fresh_rotation(stack, servers, port, after_set=any(c in ("test", "finish") for c in pair))
+    copies = dict(zip("AB", pair, strict=True))
+    events = {c: stack.rotation_event(STEP_OF[k], rotation.arn, rotation.token, rotation_token=True)
+              for c, k in copies.items() if k != "cancel"}
+    copy_of_token = {e["RotationToken"]: c for c, e in events.items()}
+    operator_pids: dict[int, str] = {}
+
+    def copy_of_pid(pid: int) -> str | None:
+        if pid in operator_pids:
+            return operator_pids[pid]
+        for inv in stack.runtime.invocations:
+            if inv.pid == pid and not inv.done.is_set():
+                return copy_of_token.get(json.loads(inv.body).get("RotationToken"))
+        return None
+
+    failing = frozenset(Action(c, f"set@{HOSTS[1]}", 1) for c, k in copies.items() if k == "rollback")
+    gate = Gate(int(stack.faults.url.rsplit(":", 1)[1]), copy_of_pid, failing)
+    gate.copies = set(copies)
+    outcomes: dict[str, str] = {}
+
+    def run_copy(copy: str) -> None:
+        try:
+            if copies[copy] == "cancel":
+                proc = subprocess.Popen([str(ROTATOR), "cancel", "--force", "--secret-id", rotation.arn],
+                                        env=operator_env(stack), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                operator_pids[proc.pid] = copy
+                out, err = proc.communicate(timeout=TIMEOUT_S * 2)
+                outcomes[copy] = f"exit {proc.returncode}: {(out + err).strip()[-300:]}"
+            else:
+                r = stack.invoke(events[copy], TIMEOUT_S * 2)
+                outcomes[copy] = "ok" if r.ok else f"{r.error_type}: {(r.error_message or '')[-300:]}"
+        finally:
+            gate.copy_finished(copy)
+
+    stack.faults.gate = stack.ssm.gate = gate
+    threads = [threading.Thread(target=run_copy, args=(c,), name=f"copy-{c}", daemon=True) for c in copies]
+    try:
+        for t in threads:
+            t.start()
+        actions = run_one(gate, choose, timeout_s=TIMEOUT_S)
+    finally:
+        for t in threads:
+            t.join(TIMEOUT_S * 2)
+        stack.faults.gate = stack.ssm.gate = None
+    stack.ssm.wait_idle(30)
+    return actions, problems(stack, servers, rotation), outcomes
+
+
+def explore_pair(stack: LocalStack, servers, port: int, pair: tuple[str, str]) -> tuple[Explorer, list[str]]:
+    """Every schedule of the pair, each recorded in the chaos report as it ends (one line per
+    schedule, so a long run that is stopped still leaves its counts)."""
+    explorer = Explorer()
+    broken: list[str] = []
+
+    def one(choose) -> None:
+        actions, found, outcomes = run_pair(stack, servers, port, pair, choose)
+        schedule = " ".join(map(str, actions))
+        if found:
+            broken.append(f"{schedule}\n    -> {'; '.join(found)}\n    copies: {outcomes}")
+        chaos.record(f"Interleavings: {pair[0]} + {pair[1]} (every schedule)", 1, int(not found), schedule)
+
+    explorer.explore(one)
+    return explorer, broken
+
+
+def seeded(seed: int):
+    """A choice function that picks among the enabled actions at random, reproducibly."""
+    rng = random.Random(seed)
+    return lambda depth, enabled: rng.choice(enabled)
+
+
+@pytest.mark.chaos("Interleavings: a seeded random schedule of two copies")
+@pytest.mark.parametrize("pair", SAMPLED_PAIRS, ids="+".join)
+def test_a_seeded_schedule_of_two_copies_keeps_a_labelled_password_on_every_host(two_hosts, pair):
+    """The short form (`make test`): one random schedule per pair; the seed is in the failure."""
+    stack, servers, port = two_hosts
+    seed = int(os.environ.get("ROTATOR_INTERLEAVING_SEED") or random.SystemRandom().randrange(2**32))
+    actions, found, outcomes = run_pair(stack, servers, port, pair, seeded(seed))
+    assert not found, f"seed {seed}: {' '.join(map(str, actions))}\n -> {found}\n copies: {outcomes}"
+
+
+@pytest.mark.skipif(not chaos.FULL, reason="the exhaustive form runs in `make chaos` (ROTATOR_CHAOS=full)")
+@pytest.mark.parametrize("pair", ALL_PAIRS, ids="+".join)
+def test_every_interleaving_of_two_copies_keeps_a_labelled_password_on_every_host(two_hosts, pair):
+    stack, servers, port = two_hosts
+    explorer, broken = explore_pair(stack, servers, port, pair)
+    tried = explorer.schedules + explorer.redundant
+    print(f"{pair[0]} + {pair[1]}: {explorer.schedules} traces, {explorer.redundant} sleep-set-blocked runs")
+    assert explorer.schedules > 1, "a pair of concurrent copies had a single schedule: the gate held nothing"
+    assert not broken, f"{len(broken)} of {tried} schedules broke the invariant:\n" + "\n".join(broken)
+
+
+# -- the explorer itself, on a model: copies as fixed lists of actions (a unit test of one module)
+
+def interleavings(sequences: dict[str, list[Action]]):
+    """Every interleaving of the sequences (brute force)."""
+    if all(not s for s in sequences.values()):
+        yield []
+        return
+    for copy, seq in sequences.items():
+        if seq:
+            for rest in interleavings({**sequences, copy: seq[1:]}):
+                yield [seq[0], *rest]
+
+
+def trace_of(schedule: list[Action]) -> frozenset:
+    """What identifies a Mazurkiewicz trace: the order of every pair of dependent actions."""
+    from local.interleaving import independent
+    return frozenset((a, b) for i, a in enumerate(schedule) for b in schedule[i + 1:] if not independent(a, b))
+
+
+def model(**names: list[str]) -> dict[str, list[Action]]:
+    out = {}
+    for copy, seq in names.items():
+        counts: dict[str, int] = {}
+        out[copy] = []
+        for name in seq:
+            counts[name] = counts.get(name, 0) + 1
+            out[copy].append(Action(copy, name, counts[name]))
+    return out
+
+
+MODELS = {
+    "reads only": model(A=["DescribeSecret", "GetSecretValue"], B=["DescribeSecret", "GetSecretValue"]),
+    "a rollback against a set": model(
+        A=["DescribeSecret", "GetSecretValue", "set@h1", "set@h2", "DescribeSecret", "set@h1", "set@h2",
+           "UpdateSecretVersionStage", "set@h1", "set@h2"],
+        B=["DescribeSecret", "GetSecretValue", "GetSecretValue", "set@h1", "set@h2"]),
+    "two finishes": model(A=["DescribeSecret", "UpdateSecretVersionStage", "UpdateSecretVersionStage"],
+                          B=["DescribeSecret", "UpdateSecretVersionStage", "UpdateSecretVersionStage"]),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_explorer_runs_exactly_one_schedule_of_every_trace(name):
+    """Against brute force: every interleaving of the model's copies, grouped by trace."""
+    sequences = MODELS[name]
+    expected = {trace_of(s) for s in interleavings(sequences)}
+    seen: list[frozenset] = []
+
+    def run(choose) -> None:
+        position = dict.fromkeys(sequences, 0)
+        schedule: list[Action] = []
+        while True:
+            enabled = sorted(seq[position[c]] for c, seq in sequences.items() if position[c] < len(seq))
+            if not enabled:
+                break
+            action = choose(len(schedule), enabled)
+            position[action.copy] += 1
+            schedule.append(action)
+        seen.append(trace_of(schedule))
+
+    explorer = Explorer()
+    explorer.explore(run)
+    complete = seen[:]   # a sleep-set-blocked run repeats a trace; every complete one is new
+    assert set(complete) == expected, "a trace was never run"
+    assert explorer.schedules == len(expected), (explorer.schedules, len(expected), explorer.redundant)
+
+
+def phases(*plan: tuple[str, int]):
+    """A choice function that lets each (copy, n) of the plan take n actions in turn, then lets the
+    first enabled action go: one fixed schedule."""
+    steps = [copy for copy, n in plan for _ in range(n)]
+
+    def choose(depth: int, enabled: list[Action]) -> Action:
+        if depth < len(steps):
+            mine = [a for a in enabled if a.copy == steps[depth]]
+            assert mine, f"step {depth}: copy {steps[depth]} holds no action, enabled {list(map(str, enabled))}"
+            return mine[0]
+        return enabled[0]
+    return choose
+
+
+@pytest.mark.chaos("Attacks: finishSecret between a late copy's rollback and its label removal")
+def test_a_finish_between_a_late_rollback_and_its_label_removal_leaves_the_hosts_on_awscurrent(two_hosts):
+    """Found by the exploration (rollback + finish): a late copy of setSecret (A) fails on the second
+    host and restores the old AWSCURRENT on both hosts; finishSecret (B), which read the labels
+    before A removed AWSPENDING, then moves AWSCURRENT to the new version, whose password no host
+    holds any more. finishSecret must leave every host on the version it made AWSCURRENT."""
+    stack, servers, port = two_hosts
+    # A: DescribeSecret, GetSecretValue x2, set@h1, set@h2 (fails), DescribeSecret, restore h1, h2;
+    # B: DescribeSecret, then its two label moves; then whatever comes.
+    actions, found, outcomes = run_pair(stack, servers, port, ("rollback", "finish"), phases(("A", 8), ("B", 3)))
+    assert not found, f"{' '.join(map(str, actions))}\n -> {found}\n copies: {outcomes}"
+
+
+@pytest.mark.chaos("Attacks: finishSecret's move between a late copy's label removal and its settle")
+def test_a_finish_whose_pending_removal_fails_after_the_late_copys_relabel_still_settles(two_hosts):
+    """Found by the exhaustive run of rollback + finish after the first fix: the late copy (A) restores
+    the old password and removes AWSPENDING; finishSecret (B), having read the labels before that,
+    moves AWSCURRENT; A's settle of the old version is then refused on one host (exit 8), so A puts
+    AWSPENDING back, and B's own removal of AWSPENDING fails. finishSecret settled only after that
+    removal, so it never did: both hosts stayed on what only AWSPREVIOUS held. Its settle now comes
+    right after the move."""
+    stack, servers, port = two_hosts
+    # A: reads, set@h1, set@h2 (fails), DescribeSecret, restore h1, h2; B: DescribeSecret;
+    # A: removes AWSPENDING, settles h1; B: moves AWSCURRENT; then A first (its refused settle of h2
+    # and its relabel), B last.
+    actions, found, outcomes = run_pair(stack, servers, port, ("rollback", "finish"),
+                                        phases(("A", 8), ("B", 1), ("A", 2), ("B", 1)))
+    assert not found, f"{' '.join(map(str, actions))}\n -> {found}\n copies: {outcomes}"

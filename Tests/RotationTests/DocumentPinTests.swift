@@ -130,7 +130,8 @@ import Testing
         w.secrets.startRotation(token: token)
         for step in RotationStep.allCases { try w.run(step) }
         #expect(w.ssm.documentReads == ["RotatorPostgres"])
-        #expect(w.ssm.sent.count == 2)
+        // setSecret's set, testSecret's verify, finishSecret's settle of the new AWSCURRENT.
+        #expect(w.ssm.sent.count == 3)
         #expect(w.ssm.sent.allSatisfy { $0.input.documentName == "RotatorPostgres" && $0.input.documentVersion == "7" })
     }
 }

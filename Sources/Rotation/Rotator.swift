@@ -50,8 +50,14 @@ public final class Rotator {
     private func runStep(_ event: RotationEvent, logger: Logger) throws(RotationError) {
         let description = try aws { () throws(AWSError) in try secrets.describeSecret(event.secretId) }
         let log = logger.with(("step", event.step.rawValue), ("secretArn", description.arn))
-        guard try checkGuard(event, description, log) else { return }
+        let work = try checkGuard(event, description, log)
+        if work == .none { return }
         let context = StepContext(event: event, arn: description.arn, description: description, logger: log)
+        if work == .completeFinish {
+            try settleAndDropPending(context)
+            log.info("completed a finishSecret interrupted between its stage moves", ("versionId", event.token))
+            return
+        }
         switch event.step {
         case .createSecret: try createSecret(context)
         case .setSecret: try setSecret(context)
@@ -68,10 +74,21 @@ public final class Rotator {
         var token: String { event.token }
     }
 
+    /// What a step has to do once the guard let it through.
+    enum GuardedWork: Equatable {
+        /// The step's own work: the token is AWSPENDING and not AWSCURRENT.
+        case step
+        /// The token is AWSCURRENT alone: the rotation is done.
+        case none
+        /// The token is AWSCURRENT and still AWSPENDING: a finishSecret stopped between its two
+        /// stage moves, so the rest of it (the settle and the removal) is what any step does.
+        case completeFinish
+    }
+
     /// As AWS's own templates: rotation enabled (or not stated), the token a version of the secret,
-    /// and that version pending. Returns false when the token is already current: nothing to do but
-    /// drop an `AWSPENDING` an interrupted finishSecret left on it.
-    private func checkGuard(_ event: RotationEvent, _ description: SecretDescription, _ log: Logger) throws(RotationError) -> Bool {
+    /// and that version pending. A token already current has nothing left to do but the end of an
+    /// interrupted finishSecret.
+    private func checkGuard(_ event: RotationEvent, _ description: SecretDescription, _ log: Logger) throws(RotationError) -> GuardedWork {
         if description.rotationEnabled == false {
             throw .rotationNotEnabled("rotation is not enabled for \(description.arn)")
         }
@@ -79,19 +96,17 @@ public final class Rotator {
             throw .versionNotPending("version \(event.token) is not a version of \(description.arn)")
         }
         if stages.contains(SecretStage.current) {
-            if stages.contains(SecretStage.pending) {
-                // finishSecret was interrupted between its two stage moves: complete it.
-                try moveStage(SecretStage.pending, arn: description.arn, token: event.token, moveTo: nil, removeFrom: event.token,
-                              done: { !$0.contains(SecretStage.pending) })
-                log.info("removed AWSPENDING left on the current version by an interrupted finishSecret", ("versionId", event.token))
-            }
+            // Interrupted after moving AWSCURRENT, its settle may not have run: a late restore of
+            // the old version could have landed on a host just before, leaving it on a password
+            // only AWSPREVIOUS holds. Completing it means settling first, as finishSecret does.
+            if stages.contains(SecretStage.pending) { return .completeFinish }
             log.info("version is already AWSCURRENT; nothing to do", ("versionId", event.token))
-            return false
+            return .none
         }
         guard stages.contains(SecretStage.pending) else {
             throw .versionNotPending("version \(event.token) of \(description.arn) is not AWSPENDING")
         }
-        return true
+        return .step
     }
 
     // MARK: createSecret
@@ -187,13 +202,18 @@ public final class Rotator {
         let previous = c.description.version(holding: SecretStage.current)
         try moveStage(SecretStage.current, arn: c.arn, token: c.token, moveTo: c.token, removeFrom: previous,
                       done: { $0.contains(SecretStage.current) })
-        // Right after the move, before anything else can fail: the late copy may also put
-        // AWSPENDING back (its own settle refused), and then removing it below fails.
+        try settleAndDropPending(c)
+        c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
+    }
+
+    /// The end of finishSecret, once AWSCURRENT is on the token: the hosts settled on it, then
+    /// AWSPENDING removed. The settle comes right after the move, before anything else can fail: a
+    /// late copy may also put AWSPENDING back (its own settle refused), and then the removal fails.
+    private func settleAndDropPending(_ c: StepContext) throws(RotationError) {
         let unsettled = settleOnCurrent(c)
         try moveStage(SecretStage.pending, arn: c.arn, token: c.token, moveTo: nil, removeFrom: c.token,
                       done: { !$0.contains(SecretStage.pending) })
         if let unsettled { throw unsettled }
-        c.logger.info("rotation finished", ("versionId", c.token), ("previousVersionId", previous ?? "none"))
     }
 
     /// Sets the version this step made AWSCURRENT on every host it names. Returns the step's error

@@ -74,6 +74,27 @@ import Testing
         #expect(w.sns.published.isEmpty)
     }
 
+    /// finishSecret stopped right after moving AWSCURRENT (its settle never ran) while a late
+    /// restore put the old password back: the retry, finding the token AWSCURRENT and AWSPENDING,
+    /// settles the hosts on it before it removes AWSPENDING, instead of only removing the label.
+    @Test func theRetryOfAFinishInterruptedAfterItsMoveSettlesTheHosts() throws {
+        let w = World()
+        w.secrets.startRotation(token: token)
+        for step in RotationStep.allCases.dropLast() { try w.run(step) }
+        let newPassword = try #require(w.pendingPassword())
+        try w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token,
+                                               removeFrom: "00000000-0000-0000-0000-00000000000a")
+        w.ssm.hosts[instanceA]?.password = oldPassword
+        w.ssm.hosts[instanceB]?.password = oldPassword
+
+        try w.run(.finishSecret)
+
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.ssm.hosts[instanceA]?.password == newPassword, "a host holds a password only AWSPREVIOUS holds")
+        #expect(w.ssm.hosts[instanceB]?.password == newPassword)
+        #expect(w.sns.published.isEmpty)
+    }
+
     /// The late copy's relabel makes finishSecret's removal of AWSPENDING fail: the settle came
     /// first, so the hosts hold the new AWSCURRENT all the same.
     @Test func finishSecretSettlesBeforeRemovingPending() throws {

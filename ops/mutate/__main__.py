@@ -207,8 +207,10 @@ def write_report(report: Path, covered: list[str], files: dict[str, dict], equiv
         out += ["| where | rule | edit | line | status |", "|---|---|---|---|---|"]
         for path, o in survivors:
             m = o["mutant"]
-            text = line_text(path, m["line"]).replace("|", "\\|")
-            out.append(f"| {path}:{m['line']} | {m['operator']} | {edit(m)} | `{text}` | {o['status']} {o['reason']} |")
+            # A file changed since its run no longer has the mutated text at that line number.
+            fresh = files[path]["start"]["digest"] == file_digest(path)
+            text = f"`{line_text(path, m['line'])}`".replace("|", "\\|") if fresh else "(the file changed since the run)"
+            out.append(f"| {path}:{m['line']} | {m['operator']} | {edit(m)} | {text} | {o['status']} {o['reason']} |")
     else:
         out.append("None.")
 

@@ -141,12 +141,16 @@ def ssm_reactions_ms(stack: Any, record: Any) -> list[float]:
     invocations = step_invocations(stack, record)
     reactions = []
     for step, action in (("setSecret", "set"), ("testSecret", "verify")):
+        # The step's own command, sent before it answered: our finishSecret later sends a `set` of
+        # the same version too (its settle).
+        invocation = invocations[step]
         commands = [c for c in stack.commands
-                    if c.parameters.get("VersionId") == [record.token] and c.action == action]
+                    if c.parameters.get("VersionId") == [record.token] and c.action == action
+                    and c.requested_at.timestamp() <= invocation.answered_at]
         if len(commands) != 1:
             raise BenchError(f"{step} of {record.token} sent {len(commands)} {action} commands, expected 1")
         ended = max(inv.ended_at for inv in commands[0].invocations.values())
-        reactions.append((invocations[step].answered_at - ended.timestamp()) * 1000)
+        reactions.append((invocation.answered_at - ended.timestamp()) * 1000)
     return reactions
 
 

@@ -197,15 +197,17 @@ def test_a_seeded_schedule_of_two_copies_keeps_a_labelled_password_on_every_host
     assert not found, f"seed {seed}: {' '.join(map(str, actions))}\n -> {found}\n copies: {outcomes}"
 
 
-@pytest.mark.skipif(not chaos.FULL, reason="the exhaustive form runs in `make chaos` (ROTATOR_CHAOS=full)")
-@pytest.mark.parametrize("pair", ALL_PAIRS, ids="+".join)
-def test_every_interleaving_of_two_copies_keeps_a_labelled_password_on_every_host(two_hosts, pair):
-    stack, servers, port = two_hosts
-    explorer, broken = explore_pair(stack, servers, port, pair)
-    tried = explorer.schedules + explorer.redundant
-    print(f"{pair[0]} + {pair[1]}: {explorer.schedules} traces, {explorer.redundant} sleep-set-blocked runs")
-    assert explorer.schedules > 1, "a pair of concurrent copies had a single schedule: the gate held nothing"
-    assert not broken, f"{len(broken)} of {tried} schedules broke the invariant:\n" + "\n".join(broken)
+# The exhaustive form is `make chaos`'s (hours here): `make test` collects none of it rather than
+# listing fifteen skipped cases, and runs the seeded form above instead.
+if chaos.FULL:
+    @pytest.mark.parametrize("pair", ALL_PAIRS, ids="+".join)
+    def test_every_interleaving_of_two_copies_keeps_a_labelled_password_on_every_host(two_hosts, pair):
+        stack, servers, port = two_hosts
+        explorer, broken = explore_pair(stack, servers, port, pair)
+        tried = explorer.schedules + explorer.redundant
+        print(f"{pair[0]} + {pair[1]}: {explorer.schedules} traces, {explorer.redundant} sleep-set-blocked runs")
+        assert explorer.schedules > 1, "a pair of concurrent copies had a single schedule: the gate held nothing"
+        assert not broken, f"{len(broken)} of {tried} schedules broke the invariant:\n" + "\n".join(broken)
 
 
 # -- the explorer itself, on a model: copies as fixed lists of actions (a unit test of one module)

@@ -64,13 +64,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ops import template
 from ops.mutate.core import REPO, Mutant, Outcome
 
 NAME = "hosts"
 
 PYTHON_PIECES = ["hosts/linux/secret.py", "hosts/linux/postgres.py", "hosts/linux/mysql.py"]
 SHELL_PIECES = ["hosts/linux/prologue.sh", "hosts/linux/flow.sh", "hosts/linux/postgres.sh", "hosts/linux/mysql.sh"]
-GENERATED = ["template.yaml", "Sources/Operations/ShippedDocuments.swift"]
+# What `python3 -m ops.template` writes from the pieces, put back with them after each mutant.
+GENERATED = [str(path.relative_to(template.REPO)) for path in (template.OUTPUT, template.SWIFT_OUTPUT)]
 TIMEOUT_SECONDS = 1800
 
 _LINUX = "pytests/hosts/test_linux_scripts.py"

@@ -111,6 +111,8 @@ FUNCTION_ACTIONS = [
     "secretsmanager:UpdateSecretVersionStage",
     "secretsmanager:GetRandomPassword",
     "ssm:SendCommand",
+    # Each document's default version, checked against the shipped scripts before the first command.
+    "ssm:GetDocument",
     "ssm:GetCommandInvocation",
     "ssm:ListCommandInvocations",
     "ssm:CancelCommand",

@@ -105,7 +105,7 @@ def test_document_resources_and_function(documents):
     assert function["Metadata"]["BuildMethod"] == "makefile"
     props = function["Properties"]
     assert props["Runtime"] == "provided.al2023"
-    assert props["Architectures"] == ["x86_64"]
+    assert props["Architectures"] == [{"Ref": "Architecture"}]
     assert props["Handler"] == "bootstrap"
     assert props["CodeUri"] == "."
     assert props["Timeout"] == 300

@@ -124,5 +124,3 @@ import Testing
         #expect(alert.message.contains(instanceB))
     }
 }
-
-private let currentVersion = "00000000-0000-0000-0000-00000000000a"

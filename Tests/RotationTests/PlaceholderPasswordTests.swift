@@ -7,20 +7,11 @@ import Testing
 /// (template.yaml, DatabaseSecret). Adopting a login that applications use with their own password:
 /// a failed first rotation must not put the placeholder on the hosts.
 @Suite struct PlaceholderPasswordTests {
-    static let deployed = """
-        {"engine":"postgres","host":"db.internal","port":5432,"username":"app","dbname":"app","instanceIds":["\(instanceA)","\(instanceB)"],\
-        "passwordPlaceholder":true,"password":"Deployment-Random-1"}
-        """
-
-    /// World's hosts hold `oldPassword` (the applications' own); AWSCURRENT holds the deployment's.
-    func deployedWorld() -> World {
-        let w = World()
-        w.secrets.versions["00000000-0000-0000-0000-00000000000a"]?.secretString = PlaceholderPasswordTests.deployed
-        return w
-    }
+    /// AWSCURRENT as the stack creates it, for the tests of its parsing.
+    static let deployed = World.current(placeholder: true)
 
     @Test func aFailedSetRestoresNothingAndKeepsPending() throws {
-        let w = deployedWorld()
+        let w = World(placeholder: true)
         w.secrets.startRotation(token: token)
         try w.run(.createSecret)
         w.ssm.hosts[instanceB]?.fault = .loginMissing
@@ -36,11 +27,11 @@ import Testing
         let alert = try #require(w.sns.published.first)
         #expect(w.sns.published.count == 1)
         #expect(alert.message.contains("Nothing was restored: AWSCURRENT holds the deployment's placeholder password"))
-        #expect(!alert.message.contains("Deployment-Random-1") && !alert.message.contains(w.pendingPassword()!))
+        #expect(!alert.message.contains(placeholderPassword) && !alert.message.contains(w.pendingPassword()!))
     }
 
     @Test func aFailedTestRestoresNothingAndKeepsPending() throws {
-        let w = deployedWorld()
+        let w = World(placeholder: true)
         w.secrets.startRotation(token: token)
         try w.run(.createSecret)
         try w.run(.setSecret)
@@ -51,7 +42,7 @@ import Testing
     }
 
     @Test func theNextVersionIsARealPasswordAndTheRotationFinishes() throws {
-        let w = deployedWorld()
+        let w = World(placeholder: true)
         w.secrets.startRotation(token: token)
         for step in [RotationStep.createSecret, .setSecret, .testSecret, .finishSecret] { try w.run(step) }
         let next = try #require(w.secrets.versions[token]?.secretString.flatMap { try? JSON.parse($0) })

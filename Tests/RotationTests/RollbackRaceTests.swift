@@ -1,3 +1,4 @@
+import RotatorTestSupport
 import Testing
 @testable import Rotation
 
@@ -51,69 +52,63 @@ import Testing
         #expect(alert.message.contains("AWSPENDING is back on version \(token)"))
     }
 
-    /// A late copy of setSecret failed and restored AWSCURRENT's old password on every host after
-    /// testSecret proved the new one (pytests/e2e/test_interleavings.py found it); finishSecret,
-    /// whose labels do not show that, must still leave every host on the version it makes current.
-    @Test func finishSecretSetsTheNewCurrentOnEveryHostAfterALateRestore() throws {
+    /// testSecret proved the new password, then a late copy of setSecret failed and restored
+    /// AWSCURRENT's old password on both hosts (pytests/e2e/test_interleavings.py found it);
+    /// `meanwhile` is what else happened before finishSecret runs. finishSecret, whose labels do not
+    /// show the restore, must leave every host on the version it makes current whatever it answers:
+    /// a host holding a password only AWSPREVIOUS holds is a lost login. Returns the world and the
+    /// error finishSecret threw, if it did.
+    private func finishSecretAfterALateRestore(meanwhile: (World) throws -> Void = { _ in }) throws -> (World, RotationError?) {
         let w = World()
         w.secrets.startRotation(token: token)
         for step in RotationStep.allCases.dropLast() { try w.run(step) }
         let newPassword = try #require(w.pendingPassword())
         w.ssm.hosts[instanceA]?.password = oldPassword
         w.ssm.hosts[instanceB]?.password = oldPassword
-        let sentBefore = w.ssm.sent.count
+        try meanwhile(w)
 
-        try w.run(.finishSecret)
+        let error = caught { () throws(RotationError) in try w.run(.finishSecret) }
 
-        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
         #expect(w.ssm.hosts[instanceA]?.password == newPassword, "a host holds a password only AWSPREVIOUS holds")
         #expect(w.ssm.hosts[instanceB]?.password == newPassword)
+        return (w, error)
+    }
+
+    /// finishSecret's first command sets the token's password everywhere (the settle).
+    @Test func finishSecretSetsTheNewCurrentOnEveryHostAfterALateRestore() throws {
+        var sentBefore = 0
+        let (w, error) = try finishSecretAfterALateRestore(meanwhile: { sentBefore = $0.ssm.sent.count })
+        #expect(error == nil)
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
         let settle = try #require(w.ssm.sent.dropFirst(sentBefore).first)
         #expect(settle.input.parameters.first(where: { $0.0 == "Action" })?.1 == ["set"])
         #expect(settle.input.parameters.first(where: { $0.0 == "VersionId" })?.1 == [token])
         #expect(w.sns.published.isEmpty)
     }
 
-    /// finishSecret stopped right after moving AWSCURRENT (its settle never ran) while a late
-    /// restore put the old password back: the retry, finding the token AWSCURRENT and AWSPENDING,
-    /// settles the hosts on it before it removes AWSPENDING, instead of only removing the label.
+    /// finishSecret stopped right after moving AWSCURRENT (its settle never ran): the retry, finding
+    /// the token AWSCURRENT and AWSPENDING, settles the hosts on it before it removes AWSPENDING,
+    /// instead of only removing the label.
     @Test func theRetryOfAFinishInterruptedAfterItsMoveSettlesTheHosts() throws {
-        let w = World()
-        w.secrets.startRotation(token: token)
-        for step in RotationStep.allCases.dropLast() { try w.run(step) }
-        let newPassword = try #require(w.pendingPassword())
-        try w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token,
-                                               removeFrom: "00000000-0000-0000-0000-00000000000a")
-        w.ssm.hosts[instanceA]?.password = oldPassword
-        w.ssm.hosts[instanceB]?.password = oldPassword
-
-        try w.run(.finishSecret)
-
+        let (w, error) = try finishSecretAfterALateRestore(meanwhile: { w in
+            try w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSCURRENT", moveTo: token, removeFrom: currentVersion)
+        })
+        #expect(error == nil)
         #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
-        #expect(w.ssm.hosts[instanceA]?.password == newPassword, "a host holds a password only AWSPREVIOUS holds")
-        #expect(w.ssm.hosts[instanceB]?.password == newPassword)
         #expect(w.sns.published.isEmpty)
     }
 
     /// The late copy's relabel makes finishSecret's removal of AWSPENDING fail: the settle came
     /// first, so the hosts hold the new AWSCURRENT all the same.
     @Test func finishSecretSettlesBeforeRemovingPending() throws {
-        let w = World()
-        w.secrets.startRotation(token: token)
-        for step in RotationStep.allCases.dropLast() { try w.run(step) }
-        let newPassword = try #require(w.pendingPassword())
-        w.ssm.hosts[instanceA]?.password = oldPassword
-        w.ssm.hosts[instanceB]?.password = oldPassword
-        // The late copy's relabel: while this step's settle runs, AWSPENDING is put back, and then
-        // the removal fails (unapplied), its re-read finding AWSPENDING still there.
-        w.ssm.whileSending = { _ in
-            w.secrets.stageMoveFailures = [(false, serviceError("InvalidParameterException"))]
-        }
-
-        #expect(throws: RotationError.self) { try w.run(.finishSecret) }
-
-        #expect(w.ssm.hosts[instanceA]?.password == newPassword)
-        #expect(w.ssm.hosts[instanceB]?.password == newPassword)
+        let (_, error) = try finishSecretAfterALateRestore(meanwhile: { w in
+            // While this step's settle runs, AWSPENDING is put back, and then the removal fails
+            // (unapplied), its re-read finding AWSPENDING still there.
+            w.ssm.whileSending = { _ in
+                w.secrets.stageMoveFailures = [(false, serviceError("InvalidParameterException"))]
+            }
+        })
+        #expect(error != nil)
     }
 
     @Test func finishSecretFailsAndAlertsWhenTheSettleIsNotProven() throws {
@@ -129,5 +124,3 @@ import Testing
         #expect(alert.message.contains(instanceB))
     }
 }
-
-private let currentVersion = "00000000-0000-0000-0000-00000000000a"

@@ -7,6 +7,10 @@ import Testing
 
 let token = "11111111-2222-3333-4444-555555555555"
 let oldPassword = "initial-Password-1"
+/// What the stack's deployment wrote as AWSCURRENT's password, marked a placeholder (World(placeholder:)): no host has it.
+let placeholderPassword = "Deployment-Random-1"
+/// AWSCURRENT's version in a new World.
+let currentVersion = "00000000-0000-0000-0000-00000000000a"
 let instanceA = "i-0123456789abcdef0"
 let instanceB = "i-0fedcba9876543210"
 
@@ -26,17 +30,27 @@ final class World {
                 deadlineMilliseconds: deadline)
     }
 
-    init(topic: String? = "arn:aws:sns:us-east-1:123456789012:alerts", instances: [String] = [instanceA, instanceB]) {
-        let ids = instances.map { "\"\($0)\"" }.joined(separator: ",")
-        secrets = FakeSecretsManager(current: """
-            {"engine":"postgres","host":"db.internal","port":5432,"username":"app","password":"\(oldPassword)","dbname":"app","instanceIds":[\(ids)],"owner":"team-a"}
-            """)
+    /// `placeholder`: AWSCURRENT holds the deployment's random password (`placeholderPassword`),
+    /// marked `"passwordPlaceholder":true` (template.yaml, DatabaseSecret), while the hosts hold
+    /// `oldPassword`, the applications' own: a login the stack adopted.
+    init(topic: String? = "arn:aws:sns:us-east-1:123456789012:alerts", instances: [String] = [instanceA, instanceB],
+         placeholder: Bool = false) {
+        secrets = FakeSecretsManager(current: World.current(instances: instances, placeholder: placeholder))
         ssm = FakeRunCommand(secrets: secrets)
         for id in instances { ssm.hosts[id] = .init(password: oldPassword, fault: nil) }
         hosts = HostRunner(ssm: ssm, documents: [.postgres: "RotatorPostgres", .mysql: "RotatorMySQL"],
                            verifier: DocumentVerifier(shipped: TestDocument.shipped), clock: clock)
         alerts = AlertPublisher(sns: sns, topicArn: topic)
         deadline = clock.nowMilliseconds + 300_000
+    }
+
+    /// AWSCURRENT's JSON text (see `init`).
+    static func current(instances: [String] = [instanceA, instanceB], placeholder: Bool = false) -> String {
+        let ids = instances.map { "\"\($0)\"" }.joined(separator: ",")
+        let password = placeholder ? #""passwordPlaceholder":true,"password":"\#(placeholderPassword)""# : #""password":"\#(oldPassword)""#
+        return """
+            {"engine":"postgres","host":"db.internal","port":5432,"username":"app",\(password),"dbname":"app","instanceIds":[\(ids)],"owner":"team-a"}
+            """
     }
 
     func run(_ step: RotationStep, rotationToken: String? = "rotation-token-secret") throws(RotationError) {

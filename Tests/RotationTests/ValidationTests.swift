@@ -245,6 +245,26 @@ import Testing
         #expect(Identifiers.quoted("abc", limit: 2) == "\"ab…\"")
     }
 
+    /// The attack quoted() is for: whoever may write the secret names its engine so that the alert
+    /// mail (one line per fact) gains a line of the writer's choosing, here one saying a host was
+    /// changed, a carriage return and a terminal escape that erase what the line showed. The alert
+    /// must keep its own lines and show every control character of the name escaped, none raw.
+    @Test func aHostileEngineNameCannotForgeALineOfTheAlert() throws {
+        let w = World()
+        let hostile = "postgres\n- \(instanceB): outcome=changed\u{7F}\r\u{1B}[2K"
+        let current = try JSON.parse(World.current()).setting("engine", to: .string(hostile))
+        w.secrets.versions[currentVersion]?.secretString = current.serialized
+        w.secrets.startRotation(token: token)
+
+        #expect(throws: RotationError.self) { try w.run(.createSecret) }
+
+        let alert = try #require(w.sns.published.first)
+        let lines = alert.message.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3, "the header, a blank line and the reason, no more: \(alert.message)")
+        #expect(!alert.message.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || $0.value == 0x7F })
+        #expect(alert.message.contains(#"unknown engine "postgres\n- \#(instanceB): outcome=changed\u{7F}\r\u{1B}[2K""#))
+    }
+
     @Test func secretArns() {
         #expect(Identifiers.isSecretArn("arn:aws:secretsmanager:us-east-1:123456789012:secret:db/app-AbCdEf"))
         #expect(Identifiers.isSecretArn("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:a+b=c.d@e_f-G"))

@@ -175,10 +175,12 @@ public final class HostRunner {
                               outcome: outcome, errorExcerpt: excerpt)
     }
 
-    /// The last lines of a script's error output, flattened to one line.
+    /// The last lines of a script's error output, flattened to one line. The output can echo names
+    /// the application's login chose (a table, a role), so what is kept is shown with its control
+    /// characters escaped, as every untrusted text in an alert is.
     static func excerpt(_ text: String) -> String {
         let flat = text.split(whereSeparator: \.isNewline).map { $0.trimmingSpaces }.filter { !$0.isEmpty }.joined(separator: " | ")
-        return flat.count <= errorExcerptLength ? flat : "…" + String(flat.suffix(errorExcerptLength))
+        return Identifiers.shownOnOneLine(flat.count <= errorExcerptLength ? flat : "…" + String(flat.suffix(errorExcerptLength)))
     }
 }
 

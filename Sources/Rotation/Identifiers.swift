@@ -32,12 +32,24 @@ public enum Identifiers {
             && (1...512).contains(name.count) && name.allSatisfy { isAlphanumeric($0) || "/_+=.@-".unicodeScalars.contains($0) }
     }
 
-    /// For error messages about untrusted input: quoted, cut short, control characters escaped.
+    /// For error messages about untrusted input: quoted, cut short, control characters escaped, and
+    /// the quote and backslash too, so a name cannot seem to end its quotes and go on as our text.
     static func quoted(_ s: String, limit: Int = 64) -> String {
+        let shown = shownOnOneLine(String(String.UnicodeScalarView(s.unicodeScalars.prefix(limit))), alsoEscaping: "\"\\")
+        return "\"" + shown + (s.unicodeScalars.count > limit ? "…" : "") + "\""
+    }
+
+    /// Untrusted text (a name from the secret, a host's error output that echoes the application's
+    /// object names) as it may appear in a log line or an alert: every control character escaped,
+    /// C0 and DEL, C1 (U+009B starts a terminal escape as ESC [ does) and the Unicode line and
+    /// paragraph separators, so the text can neither start a line of its own nor drive the terminal
+    /// of whoever reads it.
+    static func shownOnOneLine(_ s: String, alsoEscaping extra: String = "") -> String {
         var out = ""
-        for scalar in s.unicodeScalars.prefix(limit) {
-            out += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+        for scalar in s.unicodeScalars {
+            let control = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}"
+            out += control || extra.unicodeScalars.contains(scalar) ? scalar.escaped(asASCII: true) : String(scalar)
         }
-        return "\"" + out + (s.unicodeScalars.count > limit ? "…" : "") + "\""
+        return out
     }
 }

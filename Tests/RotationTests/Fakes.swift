@@ -131,7 +131,11 @@ extension TestDocument {
 /// Database hosts reached through SSM: each holds one password for the login and runs the
 /// contract's set/verify against the fake Secrets Manager, with faults to inject.
 final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
-    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM, nonZeroExitAfterResultLine, failedStatusAfterResultLine }
+    enum Fault { case loginMissing, noResultLine, neverAnswers, wrongVersionInResult, outputCutBySSM, nonZeroExitAfterResultLine, failedStatusAfterResultLine, echoesHostileNames }
+    /// A script's error output that echoes a name the application's login chose: a table whose name
+    /// holds a line of its own, terminal escapes (ESC [ and its one-character form U+009B), DEL and
+    /// a Unicode line separator.
+    static let hostileErrorOutput = "ERROR: permission denied for table \"t\u{1B}[2K\u{9B}31m\u{7F}\u{85}x\"\u{2028}- \(instanceB): outcome=changed"
     struct Host { var password: String?; var fault: Fault? }
     struct Sent { let input: SendCommandInput; let id: String }
 
@@ -186,6 +190,10 @@ final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
         let stored = try? secrets.getSecretValue(secrets.arn, .versionId(versionId, stage: nil))
         guard let password = stored?.secretString.flatMap({ try? JSON.parse($0) })?["password"]?.stringValue else {
             return CommandInvocation(status: "Failed", statusDetails: "Failed", responseCode: 4, standardOutput: "", standardError: "cannot read the secret version")
+        }
+        if host.fault == .echoesHostileNames {
+            return CommandInvocation(status: "Failed", statusDetails: "Failed", responseCode: 6, standardOutput: "",
+                                     standardError: FakeRunCommand.hostileErrorOutput)
         }
         if host.fault == .loginMissing {
             return CommandInvocation(status: "Failed", statusDetails: "Failed", responseCode: 3, standardOutput: "", standardError: "login app does not exist")

@@ -265,6 +265,32 @@ import Testing
         #expect(alert.message.contains(#"unknown engine "postgres\n- \#(instanceB): outcome=changed\u{7F}\r\u{1B}[2K""#))
     }
 
+    /// The same attack through a host: a failed script's error output echoes a table name the
+    /// application's login chose (it owns its schema), with a line break, terminal escapes in both
+    /// forms, DEL and NEL. The alert quotes the output but every control character in it is escaped.
+    @Test func aHostsErrorOutputCannotForgeALineOfTheAlertOrDriveATerminal() throws {
+        let w = World()
+        w.ssm.hosts[instanceA]?.fault = .echoesHostileNames
+        w.secrets.startRotation(token: token)
+        try w.run(.createSecret)
+        #expect(throws: RotationError.self) { try w.run(.setSecret) }
+
+        let alert = try #require(w.sns.published.first)
+        #expect(!alert.message.unicodeScalars.contains {
+            ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) || $0 == "\u{2028}" || $0 == "\u{2029}"
+        }, "\(alert.message.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())")
+        #expect(!alert.message.contains("\n- \(instanceB): outcome=changed"))
+        // NEL and U+2028 end lines as \n does: each piece of the output is kept, joined on one line.
+        #expect(alert.message.contains(#"table "t\u{1B}[2K\u{009B}31m\u{7F} | x" | - "#))
+    }
+
+    /// quoted() escapes the quote and the backslash: a name cannot seem to close its quotes and go
+    /// on as the message's own text.
+    @Test func aQuotedNameCannotCloseItsQuotes() {
+        #expect(Identifiers.quoted(#"x"; expected "app"#) == #""x\"; expected \"app""#)
+        #expect(Identifiers.quoted(#"a\b"#) == #""a\\b""#)
+    }
+
     @Test func secretArns() {
         #expect(Identifiers.isSecretArn("arn:aws:secretsmanager:us-east-1:123456789012:secret:db/app-AbCdEf"))
         #expect(Identifiers.isSecretArn("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:a+b=c.d@e_f-G"))

@@ -7,7 +7,7 @@ extension ShippedDocument {
     public static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "f86bd7c14789892ac47dbafa73f9bd76204f5d0b08b1ffa7a6e7a376f33cf980"),
+                .init(action: "aws:runShellScript", scriptSHA256: "aa146f2e2def5d1d25a14cc992dd802ae35f2042259cf5b117e89adb5f78fb6e"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -17,7 +17,7 @@ extension ShippedDocument {
             ]),
         .postgres: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "2ed1c90f232f863098449440b890205bc32757e39fc639c2292124b104676949"),
+                .init(action: "aws:runShellScript", scriptSHA256: "182c8de9b15a629e2ad579890733cf902e785f1a6e3f66040b850d81f5b7ae15"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

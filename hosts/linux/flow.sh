@@ -40,8 +40,20 @@ read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$act
     && IFS= read -r password && IFS= read -r probe_password; } < <(printf '%s\n' "$secret_lines") \
   || fail 4 "the secret JSON could not be read"
 
-# The login the stack pins (the document's Login parameter): a version naming another changes nothing.
-# (Empty only where one set of documents serves many logins: the local stack.)
+# The shared layout pins each secret's login with its RotatorLogin tag, which only the secret's
+# administrators may change (its resource policy denies TagResource to everyone else). The host reads
+# it itself, so the pin holds whatever the function was told.
+if [ "$action" = set ] && [ "$pinned_login" = tag:RotatorLogin ]; then
+  pinned_login=$(aws secretsmanager describe-secret --region "$region" --secret-id "$secret_id" \
+      --query "Tags[?Key=='RotatorLogin'].Value" --output json --cli-connect-timeout 10 --cli-read-timeout 30 \
+      2>"$work/aws.err" | python3 -I -c 'import json, sys; v = json.load(sys.stdin); print(v[0] if len(v) == 1 else "")' \
+      2>>"$work/aws.err") || fail 4 "the secret's tags cannot be read: $(first_line "$work/aws.err")"
+  [[ $pinned_login =~ ^[A-Za-z0-9_.@+=-]{1,128}$ ]] \
+    || fail 3 "the secret carries no RotatorLogin tag naming a login: an administrator pins it when enrolling the secret"
+fi
+# The login the stack pins (the document's Login parameter, or the secret's tag above): a version
+# naming another changes nothing. (Empty only where one set of documents serves many logins without
+# tags: the local single-stack documents.)
 if [ "$action" = set ] && [ -n "$pinned_login" ] && [ "$username" != "$pinned_login" ] \
     && [ "$username" != "${pinned_login}_clone" ]; then
   fail 3 "the version names the login '$username', but this stack rotates only '$pinned_login' (and '${pinned_login}_clone')"

@@ -188,3 +188,32 @@ def test_the_pinned_login_is_the_only_one_a_set_may_change(host):
     token = host.put_pending(arn, host.secret_value(app, "New-App-Pass-12"))
     expect_result(run(token), "set", token, "changed")
     assert logs_in(host, app, "New-App-Pass-12")
+
+
+@pytest.mark.chaos("Attacks: a version naming a login the secret's RotatorLogin tag does not pin (shared layout)")
+def test_in_a_fleet_the_secrets_login_tag_is_the_only_login_a_set_may_change(host):
+    """The shared layout's documents pass Login=tag:RotatorLogin: the host reads the secret's tag
+    itself (which only the secret's administrators may change) and refuses a version naming any other
+    login, before anything changes; a secret without the tag changes nothing."""
+    app_password, other_password = "App-Pass-12", "Other-Pass-12"
+    app = host.new_login(app_password)
+    other = host.new_login(other_password)
+    arn, _ = host.create_secret(host.secret_value(app, app_password))
+    host.sm.tag_resource(SecretId=arn, Tags=[{"Key": "RotatorFleet", "Value": "rotator"}, {"Key": "RotatorLogin", "Value": app}])
+
+    def run(version: str):
+        return host.run(None, None, None, parameters={"Action": ["set"], "SecretId": [arn], "VersionId": [version],
+                                                     "Login": ["tag:RotatorLogin"]})
+
+    # A writer of the secret's value (not its tags) names another application's ordinary login.
+    token = host.put_pending(arn, host.secret_value(other, "Known-To-Attacker-1"))
+    expect_failure(run(token), 3, f"this stack rotates only '{app}'")
+    assert logs_in(host, other, other_password) and not logs_in(host, other, "Known-To-Attacker-1")
+    host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+
+    token = host.put_pending(arn, host.secret_value(app, "New-App-Pass-12"))
+    expect_result(run(token), "set", token, "changed")
+    assert logs_in(host, app, "New-App-Pass-12")
+
+    host.sm.untag_resource(SecretId=arn, TagKeys=["RotatorLogin"])
+    expect_failure(run(token), 3, "carries no RotatorLogin tag")

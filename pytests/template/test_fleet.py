@@ -1,0 +1,120 @@
+"""The shared layout's templates (docs/deploying.md, "Deploying a fleet"): template-fleet.yaml, the
+shared rotator stack, and template-secret.yaml, the unit that enrolls one secret, both generated
+from template.in.yaml's members (ops/template.py). cfn-lint runs on them in test_template.py."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from local import cfn, ssm_runner
+from ops import template
+
+REPO = template.REPO
+PREFIX = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:rotator/${AWS::StackName}/*"
+FLEET_TAG = {"StringEquals": {"secretsmanager:ResourceTag/RotatorFleet": {"Ref": "AWS::StackName"}}}
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return cfn.load_template(REPO / "template-fleet.yaml")
+
+
+@pytest.fixture(scope="module")
+def unit():
+    return cfn.load_template(REPO / "template-secret.yaml")
+
+
+@pytest.fixture(scope="module")
+def single():
+    return cfn.load_template(REPO / "template.yaml")
+
+
+def test_the_generated_templates_are_current():
+    for path, text in template.outputs().items():
+        assert path.read_text(encoding="utf-8") == text, f"{path.name} is out of date: run `make template`"
+
+
+def test_the_shared_stack_holds_nothing_of_any_one_secret(fleet):
+    kinds = {r["Type"] for r in fleet["Resources"].values()}
+    assert not kinds & {"AWS::SecretsManager::Secret", "AWS::SecretsManager::ResourcePolicy",
+                        "AWS::SecretsManager::RotationSchedule"}, kinds
+    assert not {"LoginName", "DatabaseInstanceIds", "MasterSecretArn"} & set(fleet["Parameters"])
+
+
+def _without_login(content: dict) -> dict:
+    content = copy.deepcopy(content)
+    content["parameters"].pop("Login")
+    return content
+
+
+def test_the_shared_documents_are_the_single_stacks_but_for_the_login_they_pin(fleet, single):
+    shared = ssm_runner.documents_in(fleet)
+    own = ssm_runner.documents_in(single)
+    assert shared.keys() == own.keys()
+    for name in own:
+        assert _without_login(shared[name]) == _without_login(own[name]), name
+        login = shared[name]["parameters"]["Login"]
+        assert login["default"] == "tag:RotatorLogin" and login["allowedValues"] == ["tag:RotatorLogin"], name
+    variables = fleet["Resources"]["RotationFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["LOGIN_TAG"] == "RotatorLogin"
+    assert single["Resources"]["RotationFunction"]["Properties"]["Environment"]["Variables"]["LOGIN_TAG"] == ""
+
+
+def _secret_statements(doc: dict) -> list[dict]:
+    return [st for st in doc["Statement"]
+            if any(a.startswith("secretsmanager:") and a != "secretsmanager:GetRandomPassword"
+                   for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))]
+
+
+def test_every_right_on_secrets_is_the_fleets_prefix_and_tag_never_star(fleet):
+    """The function's and the hosts' rights follow enrollment: a secret named under the prefix and
+    tagged for the fleet, nothing else, and no statement on secrets with Resource '*'."""
+    resources = fleet["Resources"]
+    policies = [resources["RotationFunctionPolicy"], resources["DatabaseHostAccessPolicy"]]
+    for policy in policies:
+        statements = _secret_statements(policy["Properties"]["PolicyDocument"])
+        assert statements
+        for st in statements:
+            assert st["Resource"] == {"Fn::Sub": PREFIX}, st
+            assert st["Condition"] == FLEET_TAG, st
+    decrypt = next(st for st in resources["DatabaseHostAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+                   if st["Action"] == "kms:Decrypt")
+    assert decrypt["Condition"]["StringLike"] == {"kms:EncryptionContext:SecretARN": {"Fn::Sub": PREFIX}}
+    permission = resources["RotationFunctionInvokePermission"]["Properties"]
+    assert permission["SourceArn"] == {"Fn::Sub": PREFIX} and permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert resources["RotationFailureRule"]["Properties"]["EventPattern"]["detail"]["additionalEventData"]["SecretId"] == [
+        {"prefix": {"Fn::Sub": PREFIX[:-1]}}]
+
+
+def test_the_unit_names_tags_and_guards_its_secret(unit):
+    resources = unit["Resources"]
+    assert set(resources) == {"DatabaseSecret", "DatabaseSecretPolicy", "RotationSchedule"}
+    secret = resources["DatabaseSecret"]["Properties"]
+    assert secret["Name"] == {"Fn::Sub": "rotator/${RotatorStackName}/${AWS::StackName}"}
+    assert secret["Tags"] == [{"Key": "RotatorFleet", "Value": {"Ref": "RotatorStackName"}},
+                              {"Key": "RotatorLogin", "Value": {"Ref": "LoginName"}}]
+    # Only administrators may change the tags (the login pin) or the policy that says so, and
+    # the template refuses to deploy without any.
+    assert "Default" not in unit["Parameters"]["SecretAdministratorArns"]
+    assert unit["Rules"]["AdministratorsAreNamed"]["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "SecretAdministratorArns"}]}, ""]}]}
+    managing = next(st["Fn::If"][1] for st in resources["DatabaseSecretPolicy"]["Properties"]["ResourcePolicy"]["Statement"]
+                    if "Fn::If" in st)
+    assert {"secretsmanager:TagResource", "secretsmanager:UntagResource", "secretsmanager:PutResourcePolicy",
+            "secretsmanager:DeleteResourcePolicy"} <= set(managing["Action"])
+    assert managing["Effect"] == "Deny" and managing["Principal"] == "*"
+
+
+def test_a_with_that_matches_nothing_or_an_unknown_member_is_refused(tmp_path):
+    source = tmp_path / "x.in.yaml"
+    source.write_text("Resources:\n  #copy Resources: RotationFunctionRole\n  #with \"no such text\" => \"x\"\n")
+    with pytest.raises(template.TemplateError, match="matches nothing"):
+        template.expand_copies(source)
+    source.write_text("Resources:\n  #copy Resources: NoSuchResource\n")
+    with pytest.raises(template.TemplateError, match="no Resources member NoSuchResource"):
+        template.expand_copies(source)
+    source.write_text("Resources:\n  #copy Resources: RotationFunctionLogGroup\n")
+    assert "".join(template.expand_copies(source)) == "Resources:\n" + "".join(
+        template.members(template.SOURCE.read_text(encoding="utf-8"), "Resources")["RotationFunctionLogGroup"])

@@ -5,6 +5,8 @@ struct FunctionEnvironment {
     let documents: [Engine: String]
     let alertTopicArn: String?
     let passwordPolicy: PasswordPolicy
+    /// LOGIN_TAG: in the shared layout, the secret tag that pins each secret's login (Rotator).
+    let loginTag: String?
 
     static let documentVariables: [(Engine, String)] = Engine.allCases.map { ($0, $0.documentVariable) }
 
@@ -24,6 +26,7 @@ struct FunctionEnvironment {
             guard let value = Int(text) else { throw .configuration("PASSWORD_LENGTH is not a number") }
             length = value
         }
+        loginTag = environment["LOGIN_TAG"].flatMap { $0.isEmpty ? nil : $0 }
         passwordPolicy = try PasswordPolicy(length: length, excludeCharacters: environment["EXCLUDE_CHARACTERS"] ?? "")
     }
 }

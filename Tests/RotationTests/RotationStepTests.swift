@@ -20,10 +20,12 @@ final class World {
     let hosts: HostRunner
     let alerts: AlertPublisher
     var deadline: Int64
+    /// The function's LOGIN_TAG (the shared layout); nil as in the single stack.
+    var loginTag: String?
     /// A rotator per invocation, as the function makes one: for the invocation ending at `deadline`.
     var rotator: Rotator {
         Rotator(secrets: secrets, hosts: hosts, alerts: alerts, passwordPolicy: try! PasswordPolicy(), clock: clock,
-                deadlineMilliseconds: deadline)
+                deadlineMilliseconds: deadline, loginTag: loginTag)
     }
 
     init(topic: String? = "arn:aws:sns:us-east-1:123456789012:alerts", instances: [String] = [instanceA, instanceB]) {

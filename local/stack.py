@@ -43,6 +43,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -579,6 +580,76 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self.database_secrets.append(arn)
         if configure_rotation:
             self.configure_rotation(arn)
+        return arn
+
+    # ------------------------------------------------------------------ the shared layout
+    def exports(self) -> dict[str, Any]:
+        """The template's exported outputs (template-fleet.yaml's), as this stack has them: what a
+        per-secret unit (template-secret.yaml) imports."""
+        from local.cfn import UnresolvedIntrinsic, resolve
+        refs = self._template_refs(self._template)
+        refs.update({"RotationFunction.Arn": self.function_arn,
+                     "RotationFunctionRole.Arn": self.role_arns["rotator-function"],
+                     "DatabaseHostRole.Arn": self.role_arns["rotator-db-host"],
+                     "SecretKey.Arn": self._fleet_key_arn()})
+        exported: dict[str, Any] = {}
+        for name, output in (self._template.get("Outputs") or {}).items():
+            if "Export" not in output:
+                continue
+            try:
+                exported[resolve(output["Export"]["Name"], refs)] = resolve(output["Value"], refs)
+            except UnresolvedIntrinsic as error:
+                raise RuntimeError(f"output {name} cannot be exported locally: {error}") from None
+        return exported
+
+    def _fleet_key_arn(self) -> str:
+        if not getattr(self, "_key_arn", None):
+            self._key_arn = self.client("kms").create_key(Description="the fleet's secrets (local)")["KeyMetadata"]["Arn"]
+        return self._key_arn
+
+    def enroll(self, unit_stack_name: str, parameters: dict[str, str],
+               unit_template: str | Path | None = None) -> str:
+        """Deploys a per-secret unit (template-secret.yaml) as CloudFormation would, as the admin:
+        its secret (value generated as GenerateSecretString does, name, tags, key), the secret's
+        resource policy and its rotation schedule, with the parameters given (as strings, lists
+        comma-separated) over the template's defaults. Nothing of this stack changes. Returns the
+        secret's ARN."""
+        from local.cfn import load_template, resolve
+        template = load_template(unit_template or self.repo / "template-secret.yaml")
+        specs = template.get("Parameters") or {}
+        unknown = set(parameters) - set(specs)
+        if unknown:
+            raise KeyError(f"the unit has no parameters {sorted(unknown)}")
+        refs: dict[str, Any] = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+                                "AWS::StackName": unit_stack_name, "AWS::URLSuffix": "amazonaws.com",
+                                "AWS::NoValue": None}
+        for name, spec in specs.items():
+            if name not in parameters and "Default" not in spec:
+                raise KeyError(f"the unit's parameter {name} has no default: give it")
+            value = str(parameters.get(name, spec.get("Default")))
+            refs[name] = value.split(",") if spec.get("Type") == "CommaDelimitedList" else value
+        resources = template["Resources"]
+        kw = {"refs": refs, "conditions": template.get("Conditions") or {}, "imports": self.exports(),
+              "mappings": template.get("Mappings") or {}}
+        secret = resolve(resources["DatabaseSecret"]["Properties"], where="DatabaseSecret", **{k: v for k, v in kw.items() if k != "refs"}, refs=refs)
+        generate = secret["GenerateSecretString"]
+        sm = self.client("secretsmanager")
+        value = json.loads(generate["SecretStringTemplate"])
+        value[generate["GenerateStringKey"]] = sm.get_random_password(
+            PasswordLength=int(generate["PasswordLength"]), ExcludePunctuation=bool(generate.get("ExcludePunctuation")),
+            RequireEachIncludedType=bool(generate.get("RequireEachIncludedType")))["RandomPassword"]
+        arn = sm.create_secret(Name=secret["Name"], Description=secret["Description"], KmsKeyId=secret["KmsKeyId"],
+                               SecretString=json.dumps(value), Tags=secret["Tags"])["ARN"]
+        self.database_secrets.append(arn)
+        refs["DatabaseSecret"] = arn
+        policy = resolve(resources["DatabaseSecretPolicy"]["Properties"], where="DatabaseSecretPolicy", **kw)
+        sm.put_resource_policy(SecretId=arn, ResourcePolicy=json.dumps(policy["ResourcePolicy"]),
+                               BlockPublicPolicy=bool(policy.get("BlockPublicPolicy")))
+        schedule = resolve(resources["RotationSchedule"]["Properties"], where="RotationSchedule", **kw)
+        if schedule["RotationLambdaARN"] != self.function_arn:
+            raise RuntimeError(f"the unit's schedule names {schedule['RotationLambdaARN']}, not this stack's function")
+        days = re.fullmatch(r"rate\((\d+) days?\)", schedule["RotationRules"]["ScheduleExpression"])
+        self.configure_rotation(arn, days=int(days[1]) if days else 85)
         return arn
 
     def _secret(self, arn: str) -> Any:

@@ -1,0 +1,110 @@
+"""Enrolling secrets in a shared rotator (docs/deploying.md, "Deploying a fleet"), end to end on the
+local stack with the real binary and real PostgreSQL: a second and a third secret are enrolled from
+template-secret.yaml without anything of the shared stack changing, and each rotates; a writer of a
+secret's value who names another login gets nothing done on any host (threat 31); and what the shared
+policy allows is exactly the fleet's prefix and tag (least privilege, the shared layout)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from local.databases import PostgresServer
+from local.iam_policy import Resource, evaluate
+from local.stack import ACCOUNT, REGION, STACK_NAME, LocalStack
+
+INSTANCE_ID = "i-0f1ee70000000a001"
+ADMIN = f"arn:aws:iam::{ACCOUNT}:role/secret-administrators"
+
+
+@pytest.fixture(scope="module")
+def postgres(fleet: LocalStack):
+    with PostgresServer() as server:
+        fleet.register_instance(INSTANCE_ID, "Linux", server.host_env())
+        yield server
+
+
+def enroll(stack: LocalStack, server: PostgresServer, login: str) -> str:
+    server.create_login(login, "Initial-Pass-12")
+    return stack.enroll(f"secret-{login}", {
+        "RotatorStackName": STACK_NAME, "DatabaseEngine": "postgres", "LoginName": login,
+        "DatabaseHost": "127.0.0.1", "DatabasePort": str(server.port), "DatabaseInstanceIds": INSTANCE_ID,
+        "SecretAdministratorArns": ADMIN})
+
+
+def shared_stack(stack: LocalStack) -> dict:
+    """Everything of the shared stack an enrollment could have had to change."""
+    return {"policy": stack.function_policy(), "environment": dict(stack.function_env),
+            "documents": json.dumps(stack.documents, sort_keys=True), "exports": stack.exports(),
+            "function": stack.client("lambda").get_function_configuration(FunctionName="rotator")["Environment"]}
+
+
+def rotate(stack: LocalStack, arn: str):
+    stack.client("secretsmanager").rotate_secret(SecretId=arn)
+    return stack.wait_rotation(arn)
+
+
+def commands_for(stack: LocalStack, arn: str) -> list:
+    return [c for c in stack.commands if arn in json.dumps(c.parameters)]
+
+
+def test_a_second_and_a_third_secret_enroll_without_changing_the_shared_stack_and_rotate(fleet, postgres):
+    before = shared_stack(fleet)
+    arns = {login: enroll(fleet, postgres, login) for login in ("fleet_app2", "fleet_app3")}
+    assert shared_stack(fleet) == before
+    for login, arn in arns.items():
+        tags = {t["Key"]: t["Value"] for t in fleet.client("secretsmanager").describe_secret(SecretId=arn)["Tags"]}
+        assert tags == {"RotatorFleet": STACK_NAME, "RotatorLogin": login}
+        assert arn.startswith(f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rotator/{STACK_NAME}/secret-{login}-")
+        rec = rotate(fleet, arn)
+        assert rec.ok, rec
+        current = fleet.secret_value(arn)
+        assert current["username"] == login and "passwordPlaceholder" not in current
+        assert postgres.can_login(login, current["password"]) and not postgres.can_login(login, "Initial-Pass-12")
+    # Every request the function made was allowed by the shared policy on the enrolled secret itself.
+    requests = [r for r in fleet.function_requests() if r.service == "secretsmanager" and r.action != "GetRandomPassword"]
+    assert requests and all(r.ok for r in requests)
+    assert {tuple(r.resources) for r in requests} == {(arn,) for arn in arns.values()}
+
+
+def test_a_current_version_naming_another_login_changes_no_host(fleet, postgres):
+    """A writer of the secret's value (threat 31) makes AWSCURRENT name another application's login:
+    the function refuses before any command, and the other login keeps its password."""
+    arn = enroll(fleet, postgres, "fleet_victim_owner")
+    postgres.create_login("fleet_other", "Other-Pass-12")
+    current = fleet.secret_value(arn)
+    forged = dict(current, username="fleet_other", password="Other-Pass-12")
+    fleet.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps(forged),
+                                                    VersionStages=["AWSCURRENT"])
+    since = time.time()
+    rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and rec.failed_step.step == "createSecret"
+    assert rec.failed_step.error_type == "InvalidSecret" and "RotatorLogin" in (rec.failed_step.error_message or "")
+    assert commands_for(fleet, arn) == []
+    assert postgres.can_login("fleet_other", "Other-Pass-12")
+    assert any(arn in a["message"] for a in fleet.alerts() if a.get("raw")), "no alert named the secret"
+    assert all(r.ok for r in fleet.function_requests() if r.at >= since)
+
+
+def test_the_shared_policy_allows_the_fleets_tagged_secrets_only(fleet, postgres):
+    policy = fleet.function_policy()
+    arn = enroll(fleet, postgres, "fleet_app4")
+    sm = fleet.client("secretsmanager")
+    prefix = f"rotator/{STACK_NAME}/"
+    untagged = sm.create_secret(Name=prefix + "untagged", SecretString="{}")["ARN"]
+    elsewhere = sm.create_secret(Name="elsewhere/tagged", SecretString="{}",
+                                 Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME}])["ARN"]
+
+    def tagged(secret_arn: str, fleet_name: str = STACK_NAME) -> Resource:
+        return Resource(secret_arn, {"secretsmanager:ResourceTag/RotatorFleet": fleet_name})
+
+    for action in ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                   "secretsmanager:UpdateSecretVersionStage"):
+        assert evaluate(policy, action, [tagged(arn)]).allowed, action
+        assert not evaluate(policy, action, [Resource(untagged)]).allowed, action
+        assert not evaluate(policy, action, [tagged(untagged, "another-fleet")]).allowed, action
+        assert not evaluate(policy, action, [tagged(elsewhere)]).allowed, action
+    assert not evaluate(policy, "secretsmanager:DeleteSecret", [tagged(arn)]).allowed
+    assert not evaluate(policy, "secretsmanager:TagResource", [tagged(arn)]).allowed

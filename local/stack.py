@@ -631,7 +631,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         resources = template["Resources"]
         kw = {"refs": refs, "conditions": template.get("Conditions") or {}, "imports": self.exports(),
               "mappings": template.get("Mappings") or {}}
-        secret = resolve(resources["DatabaseSecret"]["Properties"], where="DatabaseSecret", **{k: v for k, v in kw.items() if k != "refs"}, refs=refs)
+        secret = resolve(resources["DatabaseSecret"]["Properties"], where="DatabaseSecret", **kw)
         generate = secret["GenerateSecretString"]
         sm = self.client("secretsmanager")
         value = json.loads(generate["SecretStringTemplate"])

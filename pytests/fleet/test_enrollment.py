@@ -108,3 +108,33 @@ def test_the_shared_policy_allows_the_fleets_tagged_secrets_only(fleet, postgres
         assert not evaluate(policy, action, [tagged(elsewhere)]).allowed, action
     assert not evaluate(policy, "secretsmanager:DeleteSecret", [tagged(arn)]).allowed
     assert not evaluate(policy, "secretsmanager:TagResource", [tagged(arn)]).allowed
+
+
+def test_a_secret_that_loses_the_fleet_tag_is_out_of_the_functions_reach(fleet, postgres):
+    """The tag condition is what scopes the function: untagged, an enrolled secret's rotation is
+    denied at its first call, and nothing reaches a host."""
+    arn = enroll(fleet, postgres, "fleet_app5")
+    fleet.client("secretsmanager").untag_resource(SecretId=arn, TagKeys=["RotatorFleet"])
+    current = fleet.version_with(arn, "AWSCURRENT")
+    since = time.time()
+    rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and "secretsmanager:DescribeSecret" in (rec.failed_step.error_message or "")
+    denied = [r for r in fleet.function_requests() if r.at >= since and not r.ok]
+    assert denied and {r.error for r in denied} == {"AccessDenied"} and {tuple(r.resources) for r in denied} == {(arn,)}
+    assert commands_for(fleet, arn) == [] and fleet.version_with(arn, "AWSCURRENT") == current
+
+
+def test_the_shared_policy_is_the_single_stacks_but_for_its_scope_on_secrets():
+    """Each statement of the single stack's policy is shown needed on the real binary
+    (pytests/e2e/test_least_privilege.py); the shared stack's are the same statements, with the
+    secrets' resource widened to the fleet's prefix and narrowed by its tag, and nothing else."""
+    from local.cfn import load_template, role_policy_statements
+    from local.stack import REPO
+    single = role_policy_statements(load_template(REPO / "template.yaml"), "RotationFunction")
+    shared = role_policy_statements(load_template(REPO / "template-fleet.yaml"), "RotationFunction")
+    assert [st.get("Sid") for st in shared] == [st.get("Sid") for st in single]
+    for mine, theirs in zip(shared, single, strict=True):
+        if mine.get("Sid") == "RotateTheSecret":
+            assert theirs["Resource"] == {"Ref": "DatabaseSecret"} and "Condition" not in theirs
+            mine, theirs = ({k: v for k, v in st.items() if k not in ("Resource", "Condition")} for st in (mine, theirs))
+        assert mine == theirs

@@ -27,7 +27,7 @@ extension ShippedDocument {
             ]),
         .sqlserver: ShippedDocument(
             steps: [
-                .init(action: "aws:runPowerShellScript", scriptSHA256: "93d2ed6612cf8f8b0912544c7adf3e67a15f9a917bb2518d73f52f45b09e53e6"),
+                .init(action: "aws:runPowerShellScript", scriptSHA256: "6699737803a073c1d06ae6f4527199fbb99bb9ccf2256a9c7df9db2cfc349d68"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

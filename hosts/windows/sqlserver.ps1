@@ -52,7 +52,9 @@ if (-not (Test-Parameter $versionId $reVersionId)) {
     Write-RotatorError "parameter VersionId is missing or does not match $reVersionId"
     exit 2
 }
-$reLogin = '^[A-Za-z0-9_.@+=-]{0,128}$'
+# A login name, or tag:RotatorLogin in the shared (fleet) layout, whose documents serve many secrets:
+# there the secret's own tag names the login (Read-LoginTag).
+$reLogin = '^([A-Za-z0-9_.@+=-]{0,128}|tag:RotatorLogin)$'
 if (-not (Test-Parameter $pinnedLogin $reLogin)) {
     Write-RotatorError "parameter Login does not match $reLogin"
     exit 2
@@ -123,6 +125,37 @@ function Test-JsonMemberNames([string]$Json) {
     }
     if ($objects.Count -ne 0) { return 'malformed' }
     return 'ok'
+}
+
+# The value of the secret's RotatorLogin tag, or '' when it has none.
+function Read-LoginTag([string]$Id) {
+    $secretRegion = ($Id -split ':')[3]
+    if ($null -ne (Get-Command -Name 'Get-SECSecret' -ErrorAction SilentlyContinue)) {
+        try {
+            $tags = @((Get-SECSecret -SecretId $Id -Region $secretRegion).Tags | Where-Object { $_.Key -ceq 'RotatorLogin' } | ForEach-Object { [string]$_.Value })
+        } catch {
+            Write-RotatorError ("the secret's tags cannot be read: " + (Get-FirstLine $_.Exception.Message))
+            exit 4
+        }
+    } else {
+        # Read-Secret has required the AWS CLI when AWS Tools for PowerShell are missing.
+        $ErrorActionPreference = 'Continue'
+        $awsOutput = & aws secretsmanager describe-secret --region $secretRegion --secret-id $Id --query "Tags[?Key=='RotatorLogin'].Value" --output json 2>$null
+        $awsStatus = $LASTEXITCODE
+        $ErrorActionPreference = 'Stop'
+        if ($awsStatus -ne 0) {
+            Write-RotatorError "the secret's tags cannot be read (aws exited with $awsStatus)"
+            exit 4
+        }
+        try {
+            $tags = @(($awsOutput | ForEach-Object { [string]$_ }) -join "`n" | ConvertFrom-Json | ForEach-Object { [string]$_ })
+        } catch {
+            Write-RotatorError "the secret's tags cannot be read from the AWS CLI's answer"
+            exit 4
+        }
+    }
+    if ($tags.Count -ne 1) { return '' }
+    return [string]$tags[0]
 }
 
 # One version of a secret (by VersionId, else by stage), parsed; $What names it in errors.
@@ -266,6 +299,15 @@ function Get-SecretText([string]$Name, [string]$Default, [int]$Limit, $From = $s
 }
 
 $username = Get-SecretText 'username' '' 128
+# The shared layout pins each secret's login with its RotatorLogin tag, which only the secret's
+# administrators may change (its resource policy). The host reads it itself, as hosts/linux/flow.sh does.
+if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin') {
+    $pinnedLogin = Read-LoginTag $secretId
+    if (-not (Test-Parameter $pinnedLogin '^[A-Za-z0-9_.@+=-]{1,128}$')) {
+        Write-RotatorError 'the secret carries no RotatorLogin tag naming a login: an administrator pins it when enrolling the secret'
+        exit 3
+    }
+}
 # The login the stack pins (the document's Login parameter): a version naming another changes nothing.
 if ($action -eq 'set' -and $pinnedLogin.Length -gt 0 -and $username -cne $pinnedLogin -and $username -cne ($pinnedLogin + '_clone')) {
     Write-RotatorError "the version names the login '$username', but this stack rotates only '$pinnedLogin' (and '${pinnedLogin}_clone')"

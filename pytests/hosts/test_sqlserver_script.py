@@ -79,6 +79,20 @@ def test_the_pinned_login_is_checked_before_any_change(tree, script):
     assert username < pin < first_change
 
 
+@pytest.mark.chaos("Attacks: a version naming a login the secret's RotatorLogin tag does not pin (SQL Server, static)")
+def test_in_a_fleet_the_secrets_login_tag_is_read_before_the_pin_is_checked(tree, script):
+    """The shared documents pass Login=tag:RotatorLogin: the script reads the tag itself, refuses a
+    secret without one (exit 3), and the pin check that follows compares the version with the tag."""
+    statements = [text_of(s) for s in top_level_statements(tree)]
+    read = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin')"))
+    assert "$pinnedLogin = Read-LoginTag $secretId" in statements[read] and re.search(r"\n\s*exit 3\n", statements[read])
+    pin = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin.Length -gt 0"))
+    assert statements.index("$username = Get-SecretText 'username' '' 128") < read < pin
+    function = next(s for s in statements if s.startswith("function Read-LoginTag"))
+    assert "Tags[?Key=='RotatorLogin'].Value" in function and "Get-SECSecret " in function
+    assert "if ($tags.Count -ne 1) { return '' }" in function
+
+
 def test_every_exit_is_explicit_with_a_contract_code(tree):
     exits = []
     for statement in nodes(tree.root_node, "flow_control_statement"):
@@ -197,8 +211,8 @@ def test_alternating_users_sql_logins_as_the_master_login(script):
     assert script.count("Set-LoginPassword") == 2 and script.count("$status = Test-Login") == 2
 
 
-BUILTIN_COMMANDS = {"Set-StrictMode", "Get-Command", "Get-SECSecretValue", "ForEach-Object", "ConvertFrom-Json",
-                    "Add-Type", "New-Object", "Join-Path", "Test-Path", "New-Item", "Get-Item", "Get-Acl", "Set-Acl",
+BUILTIN_COMMANDS = {"Set-StrictMode", "Get-Command", "Get-SECSecretValue", "Get-SECSecret", "ForEach-Object", "Where-Object",
+                    "ConvertFrom-Json", "Add-Type", "New-Object", "Join-Path", "Test-Path", "New-Item", "Get-Item", "Get-Acl", "Set-Acl",
                     "Start-Sleep"}
 
 

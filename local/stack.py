@@ -533,10 +533,25 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         home.mkdir(parents=True, exist_ok=True)
         env["HOME"] = str(home)
         env["LANG"] = "C.UTF-8"
-        # Each 'host' has its own per-secret locks, as separate machines would (hosts/linux/flow.sh).
+        # Each 'host' has its own per-secret locks, as separate machines would (hosts/linux/flow.sh),
+        # and its owner's enrolment file (allow_on_host).
         env["ROTATOR_LOCK_DIR"] = str(home / "lock")
+        env["ROTATOR_ENROLLED_FILE"] = str(self.enrolment_file(instance_id))
         env.update(host_env)
         self.ssm.register_instance(instance_id, platform, env)
+
+    def enrolment_file(self, instance_id: str) -> Path:
+        """The host's /etc/rotator/enrolled (hosts/linux/secret.py, enrolled), in a directory of its own."""
+        return self.state_dir / "hosts" / instance_id / "etc" / "enrolled"
+
+    def allow_on_host(self, instance_id: str, secret_arn: str, login: str, master_arn: str = "") -> None:
+        """What the host's owner does to let an enrolled secret change a login on it in the shared
+        layout (docs/deploying.md, "Deploying a fleet"): one line in its enrolment file."""
+        path = self.enrolment_file(instance_id)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with path.open("a", encoding="ascii") as handle:
+            handle.write(" ".join(field for field in (secret_arn, login, master_arn) if field) + "\n")
+        path.chmod(0o600)
 
     def set_fault(self, instance_id: str, **kw: Any):
         """strip_result_line=True / never_answer=True (run_before_hanging=True) / end_as="TimedOut" /

@@ -7,7 +7,7 @@ extension ShippedDocument {
     public static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "aa146f2e2def5d1d25a14cc992dd802ae35f2042259cf5b117e89adb5f78fb6e"),
+                .init(action: "aws:runShellScript", scriptSHA256: "9828b509411671c73a82344f159a4b020278e9031f2995c42e9b4c44a30d4533"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -17,7 +17,7 @@ extension ShippedDocument {
             ]),
         .postgres: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "182c8de9b15a629e2ad579890733cf902e785f1a6e3f66040b850d81f5b7ae15"),
+                .init(action: "aws:runShellScript", scriptSHA256: "93beda8951634ca23460cbb02354e8d556482acab7cd05a8bb88767619507189"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -27,7 +27,7 @@ extension ShippedDocument {
             ]),
         .sqlserver: ShippedDocument(
             steps: [
-                .init(action: "aws:runPowerShellScript", scriptSHA256: "6699737803a073c1d06ae6f4527199fbb99bb9ccf2256a9c7df9db2cfc349d68"),
+                .init(action: "aws:runPowerShellScript", scriptSHA256: "739c3895fad9c345976cb0410c02ab1b38997e4bc1853e56d9e3d059bc8a89c8"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

@@ -44,12 +44,25 @@ read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$act
 # administrators may change (its resource policy denies TagResource to everyone else). The host reads
 # it itself, so the pin holds whatever the function was told.
 if [ "$action" = set ] && [ "$pinned_login" = tag:RotatorLogin ]; then
-  pinned_login=$(aws secretsmanager describe-secret --region "$region" --secret-id "$secret_id" \
+  tag_login=$(aws secretsmanager describe-secret --region "$region" --secret-id "$secret_id" \
       --query "Tags[?Key=='RotatorLogin'].Value" --output json --cli-connect-timeout 10 --cli-read-timeout 30 \
       2>"$work/aws.err" | python3 -I -c 'import json, sys; v = json.load(sys.stdin); print(v[0] if len(v) == 1 else "")' \
       2>>"$work/aws.err") || fail 4 "the secret's tags cannot be read: $(first_line "$work/aws.err")"
-  [[ $pinned_login =~ ^[A-Za-z0-9_.@+=-]{1,128}$ ]] \
+  [[ $tag_login =~ ^[A-Za-z0-9_.@+=-]{1,128}$ ]] \
     || fail 3 "the secret carries no RotatorLogin tag naming a login: an administrator pins it when enrolling the secret"
+  # But whoever can make a secret under the fleet's prefix chooses its tags and its master: so this
+  # host's owner, not the secret's, says which secret may change which login through which master
+  # here, in a file only root may write (secret.py, enrolled). ROTATOR_ENROLLED_FILE is for the
+  # tests, as ROTATOR_LOCK_DIR: the agent's environment is the host's, and a document parameter
+  # reaches this script only as an SSM_ variable.
+  enrolment=$(python3 -I -c "$helper" enrolled "${ROTATOR_ENROLLED_FILE:-/etc/rotator/enrolled}" "$secret_id" \
+      2>"$work/enrolled.err") || fail 3 "$(first_line "$work/enrolled.err")"
+  { IFS= read -r enrolled_master && IFS= read -r pinned_login; } < <(printf '%s\n' "$enrolment") \
+    || fail 6 "the enrolment entry could not be read"
+  [ "$tag_login" = "$pinned_login" ] \
+    || fail 3 "the secret's RotatorLogin tag names '$tag_login', but this host lets the secret change only '$pinned_login'"
+  [ "$masterarn" = "$enrolled_master" ] \
+    || fail 3 "the version names the master secret '$masterarn', but this host lets the secret use only '$enrolled_master' ('' for none)"
 fi
 # The login the stack pins (the document's Login parameter, or the secret's tag above): a version
 # naming another changes nothing. (Empty only where one set of documents serves many logins without

@@ -44,6 +44,9 @@ if (-not (Test-Parameter $action $reAction)) {
     Write-RotatorError "parameter Action is missing or does not match $reAction"
     exit 2
 }
+# A secret's complete ARN, with the six characters Secrets Manager adds to its name: a name can be
+# given again to a new secret once the old one is deleted, that suffix never.
+$reCompleteSecretArn = '^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}-[A-Za-z0-9]{6}$'
 if (-not (Test-Parameter $secretId $reSecretId)) {
     Write-RotatorError "parameter SecretId is missing or does not match $reSecretId"
     exit 2
@@ -224,6 +227,67 @@ function Read-Secret([string]$Id, [string]$VersionId, [string]$Stage, [string]$W
     return $parsed
 }
 
+# The login, and the master secret, that this host's owner lets the secret change here (the shared
+# layout, where whoever can make a secret under the fleet's prefix chooses its tags and its master),
+# read as hosts/linux/secret.py reads them (enrolled): one line per secret, '<secret ARN> <login>
+# [<master secret ARN>]' (complete ARNs, single spaces; # starts a comment line), in
+# %ProgramData%\rotator\enrolled, which, like the lock directory it lies in, SYSTEM or Administrators
+# own and nobody else may write. Returns @(login, master ('' for none)); exit 3, nothing changed, when
+# the secret is not listed or the file could be read two ways (a duplicate, an odd byte).
+function Read-EnrolledEntry([string]$Id) {
+    $directory = Join-Path ([Environment]::GetFolderPath('CommonApplicationData')) 'rotator'
+    $path = Join-Path $directory 'enrolled'
+    $trusted = @('NT AUTHORITY\SYSTEM', 'BUILTIN\Administrators')
+    $writeRights = [System.Security.AccessControl.FileSystemRights]'Write, Delete, ChangePermissions, TakeOwnership'
+    foreach ($item in @($directory, $path)) {
+        if (-not (Test-Path -LiteralPath $item)) {
+            Write-RotatorError "the enrolment file $path cannot be read: this host's owner lists there the secrets that may change a login on it, and this host lists none"
+            exit 3
+        }
+        $acl = Get-Acl -LiteralPath $item
+        $writers = @($acl.Access | Where-Object { $_.AccessControlType -eq 'Allow' -and $trusted -notcontains [string]$_.IdentityReference -and ($_.FileSystemRights -band $writeRights) })
+        if (((Get-Item -LiteralPath $item -Force).Attributes -band [System.IO.FileAttributes]::ReparsePoint) -or
+            $trusted -notcontains $acl.Owner -or $writers.Count -ne 0) {
+            Write-RotatorError "the enrolment file's $item is not one that only SYSTEM or Administrators may write: nothing was changed"
+            exit 3
+        }
+    }
+    $bytes = [System.IO.File]::ReadAllBytes($path)
+    if (@($bytes | Where-Object { $_ -ne 10 -and $_ -ne 13 -and ($_ -lt 32 -or $_ -gt 126) }).Count -ne 0) {
+        Write-RotatorError "the enrolment file $path holds a byte that is not printable ASCII: nothing was changed"
+        exit 3
+    }
+    # A Dictionary compares its string keys ordinally, where a hashtable would ignore case.
+    $entries = New-Object 'System.Collections.Generic.Dictionary[string,string[]]'
+    $lines = [System.Text.Encoding]::ASCII.GetString($bytes) -split "`n"
+    if ($lines[-1] -ceq '') { $lines = $lines[0..($lines.Count - 2)] }
+    $number = 0
+    foreach ($line in $lines) {
+        $number++
+        # Windows tools end lines with CR LF; any other CR is refused by the pattern below.
+        $line = $line -creplace "`r$", ''
+        if ($line -ceq '' -or $line.StartsWith('#')) { continue }
+        $fields = $line -csplit ' '
+        if ($fields.Count -lt 2 -or $fields.Count -gt 3 -or $fields[0] -cnotmatch $reCompleteSecretArn -or
+            $fields[1] -cnotmatch '^[A-Za-z0-9_.@+=-]{1,128}$' -or ($fields.Count -eq 3 -and $fields[2] -cnotmatch $reCompleteSecretArn)) {
+            Write-RotatorError "line $number of the enrolment file $path is not '<secret ARN> <login> [<master secret ARN>]' (complete ARNs, single spaces): nothing was changed"
+            exit 3
+        }
+        if ($entries.ContainsKey($fields[0])) {
+            Write-RotatorError "the enrolment file $path lists the secret on line $number a second time: nothing was changed"
+            exit 3
+        }
+        $master = ''
+        if ($fields.Count -eq 3) { $master = $fields[2] }
+        $entries[$fields[0]] = @($fields[1], $master)
+    }
+    if (-not $entries.ContainsKey($Id)) {
+        Write-RotatorError "this host's enrolment file $path does not list the secret ${Id}: its owner adds the line that lets it change a login here; nothing was changed"
+        exit 3
+    }
+    return $entries[$Id]
+}
+
 # ---- one command for this secret at a time ----------------------------------------------------
 # From reading the version to the result line, as on Linux (docs/THREAT-MODEL.md): two commands for
 # one secret (two copies of a step, a restore racing a late set) must not interleave. The lock is a
@@ -301,10 +365,19 @@ function Get-SecretText([string]$Name, [string]$Default, [int]$Limit, $From = $s
 $username = Get-SecretText 'username' '' 128
 # The shared layout pins each secret's login with its RotatorLogin tag, which only the secret's
 # administrators may change (its resource policy). The host reads it itself, as hosts/linux/flow.sh does.
+# But the secret's owner chooses its tags: this host's owner says which secret may change which login
+# through which master here (Read-EnrolledEntry), and the tag must name that login.
+$enrolled = $null
 if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin') {
-    $pinnedLogin = Read-LoginTag $secretId
-    if (-not (Test-Parameter $pinnedLogin '^[A-Za-z0-9_.@+=-]{1,128}$')) {
+    $tagLogin = Read-LoginTag $secretId
+    if (-not (Test-Parameter $tagLogin '^[A-Za-z0-9_.@+=-]{1,128}$')) {
         Write-RotatorError 'the secret carries no RotatorLogin tag naming a login: an administrator pins it when enrolling the secret'
+        exit 3
+    }
+    $enrolled = Read-EnrolledEntry $secretId
+    $pinnedLogin = $enrolled[0]
+    if ($tagLogin -cne $pinnedLogin) {
+        Write-RotatorError "the secret's RotatorLogin tag names '$tagLogin', but this host lets the secret change only '$pinnedLogin'"
         exit 3
     }
 }
@@ -337,6 +410,10 @@ if ($null -ne $secret.PSObject.Properties['masterarn']) {
         Write-RotatorError "the secret field 'masterarn' is not the ARN of a secret"
         exit 4
     }
+}
+if ($null -ne $enrolled -and $masterArn -cne $enrolled[1]) {
+    Write-RotatorError "the version names the master secret '$masterArn', but this host lets the secret use only '$($enrolled[1])' ('' for none)"
+    exit 3
 }
 
 # ---- SQL Server --------------------------------------------------------------------------

@@ -26,12 +26,16 @@ def postgres(fleet: LocalStack):
         yield server
 
 
-def enroll(stack: LocalStack, server: PostgresServer, login: str) -> str:
+def enroll(stack: LocalStack, server: PostgresServer, login: str, on_host: bool = True) -> str:
+    """The secret's unit deployed and, unless on_host is False, the host's owner's line for it."""
     server.create_login(login, "Initial-Pass-12")
-    return stack.enroll(f"secret-{login}", {
+    arn = stack.enroll(f"secret-{login}", {
         "RotatorStackName": STACK_NAME, "DatabaseEngine": "postgres", "LoginName": login,
         "DatabaseHost": "127.0.0.1", "DatabasePort": str(server.port), "DatabaseInstanceIds": INSTANCE_ID,
         "SecretAdministratorArns": ADMIN})
+    if on_host:
+        stack.allow_on_host(INSTANCE_ID, arn, login)
+    return arn
 
 
 def shared_stack(stack: LocalStack) -> dict:
@@ -86,6 +90,17 @@ def test_a_current_version_naming_another_login_changes_no_host(fleet, postgres)
     assert postgres.can_login("fleet_other", "Other-Pass-12")
     assert any(arn in a["message"] for a in fleet.alerts() if a.get("raw")), "no alert named the secret"
     assert all(r.ok for r in fleet.function_requests() if r.at >= since)
+
+
+def test_a_secret_the_hosts_owner_did_not_list_changes_nothing_on_it(fleet, postgres):
+    """Enrolling a secret (its unit, its tags) is the secret's owner's act: a host changes a login
+    for it only once the host's owner lists it (threat 33). Unlisted, setSecret fails on the host
+    (exit 3), the rotation is rolled back, and the login keeps its password."""
+    arn = enroll(fleet, postgres, "fleet_unlisted", on_host=False)
+    rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and rec.failed_step.step == "setSecret"
+    assert "does not list the secret" in (rec.failed_step.error_message or ""), rec.failed_step
+    assert postgres.can_login("fleet_unlisted", "Initial-Pass-12")
 
 
 def test_the_shared_policy_allows_the_fleets_tagged_secrets_only(fleet, postgres):

@@ -448,6 +448,8 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         from local.cfn import resolve
         refs = self._template_refs(template)
         variables = ((props.get("Environment") or {}).get("Variables") or {})
+        if "SecretKey" in json.dumps(variables):
+            refs["SecretKey.Arn"] = self._fleet_key_arn()   # the shared layout's SECRET_KEY_ARN
         env: dict[str, str] = {}
         for k, v in variables.items():
             value = resolve(v, refs, where=f"{FUNCTION_LOGICAL_NAME}.Environment.Variables.{k}")

@@ -15,10 +15,14 @@ public struct SecretDescription: Sendable, Equatable {
     /// The secret's tags, key -> value. In the shared (fleet) layout one of them pins the login a
     /// version may name (RotatorLogin); only the secret's administrators may change its tags.
     public let tags: [String: String]
+    /// The KMS key that encrypts the secret's value, as Secrets Manager names it (a key ID, a key
+    /// ARN or an alias ARN); nil when the secret uses the account's aws/secretsmanager key.
+    public let kmsKeyId: String?
 
     public init(arn: String, rotationEnabled: Bool?, versionIdsToStages: [String: [String]], name: String? = nil,
                 rotationLambdaArn: String? = nil, rotationSchedule: RotationSchedule? = nil,
-                lastRotatedMilliseconds: Int64? = nil, nextRotationMilliseconds: Int64? = nil, tags: [String: String] = [:]) {
+                lastRotatedMilliseconds: Int64? = nil, nextRotationMilliseconds: Int64? = nil, tags: [String: String] = [:],
+                kmsKeyId: String? = nil) {
         self.arn = arn
         self.rotationEnabled = rotationEnabled
         self.versionIdsToStages = versionIdsToStages
@@ -28,6 +32,7 @@ public struct SecretDescription: Sendable, Equatable {
         self.lastRotatedMilliseconds = lastRotatedMilliseconds
         self.nextRotationMilliseconds = nextRotationMilliseconds
         self.tags = tags
+        self.kmsKeyId = kmsKeyId
     }
 
     /// The version that holds `stage`, if any.
@@ -148,7 +153,8 @@ public final class SecretsManagerClient: SecretsManagerAPI, SecretVersionsAPI {
             arn: arn, rotationEnabled: out["RotationEnabled"]?.boolValue, versionIdsToStages: stages,
             name: out["Name"]?.stringValue, rotationLambdaArn: out["RotationLambdaARN"]?.stringValue,
             rotationSchedule: schedule, lastRotatedMilliseconds: epochMilliseconds(out["LastRotatedDate"]),
-            nextRotationMilliseconds: epochMilliseconds(out["NextRotationDate"]), tags: tags)
+            nextRotationMilliseconds: epochMilliseconds(out["NextRotationDate"]), tags: tags,
+            kmsKeyId: out["KmsKeyId"]?.stringValue)
     }
 
     public func listSecretVersionIds(_ secretId: String) throws(AWSError) -> [SecretVersionEntry] {

@@ -28,9 +28,14 @@ public final class Rotator {
     /// fleet"): there the documents cannot pin a login, and the secret's resource policy lets only
     /// its administrators change its tags. nil: the stack's documents pin it (the single stack).
     private let loginTag: String?
+    /// The ARN of the one KMS key every secret of the shared layout is encrypted with (its unit names
+    /// it). A secret on any other key, the account's aws/secretsmanager above all, which every
+    /// principal of the account may use, is one nobody enrolled through a unit: refused before
+    /// anything is read or sent. nil: the single stack, whose secret the stack itself created.
+    private let secretKeyArn: String?
 
     public init(secrets: SecretsManagerAPI, hosts: HostRunner, alerts: AlertPublisher, passwordPolicy: PasswordPolicy, clock: MillisecondClock,
-                deadlineMilliseconds: Int64, loginTag: String? = nil) {
+                deadlineMilliseconds: Int64, loginTag: String? = nil, secretKeyArn: String? = nil) {
         self.secrets = secrets
         self.hosts = hosts
         self.alerts = alerts
@@ -38,6 +43,7 @@ public final class Rotator {
         self.clock = clock
         self.deadlineMilliseconds = deadlineMilliseconds
         self.loginTag = loginTag
+        self.secretKeyArn = secretKeyArn
     }
 
     /// Runs one step. Returns normally when the step's work is done (or was already done). Every
@@ -56,6 +62,7 @@ public final class Rotator {
     private func runStep(_ event: RotationEvent, logger: Logger) throws(RotationError) {
         let description = try aws { () throws(AWSError) in try secrets.describeSecret(event.secretId) }
         let log = logger.with(("step", event.step.rawValue), ("secretArn", description.arn))
+        try requireFleetKey(description)
         let work = try checkGuard(event, description, log)
         if work == .none { return }
         let context = StepContext(event: event, arn: description.arn, description: description, logger: log)
@@ -368,6 +375,18 @@ public final class Rotator {
         }
         try requirePinnedLogin(current, "AWSCURRENT", c)
         return (value.versionId, current)
+    }
+
+    /// The shared layout's key check (`secretKeyArn`). Secrets Manager names the key as it was given
+    /// (key ID or ARN; an alias ARN, which anyone allowed to update the alias could repoint, is refused).
+    private func requireFleetKey(_ description: SecretDescription) throws(RotationError) {
+        guard let secretKeyArn else { return }
+        let keyId = secretKeyArn.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init)
+        guard let used = description.kmsKeyId, used == secretKeyArn || used == keyId else {
+            throw .invalidSecret("the secret is encrypted with \(description.kmsKeyId.map { Identifiers.quoted($0, limit: 256) } ?? "aws/secretsmanager"), "
+                + "not the fleet's key \(secretKeyArn): only a secret enrolled through a unit (template-secret.yaml) is rotated here; "
+                + "nothing was sent to the hosts")
+        }
     }
 
     /// With a login tag (the shared layout), refuses a version naming any login but the tag's value

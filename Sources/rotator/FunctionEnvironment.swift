@@ -7,6 +7,8 @@ struct FunctionEnvironment {
     let passwordPolicy: PasswordPolicy
     /// LOGIN_TAG: in the shared layout, the secret tag that pins each secret's login (Rotator).
     let loginTag: String?
+    /// SECRET_KEY_ARN: in the shared layout, the key every enrolled secret is encrypted with (Rotator).
+    let secretKeyArn: String?
 
     static let documentVariables: [(Engine, String)] = Engine.allCases.map { ($0, $0.documentVariable) }
 
@@ -27,6 +29,7 @@ struct FunctionEnvironment {
             length = value
         }
         loginTag = environment["LOGIN_TAG"].flatMap { $0.isEmpty ? nil : $0 }
+        secretKeyArn = environment["SECRET_KEY_ARN"].flatMap { $0.isEmpty ? nil : $0 }
         passwordPolicy = try PasswordPolicy(length: length, excludeCharacters: environment["EXCLUDE_CHARACTERS"] ?? "")
     }
 }

@@ -63,7 +63,7 @@ do {
                                       clock: clock),
                     alerts: AlertPublisher(sns: SNSClient(sns.until(deadline)), topicArn: functionEnvironment.alertTopicArn),
                     passwordPolicy: functionEnvironment.passwordPolicy, clock: clock, deadlineMilliseconds: deadline,
-                    loginTag: functionEnvironment.loginTag)
+                    loginTag: functionEnvironment.loginTag, secretKeyArn: functionEnvironment.secretKeyArn)
         },
         clock: clock, metrics: StepMetrics(clock: clock))
 } catch {

@@ -74,4 +74,28 @@ import Testing
         for step in RotationStep.allCases { try w.run(step) }
         #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
     }
+
+    static let fleetKey = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    /// Threat 35: a secret made by hand under the fleet's prefix and tags, on the account's
+    /// aws/secretsmanager key (which every principal of the account may use, so the fleet key's
+    /// policy guards nothing), or on another key, is refused before any host command.
+    @Test func aSecretNotOnTheFleetsKeyIsRefused() throws {
+        for used in [nil, "arn:aws:kms:us-east-1:123456789012:key/another", "arn:aws:kms:us-east-1:123456789012:alias/fleet"] {
+            let w = try fleetWorld(tags: [Self.tag: "app"])
+            w.secretKeyArn = Self.fleetKey
+            w.secrets.kmsKeyId = used
+            expectRefusedBeforeAnyHost(w, naming: ["not the fleet's key", used ?? "aws/secretsmanager"])
+        }
+    }
+
+    @Test func aSecretOnTheFleetsKeyByArnOrKeyIdRotates() throws {
+        for used in [Self.fleetKey, "1234abcd-12ab-34cd-56ef-1234567890ab"] {
+            let w = try fleetWorld(tags: [Self.tag: "app"])
+            w.secretKeyArn = Self.fleetKey
+            w.secrets.kmsKeyId = used
+            for step in RotationStep.allCases { try w.run(step) }
+            #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        }
+    }
 }

@@ -22,10 +22,12 @@ final class World {
     var deadline: Int64
     /// The function's LOGIN_TAG (the shared layout); nil as in the single stack.
     var loginTag: String?
+    /// The function's SECRET_KEY_ARN (the shared layout); nil as in the single stack.
+    var secretKeyArn: String?
     /// A rotator per invocation, as the function makes one: for the invocation ending at `deadline`.
     var rotator: Rotator {
         Rotator(secrets: secrets, hosts: hosts, alerts: alerts, passwordPolicy: try! PasswordPolicy(), clock: clock,
-                deadlineMilliseconds: deadline, loginTag: loginTag)
+                deadlineMilliseconds: deadline, loginTag: loginTag, secretKeyArn: secretKeyArn)
     }
 
     init(topic: String? = "arn:aws:sns:us-east-1:123456789012:alerts", instances: [String] = [instanceA, instanceB]) {

@@ -103,6 +103,22 @@ def test_a_secret_the_hosts_owner_did_not_list_changes_nothing_on_it(fleet, post
     assert postgres.can_login("fleet_unlisted", "Initial-Pass-12")
 
 
+def test_a_secret_made_by_hand_on_another_key_is_refused_before_any_host(fleet, postgres):
+    """A secret created under the fleet's prefix with the fleet's tags but not through a unit, on the
+    account's aws/secretsmanager key, which every principal of the account may use (threat 35): the
+    function refuses it before any host command, even on a host that lists it."""
+    login = "fleet_by_hand"
+    postgres.create_login(login, "Initial-Pass-12")
+    arn = fleet.create_db_secret(f"rotator/{STACK_NAME}/by-hand", "postgres", postgres, login, "Initial-Pass-12", [INSTANCE_ID])
+    fleet.client("secretsmanager").tag_resource(SecretId=arn, Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME},
+                                                                   {"Key": "RotatorLogin", "Value": login}])
+    fleet.allow_on_host(INSTANCE_ID, arn, login)
+    rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and rec.failed_step.error_type == "InvalidSecret"
+    assert "not the fleet's key" in (rec.failed_step.error_message or ""), rec.failed_step
+    assert commands_for(fleet, arn) == [] and postgres.can_login(login, "Initial-Pass-12")
+
+
 def test_the_shared_policy_allows_the_fleets_tagged_secrets_only(fleet, postgres):
     policy = fleet.function_policy()
     arn = enroll(fleet, postgres, "fleet_app4")

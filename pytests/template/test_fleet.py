@@ -107,6 +107,19 @@ def test_the_unit_names_tags_and_guards_its_secret(unit):
     assert managing["Effect"] == "Deny" and managing["Principal"] == "*"
 
 
+def test_the_units_guard_outlives_the_unit_and_the_function_checks_the_fleets_key(fleet, unit):
+    """Threat 35: deleting (or replacing) a unit keeps the secret with its prefix and tags, so its
+    resource policy is kept with it; and the function refuses a secret on any key but the fleet's,
+    the one the unit names."""
+    policy = unit["Resources"]["DatabaseSecretPolicy"]
+    assert policy["DeletionPolicy"] == "Retain" and policy["UpdateReplacePolicy"] == "Retain"
+    assert unit["Resources"]["DatabaseSecret"]["Properties"]["KmsKeyId"] == {
+        "Fn::ImportValue": {"Fn::Sub": "${RotatorStackName}-SecretKeyArn"}}
+    assert fleet["Outputs"]["SecretKeyArn"]["Value"] == {"Fn::GetAtt": ["SecretKey", "Arn"]}
+    variables = fleet["Resources"]["RotationFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["SECRET_KEY_ARN"] == {"Fn::GetAtt": ["SecretKey", "Arn"]}
+
+
 def test_a_with_that_matches_nothing_or_an_unknown_member_is_refused(tmp_path):
     source = tmp_path / "x.in.yaml"
     source.write_text("Resources:\n  #copy Resources: RotationFunctionRole\n  #with \"no such text\" => \"x\"\n")

@@ -120,6 +120,53 @@ def test_the_units_guard_outlives_the_unit_and_the_function_checks_the_fleets_ke
     assert variables["SECRET_KEY_ARN"] == {"Fn::GetAtt": ["SecretKey", "Arn"]}
 
 
+def _denies(statement: dict, action: str, arn: str, context: dict) -> bool:
+    """Whether `statement` (a Deny, its principal condition already checked) denies the request,
+    as IAM evaluates its String conditions (local/iam_policy.py): beside an allow of everything."""
+    from local.iam_policy import Resource, evaluate
+    deny = {key: statement[key] for key in ("Sid", "Effect", "Action", "Resource")}
+    deny["Condition"] = {op: keys for op, keys in statement["Condition"].items() if op.startswith("String")}
+    allow = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    return evaluate([deny, allow], action, [Resource(arn, context)]).explicit_deny == statement["Sid"]
+
+
+def test_the_hosts_role_reads_a_unit_secret_only_from_the_units_instances(unit):
+    """Threat 36: the shared hosts' role (any local user of any fleet host can take its credentials
+    from IMDS) reads and describes a unit's secret only from that unit's instances: denied from any
+    other instance, and off any instance (no ec2:SourceInstanceARN)."""
+    host_role = "arn:aws:iam::123456789012:role/fleet-hosts"
+    imports = {"fleet-DatabaseHostRoleArn": host_role, "fleet-RotationFunctionRoleArn": "arn:aws:iam::123456789012:role/fn"}
+    refs = {"RotatorStackName": "fleet", "DatabaseInstanceIds": ["i-0aaa", "i-0bbb"], "AWS::Partition": "aws",
+            "AWS::AccountId": "123456789012", "AWS::Region": "us-east-1", "AWS::StackName": "orders"}
+    statements = unit["Resources"]["DatabaseSecretPolicy"]["Properties"]["ResourcePolicy"]["Statement"]
+    deny = cfn.resolve(next(st for st in statements if st.get("Sid") == "DenyTheHostsRoleOnOtherInstances"), refs, imports=imports)
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert deny["Condition"]["ArnEquals"] == {"aws:PrincipalArn": host_role}
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/fleet/orders-AbC123"
+    for action in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"):
+        for instance in ("i-0aaa", "i-0bbb"):
+            assert not _denies(deny, action, arn, {"ec2:SourceInstanceARN": f"arn:aws:ec2:us-east-1:123456789012:instance/{instance}"})
+        for other in ("i-0ccc", "i-0aaaa", "i-0aa"):
+            assert _denies(deny, action, arn, {"ec2:SourceInstanceARN": f"arn:aws:ec2:us-east-1:123456789012:instance/{other}"})
+        assert _denies(deny, action, arn, {})
+
+
+def test_the_fleets_key_serves_only_secrets_under_its_prefix(fleet):
+    """Threat 37: the key policy's allows (the hosts' and the function's among them) are each enough
+    on their own, so the encryption-context condition is a deny of every use of the key for a secret
+    that is not under the fleet's prefix, or names none."""
+    statements = fleet["Resources"]["SecretKey"]["Properties"]["KeyPolicy"]["Statement"]
+    refs = {"AWS::Partition": "aws", "AWS::AccountId": "123456789012", "AWS::Region": "us-east-1", "AWS::StackName": "fleet"}
+    deny = cfn.resolve(next(st for st in statements if st.get("Sid") == "OnlyTheFleetsSecrets"), refs)
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"} and set(deny["Condition"]) == {"StringNotLike"}
+    prefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/"
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        assert not _denies(deny, action, "key", {"kms:EncryptionContext:SecretARN": prefix + "fleet/orders-AbC123"})
+        for other in (prefix + "fleet-eu/orders-AbC123", prefix + "other/x-AbC123", "arn:aws:secretsmanager:us-east-1:123456789012:secret:x"):
+            assert _denies(deny, action, "key", {"kms:EncryptionContext:SecretARN": other})
+        assert _denies(deny, action, "key", {})
+
+
 def test_a_with_that_matches_nothing_or_an_unknown_member_is_refused(tmp_path):
     source = tmp_path / "x.in.yaml"
     source.write_text("Resources:\n  #copy Resources: RotationFunctionRole\n  #with \"no such text\" => \"x\"\n")

@@ -7,7 +7,7 @@ extension ShippedDocument {
     public static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "9828b509411671c73a82344f159a4b020278e9031f2995c42e9b4c44a30d4533"),
+                .init(action: "aws:runShellScript", scriptSHA256: "9c33e3c790a95e57d96f37ce34dbb941d7f1354f5e7fd06036624b830cb1ff95"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -17,7 +17,7 @@ extension ShippedDocument {
             ]),
         .postgres: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "93beda8951634ca23460cbb02354e8d556482acab7cd05a8bb88767619507189"),
+                .init(action: "aws:runShellScript", scriptSHA256: "1697ad8e454cdd16177cdf1a7a7a907808a3af7debd073529572df28fb7ac9b1"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -27,7 +27,7 @@ extension ShippedDocument {
             ]),
         .sqlserver: ShippedDocument(
             steps: [
-                .init(action: "aws:runPowerShellScript", scriptSHA256: "739c3895fad9c345976cb0410c02ab1b38997e4bc1853e56d9e3d059bc8a89c8"),
+                .init(action: "aws:runPowerShellScript", scriptSHA256: "f91225b42b9b8634386ebb2f63191911f5e5ba7a2e82c9e6d765f4deca6a4d11"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

@@ -231,17 +231,16 @@ function Read-Secret([string]$Id, [string]$VersionId, [string]$Stage, [string]$W
 # layout, where whoever can make a secret under the fleet's prefix chooses its tags and its master),
 # read as hosts/linux/secret.py reads them (enrolled): one line per secret, '<secret ARN> <login>
 # [<master secret ARN>]' (complete ARNs, single spaces; # starts a comment line), in
-# %ProgramData%\rotator\enrolled, which, like the lock directory it lies in, SYSTEM or Administrators
-# own and nobody else may write. Returns @(login, master ('' for none)); exit 3, nothing changed, when
-# the secret is not listed or the file could be read two ways (a duplicate, an odd byte).
-function Read-EnrolledEntry([string]$Id) {
-    $directory = Join-Path ([Environment]::GetFolderPath('CommonApplicationData')) 'rotator'
-    $path = Join-Path $directory 'enrolled'
+# $Path (%ProgramData%\rotator\enrolled), which, like the lock directory it lies in, SYSTEM or
+# Administrators own and nobody else may write. Returns @(login, master ('' for none)); exit 3, nothing
+# changed, when the secret is not listed or the file could be read two ways (a duplicate, an odd byte).
+function Read-EnrolledEntry([string]$Path, [string]$Id) {
+    $directory = [System.IO.Path]::GetDirectoryName($Path)
     $trusted = @('NT AUTHORITY\SYSTEM', 'BUILTIN\Administrators')
     $writeRights = [System.Security.AccessControl.FileSystemRights]'Write, Delete, ChangePermissions, TakeOwnership'
-    foreach ($item in @($directory, $path)) {
+    foreach ($item in @($directory, $Path)) {
         if (-not (Test-Path -LiteralPath $item)) {
-            Write-RotatorError "the enrolment file $path cannot be read: this host's owner lists there the secrets that may change a login on it, and this host lists none"
+            Write-RotatorError "the enrolment file $Path cannot be read: this host's owner lists there the secrets that may change a login on it, and this host lists none"
             exit 3
         }
         $acl = Get-Acl -LiteralPath $item
@@ -252,9 +251,9 @@ function Read-EnrolledEntry([string]$Id) {
             exit 3
         }
     }
-    $bytes = [System.IO.File]::ReadAllBytes($path)
+    $bytes = [System.IO.File]::ReadAllBytes($Path)
     if (@($bytes | Where-Object { $_ -ne 10 -and $_ -ne 13 -and ($_ -lt 32 -or $_ -gt 126) }).Count -ne 0) {
-        Write-RotatorError "the enrolment file $path holds a byte that is not printable ASCII: nothing was changed"
+        Write-RotatorError "the enrolment file $Path holds a byte that is not printable ASCII: nothing was changed"
         exit 3
     }
     # A Dictionary compares its string keys ordinally, where a hashtable would ignore case.
@@ -270,11 +269,11 @@ function Read-EnrolledEntry([string]$Id) {
         $fields = $line -csplit ' '
         if ($fields.Count -lt 2 -or $fields.Count -gt 3 -or $fields[0] -cnotmatch $reCompleteSecretArn -or
             $fields[1] -cnotmatch '^[A-Za-z0-9_.@+=-]{1,128}$' -or ($fields.Count -eq 3 -and $fields[2] -cnotmatch $reCompleteSecretArn)) {
-            Write-RotatorError "line $number of the enrolment file $path is not '<secret ARN> <login> [<master secret ARN>]' (complete ARNs, single spaces): nothing was changed"
+            Write-RotatorError "line $number of the enrolment file $Path is not '<secret ARN> <login> [<master secret ARN>]' (complete ARNs, single spaces): nothing was changed"
             exit 3
         }
         if ($entries.ContainsKey($fields[0])) {
-            Write-RotatorError "the enrolment file $path lists the secret on line $number a second time: nothing was changed"
+            Write-RotatorError "the enrolment file $Path lists the secret on line $number a second time: nothing was changed"
             exit 3
         }
         $master = ''
@@ -282,7 +281,7 @@ function Read-EnrolledEntry([string]$Id) {
         $entries[$fields[0]] = @($fields[1], $master)
     }
     if (-not $entries.ContainsKey($Id)) {
-        Write-RotatorError "this host's enrolment file $path does not list the secret ${Id}: its owner adds the line that lets it change a login here; nothing was changed"
+        Write-RotatorError "this host's enrolment file $Path does not list the secret ${Id}: its owner adds the line that lets it change a login here; nothing was changed"
         exit 3
     }
     return $entries[$Id]
@@ -365,21 +364,28 @@ function Get-SecretText([string]$Name, [string]$Default, [int]$Limit, $From = $s
 $username = Get-SecretText 'username' '' 128
 # The shared layout pins each secret's login with its RotatorLogin tag, which only the secret's
 # administrators may change (its resource policy). The host reads it itself, as hosts/linux/flow.sh does.
-# But the secret's owner chooses its tags: this host's owner says which secret may change which login
-# through which master here (Read-EnrolledEntry), and the tag must name that login.
-$enrolled = $null
+$fleetDocument = $false
 if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin') {
-    $tagLogin = Read-LoginTag $secretId
-    if (-not (Test-Parameter $tagLogin '^[A-Za-z0-9_.@+=-]{1,128}$')) {
+    $fleetDocument = $true
+    $pinnedLogin = Read-LoginTag $secretId
+    if (-not (Test-Parameter $pinnedLogin '^[A-Za-z0-9_.@+=-]{1,128}$')) {
         Write-RotatorError 'the secret carries no RotatorLogin tag naming a login: an administrator pins it when enrolling the secret'
         exit 3
     }
-    $enrolled = Read-EnrolledEntry $secretId
-    $pinnedLogin = $enrolled[0]
-    if ($tagLogin -cne $pinnedLogin) {
-        Write-RotatorError "the secret's RotatorLogin tag names '$tagLogin', but this host lets the secret change only '$pinnedLogin'"
+}
+# But whoever can make a secret under the fleet's prefix chooses its tags and its master, and whoever
+# may publish the documents their Login: so this host's owner says which secret may change which login
+# through which master here (Read-EnrolledEntry), as on Linux. A fleet host needs the file; wherever it
+# exists it decides, whatever the Login parameter says.
+$enrolled = $null
+$enrolmentPath = Join-Path (Join-Path ([Environment]::GetFolderPath('CommonApplicationData')) 'rotator') 'enrolled'
+if ($action -eq 'set' -and ($fleetDocument -or (Test-Path -LiteralPath $enrolmentPath))) {
+    $enrolled = Read-EnrolledEntry $enrolmentPath $secretId
+    if ($pinnedLogin.Length -gt 0 -and $pinnedLogin -cne $enrolled[0]) {
+        Write-RotatorError "the stack pins '$pinnedLogin' (its document's Login or the secret's RotatorLogin tag), but this host lets the secret change only '$($enrolled[0])'"
         exit 3
     }
+    $pinnedLogin = $enrolled[0]
 }
 # The login the stack pins (the document's Login parameter): a version naming another changes nothing.
 if ($action -eq 'set' -and $pinnedLogin.Length -gt 0 -and $username -cne $pinnedLogin -and $username -cne ($pinnedLogin + '_clone')) {

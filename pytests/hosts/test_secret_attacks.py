@@ -281,6 +281,30 @@ def test_in_a_fleet_a_secret_uses_only_the_master_the_hosts_owner_enrolled_it_wi
     assert not host.server.login_exists(app + "_clone") and logs_in(host, app, app_password)
 
 
+@pytest.mark.chaos("Attacks: a document version whose Login pins nothing, on a fleet host (shared layout)")
+def test_a_document_whose_login_pins_nothing_does_not_switch_off_the_hosts_enrolment_file(host, tmp_path):
+    """Whoever may publish the documents (D) makes a version whose Login is empty (the document check
+    ignores its default) and empties the function's LOGIN_TAG: no pin reaches the host. A host with an
+    enrolment file still changes only what it lists (threat 38)."""
+    victim_password, app_password = "Victim-Pass-12", "App-Pass-12"
+    victim = host.new_login(victim_password)
+    app = host.new_login(app_password)
+    listed, _ = host.create_secret(host.secret_value(app, app_password))
+    arn, _ = host.create_secret(host.secret_value(victim, victim_password))
+    token = host.put_pending(arn, host.secret_value(victim, "Known-To-Attacker-1"))
+    enrolled = enrolment_file(tmp_path, f"{listed} {app}")
+
+    def run(secret: str, version: str):
+        return host.run(None, None, None, env=host.env(ROTATOR_ENROLLED_FILE=str(enrolled)),
+                        parameters={"Action": ["set"], "SecretId": [secret], "VersionId": [version], "Login": [""]})
+
+    expect_failure(run(arn, token), 3, "does not list the secret")
+    assert logs_in(host, victim, victim_password) and not logs_in(host, victim, "Known-To-Attacker-1")
+    # What the file lists still rotates through such a document.
+    pending = host.put_pending(listed, host.secret_value(app, "New-App-Pass-12"))
+    expect_result(run(listed, pending), "set", pending, "changed")
+
+
 def test_an_enrolment_file_that_can_be_read_two_ways_or_written_by_others_authorises_nothing(make_host, tmp_path):
     """The enrolment file is parsed strictly and trusted only as the lock directory is: each flaw
     below refuses (exit 3) a set the same file without the flaw allows."""

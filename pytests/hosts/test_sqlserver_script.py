@@ -85,7 +85,7 @@ def test_in_a_fleet_the_secrets_login_tag_is_read_before_the_pin_is_checked(tree
     secret without one (exit 3), and the pin check that follows compares the version with the tag."""
     statements = [text_of(s) for s in top_level_statements(tree)]
     read = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin')"))
-    assert "$tagLogin = Read-LoginTag $secretId" in statements[read] and re.search(r"\n\s*exit 3\n", statements[read])
+    assert "$pinnedLogin = Read-LoginTag $secretId" in statements[read] and re.search(r"\n\s*exit 3\n", statements[read])
     pin = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin.Length -gt 0"))
     assert statements.index("$username = Get-SecretText 'username' '' 128") < read < pin
     function = next(s for s in statements if s.startswith("function Read-LoginTag"))
@@ -95,22 +95,26 @@ def test_in_a_fleet_the_secrets_login_tag_is_read_before_the_pin_is_checked(tree
 
 @pytest.mark.chaos("Attacks: a secret's owner chooses another team's login or master by its tags (SQL Server, static)")
 def test_in_a_fleet_the_hosts_enrolment_file_decides_the_login_and_the_master(tree, script):
-    """As on Linux (threats 33, 34): under the lock, before the pin check and before any change, the
-    login comes from this host's enrolment file (the tag must agree, else exit 3), and a version
-    naming another master than the file's is refused (exit 3)."""
+    """As on Linux (threats 33, 34, 38): under the lock, before the pin check and before any change,
+    the login comes from this host's enrolment file whenever the document is the fleet's or the file
+    exists (a document whose Login is empty does not switch it off); a pin that differs exits 3, and
+    so does a version naming another master than the file's."""
     statements = [text_of(s) for s in top_level_statements(tree)]
     lock = statements.index("$secretLock = Enter-SecretLock $secretId")
-    read = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin')"))
+    tag = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin')"))
+    assert "$fleetDocument = $true" in statements[tag]
+    read = next(i for i, s in enumerate(statements)
+                if s.startswith("if ($action -eq 'set' -and ($fleetDocument -or (Test-Path -LiteralPath $enrolmentPath)))"))
     block = statements[read]
-    assert block.index("$enrolled = Read-EnrolledEntry $secretId") < block.index("$pinnedLogin = $enrolled[0]")
-    assert re.search(r"if \(\$tagLogin -cne \$pinnedLogin\) \{\n[^}]*\n\s*exit 3\n", block)
+    assert block.index("$enrolled = Read-EnrolledEntry $enrolmentPath $secretId") < block.index("$pinnedLogin = $enrolled[0]")
+    assert re.search(r"if \(\$pinnedLogin.Length -gt 0 -and \$pinnedLogin -cne \$enrolled\[0\]\) \{\n[^}]*\n\s*exit 3\n", block)
     pin = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin.Length -gt 0"))
     master = next(i for i, s in enumerate(statements) if s.startswith("if ($null -ne $enrolled -and $masterArn -cne $enrolled[1])"))
     assert re.search(r"\n\s*exit 3\n", statements[master])
     parsed = next(i for i, s in enumerate(statements) if s.startswith("if ($null -ne $secret.PSObject.Properties['masterarn'])"))
     first_change = next(i for i, s in enumerate(statements) if "Invoke-AdminOrFail" in s or "Set-LoginPassword" in s
                         or "Copy-PartnerLogin" in s)
-    assert lock < read < pin and parsed < master < first_change
+    assert lock < tag < read < pin and parsed < master < first_change
     function = next(s for s in statements if s.startswith("function Read-EnrolledEntry"))
     # Trusted as the lock directory is, parsed strictly: each refusal exits 3.
     for check in ("[System.IO.FileAttributes]::ReparsePoint", "$trusted -notcontains $acl.Owner", "$writers.Count -ne 0",

@@ -15,7 +15,7 @@ SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 ARCHITECTURE ?= x86_64
 export ARCHITECTURE
 
-.PHONY: build test unit-test e2e-test chaos demo deps apt-deps build-deps python-deps clean template
+.PHONY: build test unit-test e2e-test chaos demo deps apt-deps build-deps python-deps clean template deploy-fleet enroll
 
 build: libcurl
 	$(SWIFT_RELEASE)
@@ -146,6 +146,20 @@ deploy: sam-build
 	else \
 		echo "no samconfig.toml: guided deployment (it writes samconfig.toml)"; $(SAM) deploy --guided; \
 	fi
+
+# The shared layout (docs/deploying.md, "Deploying a fleet"): the shared rotator stack FLEET once per
+# account and region (template-fleet.yaml), then one stack per enrolled secret (template-secret.yaml),
+# which never changes the shared one. PARAMS: parameter overrides, Key=Value separated by spaces.
+FLEET ?= rotator
+deploy-fleet: tools build-deps
+	$(SAM) build --build-in-source --template-file template-fleet.yaml
+	$(SAM) deploy --stack-name "$(FLEET)" --capabilities CAPABILITY_IAM --resolve-s3 --no-fail-on-empty-changeset \
+		$(if $(PARAMS),--parameter-overrides $(PARAMS))
+
+enroll:
+	@test -n "$(NAME)" -a -n "$(PARAMS)" || { echo 'usage: make enroll NAME=<stack of this secret> PARAMS="DatabaseEngine=... LoginName=... DatabaseHost=... DatabaseInstanceIds=... SecretAdministratorArns=..." [FLEET=rotator]' >&2; exit 2; }
+	aws cloudformation deploy --template-file template-secret.yaml --stack-name "$(NAME)" --no-fail-on-empty-changeset \
+		--parameter-overrides RotatorStackName="$(FLEET)" $(PARAMS)
 
 rotate:
 	@test -n "$(SECRET_ID)" || { echo "usage: make rotate SECRET_ID=<secret name or ARN>" >&2; exit 2; }

@@ -252,7 +252,14 @@ class RequestAuthorization:
                 secret = secretsmanager_backends[ACCOUNT][REGION].secrets.get(secret_id)
             except Exception:
                 secret = None
-            return [Resource(secret.arn)] if secret is not None else None
+            if secret is None:
+                return None
+            # What IAM knows of a secret for its conditions: its tags (the shared layout's policy
+            # allows only secrets tagged for its fleet).
+            tags = {str(tag["Key"]): str(tag["Value"]) for tag in getattr(secret, "tags", None) or []}
+            context = {f"{prefix}{key}": value for key, value in tags.items()
+                       for prefix in ("secretsmanager:ResourceTag/", "aws:ResourceTag/")}
+            return [Resource(secret.arn, context)]
         if service == "ssm" and action in ("SendCommand", "GetDocument"):
             document = str(param("DocumentName" if action == "SendCommand" else "Name") or "")
             if not document.startswith("arn:"):

@@ -56,19 +56,37 @@ class UnresolvedIntrinsic(ValueError):
 
 
 def resolve(value: Any, refs: Mapping[str, Any], *, where: str = "",
-            conditions: Mapping[str, Any] | None = None) -> Any:
-    """Evaluate Ref / Fn::Sub / Fn::Join / Fn::GetAtt (for names given in `refs`), and Fn::If on
-    the template's `conditions` (Fn::Equals / Fn::Not / Fn::And / Fn::Or / Condition)."""
+            conditions: Mapping[str, Any] | None = None, imports: Mapping[str, Any] | None = None,
+            mappings: Mapping[str, Any] | None = None) -> Any:
+    """Evaluate Ref / Fn::Sub / Fn::Join / Fn::Split / Fn::GetAtt (for names given in `refs`),
+    Fn::ImportValue (from `imports`, another stack's exports), Fn::FindInMap (the template's
+    `mappings`), and Fn::If on the template's `conditions` (Fn::Equals / Fn::Not / Fn::And / Fn::Or /
+    Condition). A value resolving to AWS::NoValue (None) is left out of the list or mapping holding it."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    again = {"where": where, "conditions": conditions, "imports": imports, "mappings": mappings}
     if isinstance(value, list):
-        return [resolve(v, refs, where=where, conditions=conditions) for v in value]
+        return [v for v in (resolve(item, refs, **again) for item in value) if v is not None]
     if isinstance(value, dict) and len(value) == 1:
         (key, arg), = value.items()
+        if key == "Fn::ImportValue":
+            name = resolve(arg, refs, **again)
+            if imports is None or name not in imports:
+                raise UnresolvedIntrinsic(f"{where}: no export {name!r} to import")
+            return imports[name]
+        if key == "Fn::Split":
+            sep, text = arg
+            return str(resolve(text, refs, **again)).split(sep)
+        if key == "Fn::FindInMap":
+            names = [resolve(a, refs, **again) for a in arg]
+            try:
+                return (mappings or {})[names[0]][names[1]][names[2]]
+            except (KeyError, TypeError):
+                raise UnresolvedIntrinsic(f"{where}: no mapping {names}") from None
         if key == "Fn::If":
             name, if_true, if_false = arg
             chosen = if_true if condition_holds(name, refs, conditions, where=where) else if_false
-            return resolve(chosen, refs, where=where, conditions=conditions)
+            return resolve(chosen, refs, **again)
         if key == "Ref":
             if arg in refs:
                 return refs[arg]
@@ -80,8 +98,7 @@ def resolve(value: Any, refs: Mapping[str, Any], *, where: str = "",
             raise UnresolvedIntrinsic(f"{where}: cannot resolve !GetAtt {name}")
         if key == "Fn::Sub":
             if isinstance(arg, list):
-                template, extra = arg[0], {k: resolve(v, refs, where=where, conditions=conditions)
-                                           for k, v in arg[1].items()}
+                template, extra = arg[0], {k: resolve(v, refs, **again) for k, v in arg[1].items()}
             else:
                 template, extra = arg, {}
 
@@ -98,11 +115,12 @@ def resolve(value: Any, refs: Mapping[str, Any], *, where: str = "",
             return re.sub(r"\$\{([^}]+)\}", sub, template)
         if key == "Fn::Join":
             sep, parts = arg
-            return sep.join(str(resolve(p, refs, where=where, conditions=conditions)) for p in parts)
+            parts = resolve(parts, refs, **again)
+            return sep.join(str(p) for p in (parts if isinstance(parts, list) else [parts]))
         if key.startswith("Fn::") or key in ("Condition",):
             raise UnresolvedIntrinsic(f"{where}: intrinsic {key} not supported locally")
     if isinstance(value, dict):
-        return {k: resolve(v, refs, where=where, conditions=conditions) for k, v in value.items()}
+        return {k: v for k, v in ((k, resolve(v, refs, **again)) for k, v in value.items()) if v is not None}
     return value
 
 

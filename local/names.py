@@ -15,7 +15,8 @@ LOG_STREAM = "local/[$LATEST]function"
 TOPIC_NAME = "rotator-alerts"
 QUEUE_NAME = "rotator-alerts-inbox"
 
-HOST_ACTIONS = ["secretsmanager:GetSecretValue"]
+# The hosts read the secret; in the shared layout also its RotatorLogin tag (DescribeSecret).
+HOST_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
 STACK_NAME = "rotator-local"                # AWS::StackName of the local stack
 # The tag the template's policy requires on database hosts (its key is fixed in template.yaml);
 # HostTagValue is empty by default, and then the value is the stack's name.

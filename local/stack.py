@@ -43,6 +43,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -447,6 +448,8 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         from local.cfn import resolve
         refs = self._template_refs(template)
         variables = ((props.get("Environment") or {}).get("Variables") or {})
+        if "SecretKey" in json.dumps(variables):
+            refs["SecretKey.Arn"] = self._fleet_key_arn()   # the shared layout's SECRET_KEY_ARN
         env: dict[str, str] = {}
         for k, v in variables.items():
             value = resolve(v, refs, where=f"{FUNCTION_LOGICAL_NAME}.Environment.Variables.{k}")
@@ -532,10 +535,25 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         home.mkdir(parents=True, exist_ok=True)
         env["HOME"] = str(home)
         env["LANG"] = "C.UTF-8"
-        # Each 'host' has its own per-secret locks, as separate machines would (hosts/linux/flow.sh).
+        # Each 'host' has its own per-secret locks, as separate machines would (hosts/linux/flow.sh),
+        # and its owner's enrolment file (allow_on_host).
         env["ROTATOR_LOCK_DIR"] = str(home / "lock")
+        env["ROTATOR_ENROLLED_FILE"] = str(self.enrolment_file(instance_id))
         env.update(host_env)
         self.ssm.register_instance(instance_id, platform, env)
+
+    def enrolment_file(self, instance_id: str) -> Path:
+        """The host's /etc/rotator/enrolled (hosts/linux/secret.py, enrolled), in a directory of its own."""
+        return self.state_dir / "hosts" / instance_id / "etc" / "enrolled"
+
+    def allow_on_host(self, instance_id: str, secret_arn: str, login: str, master_arn: str = "") -> None:
+        """What the host's owner does to let an enrolled secret change a login on it in the shared
+        layout (docs/deploying.md, "Deploying a fleet"): one line in its enrolment file."""
+        path = self.enrolment_file(instance_id)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with path.open("a", encoding="ascii") as handle:
+            handle.write(" ".join(field for field in (secret_arn, login, master_arn) if field) + "\n")
+        path.chmod(0o600)
 
     def set_fault(self, instance_id: str, **kw: Any):
         """strip_result_line=True / never_answer=True (run_before_hanging=True) / end_as="TimedOut" /
@@ -579,6 +597,76 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self.database_secrets.append(arn)
         if configure_rotation:
             self.configure_rotation(arn)
+        return arn
+
+    # ------------------------------------------------------------------ the shared layout
+    def exports(self) -> dict[str, Any]:
+        """The template's exported outputs (template-fleet.yaml's), as this stack has them: what a
+        per-secret unit (template-secret.yaml) imports."""
+        from local.cfn import UnresolvedIntrinsic, resolve
+        refs = self._template_refs(self._template)
+        refs.update({"RotationFunction.Arn": self.function_arn,
+                     "RotationFunctionRole.Arn": self.role_arns["rotator-function"],
+                     "DatabaseHostRole.Arn": self.role_arns["rotator-db-host"],
+                     "SecretKey.Arn": self._fleet_key_arn()})
+        exported: dict[str, Any] = {}
+        for name, output in (self._template.get("Outputs") or {}).items():
+            if "Export" not in output:
+                continue
+            try:
+                exported[resolve(output["Export"]["Name"], refs)] = resolve(output["Value"], refs)
+            except UnresolvedIntrinsic as error:
+                raise RuntimeError(f"output {name} cannot be exported locally: {error}") from None
+        return exported
+
+    def _fleet_key_arn(self) -> str:
+        if not getattr(self, "_key_arn", None):
+            self._key_arn = self.client("kms").create_key(Description="the fleet's secrets (local)")["KeyMetadata"]["Arn"]
+        return self._key_arn
+
+    def enroll(self, unit_stack_name: str, parameters: dict[str, str],
+               unit_template: str | Path | None = None) -> str:
+        """Deploys a per-secret unit (template-secret.yaml) as CloudFormation would, as the admin:
+        its secret (value generated as GenerateSecretString does, name, tags, key), the secret's
+        resource policy and its rotation schedule, with the parameters given (as strings, lists
+        comma-separated) over the template's defaults. Nothing of this stack changes. Returns the
+        secret's ARN."""
+        from local.cfn import load_template, resolve
+        template = load_template(unit_template or self.repo / "template-secret.yaml")
+        specs = template.get("Parameters") or {}
+        unknown = set(parameters) - set(specs)
+        if unknown:
+            raise KeyError(f"the unit has no parameters {sorted(unknown)}")
+        refs: dict[str, Any] = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+                                "AWS::StackName": unit_stack_name, "AWS::URLSuffix": "amazonaws.com",
+                                "AWS::NoValue": None}
+        for name, spec in specs.items():
+            if name not in parameters and "Default" not in spec:
+                raise KeyError(f"the unit's parameter {name} has no default: give it")
+            value = str(parameters.get(name, spec.get("Default")))
+            refs[name] = value.split(",") if spec.get("Type") == "CommaDelimitedList" else value
+        resources = template["Resources"]
+        kw = {"refs": refs, "conditions": template.get("Conditions") or {}, "imports": self.exports(),
+              "mappings": template.get("Mappings") or {}}
+        secret = resolve(resources["DatabaseSecret"]["Properties"], where="DatabaseSecret", **kw)
+        generate = secret["GenerateSecretString"]
+        sm = self.client("secretsmanager")
+        value = json.loads(generate["SecretStringTemplate"])
+        value[generate["GenerateStringKey"]] = sm.get_random_password(
+            PasswordLength=int(generate["PasswordLength"]), ExcludePunctuation=bool(generate.get("ExcludePunctuation")),
+            RequireEachIncludedType=bool(generate.get("RequireEachIncludedType")))["RandomPassword"]
+        arn = sm.create_secret(Name=secret["Name"], Description=secret["Description"], KmsKeyId=secret["KmsKeyId"],
+                               SecretString=json.dumps(value), Tags=secret["Tags"])["ARN"]
+        self.database_secrets.append(arn)
+        refs["DatabaseSecret"] = arn
+        policy = resolve(resources["DatabaseSecretPolicy"]["Properties"], where="DatabaseSecretPolicy", **kw)
+        sm.put_resource_policy(SecretId=arn, ResourcePolicy=json.dumps(policy["ResourcePolicy"]),
+                               BlockPublicPolicy=bool(policy.get("BlockPublicPolicy")))
+        schedule = resolve(resources["RotationSchedule"]["Properties"], where="RotationSchedule", **kw)
+        if schedule["RotationLambdaARN"] != self.function_arn:
+            raise RuntimeError(f"the unit's schedule names {schedule['RotationLambdaARN']}, not this stack's function")
+        days = re.fullmatch(r"rate\((\d+) days?\)", schedule["RotationRules"]["ScheduleExpression"])
+        self.configure_rotation(arn, days=int(days[1]) if days else 85)
         return arn
 
     def _secret(self, arn: str) -> Any:

@@ -1,6 +1,6 @@
 """Every linter the repository answers to: `make lint` (python3 -m ops.lint).
 
-- cfn-lint on template.yaml: no error, no warning;
+- cfn-lint on template.yaml, template-fleet.yaml and template-secret.yaml: no error, no warning;
 - sam validate, and sam validate --lint (SAM CLI, from the tools virtualenv: `make tools`);
 - shellcheck on bootstrap and every shell script: `*.sh` files and files whose first line is a sh or
   bash shebang, outside build output and virtualenvs; and on the Linux host scripts of
@@ -8,7 +8,7 @@
 - shellcheck on each piece of those host scripts (hosts/linux/*.sh) as a file of its own, less the
   findings that only the joined script can settle (a variable or function another piece defines);
 - ruff on the Python of the repository (pyproject.toml), the host helpers (hosts/linux/*.py) included;
-- template.yaml is what `make template` makes from template.in.yaml and hosts/ (ops/template.py);
+- the templates are what `make template` makes from their sources and hosts/ (ops/template.py);
 - actionlint on .github/workflows/ (it runs shellcheck on the `run:` steps too).
 
 pytests/template runs each of these and fails on any finding. Nothing here needs the network: SAM
@@ -29,6 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO / ".build-tools" / "venv" / "bin"
 TEMPLATE = REPO / "template.yaml"
+# Every deployable template: the single stack, and the shared layout's two (docs/deploying.md).
+TEMPLATES = [TEMPLATE, REPO / "template-fleet.yaml", REPO / "template-secret.yaml"]
 HOST_PIECES = REPO / "hosts" / "linux"
 # What a piece of a host script cannot know alone: the variables the prologue and the flow assign,
 # and whether a function another piece calls passes arguments. The joined script is checked in full.
@@ -133,7 +135,7 @@ def cfn_lint() -> Result:
     exe = tool("cfn-lint")
     if exe is None:
         return _missing("cfn-lint", "cfn-lint")
-    return _run("cfn-lint", [exe, str(TEMPLATE)], cwd=REPO)
+    return _run("cfn-lint", [exe, *map(str, TEMPLATES)], cwd=REPO)
 
 
 def sam_validate(lint: bool) -> Result:

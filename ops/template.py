@@ -16,13 +16,29 @@ which becomes those files (beside the script) joined, each engine module without
 already defined). pytests/template/test_generated.py fails when the committed template.yaml is not
 what this makes.
 
+The two templates of the shared layout (docs/deploying.md, "Deploying a fleet") are built from the
+same parts: template-fleet.in.yaml (the shared rotator stack) and template-secret.in.yaml (the
+per-secret unit) take sections' members from template.in.yaml by name, with a line
+
+    #copy Resources: RotationFunction RotationFunctionRole
+
+at the members' indentation, which becomes those members as template.in.yaml has them (the comment
+lines above each included), followed by any number of
+
+    #with "text in them" => "what it becomes"
+
+(JSON strings; every occurrence in the copied members is replaced and there must be one; a "\n" in
+the new text starts a line at the indentation of the line it replaces; an empty new text removes
+the line). So a document, the function or a policy is written once, and what differs between the
+layouts is said where it differs.
+
 It also writes Sources/Rotation/ShippedDocuments.swift: for each engine's SSM document, what the
 rotation function and the operator commands compare the deployed document with before they send
 it to any host (the SHA-256 of its script as the SSM agent runs it, its plugin, its parameters); a
 document version is run only when it matches, and every command names that version
 (DocumentVerifier, docs/THREAT-MODEL.md).
 
-    python3 -m ops.template          write template.yaml and ShippedDocuments.swift
+    python3 -m ops.template          write the templates and ShippedDocuments.swift
     python3 -m ops.template --check  exit 1 when either is out of date
 """
 
@@ -31,6 +47,7 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -40,6 +57,9 @@ from local import cfn, ssm_runner
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "template.in.yaml"
 OUTPUT = REPO / "template.yaml"
+# The shared layout: source -> generated template.
+FLEET_TEMPLATES = {REPO / "template-fleet.in.yaml": REPO / "template-fleet.yaml",
+                   REPO / "template-secret.in.yaml": REPO / "template-secret.yaml"}
 SWIFT_OUTPUT = REPO / "Sources" / "Rotation" / "ShippedDocuments.swift"
 
 HEADER = (
@@ -49,6 +69,8 @@ HEADER = (
 
 HOST_SCRIPT = re.compile(r"^(?P<indent> *)(?P<lead>- |[A-Za-z0-9]+: )!HostScript (?P<path>\S+)[ ]*$")
 INCLUDE = re.compile(r"^#include (?P<files>\S+(?: \S+)*)$")
+COPY = re.compile(r"^(?P<indent> *)#copy (?P<section>[A-Za-z]+): (?P<names>[A-Za-z0-9]+(?: [A-Za-z0-9]+)*)[ ]*$")
+WITH = re.compile(r"^ *#with (?P<old>\"(?:[^\"\\]|\\.)*\") => (?P<new>\"(?:[^\"\\]|\\.)*\")[ ]*$")
 
 
 class TemplateError(ValueError):
@@ -95,11 +117,95 @@ def script_text(path: Path) -> str:
     return text
 
 
+def members(text: str, section: str) -> dict[str, list[str]]:
+    """A top-level section's members (two-space keys) as their lines, each with the comment lines
+    just above it."""
+    found: dict[str, list[str]] = {}
+    inside, pending, current = False, [], None
+    for line in text.splitlines(keepends=True):
+        if line[:1] not in ("", " ", "\n", "#"):
+            inside, pending, current = line.startswith(f"{section}:"), [], None
+            continue
+        if not inside:
+            continue
+        key = re.match(r"^  ([A-Za-z0-9]+):", line)
+        if key:
+            current = found[key[1]] = pending + [line]
+            pending = []
+        elif line.startswith("  # ----"):     # a heading of the file's own, not of the member
+            pending = []
+        elif line.startswith("  #"):
+            pending.append(line)
+        elif line.strip() == "":
+            pending = []
+            if current is not None:
+                current.append(line)
+        elif current is not None:
+            current.extend(pending + [line])
+            pending = []
+    for lines in found.values():
+        while lines and not lines[-1].strip():
+            lines.pop()
+    return found
+
+
+def _substitute(lines: list[str], old: str, new: str, where: str) -> list[str]:
+    out, used = [], False
+    for line in lines:
+        if old not in line:
+            out.append(line)
+            continue
+        used = True
+        if not new:
+            continue
+        indent = line[:len(line) - len(line.lstrip(" "))]
+        first, *rest = line.replace(old, new).rstrip("\n").split("\n")
+        out.append(first + "\n")
+        out.extend(indent + more + "\n" for more in rest)
+    if not used:
+        raise TemplateError(f"{where}: #with {json.dumps(old)} matches nothing in what it copies")
+    return out
+
+
+def expand_copies(source: Path, base: Path = SOURCE) -> list[str]:
+    """The source's lines with each `#copy` (and its `#with` lines) replaced by the members it
+    names, as `base` has them."""
+    base_text = base.read_text(encoding="utf-8")
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    out: list[str] = []
+    number = 0
+    while number < len(lines):
+        match = COPY.match(lines[number].rstrip("\n"))
+        if not match:
+            if lines[number].lstrip().startswith(("#copy", "#with")):
+                raise TemplateError(f"{source.name}:{number + 1}: not a #copy or #with line as ops/template.py reads them")
+            out.append(lines[number])
+            number += 1
+            continue
+        where = f"{source.name}:{number + 1}"
+        available = members(base_text, match["section"])
+        copied: list[str] = []
+        for name in match["names"].split():
+            if name not in available:
+                raise TemplateError(f"{where}: {base.name} has no {match['section']} member {name}")
+            copied.extend(available[name])
+            copied.append("\n")
+        copied.pop()
+        number += 1
+        while number < len(lines) and WITH.match(lines[number].rstrip("\n")):
+            pair = WITH.match(lines[number].rstrip("\n"))
+            copied = _substitute(copied, json.loads(pair["old"]), json.loads(pair["new"]), f"{source.name}:{number + 1}")
+            number += 1
+        out.extend(copied)
+    return out
+
+
 def render(source: Path = SOURCE, root: Path = REPO) -> str:
-    """template.yaml's text: the source with each `!HostScript` line replaced by the script as a
-    literal block scalar (`|`), indented two spaces past the line."""
-    out = [HEADER]
-    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(keepends=True), 1):
+    """A template's text: the source (its `#copy` lines expanded) with each `!HostScript` line
+    replaced by the script as a literal block scalar (`|`), indented two spaces past the line."""
+    out = [HEADER if source == SOURCE else HEADER.replace("template.in.yaml", f"{source.name} (and template.in.yaml)")]
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True) if source == SOURCE else expand_copies(source)
+    for number, line in enumerate(lines, 1):
         match = HOST_SCRIPT.match(line.rstrip("\n"))
         if not match:
             if "!HostScript" in line:
@@ -174,7 +280,14 @@ def render_swift(template_text: str) -> str:
 def outputs() -> dict[Path, str]:
     """Each generated file and the text it must hold."""
     text = render()
-    return {OUTPUT: text, SWIFT_OUTPUT: render_swift(text)}
+    generated = {OUTPUT: text, SWIFT_OUTPUT: render_swift(text)}
+    for source, output in FLEET_TEMPLATES.items():
+        generated[output] = render(source)
+    # One binary serves both layouts: the shared stack's documents must be what it ships.
+    fleet = generated[REPO / "template-fleet.yaml"]
+    if render_swift(fleet) != generated[SWIFT_OUTPUT]:
+        raise TemplateError("template-fleet.yaml's documents differ from template.yaml's in what the function checks (ShippedDocuments)")
+    return generated
 
 
 def _shown(path: Path) -> str:

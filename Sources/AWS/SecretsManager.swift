@@ -12,10 +12,17 @@ public struct SecretDescription: Sendable, Equatable {
     /// Milliseconds since the Unix epoch.
     public let lastRotatedMilliseconds: Int64?
     public let nextRotationMilliseconds: Int64?
+    /// The secret's tags, key -> value. In the shared (fleet) layout one of them pins the login a
+    /// version may name (RotatorLogin); only the secret's administrators may change its tags.
+    public let tags: [String: String]
+    /// The KMS key that encrypts the secret's value, as Secrets Manager names it (a key ID, a key
+    /// ARN or an alias ARN); nil when the secret uses the account's aws/secretsmanager key.
+    public let kmsKeyId: String?
 
     public init(arn: String, rotationEnabled: Bool?, versionIdsToStages: [String: [String]], name: String? = nil,
                 rotationLambdaArn: String? = nil, rotationSchedule: RotationSchedule? = nil,
-                lastRotatedMilliseconds: Int64? = nil, nextRotationMilliseconds: Int64? = nil) {
+                lastRotatedMilliseconds: Int64? = nil, nextRotationMilliseconds: Int64? = nil, tags: [String: String] = [:],
+                kmsKeyId: String? = nil) {
         self.arn = arn
         self.rotationEnabled = rotationEnabled
         self.versionIdsToStages = versionIdsToStages
@@ -24,6 +31,8 @@ public struct SecretDescription: Sendable, Equatable {
         self.rotationSchedule = rotationSchedule
         self.lastRotatedMilliseconds = lastRotatedMilliseconds
         self.nextRotationMilliseconds = nextRotationMilliseconds
+        self.tags = tags
+        self.kmsKeyId = kmsKeyId
     }
 
     /// The version that holds `stage`, if any.
@@ -127,6 +136,13 @@ public final class SecretsManagerClient: SecretsManagerAPI, SecretVersionsAPI {
         for (version, labels) in out["VersionIdsToStages"]?.objectValue ?? [] {
             stages[version] = labels.arrayValue?.compactMap(\.stringValue) ?? []
         }
+        var tags: [String: String] = [:]
+        for tag in out["Tags"]?.arrayValue ?? [] {
+            guard let key = tag["Key"]?.stringValue, let value = tag["Value"]?.stringValue else {
+                throw .malformedResponse(operation: "DescribeSecret", reason: "a tag without Key or Value")
+            }
+            tags[key] = value
+        }
         var schedule: RotationSchedule?
         if let rules = out["RotationRules"], rules.objectValue != nil {
             schedule = RotationSchedule(scheduleExpression: rules["ScheduleExpression"]?.stringValue,
@@ -137,7 +153,8 @@ public final class SecretsManagerClient: SecretsManagerAPI, SecretVersionsAPI {
             arn: arn, rotationEnabled: out["RotationEnabled"]?.boolValue, versionIdsToStages: stages,
             name: out["Name"]?.stringValue, rotationLambdaArn: out["RotationLambdaARN"]?.stringValue,
             rotationSchedule: schedule, lastRotatedMilliseconds: epochMilliseconds(out["LastRotatedDate"]),
-            nextRotationMilliseconds: epochMilliseconds(out["NextRotationDate"]))
+            nextRotationMilliseconds: epochMilliseconds(out["NextRotationDate"]), tags: tags,
+            kmsKeyId: out["KmsKeyId"]?.stringValue)
     }
 
     public func listSecretVersionIds(_ secretId: String) throws(AWSError) -> [SecretVersionEntry] {

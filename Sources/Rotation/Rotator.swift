@@ -23,15 +23,27 @@ public final class Rotator {
     /// The end of the invocation this rotator serves (epoch milliseconds). A rotator is made per
     /// invocation, from the same value as the deadline its AWS clients stop at.
     private let deadlineMilliseconds: Int64
+    /// The tag whose value is the only login (and its `_clone`) a version of the secret may name,
+    /// when one function serves many secrets (the shared layout, docs/deploying.md "Deploying a
+    /// fleet"): there the documents cannot pin a login, and the secret's resource policy lets only
+    /// its administrators change its tags. nil: the stack's documents pin it (the single stack).
+    private let loginTag: String?
+    /// The ARN of the one KMS key every secret of the shared layout is encrypted with (its unit names
+    /// it). A secret on any other key, the account's aws/secretsmanager above all, which every
+    /// principal of the account may use, is one nobody enrolled through a unit: refused before
+    /// anything is read or sent. nil: the single stack, whose secret the stack itself created.
+    private let secretKeyArn: String?
 
     public init(secrets: SecretsManagerAPI, hosts: HostRunner, alerts: AlertPublisher, passwordPolicy: PasswordPolicy, clock: MillisecondClock,
-                deadlineMilliseconds: Int64) {
+                deadlineMilliseconds: Int64, loginTag: String? = nil, secretKeyArn: String? = nil) {
         self.secrets = secrets
         self.hosts = hosts
         self.alerts = alerts
         self.passwordPolicy = passwordPolicy
         self.clock = clock
         self.deadlineMilliseconds = deadlineMilliseconds
+        self.loginTag = loginTag
+        self.secretKeyArn = secretKeyArn
     }
 
     /// Runs one step. Returns normally when the step's work is done (or was already done). Every
@@ -50,6 +62,7 @@ public final class Rotator {
     private func runStep(_ event: RotationEvent, logger: Logger) throws(RotationError) {
         let description = try aws { () throws(AWSError) in try secrets.describeSecret(event.secretId) }
         let log = logger.with(("step", event.step.rawValue), ("secretArn", description.arn))
+        try requireFleetKey(description)
         let work = try checkGuard(event, description, log)
         if work == .none { return }
         let context = StepContext(event: event, arn: description.arn, description: description, logger: log)
@@ -229,6 +242,7 @@ public final class Rotator {
             } catch {
                 return .invalidSecret("AWSCURRENT: \(error)")
             }
+            try requirePinnedLogin(settled, "AWSCURRENT", c)
             let command = try HostCommand(action: .set, secretArn: c.arn, versionId: c.token)
             let results = try hosts.run(command, engine: settled.engine, on: settled.instanceIds, step: c.event.step,
                                         untilMilliseconds: deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
@@ -353,10 +367,43 @@ public final class Rotator {
 
     private func currentSecret(_ c: StepContext) throws(RotationError) -> (versionId: String, secret: DatabaseSecret) {
         let value = try aws { () throws(AWSError) in try secrets.getSecretValue(c.arn, .stage(SecretStage.current)) }
+        let current: DatabaseSecret
         do {
-            return (value.versionId, try DatabaseSecret.parse(value.secretString, secretArn: c.arn))
+            current = try DatabaseSecret.parse(value.secretString, secretArn: c.arn)
         } catch {
             throw .invalidSecret("AWSCURRENT: \(error)")
+        }
+        try requirePinnedLogin(current, "AWSCURRENT", c)
+        return (value.versionId, current)
+    }
+
+    /// The shared layout's key check (`secretKeyArn`). Secrets Manager names the key as it was given
+    /// (key ID or ARN; an alias ARN, which anyone allowed to update the alias could repoint, is refused).
+    private func requireFleetKey(_ description: SecretDescription) throws(RotationError) {
+        guard let secretKeyArn else { return }
+        let keyId = secretKeyArn.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init)
+        guard let used = description.kmsKeyId, used == secretKeyArn || used == keyId else {
+            throw .invalidSecret("the secret is encrypted with \(description.kmsKeyId.map { Identifiers.quoted($0, limit: 256) } ?? "aws/secretsmanager"), "
+                + "not the fleet's key \(secretKeyArn): only a secret enrolled through a unit (template-secret.yaml) is rotated here; "
+                + "nothing was sent to the hosts")
+        }
+    }
+
+    /// With a login tag (the shared layout), refuses a version naming any login but the tag's value
+    /// and its `_clone`, before any host command: whoever may write the secret (not its tags) must
+    /// not choose which login a host administrator changes. A secret without the tag is refused:
+    /// the function of a fleet rotates only logins an administrator pinned. The host checks the
+    /// same tag itself (hosts/linux/flow.sh), so neither relies on the other.
+    private func requirePinnedLogin(_ version: DatabaseSecret, _ stage: String, _ c: StepContext) throws(RotationError) {
+        guard let loginTag else { return }
+        guard let pinned = c.description.tags[loginTag], !pinned.isEmpty else {
+            throw .invalidSecret("the secret carries no \(loginTag) tag naming the login it rotates: "
+                + "an administrator pins it when enrolling the secret; nothing was sent to the hosts")
+        }
+        let allowed = [pinned, pinned + DatabaseSecret.cloneSuffix]
+        guard allowed.contains(where: { $0.unicodeScalars.elementsEqual(version.username.unicodeScalars) }) else {
+            throw .invalidSecret("\(stage)'s \"username\" (\(Identifiers.quoted(version.username, limit: 256))) is not the login "
+                + "the secret's \(loginTag) tag pins (\(Identifiers.quoted(pinned, limit: 256)), or its _clone); nothing was sent to the hosts")
         }
     }
 

@@ -7,7 +7,7 @@ extension ShippedDocument {
     public static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "f86bd7c14789892ac47dbafa73f9bd76204f5d0b08b1ffa7a6e7a376f33cf980"),
+                .init(action: "aws:runShellScript", scriptSHA256: "9c33e3c790a95e57d96f37ce34dbb941d7f1354f5e7fd06036624b830cb1ff95"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -17,7 +17,7 @@ extension ShippedDocument {
             ]),
         .postgres: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "2ed1c90f232f863098449440b890205bc32757e39fc639c2292124b104676949"),
+                .init(action: "aws:runShellScript", scriptSHA256: "1697ad8e454cdd16177cdf1a7a7a907808a3af7debd073529572df28fb7ac9b1"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -27,7 +27,7 @@ extension ShippedDocument {
             ]),
         .sqlserver: ShippedDocument(
             steps: [
-                .init(action: "aws:runPowerShellScript", scriptSHA256: "93d2ed6612cf8f8b0912544c7adf3e67a15f9a917bb2518d73f52f45b09e53e6"),
+                .init(action: "aws:runPowerShellScript", scriptSHA256: "f91225b42b9b8634386ebb2f63191911f5e5ba7a2e82c9e6d765f4deca6a4d11"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

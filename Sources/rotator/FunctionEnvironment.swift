@@ -5,6 +5,10 @@ struct FunctionEnvironment {
     let documents: [Engine: String]
     let alertTopicArn: String?
     let passwordPolicy: PasswordPolicy
+    /// LOGIN_TAG: in the shared layout, the secret tag that pins each secret's login (Rotator).
+    let loginTag: String?
+    /// SECRET_KEY_ARN: in the shared layout, the key every enrolled secret is encrypted with (Rotator).
+    let secretKeyArn: String?
 
     static let documentVariables: [(Engine, String)] = Engine.allCases.map { ($0, $0.documentVariable) }
 
@@ -24,6 +28,8 @@ struct FunctionEnvironment {
             guard let value = Int(text) else { throw .configuration("PASSWORD_LENGTH is not a number") }
             length = value
         }
+        loginTag = environment["LOGIN_TAG"].flatMap { $0.isEmpty ? nil : $0 }
+        secretKeyArn = environment["SECRET_KEY_ARN"].flatMap { $0.isEmpty ? nil : $0 }
         passwordPolicy = try PasswordPolicy(length: length, excludeCharacters: environment["EXCLUDE_CHARACTERS"] ?? "")
     }
 }

@@ -62,7 +62,8 @@ do {
                     hosts: HostRunner(ssm: SSMClient(ssm.until(deadline)), documents: functionEnvironment.documents, verifier: documents,
                                       clock: clock),
                     alerts: AlertPublisher(sns: SNSClient(sns.until(deadline)), topicArn: functionEnvironment.alertTopicArn),
-                    passwordPolicy: functionEnvironment.passwordPolicy, clock: clock, deadlineMilliseconds: deadline)
+                    passwordPolicy: functionEnvironment.passwordPolicy, clock: clock, deadlineMilliseconds: deadline,
+                    loginTag: functionEnvironment.loginTag, secretKeyArn: functionEnvironment.secretKeyArn)
         },
         clock: clock, metrics: StepMetrics(clock: clock))
 } catch {

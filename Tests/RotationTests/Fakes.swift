@@ -15,6 +15,8 @@ final class FakeSecretsManager: SecretsManagerAPI {
     struct Version { var stages: [String]; var secretString: String? }
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db/app-AbCdEf"
     var rotationEnabled: Bool? = true
+    var tags: [String: String] = [:]
+    var kmsKeyId: String?
     var versions: [String: Version] = [:]
     var calls: [String] = []
     var rotationTokensSeen: [String?] = []
@@ -46,7 +48,8 @@ final class FakeSecretsManager: SecretsManagerAPI {
         calls.append("DescribeSecret")
         guard secretId == arn else { throw serviceError("ResourceNotFoundException") }
         return SecretDescription(arn: arn, rotationEnabled: rotationEnabled,
-                                 versionIdsToStages: versions.mapValues(\.stages).filter { !$0.value.isEmpty })
+                                 versionIdsToStages: versions.mapValues(\.stages).filter { !$0.value.isEmpty }, tags: tags,
+                                 kmsKeyId: kmsKeyId)
     }
 
     func getSecretValue(_ secretId: String, _ selector: SecretVersionSelector) throws(AWSError) -> SecretValue {

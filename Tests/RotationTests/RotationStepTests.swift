@@ -24,10 +24,14 @@ final class World {
     let hosts: HostRunner
     let alerts: AlertPublisher
     var deadline: Int64
+    /// The function's LOGIN_TAG (the shared layout); nil as in the single stack.
+    var loginTag: String?
+    /// The function's SECRET_KEY_ARN (the shared layout); nil as in the single stack.
+    var secretKeyArn: String?
     /// A rotator per invocation, as the function makes one: for the invocation ending at `deadline`.
     var rotator: Rotator {
         Rotator(secrets: secrets, hosts: hosts, alerts: alerts, passwordPolicy: try! PasswordPolicy(), clock: clock,
-                deadlineMilliseconds: deadline)
+                deadlineMilliseconds: deadline, loginTag: loginTag, secretKeyArn: secretKeyArn)
     }
 
     /// `placeholder`: AWSCURRENT holds the deployment's random password (`placeholderPassword`),

@@ -40,8 +40,41 @@ read_secret fields "$region" "$secret_id" --version-id "$version_id" parse "$act
     && IFS= read -r password && IFS= read -r probe_password; } < <(printf '%s\n' "$secret_lines") \
   || fail 4 "the secret JSON could not be read"
 
-# The login the stack pins (the document's Login parameter): a version naming another changes nothing.
-# (Empty only where one set of documents serves many logins: the local stack.)
+# The shared layout pins each secret's login with its RotatorLogin tag, which only the secret's
+# administrators may change (its resource policy denies TagResource to everyone else). The host reads
+# it itself, so the pin holds whatever the function was told.
+fleet_document=no
+if [ "$action" = set ] && [ "$pinned_login" = tag:RotatorLogin ]; then
+  fleet_document=yes
+  pinned_login=$(aws secretsmanager describe-secret --region "$region" --secret-id "$secret_id" \
+      --query "Tags[?Key=='RotatorLogin'].Value" --output json --cli-connect-timeout 10 --cli-read-timeout 30 \
+      2>"$work/aws.err" | python3 -I -c 'import json, sys; v = json.load(sys.stdin); print(v[0] if len(v) == 1 else "")' \
+      2>>"$work/aws.err") || fail 4 "the secret's tags cannot be read: $(first_line "$work/aws.err")"
+  [[ $pinned_login =~ ^[A-Za-z0-9_.@+=-]{1,128}$ ]] \
+    || fail 3 "the secret carries no RotatorLogin tag naming a login: an administrator pins it when enrolling the secret"
+fi
+# But whoever can make a secret under the fleet's prefix chooses its tags and its master, and whoever
+# may publish the documents their Login: so this host's owner, not the secret's or the documents',
+# says which secret may change which login through which master here, in a file only root may write
+# (secret.py, enrolled). A fleet host needs it; wherever it exists it decides, whatever the Login
+# parameter says (a document version whose Login is empty does not switch it off). The path's
+# override is for the tests, as ROTATOR_LOCK_DIR's: the agent's environment is the host's, and a
+# document parameter reaches this script only as an SSM_ variable.
+enrolled_file=${ROTATOR_ENROLLED_FILE:-/etc/rotator/enrolled}
+if [ "$action" = set ] && { [ "$fleet_document" = yes ] || [ -e "$enrolled_file" ] || [ -L "$enrolled_file" ]; }; then
+  enrolment=$(python3 -I -c "$helper" enrolled "$enrolled_file" "$secret_id" 2>"$work/enrolled.err") \
+    || fail 3 "$(first_line "$work/enrolled.err")"
+  { IFS= read -r enrolled_master && IFS= read -r enrolled_login; } < <(printf '%s\n' "$enrolment") \
+    || fail 6 "the enrolment entry could not be read"
+  [ -z "$pinned_login" ] || [ "$pinned_login" = "$enrolled_login" ] \
+    || fail 3 "the stack pins '$pinned_login' (its document's Login or the secret's RotatorLogin tag), but this host lets the secret change only '$enrolled_login'"
+  pinned_login=$enrolled_login
+  [ "$masterarn" = "$enrolled_master" ] \
+    || fail 3 "the version names the master secret '$masterarn', but this host lets the secret use only '$enrolled_master' ('' for none)"
+fi
+# The login the stack pins (the document's Login parameter, the secret's tag, the host's enrolment
+# file above): a version naming another changes nothing. (Empty only where one set of documents serves
+# many logins without tags or enrolment file: the local single-stack documents.)
 if [ "$action" = set ] && [ -n "$pinned_login" ] && [ "$username" != "$pinned_login" ] \
     && [ "$username" != "${pinned_login}_clone" ]; then
   fail 3 "the version names the login '$username', but this stack rotates only '$pinned_login' (and '${pinned_login}_clone')"

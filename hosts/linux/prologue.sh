@@ -50,7 +50,9 @@ re_version_id='^[A-Za-z0-9-]{32,64}$'
 [[ $action =~ $re_action ]] || fail 2 "parameter Action is missing or does not match $re_action"
 [[ $secret_id =~ $re_secret_id ]] || fail 2 "parameter SecretId is missing or does not match $re_secret_id"
 [[ $version_id =~ $re_version_id ]] || fail 2 "parameter VersionId is missing or does not match $re_version_id"
-re_login='^[A-Za-z0-9_.@+=-]{0,128}$'
+# A login name, or tag:RotatorLogin in the shared (fleet) layout, whose documents serve many secrets:
+# there the secret's own tag names the login (flow.sh reads it).
+re_login='^([A-Za-z0-9_.@+=-]{0,128}|tag:RotatorLogin)$'
 [[ $pinned_login =~ $re_login ]] || fail 2 "parameter Login does not match $re_login"
 region=$(printf '%s\n' "$secret_id" | cut -d : -f 4)
 

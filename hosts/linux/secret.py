@@ -14,10 +14,15 @@ import json
 import os
 import re
 import secrets
+import stat
 import sys
 import tempfile
 
 SECRET_ARN = r"^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}\Z"
+# A secret's complete ARN, with the six characters Secrets Manager adds to its name: a name can be
+# given again to a new secret once the old one is deleted, that suffix never.
+COMPLETE_SECRET_ARN = r"^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}-[A-Za-z0-9]{6}\Z"
+LOGIN = r"^[A-Za-z0-9_.@+=-]{1,128}\Z"
 
 
 def die(code, message):
@@ -184,6 +189,56 @@ def read_login(what, rules):
     return fields
 
 
+def refuse_unless_only_this_user_writes(what, path, status):
+    """The same test as the lock directory's in flow.sh: owned by this user (root), not a symbolic
+    link, writable by nobody else."""
+    if status.st_uid != os.geteuid() or status.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or stat.S_ISLNK(status.st_mode):
+        die(3, "the enrolment file's %s %s is not one that only this user may write: nothing was changed" % (what, path))
+
+
+def enrolled(path, secret_arn):
+    """The login, and the master secret, that this host's owner lets `secret_arn` change on this host
+    (the shared layout, where one set of documents serves every enrolled secret and the secret's own
+    administrators choose its tags). The enrolment file, written by the host's owner only, holds one
+    line per secret: its complete ARN, the login, and with alternating users the master secret's
+    complete ARN, separated by single spaces; lines starting with # are comments. Anything else in
+    it (a duplicate secret, a tab, a byte outside printable ASCII) refuses every secret: a file that
+    can be read two ways authorises nothing. Prints the master ('' for none) and the login."""
+    directory = os.path.dirname(path) or "."
+    try:
+        refuse_unless_only_this_user_writes("directory", directory, os.lstat(directory))
+        # O_NOFOLLOW: the file itself may not be a link to one another user chose.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        die(3, "the enrolment file %s cannot be read (%s): this host's owner lists there the secrets that may "
+               "change a login on it, and this host lists none" % (path, error.strerror))
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            die(3, "the enrolment file %s is not a regular file: nothing was changed" % path)
+        refuse_unless_only_this_user_writes("file", path, status)
+        content = handle.read()
+    if any(byte != 10 and not 32 <= byte < 127 for byte in content):
+        die(3, "the enrolment file %s holds a byte that is not printable ASCII: nothing was changed" % path)
+    entries = {}
+    for number, line in enumerate(content.decode("ascii").splitlines(), 1):
+        if line == "" or line.startswith("#"):
+            continue
+        fields = line.split(" ")
+        if not (2 <= len(fields) <= 3 and re.match(COMPLETE_SECRET_ARN, fields[0]) and re.match(LOGIN, fields[1])
+                and (len(fields) == 2 or re.match(COMPLETE_SECRET_ARN, fields[2]))):
+            die(3, "line %d of the enrolment file %s is not '<secret ARN> <login> [<master secret ARN>]' "
+                   "(complete ARNs, single spaces): nothing was changed" % (number, path))
+        if fields[0] in entries:
+            die(3, "the enrolment file %s lists the secret on line %d a second time: nothing was changed" % (path, number))
+        entries[fields[0]] = (fields[2] if len(fields) == 3 else "", fields[1])
+    if secret_arn not in entries:
+        die(3, "this host's enrolment file %s does not list the secret %s: its owner adds the line that lets "
+               "it change a login here; nothing was changed" % (path, secret_arn))
+    # The master first: an empty last line would not survive the shell's $(...).
+    write_lines(entries[secret_arn])
+
+
 def run(rules, credential_file, commands):
     """The helper's entry point: argv[1] names the command, the shared ones or the engine's own
     (`commands`, a name -> function of the remaining arguments). `credential_file(username,
@@ -197,6 +252,8 @@ def run(rules, credential_file, commands):
         exec_with_credential(credential_file, *arguments)
     elif command == "parse-username":
         write_lines(read_login("AWSCURRENT", rules)[:1])
+    elif command == "enrolled":
+        enrolled(*arguments)
     elif command in commands:
         commands[command](*arguments)
     else:

@@ -44,6 +44,9 @@ if (-not (Test-Parameter $action $reAction)) {
     Write-RotatorError "parameter Action is missing or does not match $reAction"
     exit 2
 }
+# A secret's complete ARN, with the six characters Secrets Manager adds to its name: a name can be
+# given again to a new secret once the old one is deleted, that suffix never.
+$reCompleteSecretArn = '^arn:aws[a-z-]{0,16}:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}-[A-Za-z0-9]{6}$'
 if (-not (Test-Parameter $secretId $reSecretId)) {
     Write-RotatorError "parameter SecretId is missing or does not match $reSecretId"
     exit 2
@@ -52,7 +55,9 @@ if (-not (Test-Parameter $versionId $reVersionId)) {
     Write-RotatorError "parameter VersionId is missing or does not match $reVersionId"
     exit 2
 }
-$reLogin = '^[A-Za-z0-9_.@+=-]{0,128}$'
+# A login name, or tag:RotatorLogin in the shared (fleet) layout, whose documents serve many secrets:
+# there the secret's own tag names the login (Read-LoginTag).
+$reLogin = '^([A-Za-z0-9_.@+=-]{0,128}|tag:RotatorLogin)$'
 if (-not (Test-Parameter $pinnedLogin $reLogin)) {
     Write-RotatorError "parameter Login does not match $reLogin"
     exit 2
@@ -125,6 +130,37 @@ function Test-JsonMemberNames([string]$Json) {
     return 'ok'
 }
 
+# The value of the secret's RotatorLogin tag, or '' when it has none.
+function Read-LoginTag([string]$Id) {
+    $secretRegion = ($Id -split ':')[3]
+    if ($null -ne (Get-Command -Name 'Get-SECSecret' -ErrorAction SilentlyContinue)) {
+        try {
+            $tags = @((Get-SECSecret -SecretId $Id -Region $secretRegion).Tags | Where-Object { $_.Key -ceq 'RotatorLogin' } | ForEach-Object { [string]$_.Value })
+        } catch {
+            Write-RotatorError ("the secret's tags cannot be read: " + (Get-FirstLine $_.Exception.Message))
+            exit 4
+        }
+    } else {
+        # Read-Secret has required the AWS CLI when AWS Tools for PowerShell are missing.
+        $ErrorActionPreference = 'Continue'
+        $awsOutput = & aws secretsmanager describe-secret --region $secretRegion --secret-id $Id --query "Tags[?Key=='RotatorLogin'].Value" --output json 2>$null
+        $awsStatus = $LASTEXITCODE
+        $ErrorActionPreference = 'Stop'
+        if ($awsStatus -ne 0) {
+            Write-RotatorError "the secret's tags cannot be read (aws exited with $awsStatus)"
+            exit 4
+        }
+        try {
+            $tags = @(($awsOutput | ForEach-Object { [string]$_ }) -join "`n" | ConvertFrom-Json | ForEach-Object { [string]$_ })
+        } catch {
+            Write-RotatorError "the secret's tags cannot be read from the AWS CLI's answer"
+            exit 4
+        }
+    }
+    if ($tags.Count -ne 1) { return '' }
+    return [string]$tags[0]
+}
+
 # One version of a secret (by VersionId, else by stage), parsed; $What names it in errors.
 function Read-Secret([string]$Id, [string]$VersionId, [string]$Stage, [string]$What) {
     $secretRegion = ($Id -split ':')[3]
@@ -189,6 +225,66 @@ function Read-Secret([string]$Id, [string]$VersionId, [string]$Stage, [string]$W
         exit 4
     }
     return $parsed
+}
+
+# The login, and the master secret, that this host's owner lets the secret change here (the shared
+# layout, where whoever can make a secret under the fleet's prefix chooses its tags and its master),
+# read as hosts/linux/secret.py reads them (enrolled): one line per secret, '<secret ARN> <login>
+# [<master secret ARN>]' (complete ARNs, single spaces; # starts a comment line), in
+# $Path (%ProgramData%\rotator\enrolled), which, like the lock directory it lies in, SYSTEM or
+# Administrators own and nobody else may write. Returns @(login, master ('' for none)); exit 3, nothing
+# changed, when the secret is not listed or the file could be read two ways (a duplicate, an odd byte).
+function Read-EnrolledEntry([string]$Path, [string]$Id) {
+    $directory = [System.IO.Path]::GetDirectoryName($Path)
+    $trusted = @('NT AUTHORITY\SYSTEM', 'BUILTIN\Administrators')
+    $writeRights = [System.Security.AccessControl.FileSystemRights]'Write, Delete, ChangePermissions, TakeOwnership'
+    foreach ($item in @($directory, $Path)) {
+        if (-not (Test-Path -LiteralPath $item)) {
+            Write-RotatorError "the enrolment file $Path cannot be read: this host's owner lists there the secrets that may change a login on it, and this host lists none"
+            exit 3
+        }
+        $acl = Get-Acl -LiteralPath $item
+        $writers = @($acl.Access | Where-Object { $_.AccessControlType -eq 'Allow' -and $trusted -notcontains [string]$_.IdentityReference -and ($_.FileSystemRights -band $writeRights) })
+        if (((Get-Item -LiteralPath $item -Force).Attributes -band [System.IO.FileAttributes]::ReparsePoint) -or
+            $trusted -notcontains $acl.Owner -or $writers.Count -ne 0) {
+            Write-RotatorError "the enrolment file's $item is not one that only SYSTEM or Administrators may write: nothing was changed"
+            exit 3
+        }
+    }
+    $bytes = [System.IO.File]::ReadAllBytes($Path)
+    if (@($bytes | Where-Object { $_ -ne 10 -and $_ -ne 13 -and ($_ -lt 32 -or $_ -gt 126) }).Count -ne 0) {
+        Write-RotatorError "the enrolment file $Path holds a byte that is not printable ASCII: nothing was changed"
+        exit 3
+    }
+    # A Dictionary compares its string keys ordinally, where a hashtable would ignore case.
+    $entries = New-Object 'System.Collections.Generic.Dictionary[string,string[]]'
+    $lines = [System.Text.Encoding]::ASCII.GetString($bytes) -split "`n"
+    if ($lines[-1] -ceq '') { $lines = $lines[0..($lines.Count - 2)] }
+    $number = 0
+    foreach ($line in $lines) {
+        $number++
+        # Windows tools end lines with CR LF; any other CR is refused by the pattern below.
+        $line = $line -creplace "`r$", ''
+        if ($line -ceq '' -or $line.StartsWith('#')) { continue }
+        $fields = $line -csplit ' '
+        if ($fields.Count -lt 2 -or $fields.Count -gt 3 -or $fields[0] -cnotmatch $reCompleteSecretArn -or
+            $fields[1] -cnotmatch '^[A-Za-z0-9_.@+=-]{1,128}$' -or ($fields.Count -eq 3 -and $fields[2] -cnotmatch $reCompleteSecretArn)) {
+            Write-RotatorError "line $number of the enrolment file $Path is not '<secret ARN> <login> [<master secret ARN>]' (complete ARNs, single spaces): nothing was changed"
+            exit 3
+        }
+        if ($entries.ContainsKey($fields[0])) {
+            Write-RotatorError "the enrolment file $Path lists the secret on line $number a second time: nothing was changed"
+            exit 3
+        }
+        $master = ''
+        if ($fields.Count -eq 3) { $master = $fields[2] }
+        $entries[$fields[0]] = @($fields[1], $master)
+    }
+    if (-not $entries.ContainsKey($Id)) {
+        Write-RotatorError "this host's enrolment file $Path does not list the secret ${Id}: its owner adds the line that lets it change a login here; nothing was changed"
+        exit 3
+    }
+    return $entries[$Id]
 }
 
 # ---- one command for this secret at a time ----------------------------------------------------
@@ -266,6 +362,31 @@ function Get-SecretText([string]$Name, [string]$Default, [int]$Limit, $From = $s
 }
 
 $username = Get-SecretText 'username' '' 128
+# The shared layout pins each secret's login with its RotatorLogin tag, which only the secret's
+# administrators may change (its resource policy). The host reads it itself, as hosts/linux/flow.sh does.
+$fleetDocument = $false
+if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin') {
+    $fleetDocument = $true
+    $pinnedLogin = Read-LoginTag $secretId
+    if (-not (Test-Parameter $pinnedLogin '^[A-Za-z0-9_.@+=-]{1,128}$')) {
+        Write-RotatorError 'the secret carries no RotatorLogin tag naming a login: an administrator pins it when enrolling the secret'
+        exit 3
+    }
+}
+# But whoever can make a secret under the fleet's prefix chooses its tags and its master, and whoever
+# may publish the documents their Login: so this host's owner says which secret may change which login
+# through which master here (Read-EnrolledEntry), as on Linux. A fleet host needs the file; wherever it
+# exists it decides, whatever the Login parameter says.
+$enrolled = $null
+$enrolmentPath = Join-Path (Join-Path ([Environment]::GetFolderPath('CommonApplicationData')) 'rotator') 'enrolled'
+if ($action -eq 'set' -and ($fleetDocument -or (Test-Path -LiteralPath $enrolmentPath))) {
+    $enrolled = Read-EnrolledEntry $enrolmentPath $secretId
+    if ($pinnedLogin.Length -gt 0 -and $pinnedLogin -cne $enrolled[0]) {
+        Write-RotatorError "the stack pins '$pinnedLogin' (its document's Login or the secret's RotatorLogin tag), but this host lets the secret change only '$($enrolled[0])'"
+        exit 3
+    }
+    $pinnedLogin = $enrolled[0]
+}
 # The login the stack pins (the document's Login parameter): a version naming another changes nothing.
 if ($action -eq 'set' -and $pinnedLogin.Length -gt 0 -and $username -cne $pinnedLogin -and $username -cne ($pinnedLogin + '_clone')) {
     Write-RotatorError "the version names the login '$username', but this stack rotates only '$pinnedLogin' (and '${pinnedLogin}_clone')"
@@ -295,6 +416,10 @@ if ($null -ne $secret.PSObject.Properties['masterarn']) {
         Write-RotatorError "the secret field 'masterarn' is not the ARN of a secret"
         exit 4
     }
+}
+if ($null -ne $enrolled -and $masterArn -cne $enrolled[1]) {
+    Write-RotatorError "the version names the master secret '$masterArn', but this host lets the secret use only '$($enrolled[1])' ('' for none)"
+    exit 3
 }
 
 # ---- SQL Server --------------------------------------------------------------------------

@@ -188,3 +188,152 @@ def test_the_pinned_login_is_the_only_one_a_set_may_change(host):
     token = host.put_pending(arn, host.secret_value(app, "New-App-Pass-12"))
     expect_result(run(token), "set", token, "changed")
     assert logs_in(host, app, "New-App-Pass-12")
+
+
+def enrolment_file(tmp_path, *entries: str) -> Path:
+    """A host's enrolment file (its owner's list of secret -> login [-> master]) holding `entries`,
+    in a directory only this user may write."""
+    directory = tmp_path / "rotator"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / "enrolled"
+    path.write_text("".join(entry + "\n" for entry in entries))
+    path.chmod(0o600)
+    return path
+
+
+def fleet_set(host, arn: str, version: str, enrolled: Path):
+    """A set through the shared layout's documents (Login=tag:RotatorLogin) on a host whose
+    enrolment file is `enrolled`."""
+    return host.run(None, None, None, env=host.env(ROTATOR_ENROLLED_FILE=str(enrolled)),
+                    parameters={"Action": ["set"], "SecretId": [arn], "VersionId": [version], "Login": ["tag:RotatorLogin"]})
+
+
+def tag_for_the_fleet(host, arn: str, login: str) -> None:
+    host.sm.tag_resource(SecretId=arn, Tags=[{"Key": "RotatorFleet", "Value": "rotator"}, {"Key": "RotatorLogin", "Value": login}])
+
+
+@pytest.mark.chaos("Attacks: a version naming a login the secret's RotatorLogin tag does not pin (shared layout)")
+def test_in_a_fleet_the_secrets_login_tag_is_the_only_login_a_set_may_change(host, tmp_path):
+    """The shared layout's documents pass Login=tag:RotatorLogin: the host reads the secret's tag
+    itself (which only the secret's administrators may change) and refuses a version naming any other
+    login, before anything changes; a secret without the tag changes nothing."""
+    app_password, other_password = "App-Pass-12", "Other-Pass-12"
+    app = host.new_login(app_password)
+    other = host.new_login(other_password)
+    arn, _ = host.create_secret(host.secret_value(app, app_password))
+    tag_for_the_fleet(host, arn, app)
+    enrolled = enrolment_file(tmp_path, f"{arn} {app}")
+
+    def run(version: str):
+        return fleet_set(host, arn, version, enrolled)
+
+    # A writer of the secret's value (not its tags) names another application's ordinary login.
+    token = host.put_pending(arn, host.secret_value(other, "Known-To-Attacker-1"))
+    expect_failure(run(token), 3, f"this stack rotates only '{app}'")
+    assert logs_in(host, other, other_password) and not logs_in(host, other, "Known-To-Attacker-1")
+    host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+
+    token = host.put_pending(arn, host.secret_value(app, "New-App-Pass-12"))
+    expect_result(run(token), "set", token, "changed")
+    assert logs_in(host, app, "New-App-Pass-12")
+
+    host.sm.untag_resource(SecretId=arn, TagKeys=["RotatorLogin"])
+    expect_failure(run(token), 3, "carries no RotatorLogin tag")
+
+
+@pytest.mark.chaos("Attacks: a secret's owner chooses another team's login by its tags (shared layout)")
+def test_in_a_fleet_a_secret_changes_only_the_login_the_hosts_owner_enrolled_it_for(host, tmp_path):
+    """Whoever can create a secret under the fleet's prefix chooses its tags: its RotatorLogin names
+    another team's ordinary login and its version agrees, so every pin of the secret's own passes.
+    The host's owner did not list that secret for that login: refused (exit 3), nothing changed."""
+    victim_password, own_password = "Victim-Pass-12", "Own-Pass-12"
+    victim = host.new_login(victim_password)
+    own = host.new_login(own_password)
+    victims_secret, _ = host.create_secret(host.secret_value(victim, victim_password))
+    arn, _ = host.create_secret(host.secret_value(victim, victim_password))
+    tag_for_the_fleet(host, arn, victim)
+    token = host.put_pending(arn, host.secret_value(victim, "Known-To-Attacker-1"))
+    # The host lists the victim's own secret for the victim, and the attacker's for nothing.
+    enrolled = enrolment_file(tmp_path, f"{victims_secret} {victim}")
+    expect_failure(fleet_set(host, arn, token, enrolled), 3, "does not list the secret")
+    # The host lists the attacker's secret, for the attacker's own login: the tag is not the listed login.
+    enrolled = enrolment_file(tmp_path, f"{victims_secret} {victim}", f"{arn} {own}")
+    expect_failure(fleet_set(host, arn, token, enrolled), 3, f"lets the secret change only '{own}'")
+    assert logs_in(host, victim, victim_password) and not logs_in(host, victim, "Known-To-Attacker-1")
+
+
+@pytest.mark.chaos("Attacks: a secret borrows another team's master secret (shared layout)")
+def test_in_a_fleet_a_secret_uses_only_the_master_the_hosts_owner_enrolled_it_with(host, tmp_path):
+    """An enrolled secret's version names a master secret the shared host role can read (another
+    team's) and its login's _clone: the host would create a clone the attacker knows the password of.
+    The host's owner listed the secret without a master: refused (exit 3), no clone."""
+    admin, admin_password = "admin_" + uuid.uuid4().hex[:8], "Admin-Pass-" + uuid.uuid4().hex[:8]
+    host.server.create_admin(admin, admin_password)
+    master_arn, _ = host.create_secret({"engine": "postgres" if host.engine == "postgres" else "mariadb",
+                                        "username": admin, "password": admin_password})
+    app_password = "App-Pass-12"
+    app = host.new_login(app_password)
+    arn, _ = host.create_secret(host.secret_value(app, app_password))
+    tag_for_the_fleet(host, arn, app)
+    token = host.put_pending(arn, host.secret_value(app + "_clone", "Known-To-Attacker-1", masterarn=master_arn))
+    enrolled = enrolment_file(tmp_path, f"{arn} {app}")
+    expect_failure(fleet_set(host, arn, token, enrolled), 3, f"the master secret '{master_arn}'")
+    assert not host.server.login_exists(app + "_clone") and logs_in(host, app, app_password)
+
+
+@pytest.mark.chaos("Attacks: a document version whose Login pins nothing, on a fleet host (shared layout)")
+def test_a_document_whose_login_pins_nothing_does_not_switch_off_the_hosts_enrolment_file(host, tmp_path):
+    """Whoever may publish the documents (D) makes a version whose Login is empty (the document check
+    ignores its default) and empties the function's LOGIN_TAG: no pin reaches the host. A host with an
+    enrolment file still changes only what it lists (threat 38)."""
+    victim_password, app_password = "Victim-Pass-12", "App-Pass-12"
+    victim = host.new_login(victim_password)
+    app = host.new_login(app_password)
+    listed, _ = host.create_secret(host.secret_value(app, app_password))
+    arn, _ = host.create_secret(host.secret_value(victim, victim_password))
+    token = host.put_pending(arn, host.secret_value(victim, "Known-To-Attacker-1"))
+    enrolled = enrolment_file(tmp_path, f"{listed} {app}")
+
+    def run(secret: str, version: str):
+        return host.run(None, None, None, env=host.env(ROTATOR_ENROLLED_FILE=str(enrolled)),
+                        parameters={"Action": ["set"], "SecretId": [secret], "VersionId": [version], "Login": [""]})
+
+    expect_failure(run(arn, token), 3, "does not list the secret")
+    assert logs_in(host, victim, victim_password) and not logs_in(host, victim, "Known-To-Attacker-1")
+    # What the file lists still rotates through such a document.
+    pending = host.put_pending(listed, host.secret_value(app, "New-App-Pass-12"))
+    expect_result(run(listed, pending), "set", pending, "changed")
+
+
+def test_an_enrolment_file_that_can_be_read_two_ways_or_written_by_others_authorises_nothing(make_host, tmp_path):
+    """The enrolment file is parsed strictly and trusted only as the lock directory is: each flaw
+    below refuses (exit 3) a set the same file without the flaw allows."""
+    host = make_host("postgres")
+    app_password = "App-Pass-12"
+    app = host.new_login(app_password)
+    arn, _ = host.create_secret(host.secret_value(app, app_password))
+    tag_for_the_fleet(host, arn, app)
+    token = host.put_pending(arn, host.secret_value(app, "New-App-Pass-12"))
+    entry = f"{arn} {app}"
+    partial = arn[:-7]  # the name without Secrets Manager's suffix: a later secret of that name could match
+    flawed = {"a duplicate": (entry, entry), "a tab": (f"{arn}\t{app}",), "a trailing space": (entry + " ",),
+              "a carriage return": (entry + "\r",), "non-ASCII": (entry.replace(app, app + "\u00e9"),),
+              "a partial ARN": (f"{partial} {app}",), "a fourth field": (f"{entry} {arn} x",)}
+    for flaw, entries in flawed.items():
+        result = fleet_set(host, arn, token, enrolment_file(tmp_path / flaw.replace(" ", "-"), *entries))
+        assert result.status == "Failed" and result.response_code == 3, (flaw, result)
+    writable = enrolment_file(tmp_path / "writable", entry)
+    writable.chmod(0o620)
+    expect_failure(fleet_set(host, arn, token, writable), 3, "only this user may write")
+    open_directory = enrolment_file(tmp_path / "open-directory", entry)
+    open_directory.parent.chmod(0o777)
+    expect_failure(fleet_set(host, arn, token, open_directory), 3, "only this user may write")
+    linked = tmp_path / "linked" / "rotator"
+    linked.mkdir(parents=True, mode=0o700)
+    (linked / "enrolled").symlink_to(enrolment_file(tmp_path / "target", entry))
+    expect_failure(fleet_set(host, arn, token, linked / "enrolled"), 3, "cannot be read")
+    expect_failure(fleet_set(host, arn, token, tmp_path / "absent" / "enrolled"), 3, "cannot be read")
+    assert logs_in(host, app, app_password)
+    # The same entry, in a file only this user may write: the set goes through.
+    good = enrolment_file(tmp_path / "good", "# the orders team's database", "", entry)
+    expect_result(fleet_set(host, arn, token, good), "set", token, "changed")

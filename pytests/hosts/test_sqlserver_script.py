@@ -79,6 +79,56 @@ def test_the_pinned_login_is_checked_before_any_change(tree, script):
     assert username < pin < first_change
 
 
+@pytest.mark.chaos("Attacks: a version naming a login the secret's RotatorLogin tag does not pin (SQL Server, static)")
+def test_in_a_fleet_the_secrets_login_tag_is_read_before_the_pin_is_checked(tree, script):
+    """The shared documents pass Login=tag:RotatorLogin: the script reads the tag itself, refuses a
+    secret without one (exit 3), and the pin check that follows compares the version with the tag."""
+    statements = [text_of(s) for s in top_level_statements(tree)]
+    read = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin')"))
+    assert "$pinnedLogin = Read-LoginTag $secretId" in statements[read] and re.search(r"\n\s*exit 3\n", statements[read])
+    pin = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin.Length -gt 0"))
+    assert statements.index("$username = Get-SecretText 'username' '' 128") < read < pin
+    function = next(s for s in statements if s.startswith("function Read-LoginTag"))
+    assert "Tags[?Key=='RotatorLogin'].Value" in function and "Get-SECSecret " in function
+    assert "if ($tags.Count -ne 1) { return '' }" in function
+
+
+@pytest.mark.chaos("Attacks: a secret's owner chooses another team's login or master by its tags (SQL Server, static)")
+def test_in_a_fleet_the_hosts_enrolment_file_decides_the_login_and_the_master(tree, script):
+    """As on Linux (threats 33, 34, 38): under the lock, before the pin check and before any change,
+    the login comes from this host's enrolment file whenever the document is the fleet's or the file
+    exists (a document whose Login is empty does not switch it off); a pin that differs exits 3, and
+    so does a version naming another master than the file's."""
+    statements = [text_of(s) for s in top_level_statements(tree)]
+    lock = statements.index("$secretLock = Enter-SecretLock $secretId")
+    tag = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin -ceq 'tag:RotatorLogin')"))
+    assert "$fleetDocument = $true" in statements[tag]
+    read = next(i for i, s in enumerate(statements)
+                if s.startswith("if ($action -eq 'set' -and ($fleetDocument -or (Test-Path -LiteralPath $enrolmentPath)))"))
+    block = statements[read]
+    assert block.index("$enrolled = Read-EnrolledEntry $enrolmentPath $secretId") < block.index("$pinnedLogin = $enrolled[0]")
+    assert re.search(r"if \(\$pinnedLogin.Length -gt 0 -and \$pinnedLogin -cne \$enrolled\[0\]\) \{\n[^}]*\n\s*exit 3\n", block)
+    pin = next(i for i, s in enumerate(statements) if s.startswith("if ($action -eq 'set' -and $pinnedLogin.Length -gt 0"))
+    master = next(i for i, s in enumerate(statements) if s.startswith("if ($null -ne $enrolled -and $masterArn -cne $enrolled[1])"))
+    assert re.search(r"\n\s*exit 3\n", statements[master])
+    parsed = next(i for i, s in enumerate(statements) if s.startswith("if ($null -ne $secret.PSObject.Properties['masterarn'])"))
+    first_change = next(i for i, s in enumerate(statements) if "Invoke-AdminOrFail" in s or "Set-LoginPassword" in s
+                        or "Copy-PartnerLogin" in s)
+    assert lock < tag < read < pin and parsed < master < first_change
+    function = next(s for s in statements if s.startswith("function Read-EnrolledEntry"))
+    # Trusted as the lock directory is, parsed strictly: each refusal exits 3.
+    for check in ("[System.IO.FileAttributes]::ReparsePoint", "$trusted -notcontains $acl.Owner", "$writers.Count -ne 0",
+                  "$_ -lt 32 -or $_ -gt 126", "$entries.ContainsKey($fields[0])", "$fields[0] -cnotmatch $reCompleteSecretArn",
+                  "-not $entries.ContainsKey($Id)"):
+        assert check in function, check
+    assert "Dictionary[string,string[]]" in function, "a hashtable ignores case: two ARNs would be one entry"
+    assert function.count("exit 3") == 6 and "exit " + "6" not in function
+    # The complete-ARN pattern is Linux's (secret.py): a name without Secrets Manager's suffix is refused.
+    pattern = re.search(r"\$reCompleteSecretArn = '([^']+)'", script)[1]
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/fleet/orders"
+    assert re.match(pattern, arn + "-AbC123") and not re.match(pattern, arn) and not re.match(pattern, arn + "-AbC12")
+
+
 def test_every_exit_is_explicit_with_a_contract_code(tree):
     exits = []
     for statement in nodes(tree.root_node, "flow_control_statement"):
@@ -197,8 +247,8 @@ def test_alternating_users_sql_logins_as_the_master_login(script):
     assert script.count("Set-LoginPassword") == 2 and script.count("$status = Test-Login") == 2
 
 
-BUILTIN_COMMANDS = {"Set-StrictMode", "Get-Command", "Get-SECSecretValue", "ForEach-Object", "ConvertFrom-Json",
-                    "Add-Type", "New-Object", "Join-Path", "Test-Path", "New-Item", "Get-Item", "Get-Acl", "Set-Acl",
+BUILTIN_COMMANDS = {"Set-StrictMode", "Get-Command", "Get-SECSecretValue", "Get-SECSecret", "ForEach-Object", "Where-Object",
+                    "ConvertFrom-Json", "Add-Type", "New-Object", "Join-Path", "Test-Path", "New-Item", "Get-Item", "Get-Acl", "Set-Acl",
                     "Start-Sleep"}
 
 

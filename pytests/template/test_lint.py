@@ -170,6 +170,19 @@ def test_make_rotate_and_the_operator_commands_need_a_secret_id():
         assert f'.build/release/rotator {target} --secret-id "db/app" --json' in p.stdout, p.stdout
 
 
+def test_the_fleet_targets_deploy_the_shared_stack_and_enrol_a_secret_without_touching_it():
+    p = _make("-o", "tools", "-o", "build-deps", "deploy-fleet", "SAM=echo sam", "FLEET=shared")
+    assert p.returncode == 0, p.stderr
+    assert "sam build --build-in-source --template-file template-fleet.yaml" in p.stdout
+    assert 'sam deploy --stack-name "shared"' in p.stdout
+    p = _make("enroll", "NAME=orders")
+    assert p.returncode != 0 and "make enroll NAME=" in p.stderr
+    p = _make("-n", "enroll", "NAME=orders", "FLEET=shared", "PARAMS=LoginName=orders_app")
+    assert ('aws cloudformation deploy --template-file template-secret.yaml --stack-name "orders"' in p.stdout
+            and 'RotatorStackName="shared" LoginName=orders_app' in p.stdout), p.stdout
+    assert "template-fleet" not in p.stdout
+
+
 def test_sam_build_target_calls_stage_sh_with_the_artifacts_dir():
     p = _make("-n", "build-RotationFunction", "ARTIFACTS_DIR=/tmp/artifacts")
     assert p.stdout.strip() == 'packaging/stage.sh "/tmp/artifacts"', p.stdout

@@ -1,0 +1,101 @@
+import RotatorJSON
+import Testing
+@testable import Rotation
+
+/// The shared layout (one function for a fleet of secrets, docs/deploying.md "Deploying a fleet"):
+/// the documents cannot pin a login, so each secret's RotatorLogin tag does, and only the secret's
+/// administrators may change its tags. A writer of the secret's value who names another login in
+/// AWSCURRENT (threat 31) gets nothing sent to any host.
+@Suite struct LoginTagPinTests {
+    static let tag = "RotatorLogin"
+    static let currentId = "00000000-0000-0000-0000-00000000000a"
+
+    /// The World's secret in a fleet: the function has LOGIN_TAG, the secret carries `tags`, and
+    /// AWSCURRENT names `username`.
+    func fleetWorld(tags: [String: String], username: String = "app") throws -> World {
+        let w = World()
+        w.loginTag = Self.tag
+        w.secrets.tags = tags
+        let stored = try JSON.parse(try #require(w.secrets.versions[Self.currentId]?.secretString))
+        w.secrets.versions[Self.currentId]!.secretString = stored.setting("username", to: .string(username)).serialized
+        w.secrets.startRotation(token: token)
+        return w
+    }
+
+    /// The steps that read AWSCURRENT before acting (finishSecret follows a testSecret that passed).
+    static let checkingSteps: [RotationStep] = [.createSecret, .setSecret, .testSecret]
+
+    func expectRefusedBeforeAnyHost(_ w: World, naming expected: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        for step in Self.checkingSteps {
+            do {
+                try w.run(step)
+                Issue.record("\(step) went ahead", sourceLocation: sourceLocation)
+            } catch {
+                #expect(error.errorType == "InvalidSecret", "\(error)", sourceLocation: sourceLocation)
+                for text in expected {
+                    #expect(error.description.contains(text), "\(error.description)", sourceLocation: sourceLocation)
+                }
+            }
+        }
+        #expect(w.ssm.sent.isEmpty, "a host command was sent", sourceLocation: sourceLocation)
+        #expect(w.ssm.hosts[instanceA]?.password == oldPassword, sourceLocation: sourceLocation)
+        #expect(!w.secrets.calls.contains("PutSecretValue"), sourceLocation: sourceLocation)
+        #expect(w.secrets.stages(of: Self.currentId) == ["AWSCURRENT"], sourceLocation: sourceLocation)
+    }
+
+    @Test func aLoginThePinNamesRotates() throws {
+        let w = try fleetWorld(tags: [Self.tag: "app", "RotatorFleet": "rotator"])
+        for step in RotationStep.allCases { try w.run(step) }
+        let newPassword = try #require(w.pendingPassword())
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        #expect(w.ssm.hosts[instanceA]?.password == newPassword)
+    }
+
+    @Test func aCurrentVersionNamingAnotherLoginSendsNothing() throws {
+        // Another application's login: unprivileged, so only the pin stops the host changing it.
+        let w = try fleetWorld(tags: [Self.tag: "app"], username: "billing")
+        expectRefusedBeforeAnyHost(w, naming: ["AWSCURRENT", #""billing""#, #""app""#, Self.tag])
+    }
+
+    @Test func theCloneOfAnotherLoginIsAnotherLogin() throws {
+        let w = try fleetWorld(tags: [Self.tag: "app"], username: "billing_clone")
+        expectRefusedBeforeAnyHost(w, naming: [#""billing_clone""#])
+    }
+
+    @Test func aSecretWithoutThePinIsRefused() throws {
+        let w = try fleetWorld(tags: ["RotatorFleet": "rotator"])
+        expectRefusedBeforeAnyHost(w, naming: ["no \(Self.tag) tag"])
+    }
+
+    @Test func withoutALoginTagTheDocumentsPinIt() throws {
+        // The single stack: no LOGIN_TAG, tags ignored (its documents pin the login on the host).
+        let w = try fleetWorld(tags: [Self.tag: "someone-else"])
+        w.loginTag = nil
+        for step in RotationStep.allCases { try w.run(step) }
+        #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+    }
+
+    static let fleetKey = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    /// Threat 35: a secret made by hand under the fleet's prefix and tags, on the account's
+    /// aws/secretsmanager key (which every principal of the account may use, so the fleet key's
+    /// policy guards nothing), or on another key, is refused before any host command.
+    @Test func aSecretNotOnTheFleetsKeyIsRefused() throws {
+        for used in [nil, "arn:aws:kms:us-east-1:123456789012:key/another", "arn:aws:kms:us-east-1:123456789012:alias/fleet"] {
+            let w = try fleetWorld(tags: [Self.tag: "app"])
+            w.secretKeyArn = Self.fleetKey
+            w.secrets.kmsKeyId = used
+            expectRefusedBeforeAnyHost(w, naming: ["not the fleet's key", used ?? "aws/secretsmanager"])
+        }
+    }
+
+    @Test func aSecretOnTheFleetsKeyByArnOrKeyIdRotates() throws {
+        for used in [Self.fleetKey, "1234abcd-12ab-34cd-56ef-1234567890ab"] {
+            let w = try fleetWorld(tags: [Self.tag: "app"])
+            w.secretKeyArn = Self.fleetKey
+            w.secrets.kmsKeyId = used
+            for step in RotationStep.allCases { try w.run(step) }
+            #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+        }
+    }
+}

@@ -1,0 +1,171 @@
+"""Enrolling secrets in a shared rotator (docs/deploying.md, "Deploying a fleet"), end to end on the
+local stack with the real binary and real PostgreSQL: a second and a third secret are enrolled from
+template-secret.yaml without anything of the shared stack changing, and each rotates; a writer of a
+secret's value who names another login gets nothing done on any host (threat 31); and what the shared
+policy allows is exactly the fleet's prefix and tag (least privilege, the shared layout)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from local.databases import PostgresServer
+from local.iam_policy import Resource, evaluate
+from local.stack import ACCOUNT, REGION, STACK_NAME, LocalStack
+
+INSTANCE_ID = "i-0f1ee70000000a001"
+ADMIN = f"arn:aws:iam::{ACCOUNT}:role/secret-administrators"
+
+
+@pytest.fixture(scope="module")
+def postgres(fleet: LocalStack):
+    with PostgresServer() as server:
+        fleet.register_instance(INSTANCE_ID, "Linux", server.host_env())
+        yield server
+
+
+def enroll(stack: LocalStack, server: PostgresServer, login: str, on_host: bool = True) -> str:
+    """The secret's unit deployed and, unless on_host is False, the host's owner's line for it."""
+    server.create_login(login, "Initial-Pass-12")
+    arn = stack.enroll(f"secret-{login}", {
+        "RotatorStackName": STACK_NAME, "DatabaseEngine": "postgres", "LoginName": login,
+        "DatabaseHost": "127.0.0.1", "DatabasePort": str(server.port), "DatabaseInstanceIds": INSTANCE_ID,
+        "SecretAdministratorArns": ADMIN})
+    if on_host:
+        stack.allow_on_host(INSTANCE_ID, arn, login)
+    return arn
+
+
+def shared_stack(stack: LocalStack) -> dict:
+    """Everything of the shared stack an enrollment could have had to change."""
+    return {"policy": stack.function_policy(), "environment": dict(stack.function_env),
+            "documents": json.dumps(stack.documents, sort_keys=True), "exports": stack.exports(),
+            "function": stack.client("lambda").get_function_configuration(FunctionName="rotator")["Environment"]}
+
+
+def rotate(stack: LocalStack, arn: str):
+    stack.client("secretsmanager").rotate_secret(SecretId=arn)
+    return stack.wait_rotation(arn)
+
+
+def commands_for(stack: LocalStack, arn: str) -> list:
+    return [c for c in stack.commands if arn in json.dumps(c.parameters)]
+
+
+def test_a_second_and_a_third_secret_enroll_without_changing_the_shared_stack_and_rotate(fleet, postgres):
+    before = shared_stack(fleet)
+    arns = {login: enroll(fleet, postgres, login) for login in ("fleet_app2", "fleet_app3")}
+    assert shared_stack(fleet) == before
+    for login, arn in arns.items():
+        tags = {t["Key"]: t["Value"] for t in fleet.client("secretsmanager").describe_secret(SecretId=arn)["Tags"]}
+        assert tags == {"RotatorFleet": STACK_NAME, "RotatorLogin": login}
+        assert arn.startswith(f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rotator/{STACK_NAME}/secret-{login}-")
+        rec = rotate(fleet, arn)
+        assert rec.ok, rec
+        current = fleet.secret_value(arn)
+        assert current["username"] == login and "passwordPlaceholder" not in current
+        assert postgres.can_login(login, current["password"]) and not postgres.can_login(login, "Initial-Pass-12")
+    # Every request the function made was allowed by the shared policy on the enrolled secret itself.
+    requests = [r for r in fleet.function_requests() if r.service == "secretsmanager" and r.action != "GetRandomPassword"]
+    assert requests and all(r.ok for r in requests)
+    assert {tuple(r.resources) for r in requests} == {(arn,) for arn in arns.values()}
+
+
+def test_a_current_version_naming_another_login_changes_no_host(fleet, postgres):
+    """A writer of the secret's value (threat 31) makes AWSCURRENT name another application's login:
+    the function refuses before any command, and the other login keeps its password."""
+    arn = enroll(fleet, postgres, "fleet_victim_owner")
+    postgres.create_login("fleet_other", "Other-Pass-12")
+    current = fleet.secret_value(arn)
+    forged = dict(current, username="fleet_other", password="Other-Pass-12")
+    fleet.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps(forged),
+                                                    VersionStages=["AWSCURRENT"])
+    since = time.time()
+    rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and rec.failed_step.step == "createSecret"
+    assert rec.failed_step.error_type == "InvalidSecret" and "RotatorLogin" in (rec.failed_step.error_message or "")
+    assert commands_for(fleet, arn) == []
+    assert postgres.can_login("fleet_other", "Other-Pass-12")
+    assert any(arn in a["message"] for a in fleet.alerts() if a.get("raw")), "no alert named the secret"
+    assert all(r.ok for r in fleet.function_requests() if r.at >= since)
+
+
+def test_a_secret_the_hosts_owner_did_not_list_changes_nothing_on_it(fleet, postgres):
+    """Enrolling a secret (its unit, its tags) is the secret's owner's act: a host changes a login
+    for it only once the host's owner lists it (threat 33). Unlisted, setSecret fails on the host
+    (exit 3), the rotation is rolled back, and the login keeps its password."""
+    arn = enroll(fleet, postgres, "fleet_unlisted", on_host=False)
+    rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and rec.failed_step.step == "setSecret"
+    assert "does not list the secret" in (rec.failed_step.error_message or ""), rec.failed_step
+    assert postgres.can_login("fleet_unlisted", "Initial-Pass-12")
+
+
+def test_a_secret_made_by_hand_on_another_key_is_refused_before_any_host(fleet, postgres):
+    """A secret created under the fleet's prefix with the fleet's tags but not through a unit, on the
+    account's aws/secretsmanager key, which every principal of the account may use (threat 35): the
+    function refuses it before any host command, even on a host that lists it."""
+    login = "fleet_by_hand"
+    postgres.create_login(login, "Initial-Pass-12")
+    arn = fleet.create_db_secret(f"rotator/{STACK_NAME}/by-hand", "postgres", postgres, login, "Initial-Pass-12", [INSTANCE_ID])
+    fleet.client("secretsmanager").tag_resource(SecretId=arn, Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME},
+                                                                   {"Key": "RotatorLogin", "Value": login}])
+    fleet.allow_on_host(INSTANCE_ID, arn, login)
+    rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and rec.failed_step.error_type == "InvalidSecret"
+    assert "not the fleet's key" in (rec.failed_step.error_message or ""), rec.failed_step
+    assert commands_for(fleet, arn) == [] and postgres.can_login(login, "Initial-Pass-12")
+
+
+def test_the_shared_policy_allows_the_fleets_tagged_secrets_only(fleet, postgres):
+    policy = fleet.function_policy()
+    arn = enroll(fleet, postgres, "fleet_app4")
+    sm = fleet.client("secretsmanager")
+    prefix = f"rotator/{STACK_NAME}/"
+    untagged = sm.create_secret(Name=prefix + "untagged", SecretString="{}")["ARN"]
+    elsewhere = sm.create_secret(Name="elsewhere/tagged", SecretString="{}",
+                                 Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME}])["ARN"]
+
+    def tagged(secret_arn: str, fleet_name: str = STACK_NAME) -> Resource:
+        return Resource(secret_arn, {"secretsmanager:ResourceTag/RotatorFleet": fleet_name})
+
+    for action in ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                   "secretsmanager:UpdateSecretVersionStage"):
+        assert evaluate(policy, action, [tagged(arn)]).allowed, action
+        assert not evaluate(policy, action, [Resource(untagged)]).allowed, action
+        assert not evaluate(policy, action, [tagged(untagged, "another-fleet")]).allowed, action
+        assert not evaluate(policy, action, [tagged(elsewhere)]).allowed, action
+    assert not evaluate(policy, "secretsmanager:DeleteSecret", [tagged(arn)]).allowed
+    assert not evaluate(policy, "secretsmanager:TagResource", [tagged(arn)]).allowed
+
+
+def test_a_secret_that_loses_the_fleet_tag_is_out_of_the_functions_reach(fleet, postgres):
+    """The tag condition is what scopes the function: untagged, an enrolled secret's rotation is
+    denied at its first call, and nothing reaches a host."""
+    arn = enroll(fleet, postgres, "fleet_app5")
+    fleet.client("secretsmanager").untag_resource(SecretId=arn, TagKeys=["RotatorFleet"])
+    current = fleet.version_with(arn, "AWSCURRENT")
+    since = time.time()
+    rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and "secretsmanager:DescribeSecret" in (rec.failed_step.error_message or "")
+    denied = [r for r in fleet.function_requests() if r.at >= since and not r.ok]
+    assert denied and {r.error for r in denied} == {"AccessDenied"} and {tuple(r.resources) for r in denied} == {(arn,)}
+    assert commands_for(fleet, arn) == [] and fleet.version_with(arn, "AWSCURRENT") == current
+
+
+def test_the_shared_policy_is_the_single_stacks_but_for_its_scope_on_secrets():
+    """Each statement of the single stack's policy is shown needed on the real binary
+    (pytests/e2e/test_least_privilege.py); the shared stack's are the same statements, with the
+    secrets' resource widened to the fleet's prefix and narrowed by its tag, and nothing else."""
+    from local.cfn import load_template, role_policy_statements
+    from local.stack import REPO
+    single = role_policy_statements(load_template(REPO / "template.yaml"), "RotationFunction")
+    shared = role_policy_statements(load_template(REPO / "template-fleet.yaml"), "RotationFunction")
+    assert [st.get("Sid") for st in shared] == [st.get("Sid") for st in single]
+    for mine, theirs in zip(shared, single, strict=True):
+        if mine.get("Sid") == "RotateTheSecret":
+            assert theirs["Resource"] == {"Ref": "DatabaseSecret"} and "Condition" not in theirs
+            mine, theirs = ({k: v for k, v in st.items() if k not in ("Resource", "Condition")} for st in (mine, theirs))
+        assert mine == theirs

@@ -1,6 +1,6 @@
 """Application downtime during rotations, both strategies, both engines: an application loop
 (local/downtime.py) reads AWSCURRENT with a cache of CACHE_S seconds and connects every 50 ms with
-a real client while rotations run back to back (`chaos.scale(3, 20)` of them), GAP_S apart.
+a real client while rotations run back to back (`chaos.scale(2, 20)` of them: in make test one to the clone and one back), GAP_S apart.
 
 Alternating users must show zero failed connections: the gap between rotations is longer than the
 cache, so applications have left the login a rotation changes before it changes (with a cache
@@ -23,7 +23,7 @@ from .helpers import Login, describe_rotation, make_alternating_login, rotate
 
 CACHE_S = 2.0
 GAP_S = CACHE_S + 1.0   # from the end of one rotation to the start of the next: longer than the cache
-ROTATIONS = chaos.scale(3, 20)
+ROTATIONS = chaos.scale(2, 20)
 WARM_UP_CONNECTIONS = 5
 
 
@@ -63,12 +63,13 @@ def test_alternating_users_cause_no_failed_connection(function: LocalStack, db):
     assert login.value()["username"] == (login.username + "_clone" if ROTATIONS % 2 else login.username)
 
 
-@pytest.mark.chaos("Downtime: single user, measured")
-def test_single_user_downtime_is_measured(function: LocalStack, login: Login):
-    stack = function
-    table = "items_" + secrets.token_hex(4)
-    login.db.server.create_table(table)
-    login.db.server.grant("SELECT", table, login.username)
-    m = measure(stack, login, table_query(login, table))
-    chaos.record_downtime("single user", login.db.name, ROTATIONS, m.connections, m.failed, CACHE_S)
-    print(f"single user, {login.db.name}: {m.failed} of {m.connections} connections failed: {dict(m.errors)}")
+if chaos.FULL:  # measured for docs/RELIABILITY.md, not judged: make test does not collect it
+    @pytest.mark.chaos("Downtime: single user, measured")
+    def test_single_user_downtime_is_measured(function: LocalStack, login: Login):
+        stack = function
+        table = "items_" + secrets.token_hex(4)
+        login.db.server.create_table(table)
+        login.db.server.grant("SELECT", table, login.username)
+        m = measure(stack, login, table_query(login, table))
+        chaos.record_downtime("single user", login.db.name, ROTATIONS, m.connections, m.failed, CACHE_S)
+        print(f"single user, {login.db.name}: {m.failed} of {m.connections} connections failed: {dict(m.errors)}")

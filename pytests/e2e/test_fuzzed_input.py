@@ -5,7 +5,7 @@ instanceIds). Each must be answered with a clear error through the Runtime API, 
 sent, nothing changed in Secrets Manager, and the same process still serving.
 
 The generator is seeded: a failure names its case, and the same seed reproduces it. The cases are
-shared between the two engines. ROTATOR_FUZZ_CASES sets their number: 120 in `make test` (the short
+shared between the two engines. ROTATOR_FUZZ_CASES sets their number: 60 in `make test` (the short
 form), 1000 in `make chaos`.
 """
 
@@ -22,7 +22,7 @@ from . import chaos
 from .helpers import Login, describe_rotation, leaks
 
 SEED = 20261129
-CASES = int(os.environ.get("ROTATOR_FUZZ_CASES") or chaos.scale(120, 1000))
+CASES = int(os.environ.get("ROTATOR_FUZZ_CASES") or chaos.scale(60, 1000))
 
 HOSTILE = ["$(reboot)", "`id`", "'; DROP ROLE app; --", '"; rm -rf / #', "a;b", "x\ny", "../../etc/passwd",
            "\u0000", "{{SecretId}}", "%s%s%n", "\u202e\u0645", "i-0123456789abcdef0;reboot", "' OR '1'='1"]

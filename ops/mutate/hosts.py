@@ -25,31 +25,48 @@ SQL and messages are left alone: the tests would catch most, at a price of minut
 How a mutant is tested: the repository is copied (the files git knows, tracked or not ignored,
 as they are in the working tree) to <scratch>/hosts, so the working tree is never mutated. For
 each mutant the piece is edited there and `python3 -m ops.template` regenerates template.yaml,
-because the tests run the documents from template.yaml; then pytest runs the tests that cover the
-piece (COVERAGE below), `-x`, the tests that killed earlier mutants first, then FIRST's broad
-ones, and the first failing test is the killer; then the piece and the generated files are put back. A mutant the
-shell or Python cannot parse (bash -n, ast) is unbuildable. A run that outlasts TIMEOUT_SECONDS
-(a mutant that loops) counts as killed by "timeout".
+because the tests run the documents from template.yaml; then the tests that execute the mutated
+line run, in order, until the first failure, which is the killer: those that killed earlier
+mutants first (neighbouring mutants fall to the same test), then FIRST's broad ones; then the
+piece and the generated files are put back. A mutant the shell or Python cannot parse (bash -n,
+ast) is unbuildable. A run that outlasts TIMEOUT_SECONDS (a mutant that loops) counts as killed
+by "timeout".
 
-Which tests, and why so few: each test runs the document through the SSM runner, with two AWS CLI
-calls and real databases, a few seconds each; a survivor costs its whole subset. The engine's
-pieces run that engine's tests only (-k); the shared pieces (prologue.sh, flow.sh) run the
-PostgreSQL document's tests only, because both documents carry the same text of them, so one
-engine's run exercises every line (MySQL's own lines are mysql.sh's). The attack tests of the
-other files (e2e, operations) are not in any subset: they run the same scripts far slower.
+The tests run in one pytest session that stays up for the whole run (ops/mutate/hosts_worker.py):
+it collects the tests of every piece once, starts the databases and the moto server once, and
+runs the node ids it is sent, reading template.yaml again (and reloading the helpers tests import)
+before each request. A session that dies or hangs is stopped (SIGINT first, so it stops its
+databases) and the next request starts a fresh one.
 
-The baseline: instead of the whole subset once on the unmutated copy (many minutes per piece),
-every killing test is run once on the unmutated copy before its kill is believed: a test that
-fails there too (red, or flaky) makes that outcome an error, not a kill. A survivor needs no
-baseline (nothing failed). `__enter__` checks that the copy regenerates to the committed
-template, so the copy is the code under test.
+Which tests: COVERAGE names each piece's candidates. The engine's pieces run that engine's tests
+only (-k); the shared pieces (prologue.sh, flow.sh) run the PostgreSQL document's tests only,
+because both documents carry the same text of them (MySQL's own lines are mysql.sh's). The attack
+tests of the other files (e2e, operations) are not in any subset: they run the same scripts far
+slower. Of those candidates a mutant gets only the ones that execute its line, from the coverage
+pass: before a file's mutants (begin_file), each candidate not yet traced runs once on the
+unmutated copy with the scripts traced. The documents' bash is traced with xtrace to its own
+descriptor, PS4 carrying $LINENO (_TRACE_PROLOGUE, put in place of prologue.sh's first line, a
+comment, so no line moves); the helpers run under a sys.settrace line tracer (_TRACER, a file in
+the trace directory that bash's `python3` is made to run: nothing of it is in hosts/, whose
+helpers stay python 3.7 text); the helpers tests import are traced in the test process. A
+document's line is mapped back to its piece by aligning the document with the pieces it is joined
+from (ops/template.py), and likewise the helper. A mutant's line stands for its statement: a
+Python statement (a compound one's header), a shell command continued over lines. A test that
+fails while traced is taken to reach every line. The map is kept in <scratch>/hosts-coverage.json
+while the pieces, local/, the tests' fixtures and the tracing stay the same; a test module that
+changed has its tests traced again. A mutant on a line no test
+executes survives without a run: that is a finding, not a shortcut (no test reaches the line).
 
-Measured on this machine (2 cores shared, load 10-14 while measuring): a mutant killed by a test
-that already killed one takes 25-35 s (pytest's start, one database, that test, the template
-regenerated); one whose killer comes late in its subset 2-5 min; a survivor its whole subset, about
-85 tests and 6-8 min for the PostgreSQL subset. The ~490 mutants come to several hours here, more
-than the ~90 min aimed at; what would bring it down: fewer exit-code swaps (one per `fail`), a
-subset per piece cut to the tests that exercise it (coverage of the shell is not measurable here).
+The baseline: instead of every test once on the unmutated copy, every killing test is run once on
+the unmutated copy before its kill is believed: a test that fails there too (red, or flaky) makes
+that outcome an error, not a kill. A survivor needs no baseline (nothing failed). `__enter__`
+checks that the copy regenerates to the committed template, so the copy is the code under test.
+
+Measured on this machine (2 cores shared with other engineers' runs, load 7-9): the coverage pass
+of secret.py's 131 candidate tests took 6 min (once; later files reuse it, MySQL's tests are
+traced when mysql.sh comes); a mutant killed by a test of the helper in-process takes about 1 s, one
+killed by a test that runs documents 10-30 s; a survivor on a line every test executes (the
+secret's parsing) still runs them all, 6-8 min, which is why those lines have tests in-process.
 """
 
 from __future__ import annotations
@@ -57,6 +74,7 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -92,9 +110,9 @@ _MYSQL = ["-k", "not postgres", _LINUX, "pytests/hosts/test_alternating_users.py
           "pytests/hosts/test_mysql_attacks.py", "pytests/hosts/test_hostile_identifiers.py"]
 # piece -> the pytest selection of the tests that cover it
 COVERAGE = {
-    "hosts/linux/secret.py": _POSTGRES + ["pytests/hosts/test_secret_cases.py"],
+    "hosts/linux/secret.py": _POSTGRES + ["pytests/hosts/test_secret_cases.py", "pytests/hosts/test_secret_boundaries.py"],
     "hosts/linux/postgres.py": _POSTGRES,
-    "hosts/linux/mysql.py": _MYSQL,
+    "hosts/linux/mysql.py": _MYSQL + ["pytests/hosts/test_secret_boundaries.py"],
     "hosts/linux/prologue.sh": _POSTGRES + ["pytests/hosts/test_template_and_runner.py"],
     "hosts/linux/flow.sh": _POSTGRES,
     "hosts/linux/postgres.sh": _POSTGRES,
@@ -372,9 +390,10 @@ def short_mutants() -> list[tuple[Mutant, str]]:
 
 # The documents' bash, traced: line 1 of prologue.sh (a comment) becomes this in the scratch copy while
 # the tests are traced, so no other line moves. It runs in bash only (the sh start re-executes the
-# script under bash, from line 1): it keeps a copy of the script (to tell which document it is), sends
+# script under bash, from line 1): it keeps a copy of the script (to tell which document it is; with
+# builtins only, as some tests run it with tools missing from PATH), sends
 # xtrace with the line number to its own file, and runs the python3 helpers under TRACER.
-_TRACE_PROLOGUE = ("if [ -n \"${BASH_VERSION:-}\" ]; then cp -- \"$0\" %(dir)s/doc.$$; exec 19>>%(dir)s/sh.$$;"
+_TRACE_PROLOGUE = ("if [ -n \"${BASH_VERSION:-}\" ]; then printf '%%s\\n' \"$(<\"$0\")\" >%(dir)s/doc.$$; exec 19>>%(dir)s/sh.$$;"
                    " BASH_XTRACEFD=19; PS4='+@L${LINENO}@ '; python3() { command python3 -I %(dir)s/tracer.py \"$@\"; };"
                    " set -x; fi")
 _TRACED_LINE = re.compile(r"^\++@L(\d+)@ ", re.MULTILINE)
@@ -435,18 +454,19 @@ def read_traces(directory: str, root: str, documents: dict, in_process: dict[str
     helpers' traces, and `in_process` (the pieces the test imported and called itself)."""
     from local.ssm_runner import shell_script
 
-    documents_by_text = {shell_script(documents[name]): engine for name, engine in _ENGINE_DOCUMENTS.items() if name in documents}
+    documents_by_text = {shell_script(documents[name]).rstrip("\n"): engine
+                         for name, engine in _ENGINE_DOCUMENTS.items() if name in documents}
     helpers = {hashlib.sha256(template.python_helper(Path(root, "hosts/linux"), ["secret.py", f"{engine}.py"]).rstrip("\n")
                               .encode()).hexdigest()[:16]: engine for engine in ("postgres", "mysql")}
     found: dict[str, set[int]] = {piece: set(lines) for piece, lines in in_process.items()}
     for name in os.listdir(directory):
         kind, _, rest = name.partition(".")
         if kind == "sh":
-            script = Path(directory, "doc." + rest).read_text(encoding="utf-8")
-            engine = documents_by_text.get(script)
+            copy = Path(directory, "doc." + rest)
+            engine = documents_by_text.get(copy.read_text(encoding="utf-8").rstrip("\n")) if copy.exists() else None
             if engine is None:  # not one of the engines' documents (a test's own script)
                 continue
-            where = _aligned(root, engine, "shell", script)
+            where = _aligned(root, engine, "shell", next(text for text, known in documents_by_text.items() if known == engine))
             numbers = (int(n) for n in _TRACED_LINE.findall(Path(directory, name).read_text(encoding="utf-8", errors="replace")))
         elif kind == "py":
             digest = rest.split(".")[0]
@@ -532,13 +552,21 @@ def line_groups(path: str, text: str) -> dict[int, range]:
 
 
 def _coverage_digest(root: Path) -> str:
-    """What the coverage map depends on: the pieces, the tests and what runs them."""
+    """What the whole coverage map depends on: the pieces, what runs the tests (conftest, support,
+    local/, the template), and how they are traced (not the rest of this file, so the mutants' rules
+    can change and the map stay). A test module is _test_file_digest's: a changed one is traced again."""
     digest = hashlib.sha256()
-    for pattern in ("hosts/linux/*", "pytests/hosts/*.py", "local/*.py", "template.in.yaml", "ops/template.py",
-                    "ops/mutate/hosts.py", "ops/mutate/hosts_worker.py"):
-        for path in sorted(root.glob(pattern)):
+    for pattern in ("hosts/linux/*", "pytests/hosts/*.py", "local/*.py", "template.in.yaml", "ops/template.py"):
+        for path in sorted(path for path in root.glob(pattern) if path.is_file() and not path.name.startswith("test_")):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    for part in (_TRACE_PROLOGUE, _TRACER, inspect.getsource(read_traces), inspect.getsource(_align),
+                 inspect.getsource(InProcessTracer)):
+        digest.update(part.encode() + b"\0")
     return digest.hexdigest()
+
+
+def _test_file_digest(root: Path, test: str) -> str:
+    return hashlib.sha256((root / test.split("::")[0]).read_bytes()).hexdigest()
 
 
 # ---- running them ---------------------------------------------------------------------------------
@@ -579,6 +607,7 @@ class Session:
         # test -> piece -> the lines it executes; only for the pieces begin_file was called for
         self.coverage: dict[str, dict[str, list[int]]] = {}
         self.traced: set[str] = set()  # the pieces whose mutants get only the tests that reach their line
+        self.seconds: dict[str, float] = {}  # test -> how long it took when it last ran
         self.worker: subprocess.Popen | None = None
 
     @property
@@ -624,13 +653,18 @@ class Session:
         if not self.coverage and self.coverage_file.exists():
             kept = json.loads(self.coverage_file.read_text(encoding="utf-8"))
             if kept.get("digest") == digest:
-                self.coverage = kept["tests"]
+                self.coverage = {test: lines for test, lines in kept["tests"].items()
+                                 if (self.root / test.split("::")[0]).is_file()
+                                 and kept["files"].get(test) == _test_file_digest(self.root, test)}
+                self.seconds.update(kept.get("seconds", {}))
         missing = [test for test in self.selection(path) if test not in self.coverage]
         if missing:
             started = time.monotonic()
             self.log(f"hosts: tracing {len(missing)} tests of {path} on the unmutated copy")
             self.coverage.update(self._trace(missing))
-            self.coverage_file.write_text(json.dumps({"digest": digest, "tests": self.coverage}), encoding="utf-8")
+            files = {test: _test_file_digest(self.root, test) for test in self.coverage}
+            self.coverage_file.write_text(json.dumps({"digest": digest, "files": files, "tests": self.coverage,
+                                                      "seconds": self.seconds}), encoding="utf-8")
             self.log(f"hosts: traced in {time.monotonic() - started:.0f}s")
         self.traced.add(path)
 
@@ -655,6 +689,7 @@ class Session:
         if answer is None:
             raise RuntimeError("the test session died or hung while the tests were traced")
         traced = answer["lines"]
+        self.seconds.update(answer["seconds"])
         for test in answer["failed"]:
             # A test that fails traced may have stopped early: it is taken to reach every line.
             self.log(f"hosts: {test} failed while traced: it is run for every mutant of its pieces")
@@ -720,9 +755,18 @@ class Session:
 
     def _ordered(self, selected: list[str]) -> list[str]:
         """The tests, those that killed mutants first (the latest first): neighbouring mutants tend to
-        fall to the same test, and a killed mutant then costs one test, not dozens."""
+        fall to the same test, and a killed mutant then costs one test, not dozens; then the quickest
+        first (a test of the helper in-process takes milliseconds, one that runs documents seconds)."""
         first = [killer for killer in self.killers if killer in selected]
-        return first + [test for test in selected if test not in first]
+        rest = [test for test in selected if test not in first]
+        return first + sorted(rest, key=self._cost)
+
+    def _cost(self, test: str) -> float:
+        """Seconds the test took when it last ran; before it ever ran, a guess from what it executes."""
+        if test in self.seconds:
+            return self.seconds[test]
+        pieces = self.coverage.get(test, {"*": []})
+        return 5.0 if "*" in pieces or any(piece.endswith(".sh") for piece in pieces) else 0.1
 
     @staticmethod
     def _parses(path: str, text: str) -> bool:
@@ -741,6 +785,7 @@ class Session:
         answer = self._ask({"tests": tests, "trace": None}, timeout=TIMEOUT_SECONDS)
         if answer is None:
             return "timeout"
+        self.seconds.update(answer["seconds"])
         return answer["failed"]
 
     def _ask(self, request: dict, timeout: float) -> dict | None:

@@ -5,10 +5,10 @@ running them, it waits for requests, one JSON object a line on the descriptor RO
 and answers each on ROTATOR_MUTATE_ANSWERS:
 
     {"tests": [node ids], "trace": null}    run them in order, stop at the first failure:
-                                            {"failed": node id or null}
+                                            {"failed": node id or null, "seconds": {node id: seconds}}
     {"tests": [...], "trace": "<directory>"} run each with the host scripts traced (see hosts.py,
                                             "The coverage pass"): {"lines": {node id: {piece: [lines]}},
-                                            "failed": [node ids]}
+                                            "failed": [node ids], "seconds": {...}}
 
 Before each request the documents are read again from the scratch copy's template.yaml, and the helper
 modules that tests import in-process (secret, postgres, mysql) are reloaded, so a request sees the
@@ -22,11 +22,23 @@ import importlib
 import json
 import os
 import sys
+import time
 
 import pytest
 
 REQUESTS = "ROTATOR_MUTATE_REQUESTS"
 ANSWERS = "ROTATOR_MUTATE_ANSWERS"
+
+
+class _SessionOnly:
+    """The next item as pytest's teardown reads it (SetupState.teardown_exact: its chain of nodes):
+    the session alone, whatever runs next."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+
+    def listchain(self) -> list:
+        return [self.session]
 
 
 class Worker:
@@ -41,8 +53,11 @@ class Worker:
             self.documents = outcome.get_result()
 
     def pytest_runtest_logreport(self, report) -> None:
-        if report.failed and self.failed is None:
-            self.failed = report.nodeid
+        if report.failed:
+            if self.failed is None:
+                self.failed = report.nodeid
+            # why, for whoever reads the worker's log (the session's own summary comes only at its end)
+            print(f"\n---- {report.nodeid} {report.when} failed:\n{report.longreprtext[-4000:]}", file=sys.__stderr__, flush=True)
 
     def refresh(self, root: str) -> None:
         from local.ssm_runner import load_documents
@@ -56,12 +71,11 @@ class Worker:
             if module is not None and os.path.realpath(getattr(module, "__file__", "")).startswith(os.path.realpath(root)):
                 importlib.reload(module)
 
-    def run_one(self, item, others) -> bool:
-        """Run one test; True when it passed. The next item named to pytest is another one, so the
-        test's own fixtures are torn down and the session's (databases, moto) are kept."""
+    def run_one(self, item) -> bool:
+        """Run one test; True when it passed. What pytest is told comes next descends from the session
+        only, so everything of the test is torn down but the session's fixtures (databases, moto)."""
         self.failed = None
-        nextitem = next(other for other in others if other is not item)
-        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        item.config.hook.pytest_runtest_protocol(item=item, nextitem=_SessionOnly(item.session))
         return self.failed is None
 
     @pytest.hookimpl(tryfirst=True)
@@ -78,26 +92,36 @@ class Worker:
             request = json.loads(line)
             self.refresh(root)
             tests = [items[name] for name in request["tests"]]
-            others = tests + list(items.values())[:2]
             if request.get("trace"):
                 tracer = hosts.InProcessTracer(root)
                 lines: dict[str, dict[str, list[int]]] = {}
                 failed: list[str] = []
+                seconds: dict[str, float] = {}
                 for item in tests:
                     hosts.clear_traces(request["trace"])
+                    started = time.monotonic()
                     with tracer:
-                        passed = self.run_one(item, others)
+                        passed = self.run_one(item)
+                    seconds[item.nodeid] = time.monotonic() - started
+                    try:
+                        lines[item.nodeid] = hosts.read_traces(request["trace"], root, self.documents or {}, tracer.take())
+                    except Exception as error:  # noqa: BLE001 - a trace it cannot read: the test counts as failed
+                        print(f"rotator-mutate: the traces of {item.nodeid} cannot be read: {error!r}", file=sys.stderr)
+                        passed = False
                     if not passed:
                         failed.append(item.nodeid)
-                    lines[item.nodeid] = hosts.read_traces(request["trace"], root, self.documents or {}, tracer.take())
-                answer = {"lines": lines, "failed": failed}
+                answer = {"lines": lines, "failed": failed, "seconds": seconds}
             else:
                 failed_at = None
+                seconds = {}
                 for item in tests:
-                    if not self.run_one(item, others):
+                    started = time.monotonic()
+                    passed = self.run_one(item)
+                    seconds[item.nodeid] = time.monotonic() - started
+                    if not passed:
                         failed_at = item.nodeid
                         break
-                answer = {"failed": failed_at}
+                answer = {"failed": failed_at, "seconds": seconds}
             answers.write(json.dumps(answer) + "\n")
             answers.flush()
         return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,3 +49,88 @@ def test_exactly_c0_and_del_are_control_characters(engine, code, monkeypatch, ca
     else:
         assert status == 0, err
         assert out.split("\n")[4] == password
+
+
+# The client's credential file (exec_with_credential) holds a password: in memory where the kernel
+# can (memfd), so it never reaches a disk's blocks; only without memfd_create (Python before 3.8) a
+# file in the private working directory that no name leads to.
+def test_the_credential_file_is_in_memory(tmp_path):
+    with secret.anonymous_file(str(tmp_path)) as handle:
+        assert os.readlink(f"/proc/self/fd/{handle.fileno()}").startswith("/memfd:rotator-credential")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_memfd_the_credential_file_has_no_name(tmp_path, monkeypatch):
+    monkeypatch.delattr(os, "memfd_create")
+    with secret.anonymous_file(str(tmp_path)) as handle:
+        handle.write(b"Start-Pass-1234")
+        handle.flush()
+        assert os.fstat(handle.fileno()).st_nlink == 0
+        assert os.readlink(f"/proc/self/fd/{handle.fileno()}").startswith(str(tmp_path) + "/")
+        assert list(tmp_path.iterdir()) == []
+
+
+def helper_command(engine: str, arguments: list[str], value: dict, monkeypatch, capsys,
+                   stages=("AWSCURRENT",)) -> tuple[int, str, str]:
+    """The helper run as `python3 -c "$helper" <arguments>` with the version holding `value` on stdin."""
+    envelope = json.dumps([list(stages), json.dumps(value)])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(envelope.encode("utf-8")), encoding="utf-8"))
+    monkeypatch.setattr(sys, "argv", ["-c", *arguments])
+    status = 0
+    try:
+        secret.run(HELPERS[engine].RULES, lambda username, password: b"", {})
+    except SystemExit as stop:
+        status = stop.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# A set runs only for a version still AWSPENDING or AWSCURRENT (a late copy of the step after a
+# rollback changes nothing: exit 8); a verify may check any version.
+@pytest.mark.parametrize("action, stages, status", [
+    ("set", ["AWSPENDING"], 0), ("set", ["AWSCURRENT"], 0), ("set", ["AWSPENDING", "AWSCURRENT"], 0),
+    ("set", ["AWSPREVIOUS"], 8), ("set", [], 8), ("verify", ["AWSPREVIOUS"], 0), ("verify", [], 0)])
+def test_a_set_needs_a_version_awspending_or_awscurrent(action, stages, status, monkeypatch, capsys):
+    code, out, err = helper_command("postgres", ["parse", action], {"engine": "postgres", **BASE}, monkeypatch, capsys,
+                                    stages=stages)
+    assert code == status, err
+    assert (out == "") == (status == 8)
+
+
+def test_a_duplicate_member_is_named(monkeypatch, capsys):
+    """The refusal names the member that repeats, not the first member of the object."""
+    text = '{"engine": "postgres", "host": "h", "password": "p", "username": "app", "username": "postgres"}'
+    envelope = json.dumps([["AWSPENDING"], text])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(envelope.encode("utf-8")), encoding="utf-8"))
+    with pytest.raises(SystemExit) as stop:
+        secret.parse("set", postgres.RULES)
+    assert stop.value.code == 4
+    assert 'names the member "username" more than once' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port, valid", [(1, True), ("1", True), (65535, True), ("65535", True), ("65536", False), ("0", False)])
+def test_the_port_is_1_to_65535(port, valid, monkeypatch, capsys):
+    status, out, err = parse("postgres", {**BASE, "port": port}, monkeypatch, capsys)
+    assert status == (0 if valid else 4), err
+    if valid:
+        assert out.split("\n")[1] == str(port)
+
+
+# Another secret's login (the master's, AWSCURRENT's): a password up to 1024 characters, a username
+# within the engine's limit (PostgreSQL's 63 bytes, MariaDB's 80 characters).
+@pytest.mark.parametrize("engine, username, password, valid", [
+    ("postgres", "app", "p" * 1024, True), ("postgres", "app", "p" * 1025, False),
+    ("postgres", "é" * 31 + "u", "pw", True), ("postgres", "é" * 32, "pw", False),
+    ("mariadb", "é" * 80, "pw", True), ("mariadb", "é" * 81, "pw", False)])
+def test_another_secrets_login_within_its_limits(engine, username, password, valid, monkeypatch, capsys):
+    status, out, err = helper_command(engine, ["parse-master"], {"username": username, "password": password},
+                                      monkeypatch, capsys)
+    assert status == (0 if valid else 4), err
+    assert out == (f"{username}\n{password}\n" if valid else "")
+
+
+def test_parse_username_prints_the_username_alone(monkeypatch, capsys):
+    """What the shell reads for AWSCURRENT's login: its username, never its password."""
+    status, out, err = helper_command("postgres", ["parse-username"], {"username": "app", "password": "Current-Pass-1"},
+                                      monkeypatch, capsys)
+    assert (status, out) == (0, "app\n"), err

@@ -105,7 +105,7 @@ FIRST = ["test_set_changes_the_password_then_is_idempotent", "test_set_exits_5_w
          "test_verify_reports_a_refused_password", "test_set_for_a_missing_login_exits_3_and_creates_nothing"]
 _POSTGRES = ["-k", "not mysql and not mariadb", _LINUX, "pytests/hosts/test_alternating_users.py",
              "pytests/hosts/test_secret_attacks.py", "pytests/hosts/test_postgres_attacks.py",
-             "pytests/hosts/test_hostile_identifiers.py"]
+             "pytests/hosts/test_hostile_identifiers.py", "pytests/hosts/test_postgres_saslprep.py"]
 _MYSQL = ["-k", "not postgres", _LINUX, "pytests/hosts/test_alternating_users.py", "pytests/hosts/test_secret_attacks.py",
           "pytests/hosts/test_mysql_attacks.py", "pytests/hosts/test_hostile_identifiers.py"]
 # piece -> the pytest selection of the tests that cover it

@@ -134,3 +134,24 @@ def test_parse_username_prints_the_username_alone(monkeypatch, capsys):
     status, out, err = helper_command("postgres", ["parse-username"], {"username": "app", "password": "Current-Pass-1"},
                                       monkeypatch, capsys)
     assert (status, out) == (0, "app\n"), err
+
+
+# What the AWS CLI printed is not `[VersionStages, SecretString]` (a CLI that changed its output, a
+# proxy's page): exit 4, saying so, before anything is read from it.
+@pytest.mark.parametrize("answer", ["not json", "[]", '{"a": 1}', '[5, "{}"]', '[["AWSPENDING"], 5]', '[["AWSPENDING"]]'])
+def test_an_answer_of_the_cli_that_is_not_stages_and_a_string_exits_4(answer, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(answer.encode("utf-8")), encoding="utf-8"))
+    with pytest.raises(SystemExit) as stop:
+        secret.parse("set", postgres.RULES)
+    out, err = capsys.readouterr()
+    assert (stop.value.code, out) == (4, "")
+    assert err == "the secret value could not be read from the AWS CLI's answer\n"
+
+
+@pytest.mark.parametrize("field", ["username", "password"])
+def test_a_missing_field_is_named_as_missing(field, monkeypatch, capsys):
+    value = dict(BASE)
+    del value[field]
+    status, out, err = parse("postgres", value, monkeypatch, capsys)
+    assert (status, out) == (4, "")
+    assert err == f"the secret JSON lacks the field '{field}'\n"

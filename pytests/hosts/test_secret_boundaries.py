@@ -155,3 +155,12 @@ def test_a_missing_field_is_named_as_missing(field, monkeypatch, capsys):
     status, out, err = parse("postgres", value, monkeypatch, capsys)
     assert (status, out) == (4, "")
     assert err == f"the secret JSON lacks the field '{field}'\n"
+
+
+@pytest.mark.parametrize("value", [{"password": "pw"}, {"username": 5, "password": "pw"}, {"username": "", "password": "pw"},
+                                   {"username": "app", "password": None}, {"username": "app", "password": ["pw"]},
+                                   {"username": "app", "password": "p\u0001w"}])
+def test_another_secrets_login_that_is_not_two_strings_exits_4(value, monkeypatch, capsys):
+    status, out, err = helper_command("postgres", ["parse-master"], value, monkeypatch, capsys)
+    assert (status, out) == (4, ""), err
+    assert "the master secret field '" in err and "is missing, not a string or holds control characters" in err

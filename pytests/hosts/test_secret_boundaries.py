@@ -164,3 +164,11 @@ def test_another_secrets_login_that_is_not_two_strings_exits_4(value, monkeypatc
     status, out, err = helper_command("postgres", ["parse-master"], value, monkeypatch, capsys)
     assert (status, out) == (4, ""), err
     assert "the master secret field '" in err and "is missing, not a string or holds control characters" in err
+
+
+def test_a_refused_awscurrent_login_is_named_awscurrent(monkeypatch, capsys):
+    """The refusal says whose login it is: AWSCURRENT's (alternating users), not the version's own."""
+    status, out, err = helper_command("postgres", ["parse-username"], {"username": "", "password": "Current-Pass-1"},
+                                      monkeypatch, capsys)
+    assert (status, out) == (4, "")
+    assert err.startswith("the AWSCURRENT secret field 'username' is missing"), err

@@ -172,3 +172,10 @@ def test_a_refused_awscurrent_login_is_named_awscurrent(monkeypatch, capsys):
                                       monkeypatch, capsys)
     assert (status, out) == (4, "")
     assert err.startswith("the AWSCURRENT secret field 'username' is missing"), err
+
+
+def test_an_unknown_helper_command_exits_6(monkeypatch, capsys):
+    """A script that names a command its helper lacks is the script's own fault: 6, not a secret's (4)."""
+    status, out, err = helper_command("postgres", ["parse-everything"], {"username": "app", "password": "pw"},
+                                      monkeypatch, capsys)
+    assert (status, out, err) == (6, "", "unknown helper command\n")

@@ -597,7 +597,7 @@ class Session:
     """A scratch copy of the repository where mutants are applied, one at a time (see the module)."""
 
     def __init__(self, scratch: Path, log: Callable[[str], None]):
-        self.scratch = Path(scratch)
+        self.scratch = Path(scratch).resolve()  # absolute: the traced scripts write there after their `cd /`
         self.root = self.scratch / NAME
         self.log = log
         self.saved: dict[str, bytes] = {}
@@ -609,6 +609,7 @@ class Session:
         self.traced: set[str] = set()  # the pieces whose mutants get only the tests that reach their line
         self.seconds: dict[str, float] = {}  # test -> how long it took when it last ran
         self.worker: subprocess.Popen | None = None
+        self.died = False  # the last request found the worker gone (not late)
 
     @property
     def coverage_file(self) -> Path:
@@ -724,7 +725,10 @@ class Session:
             tests = self._ordered(self.tests_for(mutant))
             if not tests:
                 return Outcome(mutant, "survived", reason="no test executes this line", seconds=time.monotonic() - started)
-            killer = self._pytest(tests)
+            try:
+                killer = self._pytest(tests)
+            except RuntimeError as error:
+                return Outcome(mutant, "error", reason=str(error), seconds=time.monotonic() - started)
             self._restore()
             if killer is None:
                 return Outcome(mutant, "survived", seconds=time.monotonic() - started)
@@ -781,9 +785,12 @@ class Session:
     # ---- the test session that stays up (ops/mutate/hosts_worker.py)
 
     def _pytest(self, tests: list[str]) -> str | None:
-        """The first failing test of `tests` (or "timeout"), None when all pass."""
+        """The first failing test of `tests` (or "timeout"), None when all pass; RuntimeError when the
+        test session died (not a verdict on the mutant)."""
         answer = self._ask({"tests": tests, "trace": None}, timeout=TIMEOUT_SECONDS)
         if answer is None:
+            if self.died:
+                raise RuntimeError(f"the test session died (see {self.scratch / 'hosts-worker.log'})")
             return "timeout"
         self.seconds.update(answer["seconds"])
         return answer["failed"]
@@ -811,12 +818,14 @@ class Session:
     def _answer(self, timeout: float) -> str | None:
         deadline = time.monotonic() + timeout
         buffer = self.worker.buffer
+        self.died = False
         while b"\n" not in buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([self.worker.answers], [], [], remaining)[0]:
                 return None
             chunk = os.read(self.worker.answers, 65536)
             if not chunk:
+                self.died = True
                 return None
             buffer += chunk
         line, _, self.worker.buffer = buffer.partition(b"\n")

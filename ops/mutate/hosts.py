@@ -9,7 +9,8 @@ survive and the score would measure the machine, not the tests.
 How a mutant is made (systematically, by rule, in file order; each is one edit of one line):
   Python, from the ast:  a comparison's boundary moved (< <=, > >=) or its sense flipped (== !=,
     in / not in, is / is not); `and` / `or` swapped; a `not` removed; True / False swapped; an
-    integer constant +1 and -1 where it bounds a comparison or a slice; a `return`, `raise`,
+    integer constant +1 and -1 where it bounds a comparison or a slice (not the one that is the
+    comparison's boundary moved again: `n < 5` made `n <= 5` is `n < 6`); a `return`, `raise`,
     `continue` or `break` replaced by `pass`; a call of die() or sys.exit() removed; an exit code
     swapped (die(4, ...) -> die(6, ...)); the stage names AWSPENDING / AWSCURRENT swapped.
   Shell, from the text outside quotes and comments: a `fail N` / `exit N` guard removed (it
@@ -24,42 +25,69 @@ SQL and messages are left alone: the tests would catch most, at a price of minut
 How a mutant is tested: the repository is copied (the files git knows, tracked or not ignored,
 as they are in the working tree) to <scratch>/hosts, so the working tree is never mutated. For
 each mutant the piece is edited there and `python3 -m ops.template` regenerates template.yaml,
-because the tests run the documents from template.yaml; then pytest runs the tests that cover the
-piece (COVERAGE below), `-x`, the tests that killed earlier mutants first, then FIRST's broad
-ones, and the first failing test is the killer; then the piece and the generated files are put back. A mutant the
-shell or Python cannot parse (bash -n, ast) is unbuildable. A run that outlasts TIMEOUT_SECONDS
-(a mutant that loops) counts as killed by "timeout".
+because the tests run the documents from template.yaml; then the tests that execute the mutated
+line run, in order, until the first failure, which is the killer: those that killed earlier
+mutants first (neighbouring mutants fall to the same test), then FIRST's broad ones; then the
+piece and the generated files are put back. A mutant the shell or Python cannot parse (bash -n,
+ast) is unbuildable. A run that outlasts TIMEOUT_SECONDS (a mutant that loops) counts as killed
+by "timeout".
 
-Which tests, and why so few: each test runs the document through the SSM runner, with two AWS CLI
-calls and real databases, a few seconds each; a survivor costs its whole subset. The engine's
-pieces run that engine's tests only (-k); the shared pieces (prologue.sh, flow.sh) run the
-PostgreSQL document's tests only, because both documents carry the same text of them, so one
-engine's run exercises every line (MySQL's own lines are mysql.sh's). The attack tests of the
-other files (e2e, operations) are not in any subset: they run the same scripts far slower.
+The tests run in one pytest session that stays up for the whole run (ops/mutate/hosts_worker.py):
+it collects the tests of every piece once, starts the databases and the moto server once, and
+runs the node ids it is sent, reading template.yaml again (and reloading the helpers tests import)
+before each request. A session that dies or hangs is stopped (SIGINT first, so it stops its
+databases) and the next request starts a fresh one.
 
-The baseline: instead of the whole subset once on the unmutated copy (many minutes per piece),
-every killing test is run once on the unmutated copy before its kill is believed: a test that
-fails there too (red, or flaky) makes that outcome an error, not a kill. A survivor needs no
-baseline (nothing failed). `__enter__` checks that the copy regenerates to the committed
-template, so the copy is the code under test.
+Which tests: COVERAGE names each piece's candidates. The engine's pieces run that engine's tests
+only (-k); the shared pieces (prologue.sh, flow.sh) run the PostgreSQL document's tests only,
+because both documents carry the same text of them (MySQL's own lines are mysql.sh's). The attack
+tests of the other files (e2e, operations) are not in any subset: they run the same scripts far
+slower. Of those candidates a mutant gets only the ones that execute its line, from the coverage
+pass: before a file's mutants (begin_file), each candidate not yet traced runs once on the
+unmutated copy with the scripts traced. The documents' bash is traced with xtrace to its own
+descriptor, PS4 carrying $LINENO (_TRACE_PROLOGUE, put in place of prologue.sh's first line, a
+comment, so no line moves); the helpers run under a sys.settrace line tracer (_TRACER, a file in
+the trace directory that bash's `python3` is made to run: nothing of it is in hosts/, whose
+helpers stay python 3.7 text); the helpers tests import are traced in the test process. A
+document's line is mapped back to its piece by aligning the document with the pieces it is joined
+from (ops/template.py), and likewise the helper. A mutant's line stands for its statement: a
+Python statement (a compound one's header), a shell command continued over lines. A test that
+fails while traced is taken to reach every line. The map is kept in <scratch>/hosts-coverage.json
+while the pieces, local/, the tests' fixtures and the tracing stay the same; a test module that
+changed has its tests traced again. A mutant on a line no test
+executes survives without a run: that is a finding, not a shortcut (no test reaches the line).
 
-Measured on this machine (2 cores shared, load 10-14 while measuring): a mutant killed by a test
-that already killed one takes 25-35 s (pytest's start, one database, that test, the template
-regenerated); one whose killer comes late in its subset 2-5 min; a survivor its whole subset, about
-85 tests and 6-8 min for the PostgreSQL subset. The ~490 mutants come to several hours here, more
-than the ~90 min aimed at; what would bring it down: fewer exit-code swaps (one per `fail`), a
-subset per piece cut to the tests that exercise it (coverage of the shell is not measurable here).
+The baseline: instead of every test once on the unmutated copy, every killing test is run once on
+the unmutated copy before its kill is believed: a test that fails there too (red, or flaky) makes
+that outcome an error, not a kill. A survivor needs no baseline (nothing failed). `__enter__`
+checks that the copy regenerates to the committed template, so the copy is the code under test.
+
+Measured on this machine (2 cores shared with other engineers' runs, load 7-10), 2026-12-06:
+before, a mutant killed by a test that already killed one took 25-35 s (pytest's start and two
+database starts around the test), a survivor its piece's whole subset (6-8 min), several hours in
+all. Now the coverage pass of secret.py's 131 candidate tests takes 6 min, once (the map is kept;
+MySQL's tests are traced when mysql.sh comes); a mutant killed by a test of the helper in-process
+takes about 1 s, one killed by a test that runs documents 3-25 s; secret.py's 110 mutants ran in
+3 min and postgres.py's 20 in 1.5 min. What still costs: a survivor on a line every test executes
+runs them all (the secret's parsing: 3-4 min), which is why those lines now have tests in-process;
+the shell pieces are killed by document tests only (10-30 s each).
 """
 
 from __future__ import annotations
 
 import ast
+import difflib
+import hashlib
+import inspect
+import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,14 +109,14 @@ FIRST = ["test_set_changes_the_password_then_is_idempotent", "test_set_exits_5_w
          "test_verify_reports_a_refused_password", "test_set_for_a_missing_login_exits_3_and_creates_nothing"]
 _POSTGRES = ["-k", "not mysql and not mariadb", _LINUX, "pytests/hosts/test_alternating_users.py",
              "pytests/hosts/test_secret_attacks.py", "pytests/hosts/test_postgres_attacks.py",
-             "pytests/hosts/test_hostile_identifiers.py"]
+             "pytests/hosts/test_hostile_identifiers.py", "pytests/hosts/test_postgres_saslprep.py"]
 _MYSQL = ["-k", "not postgres", _LINUX, "pytests/hosts/test_alternating_users.py", "pytests/hosts/test_secret_attacks.py",
           "pytests/hosts/test_mysql_attacks.py", "pytests/hosts/test_hostile_identifiers.py"]
 # piece -> the pytest selection of the tests that cover it
 COVERAGE = {
-    "hosts/linux/secret.py": _POSTGRES + ["pytests/hosts/test_secret_cases.py"],
+    "hosts/linux/secret.py": _POSTGRES + ["pytests/hosts/test_secret_cases.py", "pytests/hosts/test_secret_boundaries.py"],
     "hosts/linux/postgres.py": _POSTGRES,
-    "hosts/linux/mysql.py": _MYSQL,
+    "hosts/linux/mysql.py": _MYSQL + ["pytests/hosts/test_secret_boundaries.py"],
     "hosts/linux/prologue.sh": _POSTGRES + ["pytests/hosts/test_template_and_runner.py"],
     "hosts/linux/flow.sh": _POSTGRES,
     "hosts/linux/postgres.sh": _POSTGRES,
@@ -214,8 +242,22 @@ def python_mutants(path: str, text: str) -> list[Mutant]:
         for operand in operands:
             if isinstance(operand, ast.Constant) and type(operand.value) is int and source(operand) == str(operand.value):
                 for delta in (1, -1):
-                    at(operand, str(operand.value), str(operand.value + delta), f"bound: {delta:+d}")
+                    if delta != _same_as_boundary_moved(node, operand):
+                        at(operand, str(operand.value), str(operand.value + delta), f"bound: {delta:+d}")
     return [m for m in out if m is not None]
+
+
+# On integers, moving a comparison's boundary (`n < 5` to `n <= 5`) is the same bug as one of its
+# constant's bound mutants (`n < 6`): that one is not made. op -> the delta that repeats it, with the
+# constant on the right; on the left it is the other one (`5 < n` to `5 <= n` is `4 < n`).
+_BOUNDARY_DELTA = {ast.Lt: 1, ast.LtE: -1, ast.Gt: -1, ast.GtE: 1}
+
+
+def _same_as_boundary_moved(node: ast.AST, operand: ast.AST) -> int | None:
+    if not isinstance(node, ast.Compare) or len(node.ops) != 1 or type(node.ops[0]) not in _BOUNDARY_DELTA:
+        return None
+    delta = _BOUNDARY_DELTA[type(node.ops[0])]
+    return delta if operand is node.comparators[0] else -delta
 
 
 def _exit_call(node: ast.AST) -> bool:
@@ -348,6 +390,189 @@ def short_mutants() -> list[tuple[Mutant, str]]:
     return [(mutant, "killed") for mutant in chosen]
 
 
+# ---- the coverage pass: which tests execute which line of each piece ------------------------------
+
+# The documents' bash, traced: line 1 of prologue.sh (a comment) becomes this in the scratch copy while
+# the tests are traced, so no other line moves. It runs in bash only (the sh start re-executes the
+# script under bash, from line 1): it keeps a copy of the script (to tell which document it is; with
+# builtins only, as some tests run it with tools missing from PATH), sends
+# xtrace with the line number to its own file, and runs the python3 helpers under TRACER.
+_TRACE_PROLOGUE = ("if [ -n \"${BASH_VERSION:-}\" ]; then printf '%%s\\n' \"$(<\"$0\")\" >%(dir)s/doc.$$; exec 19>>%(dir)s/sh.$$;"
+                   " BASH_XTRACEFD=19; PS4='+@L${LINENO}@ '; python3() { command python3 -I %(dir)s/tracer.py \"$@\"; };"
+                   " set -x; fi")
+_TRACED_LINE = re.compile(r"^\++@L(\d+)@ ", re.MULTILINE)
+# The helper (`python3 -I -c "$helper" ...`) run with a line tracer: the lines of the helper it
+# executes go, as they are first met, to py.<the helper's digest>.<pid> (written at once, because
+# exec-with-credential replaces the process). The digest is of the text without its last newline,
+# which the shell's $(cat <<'PY' ...) drops.
+_TRACER = """import hashlib, os, sys
+if sys.argv[1:3] != ["-I", "-c"]:
+    os.execvp("python3", ["python3"] + sys.argv[1:])
+helper = sys.argv[3]
+sys.argv = ["-c"] + sys.argv[4:]
+name = "py.%s.%d" % (hashlib.sha256(helper.rstrip("\\n").encode()).hexdigest()[:16], os.getpid())
+out = os.open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+seen = set()
+def line(frame, event, arg):
+    if event == "line" and frame.f_lineno not in seen:
+        seen.add(frame.f_lineno)
+        os.write(out, b"%d\\n" % frame.f_lineno)
+    return line
+sys.settrace(lambda frame, event, arg: line if frame.f_code.co_filename == "<string>" else None)
+exec(compile(helper, "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+"""
+_ENGINE_DOCUMENTS = {"PostgresRotationDocument": "postgres", "MySQLRotationDocument": "mysql"}
+
+
+def clear_traces(directory: str) -> None:
+    """Leave only the tracer: the traces of the last test hold what xtrace printed (test passwords among it)."""
+    for name in os.listdir(directory):
+        if name != "tracer.py":
+            os.unlink(os.path.join(directory, name))
+
+
+def _align(target: list[str], sources: list[tuple[str, list[str]]]) -> dict[int, tuple[str, int]]:
+    """1-based line of `target` -> (piece, 1-based line) for the lines `target` took unchanged from the
+    sources joined in order (the documents and helpers are the pieces joined, with lines added and dropped)."""
+    tagged = [(piece, number) for piece, lines in sources for number in range(1, len(lines) + 1)]
+    flat = [line.rstrip() for _, lines in sources for line in lines]
+    matcher = difflib.SequenceMatcher(None, [line.rstrip() for line in target], flat, autojunk=False)
+    return {block.a + k + 1: tagged[block.b + k] for block in matcher.get_matching_blocks() for k in range(block.size)}
+
+
+_ALIGNED: dict[tuple[str, str], dict[int, tuple[str, int]]] = {}
+
+
+def _aligned(root: str, engine: str, kind: str, text: str) -> dict[int, tuple[str, int]]:
+    key = (hashlib.sha256(text.encode()).hexdigest(), kind)
+    if key not in _ALIGNED:
+        names = ([f"hosts/linux/{name}" for name in ("prologue.sh", f"{engine}.sh", "flow.sh")] if kind == "shell"
+                 else [f"hosts/linux/{name}" for name in ("secret.py", f"{engine}.py")])
+        sources = [(name, Path(root, name).read_text(encoding="utf-8").split("\n")) for name in names]
+        _ALIGNED[key] = _align(text.split("\n"), sources)
+    return _ALIGNED[key]
+
+
+def read_traces(directory: str, root: str, documents: dict, in_process: dict[str, list[int]]) -> dict[str, list[int]]:
+    """piece -> the lines of it the last test executed: bash's xtrace of each document run, the
+    helpers' traces, and `in_process` (the pieces the test imported and called itself)."""
+    from local.ssm_runner import shell_script
+
+    documents_by_text = {shell_script(documents[name]).rstrip("\n"): engine
+                         for name, engine in _ENGINE_DOCUMENTS.items() if name in documents}
+    helpers = {hashlib.sha256(template.python_helper(Path(root, "hosts/linux"), ["secret.py", f"{engine}.py"]).rstrip("\n")
+                              .encode()).hexdigest()[:16]: engine for engine in ("postgres", "mysql")}
+    found: dict[str, set[int]] = {piece: set(lines) for piece, lines in in_process.items()}
+    for name in os.listdir(directory):
+        kind, _, rest = name.partition(".")
+        if kind == "sh":
+            copy = Path(directory, "doc." + rest)
+            engine = documents_by_text.get(copy.read_text(encoding="utf-8").rstrip("\n")) if copy.exists() else None
+            if engine is None:  # not one of the engines' documents (a test's own script)
+                continue
+            where = _aligned(root, engine, "shell", next(text for text, known in documents_by_text.items() if known == engine))
+            numbers = (int(n) for n in _TRACED_LINE.findall(Path(directory, name).read_text(encoding="utf-8", errors="replace")))
+        elif kind == "py":
+            digest = rest.split(".")[0]
+            if digest not in helpers:
+                continue
+            engine = helpers[digest]
+            helper = template.python_helper(Path(root, "hosts/linux"), ["secret.py", f"{engine}.py"])
+            where = _aligned(root, engine, "python", helper)
+            numbers = (int(n) for n in Path(directory, name).read_text(encoding="utf-8").split())
+        else:
+            continue
+        for number in numbers:
+            if number in where:
+                piece, line = where[number]
+                found.setdefault(piece, set()).add(line)
+    return {piece: sorted(lines) for piece, lines in found.items()}
+
+
+class InProcessTracer:
+    """Lines of the Python pieces run inside the test process (tests that import secret, mysql...)."""
+
+    def __init__(self, root: str):
+        self.pieces = {os.path.realpath(os.path.join(root, piece)): piece for piece in PYTHON_PIECES}
+        self.names: dict[str, str | None] = {}
+        self.lines: dict[str, set[int]] = {}
+
+    def __enter__(self) -> InProcessTracer:
+        self.lines = {}
+        sys.settrace(self._call)
+        threading.settrace(self._call)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        sys.settrace(None)
+        threading.settrace(None)
+
+    def _call(self, frame, event, arg):
+        filename = frame.f_code.co_filename
+        if filename not in self.names:
+            self.names[filename] = self.pieces.get(os.path.realpath(filename))
+        piece = self.names[filename]
+        if piece is None:
+            return None
+        seen = self.lines.setdefault(piece, set())
+
+        def line(frame, event, arg):
+            if event == "line":
+                seen.add(frame.f_lineno)
+            return line
+        return line
+
+    def take(self) -> dict[str, list[int]]:
+        return {piece: sorted(lines) for piece, lines in self.lines.items()}
+
+
+def line_groups(path: str, text: str) -> dict[int, range]:
+    """1-based line -> the lines of the one statement it is part of (a test that executes any of them
+    reaches the mutant): for Python the statement, a compound one's header only; for the shell the
+    command continued over lines (a trailing \\, |, || or &&, or a next line starting with one)."""
+    groups: dict[int, range] = {}
+    if path.endswith(".py"):
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.stmt):
+                continue
+            body = getattr(node, "body", None)
+            end = body[0].lineno - 1 if isinstance(body, list) and body and isinstance(body[0], ast.stmt) else node.end_lineno
+            span = range(node.lineno, max(end, node.lineno) + 1)
+            for number in span:
+                if number not in groups or len(span) < len(groups[number]):
+                    groups[number] = span
+        return groups
+    lines = text.split("\n")
+    start = 1
+    for number, line in enumerate(lines, start=1):
+        code = _code_mask(line).rstrip()
+        following = _code_mask(lines[number]).lstrip() if number < len(lines) else ""
+        if re.search(r"(\\|\||&&)$", code) or following.startswith(("||", "&&", "|")):
+            continue
+        for member in range(start, number + 1):
+            groups[member] = range(start, number + 1)
+        start = number + 1
+    return groups
+
+
+def _coverage_digest(root: Path) -> str:
+    """What the whole coverage map depends on: the pieces, what runs the tests (conftest, support,
+    local/, the template), and how they are traced (not the rest of this file, so the mutants' rules
+    can change and the map stay). A test module is _test_file_digest's: a changed one is traced again."""
+    digest = hashlib.sha256()
+    for pattern in ("hosts/linux/*", "pytests/hosts/*.py", "local/*.py", "template.in.yaml", "ops/template.py"):
+        for path in sorted(path for path in root.glob(pattern) if path.is_file() and not path.name.startswith("test_")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    for part in (_TRACE_PROLOGUE, _TRACER, inspect.getsource(read_traces), inspect.getsource(_align),
+                 inspect.getsource(InProcessTracer)):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _test_file_digest(root: Path, test: str) -> str:
+    return hashlib.sha256((root / test.split("::")[0]).read_bytes()).hexdigest()
+
+
 # ---- running them ---------------------------------------------------------------------------------
 
 
@@ -376,12 +601,23 @@ class Session:
     """A scratch copy of the repository where mutants are applied, one at a time (see the module)."""
 
     def __init__(self, scratch: Path, log: Callable[[str], None]):
-        self.root = Path(scratch) / NAME
+        self.scratch = Path(scratch).resolve()  # absolute: the traced scripts write there after their `cd /`
+        self.root = self.scratch / NAME
         self.log = log
         self.saved: dict[str, bytes] = {}
         self.green: set[str] = set()  # killing tests seen passing on the unmutated copy
         self.selections: dict[str, list[str]] = {}  # piece -> the node ids of its tests, FIRST's first
         self.killers: list[str] = []  # the tests that killed mutants, the latest first
+        # test -> piece -> the lines it executes; only for the pieces begin_file was called for
+        self.coverage: dict[str, dict[str, list[int]]] = {}
+        self.traced: set[str] = set()  # the pieces whose mutants get only the tests that reach their line
+        self.seconds: dict[str, float] = {}  # test -> how long it took when it last ran
+        self.worker: subprocess.Popen | None = None
+        self.died = False  # the last request found the worker gone (not late)
+
+    @property
+    def coverage_file(self) -> Path:
+        return self.scratch / "hosts-coverage.json"
 
     def __enter__(self) -> Session:
         if self.root.exists():
@@ -399,7 +635,10 @@ class Session:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._restore()
+        try:
+            self._stop_worker()
+        finally:
+            self._restore()
 
     def _restore(self) -> None:
         for name, data in self.saved.items():
@@ -408,6 +647,70 @@ class Session:
     def _template(self, check: bool = False) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "ops.template"] + (["--check"] if check else []), cwd=self.root,
                               capture_output=True, text=True)
+
+    # ---- the coverage map
+
+    def begin_file(self, path: str) -> None:
+        """Called by the driver before a file's mutants: trace the file's tests not yet traced (the
+        map is kept in the scratch directory while what it depends on stays the same), and from now
+        on give each mutant of the file only the tests that execute its line."""
+        digest = _coverage_digest(self.root)
+        if not self.coverage and self.coverage_file.exists():
+            kept = json.loads(self.coverage_file.read_text(encoding="utf-8"))
+            if kept.get("digest") == digest:
+                self.coverage = {test: lines for test, lines in kept["tests"].items()
+                                 if (self.root / test.split("::")[0]).is_file()
+                                 and kept["files"].get(test) == _test_file_digest(self.root, test)}
+                self.seconds.update(kept.get("seconds", {}))
+        missing = [test for test in self.selection(path) if test not in self.coverage]
+        if missing:
+            started = time.monotonic()
+            self.log(f"hosts: tracing {len(missing)} tests of {path} on the unmutated copy")
+            self.coverage.update(self._trace(missing))
+            files = {test: _test_file_digest(self.root, test) for test in self.coverage}
+            self.coverage_file.write_text(json.dumps({"digest": digest, "files": files, "tests": self.coverage,
+                                                      "seconds": self.seconds}), encoding="utf-8")
+            self.log(f"hosts: traced in {time.monotonic() - started:.0f}s")
+        self.traced.add(path)
+
+    def _trace(self, tests: list[str]) -> dict[str, dict[str, list[int]]]:
+        directory = self.scratch / "hosts-trace"
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(mode=0o700)
+        (directory / "tracer.py").write_text(_TRACER, encoding="utf-8")
+        prologue = self.root / "hosts/linux/prologue.sh"
+        lines = self.saved["hosts/linux/prologue.sh"].decode("utf-8").split("\n")
+        if not lines[0].startswith("#"):
+            raise RuntimeError("prologue.sh's first line is no longer a comment: the trace line would move the others")
+        try:
+            prologue.write_text("\n".join([_TRACE_PROLOGUE % {"dir": directory}] + lines[1:]), encoding="utf-8")
+            if self._template().returncode != 0:
+                raise RuntimeError("the traced prologue does not make a template")
+            answer = self._ask({"tests": tests, "trace": str(directory)}, timeout=TIMEOUT_SECONDS + 120 * len(tests))
+        finally:
+            self._restore()
+            shutil.rmtree(directory, ignore_errors=True)
+        if answer is None:
+            raise RuntimeError("the test session died or hung while the tests were traced")
+        traced = answer["lines"]
+        self.seconds.update(answer["seconds"])
+        for test in answer["failed"]:
+            # A test that fails traced may have stopped early: it is taken to reach every line.
+            self.log(f"hosts: {test} failed while traced: it is run for every mutant of its pieces")
+            traced[test] = {"*": []}
+        return traced
+
+    def tests_for(self, mutant: Mutant) -> list[str]:
+        """The piece's tests that execute the mutated statement (all of them before begin_file)."""
+        selected = self.selection(mutant.path)
+        if mutant.path not in self.traced:
+            return selected
+        group = line_groups(mutant.path, self.saved[mutant.path].decode("utf-8")).get(mutant.line, range(mutant.line, mutant.line + 1))
+        return [test for test in selected
+                if "*" in self.coverage[test] or set(group) & set(self.coverage[test].get(mutant.path, ()))]
+
+    # ---- one mutant
 
     def run(self, mutant: Mutant) -> Outcome:
         started = time.monotonic()
@@ -423,7 +726,13 @@ class Session:
                                seconds=time.monotonic() - started)
             if (self.root / "template.yaml").read_bytes() == self.saved["template.yaml"]:
                 return Outcome(mutant, "error", reason="the template did not change", seconds=time.monotonic() - started)
-            killer = self._pytest(self._ordered(mutant.path))
+            tests = self._ordered(self.tests_for(mutant))
+            if not tests:
+                return Outcome(mutant, "survived", reason="no test executes this line", seconds=time.monotonic() - started)
+            try:
+                killer = self._pytest(tests)
+            except RuntimeError as error:
+                return Outcome(mutant, "error", reason=str(error), seconds=time.monotonic() - started)
             self._restore()
             if killer is None:
                 return Outcome(mutant, "survived", seconds=time.monotonic() - started)
@@ -452,12 +761,20 @@ class Session:
             self.selections[path] = sorted(ids, key=lambda i: rank.get(i.split("::")[1].split("[")[0], len(FIRST)))
         return self.selections[path]
 
-    def _ordered(self, path: str) -> list[str]:
-        """The piece's tests, those that killed mutants first (the latest first): neighbouring mutants
-        tend to fall to the same test, and a killed mutant then costs one test, not dozens."""
-        selected = self.selection(path)
+    def _ordered(self, selected: list[str]) -> list[str]:
+        """The tests, those that killed mutants first (the latest first): neighbouring mutants tend to
+        fall to the same test, and a killed mutant then costs one test, not dozens; then the quickest
+        first (a test of the helper in-process takes milliseconds, one that runs documents seconds)."""
         first = [killer for killer in self.killers if killer in selected]
-        return first + [test for test in selected if test not in first]
+        rest = [test for test in selected if test not in first]
+        return first + sorted(rest, key=self._cost)
+
+    def _cost(self, test: str) -> float:
+        """Seconds the test took when it last ran; before it ever ran, a guess from what it executes."""
+        if test in self.seconds:
+            return self.seconds[test]
+        pieces = self.coverage.get(test, {"*": []})
+        return 5.0 if "*" in pieces or any(piece.endswith(".sh") for piece in pieces) else 0.1
 
     @staticmethod
     def _parses(path: str, text: str) -> bool:
@@ -469,27 +786,96 @@ class Session:
             return True
         return subprocess.run(["bash", "-n"], input=text, text=True, capture_output=True).returncode == 0
 
-    def _pytest(self, arguments: list[str]) -> str | None:
-        """The first failing test of `arguments` (or "timeout"), None when all pass."""
-        command = [sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider", *arguments]
-        # its own process group, with SIGINT at its default (a background shell may have ignored it)
-        # so that _stop can have pytest tear down and stop its databases
-        process = subprocess.Popen(command, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        try:
-            output, _ = process.communicate(timeout=TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self._stop(process)
+    # ---- the test session that stays up (ops/mutate/hosts_worker.py)
+
+    def _pytest(self, tests: list[str]) -> str | None:
+        """The first failing test of `tests` (or "timeout"), None when all pass; RuntimeError when the
+        test session died (not a verdict on the mutant)."""
+        answer = self._ask({"tests": tests, "trace": None}, timeout=TIMEOUT_SECONDS)
+        if answer is None:
+            if self.died:
+                raise RuntimeError(f"the test session died (see {self.scratch / 'hosts-worker.log'})")
             return "timeout"
+        self.seconds.update(answer["seconds"])
+        return answer["failed"]
+
+    def _ask(self, request: dict, timeout: float) -> dict | None:
+        """The worker's answer to one request; None when it does not answer in time (a mutant that
+        loops) or dies: it is stopped, and the next request starts a fresh one."""
+        if self.worker is None:
+            self._start_worker()
+        try:
+            self.worker.requests.write(json.dumps(request) + "\n")
+            self.worker.requests.flush()
+            line = self._answer(timeout)
+        except BrokenPipeError:
+            line = None
         except BaseException:
-            self._stop(process)
+            self._stop_worker()
             raise
-        if process.returncode == 0:
+        if line is None:
+            self.log(f"hosts: the test session did not answer (see {self.scratch / 'hosts-worker.log'}); starting another")
+            self._stop_worker(busy=True)
             return None
-        killer = first_failure(output, arguments)
-        if killer:
-            return killer
-        raise RuntimeError(f"pytest exited {process.returncode} without a failing test:\n{output[-2000:]}")
+        return json.loads(line)
+
+    def _answer(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        buffer = self.worker.buffer
+        self.died = False
+        while b"\n" not in buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.worker.answers], [], [], remaining)[0]:
+                return None
+            chunk = os.read(self.worker.answers, 65536)
+            if not chunk:
+                self.died = True
+                return None
+            buffer += chunk
+        line, _, self.worker.buffer = buffer.partition(b"\n")
+        return line.decode("utf-8")
+
+    def _start_worker(self) -> None:
+        files = sorted({argument for arguments in COVERAGE.values() for argument in arguments if argument.startswith("pytests/")})
+        requests_read, requests_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        from ops.mutate.hosts_worker import ANSWERS, REQUESTS
+        env = dict(os.environ, **{REQUESTS: str(requests_read), ANSWERS: str(answers_write)})
+        with open(self.scratch / "hosts-worker.log", "ab") as log:
+            # its own process group, with SIGINT at its default (a background shell may have ignored it)
+            # so that _stop_worker can have pytest tear down and stop its databases
+            process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "ops.mutate.hosts_worker",
+                                        *files], cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       pass_fds=(requests_read, answers_write), start_new_session=True,
+                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        os.close(requests_read)
+        os.close(answers_write)
+        process.requests = os.fdopen(requests_write, "w", encoding="utf-8")
+        process.answers = answers_read
+        process.buffer = b""
+        self.worker = process
+        ready = self._answer(600)
+        if ready is None:
+            self._stop_worker()
+            raise RuntimeError(f"the test session did not start: see {self.scratch / 'hosts-worker.log'}")
+
+    def _stop_worker(self, busy: bool = False) -> None:
+        """Its requests closed, the worker ends its session (stopping the databases it started); when it
+        is busy (or hangs), its process group gets SIGINT, so pytest still tears down."""
+        process, self.worker = self.worker, None
+        if process is None:
+            return
+        try:
+            process.requests.close()
+        except OSError:
+            pass
+        os.close(process.answers)
+        try:
+            process.wait(timeout=5 if busy else 60)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        self._stop(process)
 
     @staticmethod
     def _stop(process: subprocess.Popen) -> None:

@@ -1,0 +1,181 @@
+"""The host helper's limits at their edges, in-process (secret.py with each engine's Rules): where the
+case table (hosts/secret-cases.json) holds one example of a rule, these walk its boundary, so a
+limit moved by one is noticed (the mutation gate, ops/mutate/hosts.py, found such moves unseen)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "hosts" / "linux"))
+import mysql  # noqa: E402
+import postgres  # noqa: E402
+import secret  # noqa: E402
+
+HELPERS = {"postgres": postgres, "mariadb": mysql}
+BASE = {"host": "db.internal.example", "username": "app", "password": "Start-Pass-1234",
+        "instanceIds": ["i-0123456789abcdef0"]}
+
+
+def parse(engine: str, value: dict, monkeypatch, capsys, stages=("AWSPENDING",)) -> tuple[int, str, str]:
+    """secret.parse("set") of the version holding `value` as the AWS CLI prints it: (exit status, out, err)."""
+    envelope = json.dumps([list(stages), json.dumps({"engine": engine, **value})])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(envelope.encode("utf-8")), encoding="utf-8"))
+    status = 0
+    try:
+        secret.parse("set", HELPERS[engine].RULES)
+    except SystemExit as stop:
+        status = stop.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# The control characters the function's parser refuses (DatabaseSecret: below U+0020 and U+007F): the
+# host must refuse exactly those, no more (a C1 character or U+00A0 is a password's to hold), no fewer.
+@pytest.mark.parametrize("engine", sorted(HELPERS))
+@pytest.mark.parametrize("code", [0x00, 0x01, 0x09, 0x0A, 0x1E, 0x1F, 0x20, 0x21, 0x7E, 0x7F, 0x80, 0x9F, 0xA0])
+def test_exactly_c0_and_del_are_control_characters(engine, code, monkeypatch, capsys):
+    password = "Start" + chr(code) + "Pass-1234"
+    status, out, err = parse(engine, {**BASE, "password": password}, monkeypatch, capsys)
+    if code < 0x20 or code == 0x7F:
+        assert (status, out) == (4, ""), (status, err)
+        assert "'password' contains control characters" in err
+    else:
+        assert status == 0, err
+        assert out.split("\n")[4] == password
+
+
+# The client's credential file (exec_with_credential) holds a password: in memory where the kernel
+# can (memfd), so it never reaches a disk's blocks; only without memfd_create (Python before 3.8) a
+# file in the private working directory that no name leads to.
+def test_the_credential_file_is_in_memory(tmp_path):
+    with secret.anonymous_file(str(tmp_path)) as handle:
+        assert os.readlink(f"/proc/self/fd/{handle.fileno()}").startswith("/memfd:rotator-credential")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_memfd_the_credential_file_has_no_name(tmp_path, monkeypatch):
+    monkeypatch.delattr(os, "memfd_create")
+    with secret.anonymous_file(str(tmp_path)) as handle:
+        handle.write(b"Start-Pass-1234")
+        handle.flush()
+        assert os.fstat(handle.fileno()).st_nlink == 0
+        assert os.readlink(f"/proc/self/fd/{handle.fileno()}").startswith(str(tmp_path) + "/")
+        assert list(tmp_path.iterdir()) == []
+
+
+def helper_command(engine: str, arguments: list[str], value: dict, monkeypatch, capsys,
+                   stages=("AWSCURRENT",)) -> tuple[int, str, str]:
+    """The helper run as `python3 -c "$helper" <arguments>` with the version holding `value` on stdin."""
+    envelope = json.dumps([list(stages), json.dumps(value)])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(envelope.encode("utf-8")), encoding="utf-8"))
+    monkeypatch.setattr(sys, "argv", ["-c", *arguments])
+    status = 0
+    try:
+        secret.run(HELPERS[engine].RULES, lambda username, password: b"", {})
+    except SystemExit as stop:
+        status = stop.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# A set runs only for a version still AWSPENDING or AWSCURRENT (a late copy of the step after a
+# rollback changes nothing: exit 8); a verify may check any version.
+@pytest.mark.parametrize("action, stages, status", [
+    ("set", ["AWSPENDING"], 0), ("set", ["AWSCURRENT"], 0), ("set", ["AWSPENDING", "AWSCURRENT"], 0),
+    ("set", ["AWSPREVIOUS"], 8), ("set", [], 8), ("verify", ["AWSPREVIOUS"], 0), ("verify", [], 0)])
+def test_a_set_needs_a_version_awspending_or_awscurrent(action, stages, status, monkeypatch, capsys):
+    code, out, err = helper_command("postgres", ["parse", action], {"engine": "postgres", **BASE}, monkeypatch, capsys,
+                                    stages=stages)
+    assert code == status, err
+    assert (out == "") == (status == 8)
+
+
+def test_a_duplicate_member_is_named(monkeypatch, capsys):
+    """The refusal names the member that repeats, not the first member of the object."""
+    text = '{"engine": "postgres", "host": "h", "password": "p", "username": "app", "username": "postgres"}'
+    envelope = json.dumps([["AWSPENDING"], text])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(envelope.encode("utf-8")), encoding="utf-8"))
+    with pytest.raises(SystemExit) as stop:
+        secret.parse("set", postgres.RULES)
+    assert stop.value.code == 4
+    assert 'names the member "username" more than once' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port, valid", [(1, True), ("1", True), (65535, True), ("65535", True), ("65536", False), ("0", False)])
+def test_the_port_is_1_to_65535(port, valid, monkeypatch, capsys):
+    status, out, err = parse("postgres", {**BASE, "port": port}, monkeypatch, capsys)
+    assert status == (0 if valid else 4), err
+    if valid:
+        assert out.split("\n")[1] == str(port)
+
+
+# Another secret's login (the master's, AWSCURRENT's): a password up to 1024 characters, a username
+# within the engine's limit (PostgreSQL's 63 bytes, MariaDB's 80 characters).
+@pytest.mark.parametrize("engine, username, password, valid", [
+    ("postgres", "app", "p" * 1024, True), ("postgres", "app", "p" * 1025, False),
+    ("postgres", "é" * 31 + "u", "pw", True), ("postgres", "é" * 32, "pw", False),
+    ("mariadb", "é" * 80, "pw", True), ("mariadb", "é" * 81, "pw", False)])
+def test_another_secrets_login_within_its_limits(engine, username, password, valid, monkeypatch, capsys):
+    status, out, err = helper_command(engine, ["parse-master"], {"username": username, "password": password},
+                                      monkeypatch, capsys)
+    assert status == (0 if valid else 4), err
+    assert out == (f"{username}\n{password}\n" if valid else "")
+
+
+def test_parse_username_prints_the_username_alone(monkeypatch, capsys):
+    """What the shell reads for AWSCURRENT's login: its username, never its password."""
+    status, out, err = helper_command("postgres", ["parse-username"], {"username": "app", "password": "Current-Pass-1"},
+                                      monkeypatch, capsys)
+    assert (status, out) == (0, "app\n"), err
+
+
+# What the AWS CLI printed is not `[VersionStages, SecretString]` (a CLI that changed its output, a
+# proxy's page): exit 4, saying so, before anything is read from it.
+@pytest.mark.parametrize("answer", ["not json", "[]", '{"a": 1}', '[5, "{}"]', '[["AWSPENDING"], 5]', '[["AWSPENDING"]]'])
+def test_an_answer_of_the_cli_that_is_not_stages_and_a_string_exits_4(answer, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(answer.encode("utf-8")), encoding="utf-8"))
+    with pytest.raises(SystemExit) as stop:
+        secret.parse("set", postgres.RULES)
+    out, err = capsys.readouterr()
+    assert (stop.value.code, out) == (4, "")
+    assert err == "the secret value could not be read from the AWS CLI's answer\n"
+
+
+@pytest.mark.parametrize("field", ["username", "password"])
+def test_a_missing_field_is_named_as_missing(field, monkeypatch, capsys):
+    value = dict(BASE)
+    del value[field]
+    status, out, err = parse("postgres", value, monkeypatch, capsys)
+    assert (status, out) == (4, "")
+    assert err == f"the secret JSON lacks the field '{field}'\n"
+
+
+@pytest.mark.parametrize("value", [{"password": "pw"}, {"username": 5, "password": "pw"}, {"username": "", "password": "pw"},
+                                   {"username": "app", "password": None}, {"username": "app", "password": ["pw"]},
+                                   {"username": "app", "password": "p\u0001w"}])
+def test_another_secrets_login_that_is_not_two_strings_exits_4(value, monkeypatch, capsys):
+    status, out, err = helper_command("postgres", ["parse-master"], value, monkeypatch, capsys)
+    assert (status, out) == (4, ""), err
+    assert "the master secret field '" in err and "is missing, not a string or holds control characters" in err
+
+
+def test_a_refused_awscurrent_login_is_named_awscurrent(monkeypatch, capsys):
+    """The refusal says whose login it is: AWSCURRENT's (alternating users), not the version's own."""
+    status, out, err = helper_command("postgres", ["parse-username"], {"username": "", "password": "Current-Pass-1"},
+                                      monkeypatch, capsys)
+    assert (status, out) == (4, "")
+    assert err.startswith("the AWSCURRENT secret field 'username' is missing"), err
+
+
+def test_an_unknown_helper_command_exits_6(monkeypatch, capsys):
+    """A script that names a command its helper lacks is the script's own fault: 6, not a secret's (4)."""
+    status, out, err = helper_command("postgres", ["parse-everything"], {"username": "app", "password": "pw"},
+                                      monkeypatch, capsys)
+    assert (status, out, err) == (6, "", "unknown helper command\n")

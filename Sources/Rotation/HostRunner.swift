@@ -113,6 +113,8 @@ public final class HostRunner {
 
         var results: [String: InstanceResult] = [:]
         var pace = pollInitialMilliseconds
+        // The last poll SSM throttled, while polls are still throttled: what the hosts' failure names.
+        var lastThrottle: RotationError?
         let sentAt = clock.nowMilliseconds
         // The first poll comes a wait after the send: no script has answered the moment it is sent.
         while true {
@@ -120,9 +122,8 @@ public final class HostRunner {
             if waiting.isEmpty { break }
             let wait = throttle.isThrottled ? throttle.nextWait(pace: pace, random: random) : HostRunner.jittered(pace, random: random)
             if clock.nowMilliseconds + wait >= budgetEnd {
-                let detail = throttle.isThrottled
-                    ? "no answer before the invocation deadline (SSM throttled the polls); command cancelled"
-                    : "no answer before the invocation deadline; command cancelled"
+                let detail = lastThrottle.map { "no answer before the invocation deadline, SSM throttling the polls (\($0)); command cancelled" }
+                    ?? "no answer before the invocation deadline; command cancelled"
                 stopFollowing(commandId: commandId, waiting: waiting, status: "NoAnswer", detail: detail, into: &results, log: log)
                 break
             }
@@ -131,7 +132,9 @@ public final class HostRunner {
             do {
                 try collectFinished(commandId: commandId, command: command, instanceIds: instanceIds, into: &results, log: log)
                 throttle.succeeded()
+                if !throttle.isThrottled { lastThrottle = nil }
             } catch where error.isThrottling {
+                lastThrottle = error
                 // The account's polling rate is spent (every rotation polling now shares it): this
                 // says nothing about the hosts. Poll again, later.
                 throttle.throttled()

@@ -70,7 +70,8 @@ final class SeededRandom {
             Issue.record("expected an error")
         } catch {
             #expect(error.description.contains("NoAnswer"))
-            #expect(error.description.contains("throttled"))
+            #expect(error.description.contains("SSM throttling the polls"))
+            #expect(error.description.contains("ThrottlingException"))
         }
         #expect(w.clock.nowMilliseconds < w.deadline)
         // The set and the restore: both sent, both cancelled.

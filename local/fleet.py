@@ -42,7 +42,8 @@ from local.quotas import Quotas, assumed_limits
 REPO = Path(__file__).resolve().parent.parent
 # The calls the report counts per rotation, in this order; any other call is counted as "other".
 REPORTED_CALLS = ["SendCommand", "ListCommandInvocations", "GetCommandInvocation", "CancelCommand",
-                  "GetSecretValue", "DescribeSecret", "GetRandomPassword", "PutSecretValue", "UpdateSecretVersionStage", "GetDocument"]
+                  "GetSecretValue", "DescribeSecret", "GetRandomPassword", "PutSecretValue", "UpdateSecretVersionStage", "GetDocument",
+                  "Publish"]
 
 
 def _password(rng: random.Random, n: int = 24) -> str:
@@ -349,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     print(_markdown(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results["run"] if "run" in results else results, indent=2))
-    return 0 if all(r["failed"] == 0 and r["lockouts"] == 0 for r in results.values()) else 1
+    # The run under test decides the exit status (with --compare, the previous binary may fail).
+    last = list(results.values())[-1]
+    return 0 if last["failed"] == 0 and last["lockouts"] == 0 else 1
 
 
 def _without(argv: list[str], *options: str) -> list[str]:

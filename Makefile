@@ -69,6 +69,22 @@ attacks: deps build tools
 	ROTATOR_CHAOS=full ROTATOR_CHAOS_REPORT=$(CURDIR)/$(ATTACK_REPORT) $(PYTHON) -m pytest -q $(HOST_ATTACK_TESTS) $(E2E_ATTACK_TESTS); \
 	status=$$?; $(PYTHON) -m local.reliability_report $(ATTACK_REPORT) docs/RELIABILITY.md --attacks-only && exit $$status
 
+# The fleet simulator (local/fleet.py, docs/FLEET.md): N secrets with HOSTS stand-in hosts each (and
+# the first REAL on real PostgreSQL and MariaDB), rotated within one window by at most CONCURRENCY
+# function processes under the assumed per-API SSM quotas (SEND_RATE SendCommand and POLL_RATE
+# ListCommandInvocations and GetCommandInvocation a second) and Secrets Manager's 50 writes a second.
+# FLEET_ARGS: more options, e.g. --compare <a previous bootstrap> (`python3 -m local.fleet --help`).
+N ?= 100
+HOSTS ?= 1
+REAL ?= 4
+CONCURRENCY ?= 10
+SEND_RATE ?= 5
+POLL_RATE ?= 10
+.PHONY: fleet
+fleet: deps build
+	$(PYTHON) -m local.fleet --secrets $(N) --hosts $(HOSTS) --real $(REAL) --concurrency $(CONCURRENCY) \
+		--send-rate $(SEND_RATE) --poll-rate $(POLL_RATE) $(FLEET_ARGS)
+
 # The mutation gate (ops/mutate): every mutant of the files that decide safety, built and run against
 # the tests that cover its file in a scratch copy (.build-mutate); rewrites docs/MUTATION.md and fails
 # under 90% killed in any file. Long (about 40 minutes for the 411 Swift mutants here), so apart

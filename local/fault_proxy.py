@@ -16,6 +16,9 @@ than the invocation deadline, or until the function gives up and closes the conn
 Kills: "before" forwarding the call, or "after" moto answered it but before the answer reaches the
 function; `kill_function` (the Runtime API's) does the killing and the Runtime API records the death.
 
+Quotas: `proxy.quotas = Quotas(...)` (local/quotas.py) meters calls with account-wide token buckets,
+before any rule; a call its bucket refuses never reaches moto and gets AWS's ThrottlingException.
+
 Only the standard library is used (and the gate protocol of local/interleaving.py).
 """
 
@@ -37,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 from local.interleaving import Withdrawn
+from local.quotas import Quotas
 
 FAULTS = ("500", "503", "429", "throttle", "reset", "slow")
 KILLS = ("before", "after")
@@ -97,6 +101,8 @@ class FaultProxy:
         # An interleaving gate (local/interleaving.py) that holds calls until a scheduler releases
         # them; None: every call goes through at once.
         self.gate = None
+        # Account-wide rate quotas (local/quotas.py); None: no call is metered.
+        self.quotas: Quotas | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -190,10 +196,11 @@ def _operation(headers: dict[str, str], body: bytes) -> tuple[str, str]:
     return service, action
 
 
-def _error_answer(service: str, kind: str, json_protocol: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+def _error_answer(service: str, kind: str, json_protocol: bool, message: str | None = None
+                  ) -> tuple[int, list[tuple[str, str]], bytes]:
     status, code = _ERRORS.get(service, _ERRORS["ssm"])[kind]
     request_id = str(uuid.uuid4())
-    message = f"injected by the fault proxy ({kind})"
+    message = message or f"injected by the fault proxy ({kind})"
     if json_protocol:
         body = json.dumps({"__type": code, "message": message}).encode()
         return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)], body
@@ -234,6 +241,12 @@ class _Handler(BaseHTTPRequestHandler):
         service, operation = _operation(lower, body)
         call, rule = proxy._arrived(service, operation)
         action = rule.action if rule else None
+        quotas = proxy.quotas
+        if quotas is not None and not quotas.admit(service, operation):
+            # What SSM and Secrets Manager answer past their rate: the botocore users' "Rate exceeded".
+            status, headers, answer = _error_answer(service, "throttle", "x-amz-target" in lower, message="Rate exceeded")
+            call.outcome = "throttled by quota"
+            return self._answer(status, headers, answer)
 
         if action == "kill-before":
             call.outcome = "killed before forwarding"

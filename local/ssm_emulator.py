@@ -93,6 +93,9 @@ class HostInstance:
     env: dict[str, str]              # the complete environment scripts get on this host
     ping_status: str = "Online"      # what DescribeInstanceInformation reports: Online | ConnectionLost | Inactive
     agent_version: str = "3.3.3050.0"  # and the agent's version: one that sets SSM_<Name> variables (3.3.2746.0 on)
+    # A host simulated in memory (local/fleet.py) instead of the document's script: called with the
+    # command's parameters and its cancel event, it answers (Status, ResponseCode, stdout, stderr).
+    stand_in: Callable[[dict[str, list[str]], threading.Event], tuple[str, int, str, str]] | None = None
 
 
 @dataclass
@@ -237,6 +240,11 @@ class SSMEmulator:
         if platform not in ("Linux", "Windows"):
             raise ValueError("platform must be Linux or Windows")
         self.instances[instance_id] = HostInstance(instance_id, platform, dict(env))
+
+    def register_stand_in(self, instance_id: str, stand_in: Callable[..., tuple[str, int, str, str]]) -> None:
+        """A Linux host whose commands `stand_in` answers in memory (the fleet simulator's hosts)."""
+        self.register_instance(instance_id, "Linux", {})
+        self.instances[instance_id].stand_in = stand_in
 
     def set_ping_status(self, instance_id: str, status: str) -> None:
         """What DescribeInstanceInformation says of the agent (commands still run: a test of the report)."""
@@ -556,6 +564,13 @@ class SSMEmulator:
 
     def _execute(self, inv: InvocationState, content: dict[str, Any], host: HostInstance,
                  exec_timeout: int) -> tuple[str, int, str, str]:
+        if host.stand_in is not None:
+            try:
+                status, code, out, err = host.stand_in(inv.parameters, inv.cancel)
+            finally:
+                inv.finished.set()
+            inv.full_stdout = out
+            return status, code, out, err
         kwargs: dict[str, Any] = {}
         env = dict(host.env)
         # What the agent exports to every script, plus a marker that lets CancelCommand find the

@@ -555,6 +555,12 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
             handle.write(" ".join(field for field in (secret_arn, login, master_arn) if field) + "\n")
         path.chmod(0o600)
 
+    def register_stand_in(self, instance_id: str, stand_in: Any, tags: dict[str, str] | None = None) -> None:
+        """A 'database host' simulated in memory: SendCommand to `instance_id` calls `stand_in`
+        instead of running the document's script (local/ssm_emulator.py, HostInstance.stand_in)."""
+        self.instance_tags[instance_id] = dict(HOST_TAG if tags is None else tags)
+        self.ssm.register_stand_in(instance_id, stand_in)
+
     def set_fault(self, instance_id: str, **kw: Any):
         """strip_result_line=True / never_answer=True (run_before_hanging=True) / end_as="TimedOut" /
         unknown_reads=5 / extra_stdout=30000 / hold_until=threading.Barrier(n), actions={"set"}, times=1

@@ -35,6 +35,10 @@ public enum AWSError: Error, Equatable, CustomStringConvertible, Sendable {
 
     public func isServiceError(_ code: String) -> Bool { serviceError?.code == code }
 
+    /// Whether the service refused the call for its request rate (an account-wide quota: the call
+    /// did nothing, and says nothing about what it asked for).
+    public var isThrottling: Bool { serviceError.map(RetryPolicy.isThrottling) ?? false }
+
     public var description: String {
         switch self {
         case let .service(operation, error): return "\(operation) failed: \(error)"

@@ -21,6 +21,10 @@ public struct RetryPolicy: Sendable {
     ]
     static let transientStatuses: Set<Int> = [500, 502, 503, 504, 429]
 
+    static func isThrottling(_ error: AWSServiceError) -> Bool {
+        throttlingCodes.contains(error.code) || error.httpStatus == 429
+    }
+
     public func isRetryable(_ error: AWSServiceError) -> Bool {
         RetryPolicy.throttlingCodes.contains(error.code) || RetryPolicy.transientCodes.contains(error.code)
             || RetryPolicy.transientStatuses.contains(error.httpStatus)

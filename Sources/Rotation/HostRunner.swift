@@ -14,6 +14,9 @@ public final class HostRunner {
     private let verifier: DocumentVerifier
     private let clock: MillisecondClock
     private let observer: HostProgressObserver?
+    /// The pace of polls for the first `steadyPollingMilliseconds` after the send. Each wait is
+    /// between half of it and all of it (jitter: rotations that Secrets Manager starts together
+    /// do not poll SSM in step).
     let pollInitialMilliseconds: Int64
     static let pollMaximumMilliseconds: Int64 = 3_000
     /// How long a command is polled at the initial pace before the polls back off. Most host
@@ -21,21 +24,27 @@ public final class HostRunner {
     /// (make bench: 1 s late at the median when the backoff started at once); past this, a long
     /// command costs few SSM calls.
     static let steadyPollingMilliseconds: Int64 = 30_000
+    /// The longest wait after SSM throttled a call (the AWS SDKs' standard retry mode's cap).
+    static let throttledWaitMaximumMilliseconds: Int64 = 20_000
     /// Longest excerpt of a script's standard error kept for logs and alerts.
     static let errorExcerptLength = 500
     /// How the SSM agent ends an output it cut at 24,000 characters (standard error: 8,000).
     static let outputTruncatedSuffix = "--output truncated--"
+    /// A value in [0, 1) per call: the jitter of the waits.
+    private let random: () -> Double
 
     /// `verifier` outlives the runner (the function keeps one per process), so a warm container
     /// reads no document again.
     public init(ssm: SSM, documents: [Engine: String], verifier: DocumentVerifier, clock: MillisecondClock,
-                observer: HostProgressObserver? = nil, pollInitialMilliseconds: Int64 = 250) {
+                observer: HostProgressObserver? = nil, pollInitialMilliseconds: Int64 = 1_000,
+                random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
         self.ssm = ssm
         self.documents = documents
         self.verifier = verifier
         self.clock = clock
         self.observer = observer
         self.pollInitialMilliseconds = pollInitialMilliseconds
+        self.random = random
     }
 
     public func documentName(for engine: Engine) throws(RotationError) -> String {
@@ -74,16 +83,28 @@ public final class HostRunner {
                     untilMilliseconds budgetEnd: Int64, logger: Logger) throws(RotationError) -> [InstanceResult] {
         let document = try verifiedDocument(for: engine)
         let deliverySeconds = max(30, Int((budgetEnd - clock.nowMilliseconds) / 1000))
+        let input = SendCommandInput(documentName: document.name, documentVersion: document.version, instanceIds: instanceIds,
+                                     parameters: command.parameters, comment: comment, timeoutSeconds: deliverySeconds)
+        // Throttles of this command's calls: a throttled send slows the polls that follow too.
+        var throttle = ThrottleBackoff()
         let commandId: String
-        do {
-            commandId = try ssm.sendCommand(SendCommandInput(
-                documentName: document.name, documentVersion: document.version, instanceIds: instanceIds, parameters: command.parameters,
-                comment: comment, timeoutSeconds: deliverySeconds))
-        } catch {
-            // The proven version is gone (deleted): nothing was sent. The next command reads the
-            // document again, and runs only if its default version is the shipped one.
-            if error.isServiceError("InvalidDocumentVersion") { verifier.forget(document.name) }
-            throw RotationError(error)
+        while true {
+            do {
+                commandId = try ssm.sendCommand(input)
+                break
+            } catch where error.isThrottling {
+                // SSM refused the call for the account's rate: nothing was sent. Send again later,
+                // while the budget leaves time for the command to run.
+                let wait = throttle.wait(pace: pollInitialMilliseconds, random: random)
+                if clock.nowMilliseconds + wait >= budgetEnd { throw RotationError(error) }
+                logger.warn("SSM throttled the command; sending it again", ("waitMilliseconds", String(wait)))
+                clock.sleep(milliseconds: wait)
+            } catch {
+                // The proven version is gone (deleted): nothing was sent. The next command reads the
+                // document again, and runs only if its default version is the shipped one.
+                if error.isServiceError("InvalidDocumentVersion") { verifier.forget(document.name) }
+                throw RotationError(error)
+            }
         }
         let log = logger.with(("commandId", commandId), ("action", command.action.rawValue))
         log.info("host command sent", ("document", document.name), ("documentVersion", document.version),
@@ -91,11 +112,34 @@ public final class HostRunner {
         observer?.sent(commandId: commandId, to: instanceIds)
 
         var results: [String: InstanceResult] = [:]
-        var delay = pollInitialMilliseconds
+        var pace = pollInitialMilliseconds
+        // The last poll SSM throttled, while polls are still throttled: what the hosts' failure names.
+        var lastThrottle: RotationError?
         let sentAt = clock.nowMilliseconds
+        // The first poll comes a wait after the send: no script has answered the moment it is sent.
         while true {
+            let waiting = instanceIds.filter { results[$0] == nil }
+            if waiting.isEmpty { break }
+            let wait = throttle.isThrottled ? throttle.nextWait(pace: pace, random: random) : HostRunner.jittered(pace, random: random)
+            if clock.nowMilliseconds + wait >= budgetEnd {
+                let detail = lastThrottle.map { "no answer before the invocation deadline, SSM throttling the polls (\($0)); command cancelled" }
+                    ?? "no answer before the invocation deadline; command cancelled"
+                stopFollowing(commandId: commandId, waiting: waiting, status: "NoAnswer", detail: detail, into: &results, log: log)
+                break
+            }
+            observer?.waiting(for: waiting)
+            clock.sleep(milliseconds: wait)
             do {
                 try collectFinished(commandId: commandId, command: command, instanceIds: instanceIds, into: &results, log: log)
+                throttle.succeeded()
+                if !throttle.isThrottled { lastThrottle = nil }
+            } catch where error.isThrottling {
+                lastThrottle = error
+                // The account's polling rate is spent (every rotation polling now shares it): this
+                // says nothing about the hosts. Poll again, later.
+                throttle.throttled()
+                log.warn("SSM throttled the poll; polling again later", ("throttledInARow", String(throttle.level)))
+                continue
             } catch {
                 // The command was sent, so a script may be changing a password we can no longer
                 // see: report the hosts as failed, so the step rolls back instead of leaving them.
@@ -103,17 +147,8 @@ public final class HostRunner {
                               detail: "could not follow the command (\(error)); command cancelled", into: &results, log: log)
                 break
             }
-            let waiting = instanceIds.filter { results[$0] == nil }
-            if waiting.isEmpty { break }
-            if clock.nowMilliseconds + delay >= budgetEnd {
-                stopFollowing(commandId: commandId, waiting: waiting, status: "NoAnswer",
-                              detail: "no answer before the invocation deadline; command cancelled", into: &results, log: log)
-                break
-            }
-            observer?.waiting(for: waiting)
-            clock.sleep(milliseconds: delay)
             if clock.nowMilliseconds - sentAt >= HostRunner.steadyPollingMilliseconds {
-                delay = min(delay * 3 / 2, HostRunner.pollMaximumMilliseconds)
+                pace = min(pace * 3 / 2, HostRunner.pollMaximumMilliseconds)
             }
         }
         return instanceIds.compactMap { results[$0] }
@@ -175,12 +210,45 @@ public final class HostRunner {
                               outcome: outcome, errorExcerpt: excerpt)
     }
 
+    /// A wait of between half of `pace` and `pace`.
+    static func jittered(_ pace: Int64, random: () -> Double) -> Int64 {
+        pace / 2 + Int64(random() * Double(pace - pace / 2))
+    }
+
     /// The last lines of a script's error output, flattened to one line. The output can echo names
     /// the application's login chose (a table, a role), so what is kept is shown with its control
     /// characters escaped, as every untrusted text in an alert is.
     static func excerpt(_ text: String) -> String {
         let flat = text.split(whereSeparator: \.isNewline).map { $0.trimmingSpaces }.filter { !$0.isEmpty }.joined(separator: " | ")
         return Identifiers.shownOnOneLine(flat.count <= errorExcerptLength ? flat : "…" + String(flat.suffix(errorExcerptLength)))
+    }
+}
+
+/// How long to wait after SSM throttled calls in a row: full jitter (a random wait up to a ceiling)
+/// under a ceiling that doubles with each throttle, up to `HostRunner.throttledWaitMaximumMilliseconds`.
+/// As botocore's adaptive mode cuts its sending rate multiplicatively when throttled and raises it
+/// back step by step, each call that goes through halves the ceiling again.
+struct ThrottleBackoff {
+    /// Throttles not yet offset by calls that went through.
+    private(set) var level = 0
+    /// Beyond this the ceiling is at its maximum anyway (1 s << 5 > 20 s).
+    static let maximumLevel = 8
+
+    var isThrottled: Bool { level > 0 }
+
+    mutating func throttled() { level = min(level + 1, ThrottleBackoff.maximumLevel) }
+    mutating func succeeded() { level = max(level - 1, 0) }
+
+    /// The wait before the next call at the current level.
+    func nextWait(pace: Int64, random: () -> Double) -> Int64 {
+        let ceiling = min(pace << Int64(level), HostRunner.throttledWaitMaximumMilliseconds)
+        return Int64(random() * Double(ceiling))
+    }
+
+    /// Records a throttled call and returns the wait before the next.
+    mutating func wait(pace: Int64, random: () -> Double) -> Int64 {
+        throttled()
+        return nextWait(pace: pace, random: random)
     }
 }
 

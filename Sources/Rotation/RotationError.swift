@@ -15,6 +15,12 @@ public enum RotationError: Error, Equatable, CustomStringConvertible {
 
     public init(_ error: AWSError) { self = .aws(error) }
 
+    /// An AWS call refused for the account's request rate.
+    var isThrottling: Bool {
+        if case .aws(let error) = self { return error.isThrottling }
+        return false
+    }
+
     /// The kind of failure, without its message. Its raw value is the `errorType` Lambda reports, the
     /// `Reason` of the step metric line, and what the operator's diagnosis reads back: a small fixed set.
     public enum Kind: String, Sendable, CaseIterable {

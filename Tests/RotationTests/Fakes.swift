@@ -151,6 +151,12 @@ final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
     var notYetPolls = 0
     /// When set, every ListCommandInvocations call fails with it (SSM cannot be asked).
     var followError: AWSError?
+    /// The next this many ListCommandInvocations calls, and SendCommand calls, fail with SSM's
+    /// ThrottlingException (the account's rate is spent: nothing is listed, nothing is sent).
+    var throttledListings = 0
+    var throttledSends = 0
+    /// ListCommandInvocations calls answered, throttled or not.
+    var listingCalls = 0
     /// Runs as each command is sent: what happens elsewhere meanwhile (another copy of a step).
     var whileSending: ((SendCommandInput) -> Void)?
     private var listings: [String: Int] = [:]
@@ -174,6 +180,10 @@ final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
     var sendingFails: (after: Int, error: AWSError)?
 
     func sendCommand(_ input: SendCommandInput) throws(AWSError) -> String {
+        if throttledSends > 0 {
+            throttledSends -= 1
+            throw serviceError("ThrottlingException")
+        }
         if let sendingFails, sent.count >= sendingFails.after { throw sendingFails.error }
         let id = "cmd-\(sent.count + 1)"
         sent.append(Sent(input: input, id: id))
@@ -242,7 +252,12 @@ final class FakeRunCommand: RunCommandAPI, SSMDocumentAPI {
     }
 
     func listCommandInvocations(commandId: String) throws(AWSError) -> [String: String] {
+        listingCalls += 1
         if let followError { throw followError }
+        if throttledListings > 0 {
+            throttledListings -= 1
+            throw serviceError("ThrottlingException")
+        }
         listings[commandId, default: 0] += 1
         guard listings[commandId]! > notYetPolls, let sent = sent.first(where: { $0.id == commandId }) else { return [:] }
         var statuses: [String: String] = [:]

@@ -596,21 +596,6 @@ final class LogLines: @unchecked Sendable {
         #expect(HostRunner.excerpt("head\n" + exactly) == "…" + exactly)
     }
 
-    /// Polls keep the initial pace for the first 30 s after the send (most scripts end within
-    /// seconds: a slower poll there only makes the step late), then back off by half up to 3 s.
-    @Test func pollsKeepTheirPaceForThirtySecondsThenBackOff() throws {
-        let w = World(instances: [instanceA])
-        w.ssm.hosts[instanceA]?.fault = .neverAnswers
-        let command = try HostCommand(action: .set, secretArn: w.secrets.arn, versionId: token)
-        _ = try w.hosts.run(command, engine: .postgres, on: [instanceA], step: .setSecret,
-                            untilMilliseconds: w.clock.nowMilliseconds + 60_000, logger: w.lines.logger)
-        let initial = w.hosts.pollInitialMilliseconds
-        let steady = Int(30_000 / initial)
-        #expect(Array(w.clock.sleeps.prefix(steady + 6))
-            == Array(repeating: initial, count: steady) + [375, 562, 843, 1_264, 1_896, 2_844].map(Int64.init))
-        #expect(w.clock.sleeps.dropFirst(steady + 6).allSatisfy { $0 == 3_000 })
-    }
-
     @Test func aCommandThatCannotBeFollowedIsCancelledAndRolledBack() throws {
         let w = World(instances: [instanceA])
         w.secrets.startRotation(token: token)

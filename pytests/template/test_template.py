@@ -67,6 +67,8 @@ def evaluate(template: dict[str, Any], value: Any, overrides: dict[str, Any] | N
                 return x == y
             if k == "Fn::Not":
                 return not ev(a[0])
+            if k == "Fn::Or":
+                return any(ev(x) for x in a)
             if k == "Fn::If":
                 cond = ev(template["Conditions"][a[0]])
                 return ev(a[1] if cond else a[2])
@@ -443,6 +445,26 @@ def test_the_default_parameters_and_outputs(template):
                 "DatabaseHostTag", "RotationFunctionArn"):
         assert key in outputs, key
     assert evaluate(template, outputs["DatabaseHostTag"]["Value"]) == "RotatorDatabase=rotator"
+
+
+@pytest.mark.parametrize("value,reserved", [(None, "10"), ("1", "1"), ("250", "250"), ("", None), ("0", None)],
+                         ids=["default", "one", "many", "empty", "zero"])
+def test_reserved_concurrency_is_the_parameter_and_empty_or_zero_reserve_nothing(template, value, reserved):
+    """Lambda's ReservedConcurrentExecutions of 0 stops the function: the parameter's 0, like empty,
+    means no reservation (the property left out), never a function that cannot run."""
+    overrides = {} if value is None else {"ReservedConcurrency": value}
+    props = template["Resources"]["RotationFunction"]["Properties"]
+    got = evaluate(template, props["ReservedConcurrentExecutions"], overrides)
+    assert got == (reserved if reserved is not None else "AWS::NoValue")
+
+
+def test_reserved_concurrency_takes_only_whole_numbers_lambda_accepts(template):
+    pattern = re.compile(template["Parameters"]["ReservedConcurrency"]["AllowedPattern"])
+    for accepted in ("", "0", "1", "10", "9999"):
+        assert pattern.fullmatch(accepted), accepted
+    # "00" would pass the condition's test for "0" and reserve 0: a function that never runs.
+    for refused in ("00", "010", "-1", "1.5", "10000", " 10", "ten"):
+        assert not pattern.fullmatch(refused), refused
 
 
 def test_no_file_of_the_build_is_left_in_the_checkout():

@@ -113,7 +113,7 @@ def run_fleet(opts: FleetOptions) -> dict[str, Any]:
     from local.stack import LocalStack
 
     with contextlib.ExitStack() as resources:
-        stack = resources.enter_context(LocalStack(bootstrap=opts.bootstrap, max_concurrency=opts.concurrency))
+        stack = resources.enter_context(LocalStack(bootstrap=opts.bootstrap, max_concurrency=opts.concurrency, host_poll_milliseconds=None))
         servers = _real_databases(stack, resources) if opts.real else {}
         return rotate_fleet(stack, opts, servers)
 

@@ -107,7 +107,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
                  state_dir: str | Path | None = None,
                  function_timeout_s: float | None = None, invocation_delay_s: float = 0.3,
                  send_rotation_token: bool = True, max_clock_skew_s: float = 300.0,
-                 max_concurrency: int = 10):
+                 max_concurrency: int = 10, host_poll_milliseconds: int | None = 250):
         self.repo = Path(repo).resolve()
         self.template_path = Path(template) if template else self.repo / "template.yaml"
         self.bootstrap = Path(bootstrap) if bootstrap else default_bootstrap()
@@ -121,6 +121,11 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self.max_clock_skew_s = max_clock_skew_s
         # How many function processes may run at once (Lambda's concurrency), each its own sandbox.
         self.max_concurrency = max_concurrency
+        # The function's HOST_POLL_MILLISECONDS. The local hosts answer within a fraction of a second
+        # (SSM's own delivery delay is not modelled), so the test suite polls at 250 ms instead of the
+        # deployed default (HostRunner.defaultPollMilliseconds), which would make every host command
+        # of the suite some 0.4 s slower; None: the default, as deployed (make fleet measures that).
+        self.host_poll_milliseconds = host_poll_milliseconds
 
         self.url = ""
         self.function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}"
@@ -457,6 +462,8 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
                 continue
             env[k] = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
         env["SNS_TOPIC_ARN"] = self.topic_arn
+        if self.host_poll_milliseconds is not None:
+            env["HOST_POLL_MILLISECONDS"] = str(self.host_poll_milliseconds)
         return env
 
     def _lambda_env(self, runtime_api_address: str) -> dict[str, str]:

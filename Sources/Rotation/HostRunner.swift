@@ -18,6 +18,12 @@ public final class HostRunner {
     /// between half of it and all of it (jitter: rotations that Secrets Manager starts together
     /// do not poll SSM in step).
     let pollInitialMilliseconds: Int64
+    /// The pace unless HOST_POLL_MILLISECONDS says otherwise: about SSM's own delay before a host
+    /// starts a command, so it costs a rotation little time and a fleet few calls (docs/FLEET.md).
+    public static let defaultPollMilliseconds: Int64 = 1_000
+    /// What HOST_POLL_MILLISECONDS may say: faster than 100 ms would spend the account's Run Command
+    /// rate on one rotation; slower than 5 s would keep a step waiting on a host long done.
+    public static let pollMillisecondsRange: ClosedRange<Int64> = 100...5_000
     static let pollMaximumMilliseconds: Int64 = 3_000
     /// How long a command is polled at the initial pace before the polls back off. Most host
     /// scripts end within seconds, and the time between polls is how late the step notices
@@ -36,7 +42,7 @@ public final class HostRunner {
     /// `verifier` outlives the runner (the function keeps one per process), so a warm container
     /// reads no document again.
     public init(ssm: SSM, documents: [Engine: String], verifier: DocumentVerifier, clock: MillisecondClock,
-                observer: HostProgressObserver? = nil, pollInitialMilliseconds: Int64 = 1_000,
+                observer: HostProgressObserver? = nil, pollInitialMilliseconds: Int64 = HostRunner.defaultPollMilliseconds,
                 random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
         self.ssm = ssm
         self.documents = documents

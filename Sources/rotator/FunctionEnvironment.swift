@@ -9,6 +9,8 @@ struct FunctionEnvironment {
     let loginTag: String?
     /// SECRET_KEY_ARN: in the shared layout, the key every enrolled secret is encrypted with (Rotator).
     let secretKeyArn: String?
+    /// HOST_POLL_MILLISECONDS: the pace at which a host command's result is polled (HostRunner).
+    let hostPollMilliseconds: Int64
 
     static let documentVariables: [(Engine, String)] = Engine.allCases.map { ($0, $0.documentVariable) }
 
@@ -30,6 +32,16 @@ struct FunctionEnvironment {
         }
         loginTag = environment["LOGIN_TAG"].flatMap { $0.isEmpty ? nil : $0 }
         secretKeyArn = environment["SECRET_KEY_ARN"].flatMap { $0.isEmpty ? nil : $0 }
+        hostPollMilliseconds = try FunctionEnvironment.hostPollMilliseconds(environment["HOST_POLL_MILLISECONDS"])
         passwordPolicy = try PasswordPolicy(length: length, excludeCharacters: environment["EXCLUDE_CHARACTERS"] ?? "")
+    }
+
+    static func hostPollMilliseconds(_ text: String?) throws(RotationError) -> Int64 {
+        guard let text, !text.isEmpty else { return HostRunner.defaultPollMilliseconds }
+        let range = HostRunner.pollMillisecondsRange
+        guard text.utf8.allSatisfy({ (48...57).contains($0) }), let value = Int64(text), range.contains(value) else {
+            throw .configuration("HOST_POLL_MILLISECONDS must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
     }
 }

@@ -60,7 +60,7 @@ do {
         rotator: { deadline in
             Rotator(secrets: SecretsManagerClient(secretsManager.until(deadline)),
                     hosts: HostRunner(ssm: SSMClient(ssm.until(deadline)), documents: functionEnvironment.documents, verifier: documents,
-                                      clock: clock),
+                                      clock: clock, pollInitialMilliseconds: functionEnvironment.hostPollMilliseconds),
                     alerts: AlertPublisher(sns: SNSClient(sns.until(deadline)), topicArn: functionEnvironment.alertTopicArn),
                     passwordPolicy: functionEnvironment.passwordPolicy, clock: clock, deadlineMilliseconds: deadline,
                     loginTag: functionEnvironment.loginTag, secretKeyArn: functionEnvironment.secretKeyArn)

@@ -117,7 +117,9 @@ def errors_posted(calls):
 
 @pytest.mark.parametrize("setting", [{"PASSWORD_LENGTH": "twelve"}, {"PASSWORD_LENGTH": "8"},
                                      {"POSTGRES_DOCUMENT": None}, {"AWS_REGION": None},
-                                     {"AWS_ENDPOINT_URL": "localhost:4566"}])
+                                     {"AWS_ENDPOINT_URL": "localhost:4566"},
+                                     {"HOST_POLL_MILLISECONDS": "99"}, {"HOST_POLL_MILLISECONDS": "5001"},
+                                     {"HOST_POLL_MILLISECONDS": "+500"}, {"HOST_POLL_MILLISECONDS": "1e3"}])
 def test_unusable_configuration_reports_init_error_and_exits(api, setting):
     process = start(api, **setting)
     out, _ = process.communicate(timeout=10)

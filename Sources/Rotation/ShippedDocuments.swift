@@ -7,7 +7,7 @@ extension ShippedDocument {
     public static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "9c33e3c790a95e57d96f37ce34dbb941d7f1354f5e7fd06036624b830cb1ff95"),
+                .init(action: "aws:runShellScript", scriptSHA256: "882153f490793de78803d350f6de42ae89ee46344c2385907bc876b803e13382"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -17,7 +17,7 @@ extension ShippedDocument {
             ]),
         .postgres: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "1697ad8e454cdd16177cdf1a7a7a907808a3af7debd073529572df28fb7ac9b1"),
+                .init(action: "aws:runShellScript", scriptSHA256: "ff2d5bf68ade009f9588fb5ed48785b8b5d5fb77e3caa9c6149fbc28d56a858e"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

@@ -48,8 +48,8 @@ if [ "$action" = set ] && [ "$pinned_login" = tag:RotatorLogin ]; then
   fleet_document=yes
   pinned_login=$(aws secretsmanager describe-secret --region "$region" --secret-id "$secret_id" \
       --query "Tags[?Key=='RotatorLogin'].Value" --output json --cli-connect-timeout 10 --cli-read-timeout 30 \
-      2>"$work/aws.err" | python3 -I -c 'import json, sys; v = json.load(sys.stdin); print(v[0] if len(v) == 1 else "")' \
-      2>>"$work/aws.err") || fail 4 "the secret's tags cannot be read: $(first_line "$work/aws.err")"
+      2>"$work/aws.err" | python3 -I -c "$helper" login-tag 2>>"$work/aws.err") \
+    || fail 4 "the secret's tags cannot be read: $(first_line "$work/aws.err")"
   [[ $pinned_login =~ ^[A-Za-z0-9_.@+=-]{1,128}$ ]] \
     || fail 3 "the secret carries no RotatorLogin tag naming a login: an administrator pins it when enrolling the secret"
 fi

@@ -239,6 +239,14 @@ def enrolled(path, secret_arn):
     write_lines(entries[secret_arn])
 
 
+def login_tag():
+    """The value of the secret's RotatorLogin tag, from the AWS CLI's answer on stdin (the values of
+    the tags with that key, a JSON list): printed when there is exactly one, else an empty line,
+    which the flow refuses as no pin at all."""
+    values = json.load(sys.stdin)
+    print(values[0] if isinstance(values, list) and len(values) == 1 and isinstance(values[0], str) else "")
+
+
 def run(rules, credential_file, commands):
     """The helper's entry point: argv[1] names the command, the shared ones or the engine's own
     (`commands`, a name -> function of the remaining arguments). `credential_file(username,
@@ -254,6 +262,8 @@ def run(rules, credential_file, commands):
         write_lines(read_login("AWSCURRENT", rules)[:1])
     elif command == "enrolled":
         enrolled(*arguments)
+    elif command == "login-tag":
+        login_tag()
     elif command in commands:
         commands[command](*arguments)
     else:

@@ -573,13 +573,17 @@ final class LogLines: @unchecked Sendable {
 
     /// The budget ends a whole number of polls after the send: the runner must give up at the poll
     /// before its end, not sleep onto it (the budget's end is when the step must be rolling back).
+    /// The random source that jitters the waits gives 0, so every wait is exactly half the pace and
+    /// the eighth would end on the budget's last millisecond.
     @Test func aHostThatNeverAnswersIsCancelledStrictlyBeforeTheBudgetEnds() throws {
         let w = World(instances: [instanceA])
         w.ssm.hosts[instanceA]?.fault = .neverAnswers
-        let budgetEnd = w.clock.nowMilliseconds + 4 * w.hosts.pollInitialMilliseconds
+        let hosts = HostRunner(ssm: w.ssm, documents: [.postgres: "RotatorPostgres"], verifier: DocumentVerifier(shipped: TestDocument.shipped),
+                               clock: w.clock, random: { 0 })
+        let budgetEnd = w.clock.nowMilliseconds + 4 * hosts.pollInitialMilliseconds
         let command = try HostCommand(action: .set, secretArn: w.secrets.arn, versionId: token)
-        let results = try w.hosts.run(command, engine: .postgres, on: [instanceA], step: .setSecret,
-                                      untilMilliseconds: budgetEnd, logger: w.lines.logger)
+        let results = try hosts.run(command, engine: .postgres, on: [instanceA], step: .setSecret,
+                                    untilMilliseconds: budgetEnd, logger: w.lines.logger)
         #expect(results.map(\.status) == ["NoAnswer"])
         #expect(w.clock.nowMilliseconds < budgetEnd)
         #expect(w.ssm.cancelled.map(\.1) == [[instanceA]])

@@ -399,17 +399,19 @@ def _statement_end(code: str, start: int) -> int | None:
 
 
 def short_mutants() -> list[tuple[Mutant, str]]:
-    """Two of issue 14's known bugs, cheap to build (one module each): the budget's `>=` and
-    trimAll's fast path that ignored a lone tab."""
+    """Two of issue 14's known bugs, cheap to build (one module each): the polls' budget `>=` and
+    trimAll's fast path that ignored a lone tab. Each line is named whole: the throttled send's own
+    budget check begins like the polls' one."""
     wanted = [
-        ("Sources/Rotation/HostRunner.swift", "if clock.nowMilliseconds + delay >= budgetEnd {", " >= ", " > "),
-        ("Sources/SigV4/Canonical.swift", "if isBlank(byte) && (previousBlank || byte == 0x09)", " || byte == 0x09", ""),
+        ("Sources/Rotation/HostRunner.swift", "if clock.nowMilliseconds + wait >= budgetEnd {", " >= ", " > "),
+        ("Sources/SigV4/Canonical.swift", "if isBlank(byte) && (previousBlank || byte == 0x09) { clean = false; break }",
+         " || byte == 0x09", ""),
     ]
     chosen = []
     for path, line_text, original, replacement in wanted:
         lines = (REPO / path).read_text(encoding="utf-8").split("\n")
         for mutant in mutants(path):
-            if lines[mutant.line - 1].strip().startswith(line_text) and mutant.original == original \
+            if lines[mutant.line - 1].strip() == line_text and mutant.original == original \
                     and mutant.replacement == replacement:
                 chosen.append((mutant, "killed"))
                 break

@@ -33,7 +33,7 @@ ISSUE_14_BUGS = [
      "stages.contains(SecretStage.pending)", "true"),
     ("Sources/Rotation/HostRunner.swift", 'let succeeded = invocation.status == "Success" && invocation.responseCode == 0',
      " && invocation.responseCode == 0", ""),
-    ("Sources/Rotation/HostRunner.swift", "if clock.nowMilliseconds + delay >= budgetEnd {", " >= ", " > "),
+    ("Sources/Rotation/HostRunner.swift", "if clock.nowMilliseconds + wait >= budgetEnd {", " >= ", " > "),
     ("Sources/Rotation/Identifiers.swift", '&& parts[1].unicodeScalars.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) }',
      '"f"', '"g"'),
     ("Sources/SigV4/Canonical.swift", "if isBlank(byte) && (previousBlank || byte == 0x09) { clean = false; break }",

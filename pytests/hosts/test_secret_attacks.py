@@ -168,26 +168,36 @@ def test_alternating_users_refuse_a_login_that_is_not_the_alternate(host):
     assert not logs_in(host, app + "_clone_clone", "Known-To-Attacker-1")
 
 
+APP_PASSWORD, OTHER_PASSWORD = "App-Pass-12", "Other-Pass-12"
+
+
+def assert_only_the_pinned_login_changes(host, run, arn: str, app: str, other: str) -> str:
+    """A version naming `other` is refused before anything changes (its password stays
+    OTHER_PASSWORD); then a version naming the pinned `app` rotates it. Returns that version."""
+    token = host.put_pending(arn, host.secret_value(other, "Known-To-Attacker-1"))
+    expect_failure(run(token), 3, f"this stack rotates only '{app}'")
+    assert logs_in(host, other, OTHER_PASSWORD) and not logs_in(host, other, "Known-To-Attacker-1")
+    host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+    token = host.put_pending(arn, host.secret_value(app, "New-App-Pass-12"))
+    expect_result(run(token), "set", token, "changed")
+    assert logs_in(host, app, "New-App-Pass-12")
+    return token
+
+
 @pytest.mark.chaos("Attacks: a version naming a login the stack does not rotate")
 def test_the_pinned_login_is_the_only_one_a_set_may_change(host):
     """The document's Login parameter (the stack's LoginName) pins the login: a version naming any
     other, even an ordinary login, is refused before anything changes; the pinned one rotates."""
-    app_password, other_password = "App-Pass-12", "Other-Pass-12"
-    app = host.new_login(app_password)
-    other = host.new_login(other_password)
-    arn, current = host.create_secret(host.secret_value(app, app_password))
+    app = host.new_login(APP_PASSWORD)
+    other = host.new_login(OTHER_PASSWORD)
+    arn, _ = host.create_secret(host.secret_value(app, APP_PASSWORD))
 
     def run(version: str):
         return host.run(None, None, None, parameters={"Action": ["set"], "SecretId": [arn], "VersionId": [version],
                                                      "Login": [app]})
 
-    token = host.put_pending(arn, host.secret_value(other, "Known-To-Attacker-1"))
-    expect_failure(run(token), 3, f"this stack rotates only '{app}'")
-    assert logs_in(host, other, other_password) and not logs_in(host, other, "Known-To-Attacker-1")
-    host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
-    token = host.put_pending(arn, host.secret_value(app, "New-App-Pass-12"))
-    expect_result(run(token), "set", token, "changed")
-    assert logs_in(host, app, "New-App-Pass-12")
+    assert_only_the_pinned_login_changes(host, run, arn, app, other)
+
 
 
 def enrolment_file(tmp_path, *entries: str) -> Path:
@@ -217,10 +227,9 @@ def test_in_a_fleet_the_secrets_login_tag_is_the_only_login_a_set_may_change(hos
     """The shared layout's documents pass Login=tag:RotatorLogin: the host reads the secret's tag
     itself (which only the secret's administrators may change) and refuses a version naming any other
     login, before anything changes; a secret without the tag changes nothing."""
-    app_password, other_password = "App-Pass-12", "Other-Pass-12"
-    app = host.new_login(app_password)
-    other = host.new_login(other_password)
-    arn, _ = host.create_secret(host.secret_value(app, app_password))
+    app = host.new_login(APP_PASSWORD)
+    other = host.new_login(OTHER_PASSWORD)
+    arn, _ = host.create_secret(host.secret_value(app, APP_PASSWORD))
     tag_for_the_fleet(host, arn, app)
     enrolled = enrolment_file(tmp_path, f"{arn} {app}")
 
@@ -228,14 +237,7 @@ def test_in_a_fleet_the_secrets_login_tag_is_the_only_login_a_set_may_change(hos
         return fleet_set(host, arn, version, enrolled)
 
     # A writer of the secret's value (not its tags) names another application's ordinary login.
-    token = host.put_pending(arn, host.secret_value(other, "Known-To-Attacker-1"))
-    expect_failure(run(token), 3, f"this stack rotates only '{app}'")
-    assert logs_in(host, other, other_password) and not logs_in(host, other, "Known-To-Attacker-1")
-    host.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
-
-    token = host.put_pending(arn, host.secret_value(app, "New-App-Pass-12"))
-    expect_result(run(token), "set", token, "changed")
-    assert logs_in(host, app, "New-App-Pass-12")
+    token = assert_only_the_pinned_login_changes(host, run, arn, app, other)
 
     host.sm.untag_resource(SecretId=arn, TagKeys=["RotatorLogin"])
     expect_failure(run(token), 3, "carries no RotatorLogin tag")

@@ -16,8 +16,7 @@ import Testing
     func pendingAfterCreate(_ current: String) throws -> JSON {
         let w = World()
         w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString = current
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         return try JSON.parse(try #require(w.secrets.versions[token]?.secretString))
     }
 
@@ -141,13 +140,9 @@ import Testing
         let w = World()
         w.secrets.startRotation(token: token)
         w.secrets.versions[token]!.secretString = Self.secret(username: "app_clone", masterarn: "not-an-arn")
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.errorType == "InvalidSecret")
-            #expect(error.description.contains("AWSPENDING"))
-        }
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.errorType == "InvalidSecret")
+        #expect(error.description.contains("AWSPENDING"))
         #expect(w.ssm.sent.isEmpty)
     }
 

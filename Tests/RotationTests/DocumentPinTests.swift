@@ -110,8 +110,7 @@ import Testing
         let w = World()
         w.ssm.documentContent = TestDocument.foreign
         w.ssm.documentVersion = "2"
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         let error = caught { () throws(RotationError) in try w.run(.setSecret) }
         #expect(error?.kind == .documentRefused)
         #expect(w.ssm.sent.isEmpty)

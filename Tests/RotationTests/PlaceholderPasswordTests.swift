@@ -12,8 +12,7 @@ import Testing
 
     @Test func aFailedSetRestoresNothingAndKeepsPending() throws {
         let w = World(placeholder: true)
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceB]?.fault = .loginMissing
         #expect(throws: RotationError.self) { try w.run(.setSecret) }
 
@@ -32,8 +31,7 @@ import Testing
 
     @Test func aFailedTestRestoresNothingAndKeepsPending() throws {
         let w = World(placeholder: true)
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         try w.run(.setSecret)
         w.ssm.hosts[instanceA]?.password = "changed-behind-our-back"
         #expect(throws: RotationError.self) { try w.run(.testSecret) }
@@ -54,8 +52,7 @@ import Testing
 
     @Test func withoutTheMarkARealPasswordIsRestoredAsBefore() throws {
         let w = World()
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceB]?.fault = .loginMissing
         #expect(throws: RotationError.self) { try w.run(.setSecret) }
         #expect(w.ssm.hosts[instanceA]?.password == oldPassword)

@@ -7,8 +7,7 @@ import Testing
 @Suite struct RollbackRaceTests {
     @Test func aLateSetBeforeThePendingLabelIsRemovedIsUndone() throws {
         let w = World()
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         let pendingPassword = try #require(w.pendingPassword())
         w.ssm.hosts[instanceB]?.fault = .loginMissing
         // After this copy restored every host, another copy's set of the pending version lands on A,
@@ -34,8 +33,7 @@ import Testing
 
     @Test func aSettleThatCannotBeProvenPutsThePendingLabelBack() throws {
         let w = World()
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         var restores = 0
         w.ssm.whileSending = { input in
             let version = input.parameters.first(where: { $0.0 == "VersionId" })?.1.first

@@ -62,6 +62,25 @@ final class World {
         try rotator.rotate(event, logger: lines.logger)
     }
 
+    /// The rotation Secrets Manager starts (`token` labelled AWSPENDING, with no value yet) and its
+    /// createSecret, which writes the pending version every later step works on.
+    func createPendingVersion() throws(RotationError) {
+        secrets.startRotation(token: token)
+        try run(.createSecret)
+    }
+
+    /// Runs `step`, which the test expects to fail, and returns its error; a step that succeeded is
+    /// recorded as the test's failure and gives nil (so `try #require` stops the test there).
+    func failure(of step: RotationStep) -> RotationError? {
+        do {
+            try run(step)
+        } catch {
+            return error
+        }
+        Issue.record("\(step.rawValue) succeeded; the test expected it to fail")
+        return nil
+    }
+
     func pendingPassword() -> String? {
         secrets.versions[token]?.secretString.flatMap { try? JSON.parse($0) }?["password"]?.stringValue
     }
@@ -285,22 +304,17 @@ final class LogLines: @unchecked Sendable {
         #expect(w.pendingPassword() == nil)
     }
 
-    @Test func setSecretWithoutCreateFailsClearly() {
+    @Test func setSecretWithoutCreateFailsClearly() throws {
         let w = World()
         w.secrets.startRotation(token: token)
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.description.contains("createSecret has not run"))
-        }
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.description.contains("createSecret has not run"))
         #expect(w.ssm.sent.isEmpty)
     }
 
     @Test func failingSetRollsBackAndKeepsPendingWhenAHostCannotBeRestored() throws {
         let w = World()
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceB]?.fault = .loginMissing
         #expect(throws: RotationError.self) { try w.run(.setSecret) }
 
@@ -323,8 +337,7 @@ final class LogLines: @unchecked Sendable {
     /// A restore that cannot even be sent proves nothing: AWSPENDING stays, as for a host that failed it.
     @Test func aRestoreThatCannotBeSentKeepsPending() throws {
         let w = World(instances: [instanceA])
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceA]?.fault = .loginMissing
         w.ssm.sendingFails = (after: 1, error: serviceError("ThrottlingException"))
         #expect(throws: RotationError.self) { try w.run(.setSecret) }
@@ -337,8 +350,7 @@ final class LogLines: @unchecked Sendable {
 
     @Test func failingVerifyRestoresCurrentAndAbandonsPending() throws {
         let w = World()
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         try w.run(.setSecret)
         w.ssm.hosts[instanceA]?.password = "changed-behind-our-back"
         #expect(throws: RotationError.self) { try w.run(.testSecret) }
@@ -354,34 +366,24 @@ final class LogLines: @unchecked Sendable {
 
     @Test func successWithoutResultLineIsAFailure() throws {
         let w = World(instances: [instanceA])
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceA]?.fault = .noResultLine
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.errorType == "HostCommandFailed")
-            #expect(error.description.contains("no ROTATOR-RESULT line"))
-        }
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.errorType == "HostCommandFailed")
+        #expect(error.description.contains("no ROTATOR-RESULT line"))
         #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
     }
 
     @Test func outputCutBySSMIsAFailureThatSaysSo() throws {
         let w = World()
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceB]?.fault = .outputCutBySSM
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.errorType == "HostCommandFailed")
-            #expect(error.description.contains("\(instanceB): Success, exit code 0, but no ROTATOR-RESULT line"))
-            #expect(error.description.contains("SSM cut the output at 24,000 characters"))
-            #expect(!error.description.contains("\(instanceA): Success"))
-        }
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.errorType == "HostCommandFailed")
+        #expect(error.description.contains("\(instanceB): Success, exit code 0, but no ROTATOR-RESULT line"))
+        #expect(error.description.contains("SSM cut the output at 24,000 characters"))
+        #expect(!error.description.contains("\(instanceA): Success"))
         // The rollback on the chatty host cannot be proven either: AWSPENDING stays.
         #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
@@ -391,8 +393,7 @@ final class LogLines: @unchecked Sendable {
 
     @Test func aFailedCopyOfSetSecretDoesNotUndoARotationAnotherCopyFinished() throws {
         let w = World(instances: [instanceA])
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         let newPassword = try #require(w.pendingPassword())
         // This copy's host fails; meanwhile another copy set the host and the rotation finished.
         w.ssm.hosts[instanceA]?.fault = .loginMissing
@@ -402,13 +403,9 @@ final class LogLines: @unchecked Sendable {
                                                     removeFrom: "00000000-0000-0000-0000-00000000000a")
             try? w.secrets.updateSecretVersionStage(w.secrets.arn, stage: "AWSPENDING", moveTo: nil, removeFrom: token)
         }
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.errorType == "HostCommandFailed")
-            #expect(error.description.contains("Nothing was rolled back"))
-        }
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.errorType == "HostCommandFailed")
+        #expect(error.description.contains("Nothing was rolled back"))
         #expect(w.ssm.sent.count == 1, "a rollback to the old password was sent")
         #expect(w.ssm.hosts[instanceA]?.password == newPassword)
         #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
@@ -422,8 +419,7 @@ final class LogLines: @unchecked Sendable {
     func aFailedSetRestoresNothingOnceTheRotationMovedOn(change: String) throws {
         let w = World(instances: [instanceA])
         let currentId = "00000000-0000-0000-0000-00000000000a", otherId = "00000000-0000-0000-0000-00000000000c"
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.secrets.versions[otherId] = .init(stages: [], secretString: w.secrets.versions[currentId]!.secretString)
         w.ssm.hosts[instanceA]?.fault = .loginMissing
         w.ssm.whileSending = { _ in
@@ -434,14 +430,10 @@ final class LogLines: @unchecked Sendable {
             }
             w.ssm.whileSending = nil
         }
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.description.contains("Nothing was rolled back"), "\(error.description)")
-            #expect(error.description.contains(change == "AWSCURRENT moved" ? "AWSCURRENT moved from version \(currentId) to \(otherId)"
-                                                                             : "version \(token) is no longer AWSPENDING"))
-        }
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.description.contains("Nothing was rolled back"), "\(error.description)")
+        #expect(error.description.contains(change == "AWSCURRENT moved" ? "AWSCURRENT moved from version \(currentId) to \(otherId)"
+                                                                         : "version \(token) is no longer AWSPENDING"))
         #expect(w.ssm.sent.count == 1, "a restore was sent")
     }
 
@@ -496,17 +488,12 @@ final class LogLines: @unchecked Sendable {
     @Test(arguments: [FakeRunCommand.Fault.nonZeroExitAfterResultLine, .failedStatusAfterResultLine])
     func aValidResultLineWithoutStatusSuccessAndExitCodeZeroIsAFailure(fault: FakeRunCommand.Fault) throws {
         let w = World(instances: [instanceA])
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceA]?.fault = fault
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.errorType == "HostCommandFailed")
-            #expect(error.description.contains(fault == .failedStatusAfterResultLine ? "\(instanceA): Failed, exit code 0"
-                                                                                   : "\(instanceA): Success, exit code 3"), "\(error.description)")
-        }
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.errorType == "HostCommandFailed")
+        #expect(error.description.contains(fault == .failedStatusAfterResultLine ? "\(instanceA): Failed, exit code 0"
+                                                                               : "\(instanceA): Success, exit code 3"), "\(error.description)")
         #expect(w.secrets.stages(of: "00000000-0000-0000-0000-00000000000a") == ["AWSCURRENT"])
         #expect(w.secrets.stages(of: token) == ["AWSPENDING"])
         #expect(w.sns.published.count == 1)
@@ -514,8 +501,7 @@ final class LogLines: @unchecked Sendable {
 
     @Test func aResultLineForAnotherVersionIsAFailure() throws {
         let w = World(instances: [instanceA])
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceA]?.fault = .wrongVersionInResult
         #expect(throws: RotationError.self) { try w.run(.setSecret) }
     }
@@ -555,15 +541,10 @@ final class LogLines: @unchecked Sendable {
     @Test func aSilentHostIsCancelledBeforeTheDeadline() throws {
         let w = World(instances: [instanceA])
         w.deadline = w.clock.nowMilliseconds + 60_000
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceA]?.fault = .neverAnswers
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.description.contains("NoAnswer"))
-        }
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.description.contains("NoAnswer"))
         #expect(w.clock.nowMilliseconds < w.deadline)
         // Both the set and the restore were cancelled, not left running.
         #expect(w.ssm.cancelled.map(\.1) == [[instanceA], [instanceA]])
@@ -602,15 +583,10 @@ final class LogLines: @unchecked Sendable {
 
     @Test func aCommandThatCannotBeFollowedIsCancelledAndRolledBack() throws {
         let w = World(instances: [instanceA])
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.followError = serviceError("AccessDeniedException")
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.description.contains("NotFollowed"))
-        }
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.description.contains("NotFollowed"))
         // The set ran unseen: it was cancelled and the current password sent back, also unseen.
         #expect(w.ssm.sent.count == 2)
         #expect(w.ssm.cancelled.map(\.1) == [[instanceA], [instanceA]])
@@ -641,8 +617,7 @@ final class LogLines: @unchecked Sendable {
 
     @Test func aFailedHostIsAlertedOnce() throws {
         let w = World(instances: [instanceA])
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceA]?.fault = .loginMissing
         #expect(throws: RotationError.self) { try w.run(.setSecret) }
         #expect(w.sns.published.count == 1)
@@ -650,8 +625,7 @@ final class LogLines: @unchecked Sendable {
 
     @Test func noTopicMeansNoAlertButTheStepStillFails() throws {
         let w = World(topic: nil, instances: [instanceA])
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         w.ssm.hosts[instanceA]?.fault = .loginMissing
         #expect(throws: RotationError.self) { try w.run(.setSecret) }
         #expect(w.sns.published.isEmpty)
@@ -661,14 +635,9 @@ final class LogLines: @unchecked Sendable {
         let w = World(instances: [instanceA])
         w.secrets.versions["00000000-0000-0000-0000-00000000000a"]!.secretString =
             #"{"engine":"sqlserver","host":"h","username":"app","password":"p","instanceIds":["i-0123456789abcdef0"]}"#
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
-        do {
-            try w.run(.setSecret)
-            Issue.record("expected an error")
-        } catch {
-            #expect(error.errorType == "Configuration")
-        }
+        try w.createPendingVersion()
+        let error = try #require(w.failure(of: .setSecret))
+        #expect(error.errorType == "Configuration")
         #expect(w.ssm.sent.isEmpty)
     }
 

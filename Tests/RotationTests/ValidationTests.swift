@@ -271,8 +271,7 @@ import Testing
     @Test func aHostsErrorOutputCannotForgeALineOfTheAlertOrDriveATerminal() throws {
         let w = World()
         w.ssm.hosts[instanceA]?.fault = .echoesHostileNames
-        w.secrets.startRotation(token: token)
-        try w.run(.createSecret)
+        try w.createPendingVersion()
         #expect(throws: RotationError.self) { try w.run(.setSecret) }
 
         let alert = try #require(w.sns.published.first)

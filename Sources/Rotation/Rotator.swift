@@ -389,21 +389,30 @@ public final class Rotator {
         }
     }
 
-    /// With a login tag (the shared layout), refuses a version naming any login but the tag's value
-    /// and its `_clone`, before any host command: whoever may write the secret (not its tags) must
-    /// not choose which login a host administrator changes. A secret without the tag is refused:
-    /// the function of a fleet rotates only logins an administrator pinned. The host checks the
-    /// same tag itself (hosts/linux/flow.sh), so neither relies on the other.
+    /// The tag that pins a secret's login (the shared layout's units set it). Honoured on every
+    /// secret that carries it, whatever the function's configuration says: someone who may change
+    /// the configuration (empty `LOGIN_TAG`) but not the secret's tags must not switch the pin off
+    /// (threat 38).
+    public static let loginPinTag = "RotatorLogin"
+
+    /// Refuses a version naming any login but the pinning tag's value and its `_clone`, before any
+    /// host command: whoever may write the secret (not its tags) must not choose which login a host
+    /// administrator changes. The pinning tags are `loginPinTag` wherever the secret carries it, and
+    /// the function's login tag (the shared layout), which every secret must carry: the function of a
+    /// fleet rotates only logins an administrator pinned. The host checks the tag itself
+    /// (hosts/linux/flow.sh), so neither relies on the other.
     private func requirePinnedLogin(_ version: DatabaseSecret, _ stage: String, _ c: StepContext) throws(RotationError) {
-        guard let loginTag else { return }
-        guard let pinned = c.description.tags[loginTag], !pinned.isEmpty else {
+        if let loginTag, c.description.tags[loginTag] == nil {
             throw .invalidSecret("the secret carries no \(loginTag) tag naming the login it rotates: "
                 + "an administrator pins it when enrolling the secret; nothing was sent to the hosts")
         }
-        let allowed = [pinned, pinned + DatabaseSecret.cloneSuffix]
-        guard allowed.contains(where: { $0.unicodeScalars.elementsEqual(version.username.unicodeScalars) }) else {
-            throw .invalidSecret("\(stage)'s \"username\" (\(Identifiers.quoted(version.username, limit: 256))) is not the login "
-                + "the secret's \(loginTag) tag pins (\(Identifiers.quoted(pinned, limit: 256)), or its _clone); nothing was sent to the hosts")
+        for tag in Set([Rotator.loginPinTag, loginTag].compactMap { $0 }).sorted() {
+            guard let pinned = c.description.tags[tag] else { continue }
+            let allowed = pinned.isEmpty ? [] : [pinned, pinned + DatabaseSecret.cloneSuffix]
+            guard allowed.contains(where: { $0.unicodeScalars.elementsEqual(version.username.unicodeScalars) }) else {
+                throw .invalidSecret("\(stage)'s \"username\" (\(Identifiers.quoted(version.username, limit: 256))) is not the login "
+                    + "the secret's \(tag) tag pins (\(Identifiers.quoted(pinned, limit: 256)), or its _clone); nothing was sent to the hosts")
+            }
         }
     }
 

@@ -5,7 +5,8 @@ struct FunctionEnvironment {
     let documents: [Engine: String]
     let alertTopicArn: String?
     let passwordPolicy: PasswordPolicy
-    /// LOGIN_TAG: in the shared layout, the secret tag that pins each secret's login (Rotator).
+    /// LOGIN_TAG: in the shared layout, the secret tag every secret must carry to pin its login
+    /// (Rotator; `Rotator.loginPinTag` pins wherever a secret carries it, whatever this says).
     let loginTag: String?
     /// SECRET_KEY_ARN: in the shared layout, the key every enrolled secret is encrypted with (Rotator).
     let secretKeyArn: String?

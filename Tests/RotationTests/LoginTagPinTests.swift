@@ -67,12 +67,27 @@ import Testing
         expectRefusedBeforeAnyHost(w, naming: ["no \(Self.tag) tag"])
     }
 
-    @Test func withoutALoginTagTheDocumentsPinIt() throws {
-        // The single stack: no LOGIN_TAG, tags ignored (its documents pin the login on the host).
-        let w = try fleetWorld(tags: [Self.tag: "someone-else"])
+    @Test func withoutALoginTagOrAPinningTagTheDocumentsPinIt() throws {
+        // The single stack: no LOGIN_TAG and no RotatorLogin tag (its documents pin the login on the host).
+        let w = try fleetWorld(tags: ["RotatorLoginNote": "someone-else", "RotatorFleet": "rotator"])
         w.loginTag = nil
         for step in RotationStep.allCases { try w.run(step) }
         #expect(w.secrets.stages(of: token) == ["AWSCURRENT"])
+    }
+
+    /// Threat 38: someone who may change the function's configuration but not the secret's tags
+    /// empties LOGIN_TAG (or names another tag); the secret's RotatorLogin tag still pins its login.
+    @Test(arguments: [nil, "SomeOtherTag"]) func theRotatorLoginTagPinsWhateverTheConfigurationSays(loginTag: String?) throws {
+        let w = try fleetWorld(tags: [Self.tag: "app", "SomeOtherTag": "billing"], username: "billing")
+        w.loginTag = loginTag
+        expectRefusedBeforeAnyHost(w, naming: [#""billing""#, #""app""#, Self.tag])
+    }
+
+    /// An empty pin pins no login: nothing is rotated, rather than anything.
+    @Test func anEmptyRotatorLoginTagPinsNothing() throws {
+        let w = try fleetWorld(tags: [Self.tag: ""])
+        w.loginTag = nil
+        expectRefusedBeforeAnyHost(w, naming: [#""app""#, Self.tag])
     }
 
     static let fleetKey = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

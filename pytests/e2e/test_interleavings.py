@@ -1,6 +1,6 @@
 """Every interleaving of two copies of rotation steps (local/interleaving.py), with the real parts:
-the real binary through the Runtime API, moto, the host scripts on two real PostgreSQL hosts, and
-the operator's real `rotator cancel`.
+the real binary through the Runtime API, moto, the host scripts on two real database hosts
+(PostgreSQL or MariaDB: each engine its own runs), and the operator's real `rotator cancel`.
 
 The invariant, after every schedule: every host holds a password that AWSCURRENT or AWSPENDING
 holds (applications and the next rotation can always log in with a labelled version), and the
@@ -18,9 +18,10 @@ A copy is one of:
 A pair runs against a fresh rotation: its pending version created, and, when the pair holds a
 step that follows setSecret (test, finish), setSecret already run.
 
-`make test` runs one seeded random schedule of each pair of SAMPLED_PAIRS and the regression
-schedule; `make chaos` (ROTATOR_CHAOS=full) every schedule of every pair (one per trace,
-local/interleaving.py) and records the counts for docs/RELIABILITY.md.
+`make test` runs one seeded random schedule of each pair of SAMPLED_PAIRS, each pair on one engine
+in turn, and the regression schedules on PostgreSQL; `make chaos` (ROTATOR_CHAOS=full) every
+schedule of every pair on both engines (one per trace, local/interleaving.py), and the regression
+schedules on both, and records the counts for docs/RELIABILITY.md.
 """
 
 from __future__ import annotations
@@ -36,13 +37,12 @@ from itertools import combinations_with_replacement
 
 import pytest
 
-from local.databases import PostgresServer
 from local.host_router import HostRouter
 from local.interleaving import Action, Explorer, Gate, run_one
 from local.stack import REPO, LocalStack
 
 from . import chaos
-from .helpers import random_password
+from .helpers import ENGINES, random_password
 
 ROTATOR = REPO / ".build" / "release" / "rotator"
 HOSTS = ("i-0e2e0000000000011", "i-0e2e0000000000012")
@@ -50,18 +50,33 @@ COPIES = ("set", "rollback", "test", "finish", "cancel")
 STEP_OF = {"set": "setSecret", "rollback": "setSecret", "test": "testSecret", "finish": "finishSecret"}
 ALL_PAIRS = list(combinations_with_replacement(COPIES, 2))
 SAMPLED_PAIRS = [("set", "rollback"), ("rollback", "finish")]
+# Both engines run the same flow.sh (its lock and its stale-set check) with their own set and
+# verify: `make chaos` explores each; `make test` samples each pair on one engine in turn.
+ENGINE_NAMES = list(ENGINES)
+SAMPLED = [(pair, ENGINE_NAMES[i % len(ENGINE_NAMES)]) for i, pair in enumerate(SAMPLED_PAIRS)]
+REGRESSION_ENGINES = ENGINE_NAMES if chaos.FULL else ["postgres"]
 TIMEOUT_S = 120.0
 
 
+@dataclass
+class TwoHosts:
+    stack: LocalStack
+    engine: str           # a key of ENGINES
+    servers: tuple        # the two hosts' database servers, in HOSTS' order
+    port: int             # the port the secret names: the router's, which sends each host to its own server
+
+
 @pytest.fixture(scope="module")
-def two_hosts(function: LocalStack):
-    """Two database hosts, each its own PostgreSQL, as two EC2 instances of one secret; each host's
-    scripts find their own server at the secret's 127.0.0.1:port (local/host_router.py)."""
-    with PostgresServer() as first, PostgresServer() as second, \
+def two_hosts(request, function: LocalStack):
+    """Two database hosts of the engine the test names (indirect parameter), each its own server, as
+    two EC2 instances of one secret; each host's scripts find their own server at the secret's
+    127.0.0.1:port (local/host_router.py)."""
+    server_class = ENGINES[request.param]["server"]
+    with server_class() as first, server_class() as second, \
             HostRouter({HOSTS[0]: first.port, HOSTS[1]: second.port}) as router:
         for iid, server in zip(HOSTS, (first, second), strict=True):
             function.register_instance(iid, "Linux", server.host_env())
-        yield function, (first, second), router.port
+        yield TwoHosts(function, request.param, (first, second), router.port)
 
 
 @dataclass
@@ -72,12 +87,13 @@ class Rotation:
     passwords: dict[str, str] = field(default_factory=dict)    # version id -> password
 
 
-def fresh_rotation(stack: LocalStack, servers, port: int, after_set: bool) -> Rotation:
+def fresh_rotation(hosts: TwoHosts, after_set: bool) -> Rotation:
+    stack, spec = hosts.stack, ENGINES[hosts.engine]
     username, password = "app_" + secrets.token_hex(4), random_password()
-    for server in servers:
+    for server in hosts.servers:
         server.create_login(username, password)
-    arn = stack.create_db_secret(f"interleave/{username}", "postgres", servers[0], username, password, list(HOSTS),
-                                 dbname="postgres", extra={"port": port})
+    arn = stack.create_db_secret(f"interleave/{username}", spec["engine"], hosts.servers[0], username, password, list(HOSTS),
+                                 dbname=spec["dbname"], extra={"port": hosts.port})
     token = stack.begin_rotation(arn)
     steps = ["createSecret"] + (["setSecret"] if after_set else [])
     for step in steps:
@@ -114,9 +130,10 @@ def operator_env(stack: LocalStack) -> dict[str, str]:
     return {k: (stack.faults.url if v == stack.url else v) for k, v in stack.cli_env().items()}
 
 
-def run_pair(stack: LocalStack, servers, port: int, pair: tuple[str, str], choose) -> tuple[list[Action], list[str], dict]:
+def run_pair(hosts: TwoHosts, pair: tuple[str, str], choose) -> tuple[list[Action], list[str], dict]:
     """One schedule of copies A and B: the actions in the order they ran, what broke, each copy's outcome."""
-    rotation = fresh_rotation(stack, servers, port, after_set=any(c in ("test", "finish") for c in pair))
+    stack = hosts.stack
+    rotation = fresh_rotation(hosts, after_set=any(c in ("test", "finish") for c in pair))
     copies = dict(zip("AB", pair, strict=True))
     events = {c: stack.rotation_event(STEP_OF[k], rotation.arn, rotation.token, rotation_token=True)
               for c, k in copies.items() if k != "cancel"}
@@ -161,21 +178,21 @@ def run_pair(stack: LocalStack, servers, port: int, pair: tuple[str, str], choos
             t.join(TIMEOUT_S * 2)
         stack.faults.gate = stack.ssm.gate = None
     stack.ssm.wait_idle(30)
-    return actions, problems(stack, servers, rotation), outcomes
+    return actions, problems(stack, hosts.servers, rotation), outcomes
 
 
-def explore_pair(stack: LocalStack, servers, port: int, pair: tuple[str, str]) -> tuple[Explorer, list[str]]:
+def explore_pair(hosts: TwoHosts, pair: tuple[str, str]) -> tuple[Explorer, list[str]]:
     """Every schedule of the pair, each recorded in the chaos report as it ends (one line per
     schedule, so a long run that is stopped still leaves its counts)."""
     explorer = Explorer()
     broken: list[str] = []
 
     def one(choose) -> None:
-        actions, found, outcomes = run_pair(stack, servers, port, pair, choose)
+        actions, found, outcomes = run_pair(hosts, pair, choose)
         schedule = " ".join(map(str, actions))
         if found:
             broken.append(f"{schedule}\n    -> {'; '.join(found)}\n    copies: {outcomes}")
-        chaos.record(f"Interleavings: {pair[0]} + {pair[1]} (every schedule)", 1, int(not found), schedule)
+        chaos.record(f"Interleavings: {pair[0]} + {pair[1]} on {hosts.engine} (every schedule)", 1, int(not found), schedule)
 
     explorer.explore(one)
     return explorer, broken
@@ -188,24 +205,24 @@ def seeded(seed: int):
 
 
 @pytest.mark.chaos("Interleavings: a seeded random schedule of two copies")
-@pytest.mark.parametrize("pair", SAMPLED_PAIRS, ids="+".join)
+@pytest.mark.parametrize(("pair", "two_hosts"), SAMPLED, ids=lambda v: "+".join(v) if isinstance(v, tuple) else v,
+                         indirect=["two_hosts"])
 def test_a_seeded_schedule_of_two_copies_keeps_a_labelled_password_on_every_host(two_hosts, pair):
     """The short form (`make test`): one random schedule per pair; the seed is in the failure."""
-    stack, servers, port = two_hosts
     seed = int(os.environ.get("ROTATOR_INTERLEAVING_SEED") or random.SystemRandom().randrange(2**32))
-    actions, found, outcomes = run_pair(stack, servers, port, pair, seeded(seed))
+    actions, found, outcomes = run_pair(two_hosts, pair, seeded(seed))
     assert not found, f"seed {seed}: {' '.join(map(str, actions))}\n -> {found}\n copies: {outcomes}"
 
 
 # The exhaustive form is `make chaos`'s (hours here): `make test` collects none of it rather than
 # listing fifteen skipped cases, and runs the seeded form above instead.
 if chaos.FULL:
+    @pytest.mark.parametrize("two_hosts", ENGINE_NAMES, indirect=True)
     @pytest.mark.parametrize("pair", ALL_PAIRS, ids="+".join)
     def test_every_interleaving_of_two_copies_keeps_a_labelled_password_on_every_host(two_hosts, pair):
-        stack, servers, port = two_hosts
-        explorer, broken = explore_pair(stack, servers, port, pair)
+        explorer, broken = explore_pair(two_hosts, pair)
         tried = explorer.schedules + explorer.redundant
-        print(f"{pair[0]} + {pair[1]}: {explorer.schedules} traces, {explorer.redundant} sleep-set-blocked runs")
+        print(f"{pair[0]} + {pair[1]} on {two_hosts.engine}: {explorer.schedules} traces, {explorer.redundant} sleep-set-blocked runs")
         assert explorer.schedules > 1, "a pair of concurrent copies had a single schedule: the gate held nothing"
         assert not broken, f"{len(broken)} of {tried} schedules broke the invariant:\n" + "\n".join(broken)
 
@@ -292,19 +309,20 @@ def phases(*plan: tuple[str, int]):
 
 
 @pytest.mark.chaos("Attacks: finishSecret between a late copy's rollback and its label removal")
+@pytest.mark.parametrize("two_hosts", REGRESSION_ENGINES, indirect=True)
 def test_a_finish_between_a_late_rollback_and_its_label_removal_leaves_the_hosts_on_awscurrent(two_hosts):
     """Found by the exploration (rollback + finish): a late copy of setSecret (A) fails on the second
     host and restores the old AWSCURRENT on both hosts; finishSecret (B), which read the labels
     before A removed AWSPENDING, then moves AWSCURRENT to the new version, whose password no host
     holds any more. finishSecret must leave every host on the version it made AWSCURRENT."""
-    stack, servers, port = two_hosts
     # A: DescribeSecret, GetSecretValue x2, set@h1, set@h2 (fails), DescribeSecret, restore h1, h2;
     # B: DescribeSecret, then its two label moves; then whatever comes.
-    actions, found, outcomes = run_pair(stack, servers, port, ("rollback", "finish"), phases(("A", 8), ("B", 3)))
+    actions, found, outcomes = run_pair(two_hosts, ("rollback", "finish"), phases(("A", 8), ("B", 3)))
     assert not found, f"{' '.join(map(str, actions))}\n -> {found}\n copies: {outcomes}"
 
 
 @pytest.mark.chaos("Attacks: finishSecret's move between a late copy's label removal and its settle")
+@pytest.mark.parametrize("two_hosts", REGRESSION_ENGINES, indirect=True)
 def test_a_finish_whose_pending_removal_fails_after_the_late_copys_relabel_still_settles(two_hosts):
     """Found by the exhaustive run of rollback + finish after the first fix: the late copy (A) restores
     the old password and removes AWSPENDING; finishSecret (B), having read the labels before that,
@@ -312,10 +330,9 @@ def test_a_finish_whose_pending_removal_fails_after_the_late_copys_relabel_still
     AWSPENDING back, and B's own removal of AWSPENDING fails. finishSecret settled only after that
     removal, so it never did: both hosts stayed on what only AWSPREVIOUS held. Its settle now comes
     right after the move."""
-    stack, servers, port = two_hosts
     # A: reads, set@h1, set@h2 (fails), DescribeSecret, restore h1, h2; B: DescribeSecret;
     # A: removes AWSPENDING, settles h1; B: moves AWSCURRENT; then A first (its refused settle of h2
     # and its relabel), B last.
-    actions, found, outcomes = run_pair(stack, servers, port, ("rollback", "finish"),
+    actions, found, outcomes = run_pair(two_hosts, ("rollback", "finish"),
                                         phases(("A", 8), ("B", 1), ("A", 2), ("B", 1)))
     assert not found, f"{' '.join(map(str, actions))}\n -> {found}\n copies: {outcomes}"

@@ -13,29 +13,22 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
 from dataclasses import dataclass
 
 import pytest
 from botocore.exceptions import ClientError
 
 from local.rotation_driver import RotationRecord
-from local.stack import REGION, REPO, STACK_NAME, LocalStack
+from local.stack import REGION, STACK_NAME, LocalStack
+from pytests.operations.cli import OperatorCLI
 
 from .support import INSTANCE_ID, enroll, rotate
 
-ROTATOR = REPO / ".build" / "release" / "rotator"
 REPLICA_REGION = "eu-west-1"
-# Everything the operator commands printed, for the leak check at the end.
-OUTPUTS: list[str] = []
+CLI = OperatorCLI()
+rotator, make = CLI.rotator, CLI.make
 # The dimension sets a step line may declare (docs/deploying.md, "Metrics"): none names a secret.
 LOW_CARDINALITY = {(), ("Step",), ("Step", "Outcome"), ("Step", "Reason")}
-
-
-def rotator(stack: LocalStack, *args: str) -> subprocess.CompletedProcess:
-    p = subprocess.run([str(ROTATOR), *args], env=stack.cli_env(), capture_output=True, text=True, timeout=600)
-    OUTPUTS.extend([p.stdout, p.stderr])
-    return p
 
 
 def name_of(login: str) -> str:
@@ -131,9 +124,9 @@ def test_status_over_the_fleet_shows_each_enrolled_secret_once_with_its_state(fl
     assert lines[-1] == (f"{len(expected)} secrets in {STACK_NAME}: {tally['OK']} OK, {tally['NOT CONFIGURED']} NOT CONFIGURED, "
                          f"{tally['IN PROGRESS']} IN PROGRESS, {tally['STUCK']} STUCK, {tally['BROKEN']} BROKEN")
 
-    # The same facts as one JSON document.
-    p = rotator(fleet, "status", "--fleet", STACK_NAME, "--json")
-    assert p.returncode == 1, p.stderr
+    # The same facts as one JSON document, through make as an operator runs it.
+    p = make(fleet, "fleet-status", f"FLEET={STACK_NAME}", "ARGS=--json")
+    assert p.returncode == 2 and "Error 1" in p.stderr, p.stderr    # make's report of the command's exit status 1
     document = json.loads(p.stdout)
     assert document["fleet"] == STACK_NAME and document["needsAttention"] is True
     secrets = {s["name"]: s for s in document["secrets"]}
@@ -266,8 +259,8 @@ def test_a_secret_with_a_replica_rotates_once_in_its_primary_region(fleet, postg
 
 
 def test_no_output_held_a_password_or_a_token(fleet):
-    assert OUTPUTS, "run with the other tests of this module"
+    assert CLI.outputs, "run with the other tests of this module"
     passwords = [json.loads(value).get("password", "") for _, _, value in fleet.every_secret_string() if value.startswith("{")]
-    leaked = [p[:4] + "…" for p in passwords if p and any(p in out for out in OUTPUTS)]
+    leaked = [p[:4] + "…" for p in passwords if p and any(p in out for out in CLI.outputs)]
     assert not leaked, f"passwords in the operator commands' output: {leaked}"
-    assert not [s for s in fleet.secrets_in_play() if any(s in out for out in OUTPUTS)]
+    assert not [s for s in fleet.secrets_in_play() if any(s in out for out in CLI.outputs)]

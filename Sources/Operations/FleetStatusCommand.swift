@@ -8,7 +8,7 @@ import RotatorJSON
 /// The secrets are found by their tag, as the function's policy finds them: ListSecrets gives, page
 /// by page, everything a healthy secret's line needs (labels, schedule, last and next rotation,
 /// tags), so a fleet of 1,000 costs 10 calls; only a secret with a pending rotation costs more
-/// (its versions' dates, whether the pending version has a value, the function's log).
+/// (its versions' dates, whether the pending version has a value, the function's log), paced.
 public struct FleetStatusReport: Sendable {
     /// The tags a unit (template-secret.yaml) gives its secret: the shared stack's name, the login.
     public static let fleetTag = "RotatorFleet"
@@ -95,6 +95,12 @@ struct FleetStatusCommand {
     let services: OperatorServices
     let console: Console
 
+    /// The least time between two secrets with a pending rotation, each of which costs a search of
+    /// the function's log: FilterLogEvents allows 5 calls a second per account and region, not
+    /// adjustable, shared with the console and every other reader of any log group. Two a second
+    /// leave them the rest; a fleet with 100 rotations pending takes 50 s.
+    static let pendingReadIntervalMilliseconds: Int64 = 500
+
     func run(fleet: String) throws(OperatorError) -> Int32 {
         let listed = try OperatorError.wrap { () throws(AWSError) in
             try services.secrets.listSecrets(taggedWith: FleetStatusReport.fleetTag, value: fleet)
@@ -104,8 +110,16 @@ struct FleetStatusCommand {
         let enrolled = listed.filter { $0.tags[FleetStatusReport.fleetTag] == fleet }
         let functions = FunctionSettingsCache(services: services)
         var states: [SecretState] = []
+        var lastPendingRead: Int64?
         for (index, description) in enrolled.enumerated() {
             console.progress("status: secret \(index + 1) of \(enrolled.count)", milestone: false)
+            if description.unfinishedRotationVersion != nil {
+                if let lastPendingRead {
+                    services.clock.sleep(milliseconds: lastPendingRead + FleetStatusCommand.pendingReadIntervalMilliseconds
+                        - services.clock.nowMilliseconds)
+                }
+                lastPendingRead = services.clock.nowMilliseconds
+            }
             states.append(try OperatorError.wrap { () throws(AWSError) in
                 try SecretState.read(described: description, services: services, rotationFunction: functions.settings,
                                      datesUnlessPending: false)

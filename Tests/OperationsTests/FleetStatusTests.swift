@@ -61,8 +61,11 @@ final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, Func
         Issue.record("status writes nothing")
     }
     func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String { "" }
+    /// The virtual time of each FilterLogEvents call.
+    var logSearches: [Int64] = []
     func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] {
         calls.append("FilterLogEvents \(term)")
+        logSearches.append(clock.nowMilliseconds)
         return stepLines.filter { $0.timestampMilliseconds >= startMilliseconds && $0.message.contains(term) }
     }
     func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
@@ -155,6 +158,18 @@ func columns(_ lines: [String]) -> [[String]] {
             "ListSecretVersionIds \(stuck)", "GetSecretValue \(stuck)", "GetFunctionConfiguration rotator", "FilterLogEvents \(stuck)",
             "ListSecretVersionIds \(young)", "GetSecretValue \(young)", "FilterLogEvents \(young)",
         ])
+    }
+
+    @Test func secretsWithAPendingRotationAreReadAtMostTwiceASecond() {
+        let world = FleetWorld()
+        for n in 0..<8 {
+            // Every other secret has a rotation pending (and so a log search); the others cost nothing.
+            let pending = n % 2 == 0
+            world.add("rotator/fleet/s\(n)", stages: pending ? [currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]] : [currentId: ["AWSCURRENT"]])
+        }
+        _ = world.status()
+        #expect(world.logSearches == [now, now + 500, now + 1_000, now + 1_500])
+        #expect(world.clock.sleeps == [500, 500, 500])
     }
 
     @Test func theJSONDocumentCarriesTheSameFacts() throws {

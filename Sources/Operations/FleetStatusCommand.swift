@@ -122,7 +122,7 @@ struct FleetStatusCommand {
             }
             states.append(try OperatorError.wrap { () throws(AWSError) in
                 try SecretState.read(described: description, services: services, rotationFunction: functions.settings,
-                                     datesUnlessPending: false)
+                                     alwaysReadDates: false)
             })
         }
         let report = FleetStatusReport(fleet: fleet, states: states)

@@ -57,15 +57,15 @@ public struct SecretState: Sendable {
     }
 
     /// The same from a description already read (status over a fleet lists them). With
-    /// `datesUnlessPending` false the versions' creation dates are read only when a rotation is
+    /// `alwaysReadDates` false the versions' creation dates are read only when a rotation is
     /// pending, the one diagnosis that needs them: a fleet's healthy secrets then cost no call each.
     /// `rotationFunction` reads a function's configuration (a fleet's secrets share one: read it once).
     static func read(described description: SecretDescription, services: OperatorServices,
                      rotationFunction: (String) throws(AWSError) -> FunctionSettings,
-                     datesUnlessPending: Bool = true) throws(AWSError) -> SecretState {
+                     alwaysReadDates: Bool = true) throws(AWSError) -> SecretState {
         var versions = description.versionIdsToStages.map { Version(versionId: $0.key, stages: $0.value.sorted(), createdMilliseconds: nil) }
         var versionsProblem: String?
-        if datesUnlessPending || description.unfinishedRotationVersion != nil {
+        if alwaysReadDates || description.unfinishedRotationVersion != nil {
             do {
                 let listed = try services.secrets.listSecretVersionIds(description.arn)
                 versions = versions.map { version in

@@ -15,7 +15,7 @@ SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 ARCHITECTURE ?= x86_64
 export ARCHITECTURE
 
-.PHONY: build test unit-test e2e-test chaos demo deps apt-deps build-deps python-deps clean template deploy-fleet enroll
+.PHONY: build test unit-test e2e-test chaos demo deps apt-deps build-deps python-deps clean template deploy-fleet enroll fleet-status
 
 build: libcurl
 	$(SWIFT_RELEASE)
@@ -198,6 +198,11 @@ status doctor cancel:
 	@test -n "$(SECRET_ID)" || { echo "usage: make $@ SECRET_ID=<secret name or ARN> [ARGS=--json]" >&2; exit 2; }
 	@test -x $(ROTATOR) || $(MAKE) --no-print-directory build >&2
 	@$(OPERATOR_ENV) $(ROTATOR) $@ --secret-id "$(SECRET_ID)" $(ARGS)
+
+# Every secret enrolled in the shared stack FLEET, one line each (`rotator status --fleet`).
+fleet-status:
+	@test -x $(ROTATOR) || $(MAKE) --no-print-directory build >&2
+	@$(OPERATOR_ENV) $(ROTATOR) status --fleet "$(FLEET)" $(ARGS)
 
 lint: tools apt-deps python-deps
 	$(PYTHON) -m ops.lint

@@ -37,6 +37,11 @@ class AuthRecord:
     policy: str = ""
     resources: list[str] = field(default_factory=list)
     denied_resource: str = ""
+    # The region the request was signed for (its credential scope): where the caller sent it.
+    region: str = ""
+    # Secrets Manager requests: the RotationToken member, if the request had one (it is the
+    # token Secrets Manager handed the function; the leak checks search for it, never print it).
+    rotation_token: str | None = None
 
     @property
     def denied_by_withholding(self) -> bool:
@@ -89,9 +94,13 @@ class RequestAuthorization:
             except Exception:
                 action = "?"
             akid = between(auth, "Credential=", "/")
+            scope = between(auth, "Credential=", ",").split("/")
             rec = AuthRecord(at=time.time(), principal=stack._principals.get(akid, f"unknown:{akid}" if akid else "anonymous"),
                              access_key_id=akid, service=service, action=str(action),
-                             session_token="X-Amz-Security-Token" in headers, ok=False)
+                             session_token="X-Amz-Security-Token" in headers, ok=False,
+                             region=scope[2] if len(scope) > 2 else "")
+            if service == "secretsmanager":
+                rec.rotation_token = stack._rotation_token_of(resp.body)
             if rec.principal == "function":
                 rec.policy = stack.function_policy_name
             signed = [h.strip().lower() for h in between(auth, "SignedHeaders=", ",").split(";") if h.strip()]
@@ -140,6 +149,16 @@ class RequestAuthorization:
                 stack.auth_log.append(rec)
 
         self._patch(ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", wrapped)
+
+    @staticmethod
+    def _rotation_token_of(body: Any) -> str | None:
+        """The RotationToken member of a JSON 1.1 request body (None when absent or unreadable)."""
+        try:
+            request = json.loads(body or "{}")
+        except (TypeError, ValueError):
+            return None
+        token = request.get("RotationToken") if isinstance(request, dict) else None
+        return token if isinstance(token, str) else None
 
     @staticmethod
     def _error_code(e: Any) -> str:

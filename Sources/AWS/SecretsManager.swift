@@ -41,6 +41,39 @@ public struct SecretDescription: Sendable, Equatable {
     }
 }
 
+extension SecretDescription {
+    /// DescribeSecret's answer, or one entry of ListSecrets' SecretList: the same members but for
+    /// the version stages' (`stagesMember`).
+    init(parsing out: JSON, operation: String, stagesMember: String) throws(AWSError) {
+        guard let arn = out["ARN"]?.stringValue else {
+            throw .malformedResponse(operation: operation, reason: "no ARN")
+        }
+        var stages: [String: [String]] = [:]
+        for (version, labels) in out[stagesMember]?.objectValue ?? [] {
+            stages[version] = labels.arrayValue?.compactMap(\.stringValue) ?? []
+        }
+        var tags: [String: String] = [:]
+        for tag in out["Tags"]?.arrayValue ?? [] {
+            guard let key = tag["Key"]?.stringValue, let value = tag["Value"]?.stringValue else {
+                throw .malformedResponse(operation: operation, reason: "a tag without Key or Value")
+            }
+            tags[key] = value
+        }
+        var schedule: RotationSchedule?
+        if let rules = out["RotationRules"], rules.objectValue != nil {
+            schedule = RotationSchedule(scheduleExpression: rules["ScheduleExpression"]?.stringValue,
+                                        automaticallyAfterDays: rules["AutomaticallyAfterDays"]?.intValue,
+                                        duration: rules["Duration"]?.stringValue)
+        }
+        self.init(
+            arn: arn, rotationEnabled: out["RotationEnabled"]?.boolValue, versionIdsToStages: stages,
+            name: out["Name"]?.stringValue, rotationLambdaArn: out["RotationLambdaARN"]?.stringValue,
+            rotationSchedule: schedule, lastRotatedMilliseconds: epochMilliseconds(out["LastRotatedDate"]),
+            nextRotationMilliseconds: epochMilliseconds(out["NextRotationDate"]), tags: tags,
+            kmsKeyId: out["KmsKeyId"]?.stringValue)
+    }
+}
+
 /// `RotationRules`: a schedule expression, or the older "every N days", and the window's length.
 public struct RotationSchedule: Sendable, Equatable {
     public let scheduleExpression: String?
@@ -118,43 +151,47 @@ public protocol SecretsManagerAPI: AnyObject {
 public protocol SecretVersionsAPI: AnyObject {
     /// Every version still labelled, with its creation date (all pages).
     func listSecretVersionIds(_ secretId: String) throws(AWSError) -> [SecretVersionEntry]
+    /// Every secret (all pages, none scheduled for deletion) that ListSecrets' tag filters match for
+    /// the tag `key` and the value `value`. The filters match prefixes, and each on any tag, so this
+    /// may return secrets whose `key` tag holds another value or none: the caller checks the tags.
+    func listSecrets(taggedWith key: String, value: String) throws(AWSError) -> [SecretDescription]
 }
 
 public final class SecretsManagerClient: SecretsManagerAPI, SecretVersionsAPI {
     private let json: JSONProtocolClient
+
+    /// ListSecrets' largest page: 1,000 secrets take 10 calls (its quota is 100 a second).
+    static let listPageSize = 100
 
     public init(_ client: AWSServiceClient) {
         json = JSONProtocolClient(client: client, targetPrefix: "secretsmanager")
     }
 
     public func describeSecret(_ secretId: String) throws(AWSError) -> SecretDescription {
-        let out = try json.call("DescribeSecret", .object([("SecretId", .string(secretId))]))
-        guard let arn = out["ARN"]?.stringValue else {
-            throw .malformedResponse(operation: "DescribeSecret", reason: "no ARN")
-        }
-        var stages: [String: [String]] = [:]
-        for (version, labels) in out["VersionIdsToStages"]?.objectValue ?? [] {
-            stages[version] = labels.arrayValue?.compactMap(\.stringValue) ?? []
-        }
-        var tags: [String: String] = [:]
-        for tag in out["Tags"]?.arrayValue ?? [] {
-            guard let key = tag["Key"]?.stringValue, let value = tag["Value"]?.stringValue else {
-                throw .malformedResponse(operation: "DescribeSecret", reason: "a tag without Key or Value")
+        try SecretDescription(parsing: json.call("DescribeSecret", .object([("SecretId", .string(secretId))])),
+                              operation: "DescribeSecret", stagesMember: "VersionIdsToStages")
+    }
+
+    public func listSecrets(taggedWith key: String, value: String) throws(AWSError) -> [SecretDescription] {
+        // ListSecrets matches a filter's value as a prefix of a key or value of *any* tag, each filter
+        // on its own: the caller keeps only the secrets whose `key` tag holds exactly `value`.
+        let filters: JSON = .array([
+            .object([("Key", .string("tag-key")), ("Values", .array([.string(key)]))]),
+            .object([("Key", .string("tag-value")), ("Values", .array([.string(value)]))]),
+        ])
+        var secrets: [SecretDescription] = []
+        var nextToken: String?
+        repeat {
+            var input: [(String, JSON)] = [("Filters", filters), ("MaxResults", .integer(SecretsManagerClient.listPageSize))]
+            if let nextToken { input.append(("NextToken", .string(nextToken))) }
+            let out = try json.call("ListSecrets", .object(input))
+            for entry in out["SecretList"]?.arrayValue ?? [] {
+                // A SecretListEntry names the version stages SecretVersionsToStages.
+                secrets.append(try SecretDescription(parsing: entry, operation: "ListSecrets", stagesMember: "SecretVersionsToStages"))
             }
-            tags[key] = value
-        }
-        var schedule: RotationSchedule?
-        if let rules = out["RotationRules"], rules.objectValue != nil {
-            schedule = RotationSchedule(scheduleExpression: rules["ScheduleExpression"]?.stringValue,
-                                        automaticallyAfterDays: rules["AutomaticallyAfterDays"]?.intValue,
-                                        duration: rules["Duration"]?.stringValue)
-        }
-        return SecretDescription(
-            arn: arn, rotationEnabled: out["RotationEnabled"]?.boolValue, versionIdsToStages: stages,
-            name: out["Name"]?.stringValue, rotationLambdaArn: out["RotationLambdaARN"]?.stringValue,
-            rotationSchedule: schedule, lastRotatedMilliseconds: epochMilliseconds(out["LastRotatedDate"]),
-            nextRotationMilliseconds: epochMilliseconds(out["NextRotationDate"]), tags: tags,
-            kmsKeyId: out["KmsKeyId"]?.stringValue)
+            nextToken = out["NextToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        } while nextToken != nil
+        return secrets
     }
 
     public func listSecretVersionIds(_ secretId: String) throws(AWSError) -> [SecretVersionEntry] {

@@ -2,7 +2,7 @@ import Rotation
 
 /// What state a secret's rotation is in, in plain language, with what to do about it.
 public struct Diagnosis: Equatable, Sendable {
-    public enum Verdict: String, Sendable {
+    public enum Verdict: String, CaseIterable, Sendable {
         /// No rotation pending.
         case healthy
         /// Rotation is not enabled or names no function.
@@ -14,6 +14,17 @@ public struct Diagnosis: Equatable, Sendable {
         case stuck
         /// No version holds AWSCURRENT.
         case broken
+
+        /// How the lines of `status` name it.
+        public var label: String {
+            switch self {
+            case .healthy: return "OK"
+            case .notConfigured: return "NOT CONFIGURED"
+            case .inProgress: return "IN PROGRESS"
+            case .stuck: return "STUCK"
+            case .broken: return "BROKEN"
+            }
+        }
     }
 
     public let verdict: Verdict

@@ -45,17 +45,29 @@ public enum Operator {
     }
 
     public static func run(_ arguments: OperatorArguments, services: OperatorServices, console: Console) -> Int32 {
-        do {
-            switch arguments.command {
-            case .status: return try StatusCommand(services: services, console: console).run(secretId: arguments.secretId)
-            case .doctor: return try DoctorCommand(services: services, console: console).run(secretId: arguments.secretId)
-            case .cancel: return try CancelCommand(services: services, console: console).run(secretId: arguments.secretId, force: arguments.force)
+        let what: String
+        switch arguments.target {
+        case .secret(let secretId): what = secretId
+        case .fleet(let fleet): what = "the fleet \(fleet)"
+        }
+        do throws(OperatorError) {
+            switch (arguments.command, arguments.target) {
+            case (.status, .fleet(let fleet)):
+                return try FleetStatusCommand(services: services, console: console).run(fleet: fleet)
+            case (_, .fleet):
+                throw OperatorError(description: "--fleet is for status only")   // the parser refuses it first
+            case (.status, .secret(let secretId)):
+                return try StatusCommand(services: services, console: console).run(secretId: secretId)
+            case (.doctor, .secret(let secretId)):
+                return try DoctorCommand(services: services, console: console).run(secretId: secretId)
+            case (.cancel, .secret(let secretId)):
+                return try CancelCommand(services: services, console: console).run(secretId: secretId, force: arguments.force)
             }
         } catch {
             if console.json {
                 console.document(.object([("error", .string(error.description))]))
             }
-            console.warning("cannot \(arguments.command.rawValue) \(arguments.secretId): \(error)")
+            console.warning("cannot \(arguments.command.rawValue) \(what): \(error)")
             return ExitCode.failure
         }
     }

@@ -52,17 +52,29 @@ public struct SecretState: Sendable {
     /// Reads the secret's description, versions, whether the pending version has a value (never the
     /// value itself leaves this function) and the function's records of the pending version.
     static func read(_ secretId: String, services: OperatorServices) throws(AWSError) -> SecretState {
-        let description = try services.secrets.describeSecret(secretId)
+        try read(described: services.secrets.describeSecret(secretId), services: services,
+                 rotationFunction: services.rotationFunction)
+    }
+
+    /// The same from a description already read (status over a fleet lists them). With
+    /// `alwaysReadDates` false the versions' creation dates are read only when a rotation is
+    /// pending, the one diagnosis that needs them: a fleet's healthy secrets then cost no call each.
+    /// `rotationFunction` reads a function's configuration (a fleet's secrets share one: read it once).
+    static func read(described description: SecretDescription, services: OperatorServices,
+                     rotationFunction: (String) throws(AWSError) -> FunctionSettings,
+                     alwaysReadDates: Bool = true) throws(AWSError) -> SecretState {
         var versions = description.versionIdsToStages.map { Version(versionId: $0.key, stages: $0.value.sorted(), createdMilliseconds: nil) }
         var versionsProblem: String?
-        do {
-            let listed = try services.secrets.listSecretVersionIds(description.arn)
-            versions = versions.map { version in
-                Version(versionId: version.versionId, stages: version.stages,
-                        createdMilliseconds: listed.first { $0.versionId == version.versionId }?.createdMilliseconds)
+        if alwaysReadDates || description.unfinishedRotationVersion != nil {
+            do {
+                let listed = try services.secrets.listSecretVersionIds(description.arn)
+                versions = versions.map { version in
+                    Version(versionId: version.versionId, stages: version.stages,
+                            createdMilliseconds: listed.first { $0.versionId == version.versionId }?.createdMilliseconds)
+                }
+            } catch {
+                versionsProblem = error.description
             }
-        } catch {
-            versionsProblem = error.description
         }
         let partial = SecretState(description: description, versions: versions, versionsProblem: versionsProblem,
                                   pendingHasValue: nil, pendingSteps: [], logProblem: nil, nowMilliseconds: services.clock.nowMilliseconds)
@@ -82,7 +94,7 @@ public struct SecretState: Sendable {
         var logProblem: String?
         if let functionArn = description.rotationLambdaArn {
             do {
-                let function = try services.rotationFunction(functionArn)
+                let function = try rotationFunction(functionArn)
                 let since = (partial.pendingCreatedMilliseconds.map { $0 - StepLog.marginMilliseconds })
                     ?? partial.nowMilliseconds - StepLog.defaultLookbackMilliseconds
                 steps = try StepLog(logs: services.logs).records(logGroup: function.logGroup, secretArn: description.arn, since: since)

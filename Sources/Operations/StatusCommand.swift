@@ -30,15 +30,7 @@ public struct StatusReport: Sendable {
         }
         if state.versions.isEmpty { lines.append("  (none labelled)") }
         if let problem = state.versionsProblem { lines.append("  (creation dates unavailable: \(problem))") }
-        let verdictLabel: String
-        switch diagnosis.verdict {
-        case .healthy: verdictLabel = "OK"
-        case .notConfigured: verdictLabel = "NOT CONFIGURED"
-        case .inProgress: verdictLabel = "IN PROGRESS"
-        case .stuck: verdictLabel = "STUCK"
-        case .broken: verdictLabel = "BROKEN"
-        }
-        lines.append("state".padding(16) + "\(verdictLabel): \(diagnosis.summary)")
+        lines.append("state".padding(16) + "\(diagnosis.verdict.label): \(diagnosis.summary)")
         if let cause = diagnosis.cause { lines.append("last failure".padding(16) + cause) }
         for (index, advice) in diagnosis.advice.enumerated() {
             lines.append((index == 0 ? "what to do" : "").padding(16) + "- " + advice)

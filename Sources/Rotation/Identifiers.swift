@@ -34,7 +34,7 @@ public enum Identifiers {
 
     /// For error messages about untrusted input: quoted, cut short, control characters escaped, and
     /// the quote and backslash too, so a name cannot seem to end its quotes and go on as our text.
-    static func quoted(_ s: String, limit: Int = 64) -> String {
+    public static func quoted(_ s: String, limit: Int = 64) -> String {
         let shown = shownOnOneLine(String(String.UnicodeScalarView(s.unicodeScalars.prefix(limit))), alsoEscaping: "\"\\")
         return "\"" + shown + (s.unicodeScalars.count > limit ? "…" : "") + "\""
     }
@@ -44,7 +44,7 @@ public enum Identifiers {
     /// C0 and DEL, C1 (U+009B starts a terminal escape as ESC [ does) and the Unicode line and
     /// paragraph separators, so the text can neither start a line of its own nor drive the terminal
     /// of whoever reads it.
-    static func shownOnOneLine(_ s: String, alsoEscaping extra: String = "") -> String {
+    public static func shownOnOneLine(_ s: String, alsoEscaping extra: String = "") -> String {
         var out = ""
         for scalar in s.unicodeScalars {
             let control = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}"

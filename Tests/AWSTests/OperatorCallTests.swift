@@ -40,6 +40,48 @@ import Testing
         #expect(harness.requests[1].bodyJSON?["NextToken"] == .string("page2"))
     }
 
+    @Test func listSecretsFiltersByTagAndFollowsEveryPage() throws {
+        let harness = Harness([
+            ok("""
+               {"SecretList":[{"ARN":"arn:a","Name":"rotator/fleet/a","RotationEnabled":true,"RotationLambdaARN":"arn:f",
+                 "RotationRules":{"AutomaticallyAfterDays":30},"LastRotatedDate":1700000000,"NextRotationDate":1702592000,
+                 "SecretVersionsToStages":{"v1":["AWSCURRENT"],"v2":["AWSPENDING"]},
+                 "Tags":[{"Key":"RotatorFleet","Value":"fleet"},{"Key":"RotatorLogin","Value":"app_a"}]}],"NextToken":"page2"}
+               """),
+            ok(#"{"SecretList":[{"ARN":"arn:b","Name":"rotator/fleet/b"}],"NextToken":""}"#),
+        ])
+        let secrets = try harness.secretsManager().listSecrets(taggedWith: "RotatorFleet", value: "fleet")
+        #expect(secrets.map(\.arn) == ["arn:a", "arn:b"])
+        // A SecretListEntry's stages are SecretVersionsToStages, not DescribeSecret's VersionIdsToStages.
+        #expect(secrets[0].versionIdsToStages == ["v1": ["AWSCURRENT"], "v2": ["AWSPENDING"]])
+        #expect(secrets[0].tags == ["RotatorFleet": "fleet", "RotatorLogin": "app_a"])
+        #expect(secrets[0].rotationLambdaArn == "arn:f" && secrets[0].rotationEnabled == true)
+        #expect(secrets[0].lastRotatedMilliseconds == 1_700_000_000_000 && secrets[0].nextRotationMilliseconds == 1_702_592_000_000)
+        #expect(secrets[1].name == "rotator/fleet/b" && secrets[1].versionIdsToStages.isEmpty && secrets[1].tags.isEmpty)
+        // An empty NextToken ends the listing as its absence does.
+        #expect(harness.requests.map { $0.header("X-Amz-Target") } == Array(repeating: "secretsmanager.ListSecrets", count: 2))
+        let first = try #require(harness.requests[0].bodyJSON)
+        #expect(first["Filters"] == .array([
+            .object([("Key", .string("tag-key")), ("Values", .array([.string("RotatorFleet")]))]),
+            .object([("Key", .string("tag-value")), ("Values", .array([.string("fleet")]))]),
+        ]))
+        #expect(first["MaxResults"] == .integer(100))
+        #expect(first["NextToken"] == nil)
+        #expect(harness.requests[1].bodyJSON?["NextToken"] == .string("page2"))
+        #expect(harness.requests[1].bodyJSON?["Filters"] == first["Filters"])
+    }
+
+    @Test func aListedSecretWithoutARNIsMalformed() throws {
+        let harness = Harness([ok(#"{"SecretList":[{"Name":"x"}]}"#)])
+        let client = try harness.secretsManager()
+        let error = caught { () throws(AWSError) in _ = try client.listSecrets(taggedWith: "RotatorFleet", value: "fleet") }
+        guard case .malformedResponse(let operation, _) = error else {
+            Issue.record("expected malformedResponse, got \(String(describing: error))")
+            return
+        }
+        #expect(operation == "ListSecrets")
+    }
+
     @Test func describeInstanceInformationFiltersByIdAndReadsPlatformAndPing() throws {
         let harness = Harness([ok("""
             {"InstanceInformationList":[{"InstanceId":"i-0123456789abcdef0","PingStatus":"Online","PlatformType":"Windows",

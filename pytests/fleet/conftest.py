@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from local.databases import PostgresServer
 from local.stack import REPO, LocalStack, binary_problem
+
+from .support import INSTANCE_ID
 
 
 @pytest.fixture(scope="package")
@@ -17,3 +20,11 @@ def fleet():
         pytest.fail(f"{problem}: run `make build` first (the end-to-end tests run the real binary)", pytrace=False)
     with LocalStack(template=REPO / "template-fleet.yaml") as stack:
         yield stack
+
+
+@pytest.fixture(scope="package")
+def postgres(fleet: LocalStack):
+    """One PostgreSQL for the package's logins, on the host INSTANCE_ID."""
+    with PostgresServer() as server:
+        fleet.register_instance(INSTANCE_ID, "Linux", server.host_env())
+        yield server

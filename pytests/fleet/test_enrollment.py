@@ -9,33 +9,10 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
-from local.databases import PostgresServer
 from local.iam_policy import Resource, evaluate
 from local.stack import ACCOUNT, REGION, STACK_NAME, LocalStack
 
-INSTANCE_ID = "i-0f1ee70000000a001"
-ADMIN = f"arn:aws:iam::{ACCOUNT}:role/secret-administrators"
-
-
-@pytest.fixture(scope="module")
-def postgres(fleet: LocalStack):
-    with PostgresServer() as server:
-        fleet.register_instance(INSTANCE_ID, "Linux", server.host_env())
-        yield server
-
-
-def enroll(stack: LocalStack, server: PostgresServer, login: str, on_host: bool = True) -> str:
-    """The secret's unit deployed and, unless on_host is False, the host's owner's line for it."""
-    server.create_login(login, "Initial-Pass-12")
-    arn = stack.enroll(f"secret-{login}", {
-        "RotatorStackName": STACK_NAME, "DatabaseEngine": "postgres", "LoginName": login,
-        "DatabaseHost": "127.0.0.1", "DatabasePort": str(server.port), "DatabaseInstanceIds": INSTANCE_ID,
-        "SecretAdministratorArns": ADMIN})
-    if on_host:
-        stack.allow_on_host(INSTANCE_ID, arn, login)
-    return arn
+from .support import INSTANCE_ID, enroll, rotate
 
 
 def shared_stack(stack: LocalStack) -> dict:
@@ -43,11 +20,6 @@ def shared_stack(stack: LocalStack) -> dict:
     return {"policy": stack.function_policy(), "environment": dict(stack.function_env),
             "documents": json.dumps(stack.documents, sort_keys=True), "exports": stack.exports(),
             "function": stack.client("lambda").get_function_configuration(FunctionName="rotator")["Environment"]}
-
-
-def rotate(stack: LocalStack, arn: str):
-    stack.client("secretsmanager").rotate_secret(SecretId=arn)
-    return stack.wait_rotation(arn)
 
 
 def commands_for(stack: LocalStack, arn: str) -> list:

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
-import sys
 
 import pytest
 from botocore.exceptions import ClientError
 
 from local.databases import PostgresServer
-from local.stack import FUNCTION_NAME, REPO, LocalStack, binary_problem
+from local.stack import FUNCTION_NAME, LocalStack, binary_problem
+
+from .cli import OperatorCLI
 
 INSTANCE = "i-0ab5000000000000a"
 WINDOWS_INSTANCE = "i-0ab5000000000000b"
 UNREGISTERED_INSTANCE = "i-0ab500000000dead0"
-ROTATOR = REPO / ".build" / "release" / "rotator"
 PASSWORDS: list[str] = []
-OUTPUTS: list[str] = []
+CLI = OperatorCLI()
+OUTPUTS = CLI.outputs
+rotator, make = CLI.rotator, CLI.make
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +56,6 @@ def new_login(stack, pg, *, secret_password=None, instances=(INSTANCE,), **secre
     return name, password, arn
 
 
-def rotator(stack, *args):
-    p = subprocess.run([str(ROTATOR), *args], env=stack.cli_env(), capture_output=True, text=True, timeout=600)
-    OUTPUTS.extend([p.stdout, p.stderr])
-    return p
 
 
 def rotator_json(stack, *args):
@@ -67,14 +64,6 @@ def rotator_json(stack, *args):
         return p.returncode, json.loads(p.stdout)
     except ValueError:
         pytest.fail(f"--json printed no JSON document: {p.stdout!r} {p.stderr!r}")
-
-
-def make(stack, *args):
-    """A Makefile target as an operator runs it, with the stack's credentials in the environment."""
-    p = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args, f"PYTHON={sys.executable}"],
-                       env=stack.cli_env(), capture_output=True, text=True, timeout=600)
-    OUTPUTS.extend([p.stdout, p.stderr])
-    return p
 
 
 def rotate_and_wait(stack, arn):

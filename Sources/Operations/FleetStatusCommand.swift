@@ -1,0 +1,153 @@
+import AWS
+import Rotation
+import RotatorJSON
+
+/// `rotator status --fleet <shared stack>`: every secret enrolled in a shared rotator stack
+/// (template-fleet.yaml), one line each, with the same diagnosis as `status` of one secret.
+///
+/// The secrets are found by their tag, as the function's policy finds them: ListSecrets gives, page
+/// by page, everything a healthy secret's line needs (labels, schedule, last and next rotation,
+/// tags), so a fleet of 1,000 costs 10 calls; only a secret with a pending rotation costs more
+/// (its versions' dates, whether the pending version has a value, the function's log), paced.
+public struct FleetStatusReport: Sendable {
+    /// The tags a unit (template-secret.yaml) gives its secret: the shared stack's name, the login.
+    public static let fleetTag = "RotatorFleet"
+    public static let loginTag = "RotatorLogin"
+
+    public struct Entry: Sendable {
+        public let state: SecretState
+        public let diagnosis: Diagnosis
+
+        public var login: String? { state.description.tags[FleetStatusReport.loginTag] }
+        public var name: String { state.description.name ?? state.description.arn }
+    }
+
+    public let fleet: String
+    /// By name.
+    public let entries: [Entry]
+
+    public init(fleet: String, states: [SecretState]) {
+        self.fleet = fleet
+        entries = states.map { Entry(state: $0, diagnosis: Diagnosis.of($0, secretId: $0.description.arn)) }
+            .sorted { $0.name != $1.name ? $0.name < $1.name : $0.state.description.arn < $1.state.description.arn }
+    }
+
+    /// A fleet without a single secret is most likely a misspelt name: that needs attention too.
+    public var needsAttention: Bool { entries.isEmpty || entries.contains { $0.diagnosis.needsAttention } }
+
+    public func count(_ verdict: Diagnosis.Verdict) -> Int { entries.filter { $0.diagnosis.verdict == verdict }.count }
+
+    public var lines: [String] {
+        guard !entries.isEmpty else {
+            return ["no secret carries the tag \(FleetStatusReport.fleetTag)=\(fleet): is \(fleet) the shared stack's name?"]
+        }
+        let rows = entries.map { entry -> [String] in
+            let d = entry.state.description
+            // The names and tags are chosen by whoever creates secrets: each is shown as one field
+            // that cannot be read as two, nor as a line of its own.
+            return [FleetStatusReport.field(entry.name), FleetStatusReport.field(entry.login),
+                    d.lastRotatedMilliseconds.map(utcText) ?? "never", d.nextRotationMilliseconds.map(utcText) ?? "-",
+                    entry.diagnosis.verdict.label, FleetStatusReport.detail(entry)]
+        }
+        let header = ["NAME", "LOGIN", "LAST ROTATED", "NEXT ROTATION", "STATE", "LAST FAILURE"]
+        // Every column as wide as its widest value, but the last, which runs to the end of the line.
+        let widths = header.indices.dropLast().map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        func line(_ fields: [String]) -> String {
+            zip(fields, widths).map { $0.padding($1 + 1) }.joined() + fields[fields.count - 1]
+        }
+        let counts = Diagnosis.Verdict.allCases.map { "\(count($0)) \($0.label)" }.joined(separator: ", ")
+        return [line(header)] + rows.map(line) + ["\(entries.count) secrets in \(fleet): \(counts)"]
+    }
+
+    public var json: JSON {
+        .object([
+            ("fleet", .string(fleet)),
+            ("secrets", .array(entries.map { entry in
+                StatusReport(state: entry.state, secretId: entry.state.description.arn).json
+                    .setting("login", to: entry.login.map(JSON.string) ?? .null)
+            })),
+            ("counts", .object(Diagnosis.Verdict.allCases.map { ($0.rawValue, .integer(count($0))) })),
+            ("needsAttention", .bool(needsAttention)),
+        ])
+    }
+
+    /// A name or tag value as one field of a line: as it is when it is made of the characters of
+    /// secret names (and ':'), quoted with its quotes and control characters escaped otherwise
+    /// (spaces, which tag values may hold, included). `-` stands for none, so a value `-` is quoted.
+    static func field(_ value: String?) -> String {
+        guard let value else { return "-" }
+        let plain = value != "-" && !value.isEmpty && value.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "/_+=.@:-".unicodeScalars.contains($0)
+        }
+        return plain ? value : Identifiers.quoted(value, limit: 128)
+    }
+
+    /// The last failure the function's log has for the pending version; else, for a secret that
+    /// needs attention, what is wrong. The failure's message comes from the log, where a host's
+    /// output is quoted: it is shown on one line whatever it holds.
+    static func detail(_ entry: Entry) -> String {
+        if let cause = entry.diagnosis.cause { return Identifiers.shownOnOneLine(cause) }
+        return entry.diagnosis.needsAttention ? Identifiers.shownOnOneLine(entry.diagnosis.summary) : "-"
+    }
+}
+
+struct FleetStatusCommand {
+    let services: OperatorServices
+    let console: Console
+
+    /// The least time between two secrets with a pending rotation, each of which costs a search of
+    /// the function's log: FilterLogEvents allows 5 calls a second per account and region, not
+    /// adjustable, shared with the console and every other reader of any log group. Two a second
+    /// leave them the rest; a fleet with 100 rotations pending takes 50 s.
+    static let pendingReadIntervalMilliseconds: Int64 = 500
+
+    func run(fleet: String) throws(OperatorError) -> Int32 {
+        let listed = try OperatorError.wrap { () throws(AWSError) in
+            try services.secrets.listSecrets(taggedWith: FleetStatusReport.fleetTag, value: fleet)
+        }
+        // ListSecrets' filters match prefixes and any tag: RotatorFleet=rotator-other, or another
+        // tag whose value is the fleet's name, match them too. Only the exact tag enrols a secret.
+        let enrolled = listed.filter { $0.tags[FleetStatusReport.fleetTag] == fleet }
+        let functions = FunctionSettingsCache(services: services)
+        var states: [SecretState] = []
+        var lastPendingRead: Int64?
+        for (index, description) in enrolled.enumerated() {
+            console.progress("status: secret \(index + 1) of \(enrolled.count)", milestone: false)
+            if description.unfinishedRotationVersion != nil {
+                if let lastPendingRead {
+                    services.clock.sleep(milliseconds: lastPendingRead + FleetStatusCommand.pendingReadIntervalMilliseconds
+                        - services.clock.nowMilliseconds)
+                }
+                lastPendingRead = services.clock.nowMilliseconds
+            }
+            states.append(try OperatorError.wrap { () throws(AWSError) in
+                try SecretState.read(described: description, services: services, rotationFunction: functions.settings,
+                                     alwaysReadDates: false)
+            })
+        }
+        let report = FleetStatusReport(fleet: fleet, states: states)
+        if console.json {
+            console.document(report.json)
+        } else {
+            report.lines.forEach(console.line)
+        }
+        return report.needsAttention ? Operator.ExitCode.attention : Operator.ExitCode.pass
+    }
+}
+
+/// The rotation functions' configurations, each read once: every secret of a fleet names the same
+/// function. A failure is kept too, so a missing permission costs one call, not one per secret.
+final class FunctionSettingsCache {
+    private let services: OperatorServices
+    private var read: [String: Result<FunctionSettings, AWSError>] = [:]
+
+    init(services: OperatorServices) { self.services = services }
+
+    func settings(_ functionArn: String) throws(AWSError) -> FunctionSettings {
+        if let known = read[functionArn] { return try known.get() }
+        let result: Result<FunctionSettings, AWSError>
+        do { result = .success(try services.rotationFunction(functionArn)) } catch { result = .failure(error) }
+        read[functionArn] = result
+        return try result.get()
+    }
+}

@@ -1,0 +1,260 @@
+import AWS
+import Rotation
+import RotatorJSON
+import RotatorTestSupport
+import Testing
+@testable import Operations
+
+/// Secrets as ListSecrets lists them for a fleet's tag, and what each further call cost.
+final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, FunctionConfigurationAPI {
+    var listed: [SecretDescription] = []
+    var created: [String: Int64] = [:]
+    var stepLines: [LogEvent] = []
+    var listFailure: AWSError?
+    var calls: [String] = []
+    let clock = ManualClock(nowMilliseconds: now)
+
+    static func arnOf(_ name: String) -> String { "arn:aws:secretsmanager:us-east-1:123456789012:secret:\(name)-AbCdEf" }
+
+    /// A secret of the fleet `fleet` (its unit's two tags) with the given labels.
+    func add(_ name: String, login: String? = "app", fleet: String = "fleet", stages: [String: [String]] = [currentId: ["AWSCURRENT"]],
+             enabled: Bool = true, lastRotated: Int64? = now - 86_400_000, extraTags: [String: String] = [:]) {
+        var tags = extraTags.merging(["RotatorFleet": fleet]) { $1 }
+        if let login { tags["RotatorLogin"] = login }
+        listed.append(SecretDescription(arn: FleetWorld.arnOf(name), rotationEnabled: enabled, versionIdsToStages: stages, name: name,
+                                        rotationLambdaArn: enabled ? function : nil,
+                                        rotationSchedule: RotationSchedule(scheduleExpression: "rate(30 days)", automaticallyAfterDays: nil, duration: nil),
+                                        lastRotatedMilliseconds: lastRotated, nextRotationMilliseconds: now + 29 * 86_400_000, tags: tags))
+    }
+
+    /// A step of `name`'s pending version that failed at `at`, as the function logs it.
+    func failedStep(_ name: String, _ step: RotationStep, _ failure: RotationError, at: Int64) {
+        let lines = LogBuffer()
+        StepMetrics(clock: ManualClock(nowMilliseconds: at), sink: { lines.append($0) })
+            .stepFinished(RotationEvent(step: step, secretId: FleetWorld.arnOf(name), token: pendingId, rotationToken: nil),
+                          startedMilliseconds: at - 1_000, failure: failure)
+        stepLines += lines.lines.map { LogEvent(timestampMilliseconds: at, message: $0) }
+    }
+
+    func listSecrets(taggedWith key: String, value: String) throws(AWSError) -> [SecretDescription] {
+        calls.append("ListSecrets \(key)=\(value)")
+        if let listFailure { throw listFailure }
+        return listed
+    }
+    func listSecretVersionIds(_ secretId: String) throws(AWSError) -> [SecretVersionEntry] {
+        calls.append("ListSecretVersionIds \(secretId)")
+        let stages = listed.first { $0.arn == secretId }?.versionIdsToStages ?? [:]
+        return stages.map { SecretVersionEntry(versionId: $0.key, stages: $0.value, createdMilliseconds: created[secretId] ?? now - 86_400_000) }
+    }
+    func getSecretValue(_ secretId: String, _ selector: SecretVersionSelector) throws(AWSError) -> SecretValue {
+        calls.append("GetSecretValue \(secretId)")
+        return SecretValue(arn: secretId, versionId: pendingId, secretString: "{}")
+    }
+    func describeSecret(_ secretId: String) throws(AWSError) -> SecretDescription {
+        Issue.record("ListSecrets describes every secret already")
+        throw serviceError("ResourceNotFoundException")
+    }
+    func putSecretValue(_ secretId: String, clientRequestToken: String, secretString: String, stages: [String], rotationToken: String?) throws(AWSError) {
+        Issue.record("status writes nothing")
+    }
+    func updateSecretVersionStage(_ secretId: String, stage: String, moveTo: String?, removeFrom: String?) throws(AWSError) {
+        Issue.record("status writes nothing")
+    }
+    func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String { "" }
+    /// The virtual time of each FilterLogEvents call.
+    var logSearches: [Int64] = []
+    func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] {
+        calls.append("FilterLogEvents \(term)")
+        logSearches.append(clock.nowMilliseconds)
+        return stepLines.filter { $0.timestampMilliseconds >= startMilliseconds && $0.message.contains(term) }
+    }
+    func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
+        calls.append("GetFunctionConfiguration \(functionName)")
+        return FunctionSettings(functionArn: function, environment: [:], logGroup: "/aws/lambda/rotator")
+    }
+
+    var services: OperatorServices {
+        OperatorServices(secrets: self, ssm: StuckWorld(), functions: self, logs: self, clock: clock)
+    }
+
+    /// `rotator status --fleet fleet [--json]`: exit status, standard output, standard error.
+    func status(fleet: String = "fleet", json: Bool = false) -> (Int32, String, String) {
+        let captured = Captured()
+        let code = Operator.run(OperatorArguments(command: .status, target: .fleet(fleet), json: json, force: false),
+                                services: services, console: captured.console(json: json))
+        return (code, captured.out, captured.err)
+    }
+}
+
+func serviceError(_ code: String) -> AWSError {
+    .service(operation: "Fake", AWSServiceError(code: code, message: code, httpStatus: 400, requestId: nil))
+}
+
+/// The fields of the lines after the header, cut where the header's columns begin.
+func columns(_ lines: [String]) -> [[String]] {
+    let header = Array(lines[0])
+    let starts = ["NAME", "LOGIN", "LAST ROTATED", "NEXT ROTATION", "STATE", "LAST FAILURE"].map { title in
+        header.indices.first { header[$0...].starts(with: title) } ?? header.count
+    }
+    return lines.dropFirst().map { line in
+        let characters = Array(line)
+        return starts.indices.map { column in
+            let from = min(starts[column], characters.count)
+            let to = column + 1 < starts.count ? min(starts[column + 1], characters.count) : characters.count
+            var field = String(characters[from..<to])
+            while field.last == " " { field.removeLast() }
+            return field
+        }
+    }
+}
+
+@Suite struct FleetStatusTests {
+    /// A healthy secret, one never rotated, one stuck after a failed setSecret, one whose rotation
+    /// began minutes ago, one with rotation off, and two that ListSecrets' prefix filters let through
+    /// but that are not the fleet's.
+    func fleet() -> FleetWorld {
+        let world = FleetWorld()
+        world.add("rotator/fleet/orders", login: "orders_app")
+        world.add("rotator/fleet/billing", login: "billing", lastRotated: nil)
+        world.add("rotator/fleet/stuck", login: "stuck_app", stages: [currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]])
+        world.created[FleetWorld.arnOf("rotator/fleet/stuck")] = now - 90 * minute
+        world.failedStep("rotator/fleet/stuck", .setSecret,
+                         .hostCommandFailed("i-0123456789abcdef0: Failed, exit code 5"), at: now - 60 * minute)
+        world.add("rotator/fleet/young", login: "young_app", stages: [currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]])
+        world.created[FleetWorld.arnOf("rotator/fleet/young")] = now - 2 * minute
+        world.add("rotator/fleet/off", login: "off_app", enabled: false)
+        world.add("rotator/fleet-other/x", fleet: "fleet-other")
+        world.add("elsewhere/y", fleet: "not-it", extraTags: ["Team": "fleet"])
+        return world
+    }
+
+    @Test func eachEnrolledSecretIsOneLineWithItsStateAndTheSummaryCountsThem() throws {
+        let world = fleet()
+        let (code, out, err) = world.status()
+        #expect(code == Operator.ExitCode.attention)
+        #expect(err.isEmpty)
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        try #require(lines.count == 7, "\(lines)")
+        #expect(lines[0].split(separator: " ").joined(separator: " ") == "NAME LOGIN LAST ROTATED NEXT ROTATION STATE LAST FAILURE")
+        // By name; the other fleet's secret and the one whose other tag holds the name are left out.
+        let rows = columns(Array(lines[0...5]))
+        let next = "2027-02-13 08:00:00 UTC", last = "2027-01-14 08:00:00 UTC"
+        #expect(rows[0] == ["rotator/fleet/billing", "billing", "never", next, "OK", "-"])
+        #expect(rows[1] == ["rotator/fleet/off", "off_app", last, next, "NOT CONFIGURED", "rotation is not enabled"])
+        #expect(rows[2] == ["rotator/fleet/orders", "orders_app", last, next, "OK", "-"])
+        #expect(rows[3] == ["rotator/fleet/stuck", "stuck_app", last, next, "STUCK",
+                            "setSecret failed at 2027-01-15 07:00:00 UTC (HostCommandFailed): i-0123456789abcdef0: Failed, exit code 5"])
+        #expect(rows[4][0...4] == ["rotator/fleet/young", "young_app", last, next, "IN PROGRESS"])
+        #expect(rows[4][5].hasPrefix("version \(pendingId) holds AWSPENDING: a rotation began 2 min ago"))
+        #expect(lines[6] == "5 secrets in fleet: 2 OK, 1 NOT CONFIGURED, 1 IN PROGRESS, 1 STUCK, 0 BROKEN")
+    }
+
+    @Test func onlyASecretWithAPendingRotationCostsCallsOfItsOwn() {
+        let world = fleet()
+        _ = world.status()
+        let stuck = FleetWorld.arnOf("rotator/fleet/stuck"), young = FleetWorld.arnOf("rotator/fleet/young")
+        #expect(world.calls == [
+            "ListSecrets RotatorFleet=fleet",
+            "ListSecretVersionIds \(stuck)", "GetSecretValue \(stuck)", "GetFunctionConfiguration rotator", "FilterLogEvents \(stuck)",
+            "ListSecretVersionIds \(young)", "GetSecretValue \(young)", "FilterLogEvents \(young)",
+        ])
+    }
+
+    @Test func secretsWithAPendingRotationAreReadAtMostTwiceASecond() {
+        let world = FleetWorld()
+        for n in 0..<8 {
+            // Every other secret has a rotation pending (and so a log search); the others cost nothing.
+            let pending = n % 2 == 0
+            world.add("rotator/fleet/s\(n)", stages: pending ? [currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]] : [currentId: ["AWSCURRENT"]])
+        }
+        _ = world.status()
+        #expect(world.logSearches == [now, now + 500, now + 1_000, now + 1_500])
+        #expect(world.clock.sleeps == [500, 500, 500])
+    }
+
+    @Test func theJSONDocumentCarriesTheSameFacts() throws {
+        let world = fleet()
+        let (code, out, _) = world.status(json: true)
+        #expect(code == Operator.ExitCode.attention)
+        let document = try JSON.parse(out)
+        #expect(document["fleet"] == .string("fleet"))
+        #expect(document["needsAttention"] == .bool(true))
+        #expect(document["counts"] == .object([("healthy", .integer(2)), ("not-configured", .integer(1)), ("in-progress", .integer(1)),
+                                               ("stuck", .integer(1)), ("broken", .integer(0))]))
+        let secrets = try #require(document["secrets"]?.arrayValue)
+        #expect(secrets.map { $0["name"]?.stringValue } == ["rotator/fleet/billing", "rotator/fleet/off", "rotator/fleet/orders",
+                                                            "rotator/fleet/stuck", "rotator/fleet/young"])
+        #expect(secrets.map { $0["login"]?.stringValue } == ["billing", "off_app", "orders_app", "stuck_app", "young_app"])
+        #expect(secrets.map { $0["verdict"]?.stringValue } == ["healthy", "not-configured", "healthy", "stuck", "in-progress"])
+        #expect(secrets[0]["lastRotated"] == .null && secrets[2]["lastRotated"] == .string("2027-01-14 08:00:00 UTC"))
+        #expect(secrets[3]["secretArn"] == .string(FleetWorld.arnOf("rotator/fleet/stuck")))
+        #expect(secrets[3]["lastFailure"]?["step"] == .string("setSecret"))
+        #expect(secrets[3]["lastFailure"]?["reason"] == .string("HostCommandFailed"))
+        #expect(secrets[3]["pendingVersion"] == .string(pendingId))
+    }
+
+    @Test func aHealthyFleetPassesAndAnEmptyOneNeedsAttention() {
+        let world = FleetWorld()
+        world.add("rotator/fleet/a")
+        world.add("rotator/fleet/b", lastRotated: nil)
+        #expect(world.status().0 == Operator.ExitCode.pass)
+        let (code, out, _) = world.status(fleet: "flet")
+        #expect(code == Operator.ExitCode.attention)
+        #expect(out == "no secret carries the tag RotatorFleet=flet: is flet the shared stack's name?\n")
+    }
+
+    @Test func aListingThatFailsIsAnErrorNotAState() {
+        let world = fleet()
+        world.listFailure = serviceError("AccessDeniedException")
+        let (code, out, err) = world.status()
+        #expect(code == Operator.ExitCode.failure)
+        #expect(out.isEmpty)
+        #expect(err.hasPrefix("cannot status the fleet fleet: ") && err.contains("AccessDeniedException"))
+    }
+
+    /// Secret names and tag values are chosen by whoever creates secrets (and moto, like a forged
+    /// answer, does not hold them to AWS's characters): none can start a line of its own, drive the
+    /// terminal, or pass for two fields or for "none".
+    @Test func hostileNamesAndTagsStayInTheirField() throws {
+        let world = FleetWorld()
+        world.add("rotator/fleet/a", login: "x\nrotator/fleet/forged  app  never  -  OK  -")
+        world.add("rotator/fleet/b\u{1B}[2J\u{9B}31m", login: "two words")
+        world.add("rotator/fleet/c", login: "-")
+        world.add("rotator/fleet/d", login: nil, stages: [currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]])
+        world.created[FleetWorld.arnOf("rotator/fleet/d")] = now - 90 * minute
+        world.failedStep("rotator/fleet/d", .setSecret, .hostCommandFailed("i-1: Failed\nOK forged\u{2028}"), at: now - 60 * minute)
+        let (_, out, _) = world.status()
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        try #require(lines.count == 6, "\(lines)")
+        #expect(!out.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) || $0 == "\u{2028}" })
+        let rows = columns(Array(lines[0...4]))
+        #expect(rows.map { $0[0...1] } == [
+            ["rotator/fleet/a", #""x\nrotator/fleet/forged  app  never  -  OK  -""#],
+            [#""rotator/fleet/b\u{1B}[2J\u{009B}31m""#, #""two words""#],
+            ["rotator/fleet/c", #""-""#],
+            ["rotator/fleet/d", "-"],
+        ])
+        #expect(rows[3][4] == "STUCK" && rows[3][5].hasSuffix(#"i-1: Failed\nOK forged\u{2028}"#))
+    }
+
+    @Test func fleetIsForStatusOnlyAndTakesAStackName() throws {
+        #expect(try OperatorArguments.parse(["status", "--fleet", "rotator", "--json"])
+            == OperatorArguments(command: .status, target: .fleet("rotator"), json: true, force: false))
+        #expect(try OperatorArguments.parse(["status", "--fleet=Fleet-2"]).target == .fleet("Fleet-2"))
+        let cases: [([String], String)] = [
+            (["doctor", "--fleet", "rotator"], "unexpected argument \"--fleet\""),
+            (["cancel", "--fleet=rotator"], "unexpected argument \"--fleet=rotator\""),
+            (["status", "--fleet"], "--fleet needs a value"),
+            (["status", "--fleet", "rotator", "--secret-id", "s"], "give --secret-id or --fleet, not both"),
+        ]
+        for (arguments, message) in cases {
+            #expect(throws: OperatorArguments.Problem.usage(message), "\(arguments)") { try OperatorArguments.parse(arguments) }
+        }
+        for bad in ["", "1fleet", "fleet/x", "fleet name", "fleet\n", String(repeating: "f", count: 129)] {
+            #expect(throws: OperatorArguments.Problem.usage(
+                "--fleet takes the shared stack's name: a letter, then letters, digits and hyphens, at most 128"), "\(bad)") {
+                try OperatorArguments.parse(["status", "--fleet", bad])
+            }
+        }
+    }
+}

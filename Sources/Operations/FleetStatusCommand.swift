@@ -10,9 +10,10 @@ import RotatorJSON
 /// tags), so a fleet of 1,000 costs 10 calls; only a secret with a pending rotation costs more
 /// (its versions' dates, whether the pending version has a value, the function's log), paced.
 public struct FleetStatusReport: Sendable {
-    /// The tags a unit (template-secret.yaml) gives its secret: the shared stack's name, the login.
+    /// The tags a unit (template-secret.yaml) gives its secret: the shared stack's name, and the
+    /// login, the tag the function pins it by.
     public static let fleetTag = "RotatorFleet"
-    public static let loginTag = "RotatorLogin"
+    public static let loginTag = Rotator.loginPinTag
 
     public struct Entry: Sendable {
         public let state: SecretState

@@ -146,6 +146,9 @@ public final class Rotator {
             return
         }
         let username = try current.secret.nextUsername()
+        // Alternating users' next login is the current one's pair, which the pin may not name
+        // (a pin `app_clone` allows `app_clone_clone`, not `app`): checked before it is written.
+        try requirePinnedLogin(username, "AWSPENDING", c)
         let password = try aws { () throws(AWSError) in try secrets.getRandomPassword(passwordPolicy.randomPasswordRequest) }
         guard passwordPolicy.admits(password) else {
             throw .aws(.malformedResponse(operation: "GetRandomPassword", reason: "a password outside the requested length or alphabet"))
@@ -242,7 +245,7 @@ public final class Rotator {
             } catch {
                 return .invalidSecret("AWSCURRENT: \(error)")
             }
-            try requirePinnedLogin(settled, "AWSCURRENT", c)
+            try requirePinnedLogin(settled.username, "AWSCURRENT", c)
             let command = try HostCommand(action: .set, secretArn: c.arn, versionId: c.token)
             let results = try hosts.run(command, engine: settled.engine, on: settled.instanceIds, step: c.event.step,
                                         untilMilliseconds: deadlineMilliseconds - Rotator.reserveMilliseconds, logger: c.logger)
@@ -373,7 +376,7 @@ public final class Rotator {
         } catch {
             throw .invalidSecret("AWSCURRENT: \(error)")
         }
-        try requirePinnedLogin(current, "AWSCURRENT", c)
+        try requirePinnedLogin(current.username, "AWSCURRENT", c)
         return (value.versionId, current)
     }
 
@@ -397,11 +400,13 @@ public final class Rotator {
 
     /// Refuses a version naming any login but the pinning tag's value and its `_clone`, before any
     /// host command: whoever may write the secret (not its tags) must not choose which login a host
-    /// administrator changes. The pinning tags are `loginPinTag` wherever the secret carries it, and
-    /// the function's login tag (the shared layout), which every secret must carry: the function of a
-    /// fleet rotates only logins an administrator pinned. The host checks the tag itself
-    /// (hosts/linux/flow.sh), so neither relies on the other.
-    private func requirePinnedLogin(_ version: DatabaseSecret, _ stage: String, _ c: StepContext) throws(RotationError) {
+    /// administrator changes. Every version a host acts on is checked, AWSPENDING as AWSCURRENT: a
+    /// pending version names its current's alternate, which a pin ending in `_clone` does not name.
+    /// The pinning tags are `loginPinTag` wherever the secret carries it, and the function's login
+    /// tag (the shared layout), which every secret must carry: the function of a fleet rotates only
+    /// logins an administrator pinned. The host checks the tag itself (hosts/linux/flow.sh), so
+    /// neither relies on the other.
+    private func requirePinnedLogin(_ username: String, _ stage: String, _ c: StepContext) throws(RotationError) {
         if let loginTag, c.description.tags[loginTag] == nil {
             throw .invalidSecret("the secret carries no \(loginTag) tag naming the login it rotates: "
                 + "an administrator pins it when enrolling the secret; nothing was sent to the hosts")
@@ -409,8 +414,8 @@ public final class Rotator {
         for tag in Set([Rotator.loginPinTag, loginTag].compactMap { $0 }).sorted() {
             guard let pinned = c.description.tags[tag] else { continue }
             let allowed = pinned.isEmpty ? [] : [pinned, pinned + DatabaseSecret.cloneSuffix]
-            guard allowed.contains(where: { $0.unicodeScalars.elementsEqual(version.username.unicodeScalars) }) else {
-                throw .invalidSecret("\(stage)'s \"username\" (\(Identifiers.quoted(version.username, limit: 256))) is not the login "
+            guard allowed.contains(where: { $0.unicodeScalars.elementsEqual(username.unicodeScalars) }) else {
+                throw .invalidSecret("\(stage)'s \"username\" (\(Identifiers.quoted(username, limit: 256))) is not the login "
                     + "the secret's \(tag) tag pins (\(Identifiers.quoted(pinned, limit: 256)), or its _clone); nothing was sent to the hosts")
             }
         }
@@ -439,6 +444,7 @@ public final class Rotator {
             throw .invalidSecret("AWSPENDING: \(error)")
         }
         try pending.requireSameTarget(as: current)
+        try requirePinnedLogin(pending.username, "AWSPENDING", c)
         return pending
     }
 

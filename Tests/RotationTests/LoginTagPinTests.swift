@@ -83,6 +83,34 @@ import Testing
         expectRefusedBeforeAnyHost(w, naming: [#""billing""#, #""app""#, Self.tag])
     }
 
+    static let masterArn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db/admin-XyZ123"
+
+    /// A pin that ends in `_clone` allows that login and its own `_clone`, not the login without the
+    /// suffix: but alternating users' next login of `app_clone` is `app` (`nextUsername`), so checking
+    /// AWSCURRENT alone let a writer of the value (A) have `app`, another application's login, changed.
+    /// Every version that reaches a host is checked against the pin, AWSPENDING too.
+    @Test func aPendingVersionNamingALoginThePinDoesNotNameSendsNothing() throws {
+        let w = try fleetWorld(tags: [Self.tag: "app_clone"], username: "app_clone")
+        let current = try JSON.parse(try #require(w.secrets.versions[Self.currentId]?.secretString))
+            .setting("masterarn", to: .string(Self.masterArn))
+        w.secrets.versions[Self.currentId]!.secretString = current.serialized
+        w.secrets.versions[token]!.secretString = current.setting("username", to: .string("app"))
+            .setting("password", to: .string("written-by-a-writer")).serialized
+        expectRefusedBeforeAnyHost(w, naming: ["AWSPENDING", #""app""#, #""app_clone""#, Self.tag])
+    }
+
+    /// The same pin, and no pending value yet: createSecret writes no version naming `app`.
+    @Test func createSecretWritesNoVersionNamingALoginThePinDoesNotName() throws {
+        let w = try fleetWorld(tags: [Self.tag: "app_clone"], username: "app_clone")
+        let current = try JSON.parse(try #require(w.secrets.versions[Self.currentId]?.secretString))
+        w.secrets.versions[Self.currentId]!.secretString = current.setting("masterarn", to: .string(Self.masterArn)).serialized
+        let error = try #require(w.failure(of: .createSecret))
+        #expect(error.errorType == "InvalidSecret", "\(error)")
+        #expect(error.description.contains(#""app""#) && error.description.contains(Self.tag), "\(error.description)")
+        #expect(!w.secrets.calls.contains("PutSecretValue"))
+        #expect(w.secrets.versions[token]?.secretString == nil)
+    }
+
     /// An empty pin pins no login: nothing is rotated, rather than anything.
     @Test func anEmptyRotatorLoginTagPinsNothing() throws {
         let w = try fleetWorld(tags: [Self.tag: ""])

@@ -19,6 +19,23 @@ struct JSONProtocolClient {
         }
     }
 
+    /// Calls `operation` with `input` for its first page, then again with each `NextToken` it answers
+    /// until it answers none (or an empty one), handing `eachPage` every answer. A token it has
+    /// answered before is refused rather than followed: the listing would go round forever, every
+    /// page's entries kept, in a command that has no deadline but the operator's patience.
+    func callEveryPage(_ operation: String, _ input: [(String, JSON)], eachPage: (JSON) throws(AWSError) -> Void) throws(AWSError) {
+        var seen: Set<String> = []
+        var nextToken: String?
+        repeat {
+            let out = try call(operation, .object(input + (nextToken.map { [("NextToken", .string($0))] } ?? [])))
+            try eachPage(out)
+            nextToken = out["NextToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            if let nextToken, !seen.insert(nextToken).inserted {
+                throw .malformedResponse(operation: operation, reason: "a NextToken it had already answered: its pages go round in a circle")
+            }
+        } while nextToken != nil
+    }
+
     /// `__type` may read `prefix#Code` or `Code:uri`; the code is what lies between.
     static func parseError(_ response: HTTPResponse) -> AWSServiceError {
         let body = try? JSON.parse(response.body)

@@ -165,13 +165,8 @@ public final class SSMClient: RunCommandAPI, SSMInventoryAPI {
 
     public func describeInstanceInformation(instanceIds: [String]) throws(AWSError) -> [ManagedInstance] {
         var instances: [ManagedInstance] = []
-        var nextToken: String?
-        repeat {
-            var input: [(String, JSON)] = [
-                ("Filters", .array([.object([("Key", .string("InstanceIds")), ("Values", .array(instanceIds.map(JSON.string)))])])),
-            ]
-            if let nextToken { input.append(("NextToken", .string(nextToken))) }
-            let out = try json.call("DescribeInstanceInformation", .object(input))
+        let filters: JSON = .array([.object([("Key", .string("InstanceIds")), ("Values", .array(instanceIds.map(JSON.string)))])])
+        try json.callEveryPage("DescribeInstanceInformation", [("Filters", filters)]) { out throws(AWSError) in
             for item in out["InstanceInformationList"]?.arrayValue ?? [] {
                 guard let id = item["InstanceId"]?.stringValue else {
                     throw .malformedResponse(operation: "DescribeInstanceInformation", reason: "an entry without InstanceId")
@@ -181,8 +176,7 @@ public final class SSMClient: RunCommandAPI, SSMInventoryAPI {
                     platformType: item["PlatformType"]?.stringValue ?? "Unknown",
                     platformName: item["PlatformName"]?.stringValue, agentVersion: item["AgentVersion"]?.stringValue))
             }
-            nextToken = out["NextToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-        } while nextToken != nil
+        }
         return instances
     }
 

@@ -180,27 +180,18 @@ public final class SecretsManagerClient: SecretsManagerAPI, SecretVersionsAPI {
             .object([("Key", .string("tag-value")), ("Values", .array([.string(value)]))]),
         ])
         var secrets: [SecretDescription] = []
-        var nextToken: String?
-        repeat {
-            var input: [(String, JSON)] = [("Filters", filters), ("MaxResults", .integer(SecretsManagerClient.listPageSize))]
-            if let nextToken { input.append(("NextToken", .string(nextToken))) }
-            let out = try json.call("ListSecrets", .object(input))
+        try json.callEveryPage("ListSecrets", [("Filters", filters), ("MaxResults", .integer(SecretsManagerClient.listPageSize))]) { out throws(AWSError) in
             for entry in out["SecretList"]?.arrayValue ?? [] {
                 // A SecretListEntry names the version stages SecretVersionsToStages.
                 secrets.append(try SecretDescription(parsing: entry, operation: "ListSecrets", stagesMember: "SecretVersionsToStages"))
             }
-            nextToken = out["NextToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-        } while nextToken != nil
+        }
         return secrets
     }
 
     public func listSecretVersionIds(_ secretId: String) throws(AWSError) -> [SecretVersionEntry] {
         var entries: [SecretVersionEntry] = []
-        var nextToken: String?
-        repeat {
-            var input: [(String, JSON)] = [("SecretId", .string(secretId)), ("IncludeDeprecated", .bool(false))]
-            if let nextToken { input.append(("NextToken", .string(nextToken))) }
-            let out = try json.call("ListSecretVersionIds", .object(input))
+        try json.callEveryPage("ListSecretVersionIds", [("SecretId", .string(secretId)), ("IncludeDeprecated", .bool(false))]) { out throws(AWSError) in
             for item in out["Versions"]?.arrayValue ?? [] {
                 guard let id = item["VersionId"]?.stringValue else {
                     throw .malformedResponse(operation: "ListSecretVersionIds", reason: "a version without VersionId")
@@ -208,8 +199,7 @@ public final class SecretsManagerClient: SecretsManagerAPI, SecretVersionsAPI {
                 entries.append(SecretVersionEntry(versionId: id, stages: item["VersionStages"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                                                   createdMilliseconds: epochMilliseconds(item["CreatedDate"])))
             }
-            nextToken = out["NextToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-        } while nextToken != nil
+        }
         return entries
     }
 

@@ -71,6 +71,43 @@ import Testing
         #expect(harness.requests[1].bodyJSON?["Filters"] == first["Filters"])
     }
 
+    /// Every listing the operator commands follow page by page, with the member its entries are in.
+    enum Listing: String, CaseIterable {
+        case listSecrets = "ListSecrets", listSecretVersionIds = "ListSecretVersionIds",
+             describeInstanceInformation = "DescribeInstanceInformation"
+
+        var member: String {
+            switch self {
+            case .listSecrets: return "SecretList"
+            case .listSecretVersionIds: return "Versions"
+            case .describeInstanceInformation: return "InstanceInformationList"
+            }
+        }
+
+        func run(_ harness: Harness) throws {
+            switch self {
+            case .listSecrets: _ = try harness.secretsManager().listSecrets(taggedWith: "RotatorFleet", value: "fleet")
+            case .listSecretVersionIds: _ = try harness.secretsManager().listSecretVersionIds("arn:x")
+            case .describeInstanceInformation: _ = try harness.ssm().describeInstanceInformation(instanceIds: ["i-0123456789abcdef0"])
+            }
+        }
+    }
+
+    /// A listing that answers a NextToken it answered before goes round in a circle: `status
+    /// --fleet`, which has no deadline, would call it forever and keep every page. It is refused
+    /// at the first repeat, after the three calls that showed it, not followed.
+    @Test(arguments: Listing.allCases) func aNextTokenAnsweredTwiceEndsTheListingWithAnError(listing: Listing) throws {
+        let page = { (token: String) in ok(#"{"\#(listing.member)":[],"NextToken":"\#(token)"}"#) }
+        let harness = Harness([page("a"), page("b"), page("a"), page("b"), page("a"), page("b")])
+        let error = caught { () throws in try listing.run(harness) }
+        guard case .malformedResponse(let operation, let reason)? = error as? AWSError else {
+            Issue.record("expected malformedResponse, got \(String(describing: error))")
+            return
+        }
+        #expect(operation == listing.rawValue && reason.contains("NextToken"))
+        #expect(harness.requests.map { $0.bodyJSON?["NextToken"]?.stringValue } == [nil, "a", "b"])
+    }
+
     @Test func aListedSecretWithoutARNIsMalformed() throws {
         let harness = Harness([ok(#"{"SecretList":[{"Name":"x"}]}"#)])
         let client = try harness.secretsManager()

@@ -40,8 +40,9 @@ class AuthRecord:
     # The region the request was signed for (its credential scope): where the caller sent it.
     region: str = ""
     # Secrets Manager requests: the RotationToken member, if the request had one (it is the
-    # token Secrets Manager handed the function; the leak checks search for it, never print it).
-    rotation_token: str | None = None
+    # token Secrets Manager handed the function; the leak checks search for it, never print it:
+    # nor does the record's repr, which a failed assertion prints).
+    rotation_token: str | None = field(default=None, repr=False)
 
     @property
     def denied_by_withholding(self) -> bool:

@@ -36,8 +36,9 @@ class RotationRecord:
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     steps: list[StepRecord] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rotation_token: str | None = None
+    # The events and the RotationToken they carry stay out of the repr a failed assertion prints.
+    events: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    rotation_token: str | None = field(default=None, repr=False)
     error: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
 

@@ -191,11 +191,16 @@ def test_the_rotation_token_goes_on_each_put_and_nowhere_else(fleet, units):
                  if r.service == "secretsmanager" and rec.started_at <= r.at <= rec.finished_at]
         puts = [r for r in calls if r.action == "PutSecretValue"]
         assert len(puts) == 1 and puts[0].ok and puts[0].resources == [rec.secret_arn], puts
-        assert puts[0].rotation_token == rec.rotation_token
+        # Compared, never shown: a failed assertion prints its operands, and records their repr.
+        same_token = puts[0].rotation_token == rec.rotation_token
+        assert same_token, "the PutSecretValue did not carry the rotation's RotationToken"
         assert [r.action for r in calls if r.action != "PutSecretValue" and r.rotation_token is not None] == []
+        shown = rec.rotation_token in repr(rec) + repr(calls)
+        assert not shown, "a record's repr shows a RotationToken"
     tokens = [rec.rotation_token for rec in units.rotations]
     written = [fleet.function_log()] + [a["raw"] for a in fleet.alerts()]
-    assert not [t for t in tokens if any(t in text for text in written)]
+    leaked = sum(any(t in text for text in written) for t in tokens)
+    assert leaked == 0, f"{leaked} RotationToken(s) in the function's log or an alert"
 
 
 # ------------------------------------------------------------------------------ the operator commands

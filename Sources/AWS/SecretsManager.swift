@@ -180,7 +180,8 @@ public final class SecretsManagerClient: SecretsManagerAPI, SecretVersionsAPI {
             .object([("Key", .string("tag-value")), ("Values", .array([.string(value)]))]),
         ])
         var secrets: [SecretDescription] = []
-        try json.callEveryPage("ListSecrets", [("Filters", filters), ("MaxResults", .integer(SecretsManagerClient.listPageSize))]) { out throws(AWSError) in
+        let input: [(String, JSON)] = [("Filters", filters), ("MaxResults", .integer(SecretsManagerClient.listPageSize))]
+        try json.callEveryPage("ListSecrets", input) { out throws(AWSError) in
             for entry in out["SecretList"]?.arrayValue ?? [] {
                 // A SecretListEntry names the version stages SecretVersionsToStages.
                 secrets.append(try SecretDescription(parsing: entry, operation: "ListSecrets", stagesMember: "SecretVersionsToStages"))

@@ -76,7 +76,7 @@ attacks: deps build tools
 # FLEET_ARGS: more options, e.g. --compare <a previous bootstrap> (`python3 -m local.fleet --help`).
 N ?= 100
 HOSTS ?= 1
-REAL ?= 4
+REAL ?= 20
 CONCURRENCY ?= 10
 SEND_RATE ?= 5
 POLL_RATE ?= 10

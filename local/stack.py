@@ -68,6 +68,7 @@ from local.names import (
     QUEUE_NAME,
     REGION,
     REPO,
+    SECRET_ADMINISTRATOR,
     STACK_NAME,
     TEMPLATE_POLICY,
     TOPIC_NAME,
@@ -77,7 +78,7 @@ from local.rotation_driver import RotationDriver, RotationRecord, StepRecord
 # What other modules and the tests import from here (the names and records live in the parts).
 __all__ = [
     "ACCOUNT", "FUNCTION_LOGICAL_NAME", "FUNCTION_NAME", "HOST_ACTIONS", "HOST_TAG", "LOG_GROUP",
-    "LOG_STREAM", "QUEUE_NAME", "REGION", "REPO", "STACK_NAME", "TEMPLATE_POLICY", "TOPIC_NAME",
+    "LOG_STREAM", "QUEUE_NAME", "REGION", "REPO", "SECRET_ADMINISTRATOR", "STACK_NAME", "TEMPLATE_POLICY", "TOPIC_NAME",
     "AuthRecord", "LocalStack", "RotationRecord", "StepRecord", "binary_problem", "default_bootstrap",
 ]
 
@@ -680,6 +681,26 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
             raise RuntimeError(f"the unit's schedule names {schedule['RotationLambdaARN']}, not this stack's function")
         days = re.fullmatch(r"rate\((\d+) days?\)", schedule["RotationRules"]["ScheduleExpression"])
         self.configure_rotation(arn, days=int(days[1]) if days else 85)
+        return arn
+
+    def enroll_login(self, unit_stack_name: str, engine: str, login: str, instance_ids: list[str], *,
+                     port: int | None = None, dbname: str | None = None, on_hosts: bool = True) -> str:
+        """A login enrolled in this shared stack as its two owners enrol it (docs/deploying.md,
+        "Deploying a fleet"): the secret's administrators deploy its unit (template-secret.yaml) for
+        the login on `instance_ids`, and each host's owner lists the secret in the host's enrolment
+        file (unless `on_hosts` is False). The secret's password is the unit's placeholder until the
+        first rotation. Returns the secret's ARN."""
+        parameters = {"RotatorStackName": STACK_NAME, "DatabaseEngine": engine, "LoginName": login,
+                      "DatabaseHost": "127.0.0.1", "DatabaseInstanceIds": ",".join(instance_ids),
+                      "SecretAdministratorArns": SECRET_ADMINISTRATOR}
+        if port is not None:
+            parameters["DatabasePort"] = str(port)
+        if dbname is not None:
+            parameters["DatabaseName"] = dbname
+        arn = self.enroll(unit_stack_name, parameters)
+        if on_hosts:
+            for instance_id in instance_ids:
+                self.allow_on_host(instance_id, arn, login)
         return arn
 
     def _secret(self, arn: str) -> Any:

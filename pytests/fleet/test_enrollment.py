@@ -16,7 +16,6 @@ from local.iam_policy import Resource, evaluate
 from local.stack import ACCOUNT, REGION, STACK_NAME, LocalStack
 
 INSTANCE_ID = "i-0f1ee70000000a001"
-ADMIN = f"arn:aws:iam::{ACCOUNT}:role/secret-administrators"
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +26,9 @@ def postgres(fleet: LocalStack):
 
 
 def enroll(stack: LocalStack, server: PostgresServer, login: str, on_host: bool = True) -> str:
-    """The secret's unit deployed and, unless on_host is False, the host's owner's line for it."""
+    """The login made on the server, its unit deployed and, unless on_host is False, the host's owner's line for it."""
     server.create_login(login, "Initial-Pass-12")
-    arn = stack.enroll(f"secret-{login}", {
-        "RotatorStackName": STACK_NAME, "DatabaseEngine": "postgres", "LoginName": login,
-        "DatabaseHost": "127.0.0.1", "DatabasePort": str(server.port), "DatabaseInstanceIds": INSTANCE_ID,
-        "SecretAdministratorArns": ADMIN})
-    if on_host:
-        stack.allow_on_host(INSTANCE_ID, arn, login)
-    return arn
+    return stack.enroll_login(f"secret-{login}", "postgres", login, [INSTANCE_ID], port=server.port, on_hosts=on_host)
 
 
 def shared_stack(stack: LocalStack) -> dict:

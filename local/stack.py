@@ -155,6 +155,8 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self._reduced_policy_log_spans: list[tuple[int, int]] = []
         self._alerts: list[dict[str, Any]] = []
         self._prepare_only: set[str] = set()
+        self._unit_templates: dict[Path, dict[str, Any]] = {}   # enroll's templates, read once
+        self._enrolling_sm = None                               # enroll's Secrets Manager client, made once
         self._patches = Patches()
         self._server = None
         self.runtime = None
@@ -645,8 +647,8 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         resource policy and its rotation schedule, with the parameters given (as strings, lists
         comma-separated) over the template's defaults. Nothing of this stack changes. Returns the
         secret's ARN."""
-        from local.cfn import load_template, resolve
-        template = load_template(unit_template or self.repo / "template-secret.yaml")
+        from local.cfn import resolve
+        template = self._unit_template(Path(unit_template or self.repo / "template-secret.yaml"))
         specs = template.get("Parameters") or {}
         unknown = set(parameters) - set(specs)
         if unknown:
@@ -664,7 +666,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
               "mappings": template.get("Mappings") or {}}
         secret = resolve(resources["DatabaseSecret"]["Properties"], where="DatabaseSecret", **kw)
         generate = secret["GenerateSecretString"]
-        sm = self.client("secretsmanager")
+        sm = self._enrolling_client()
         value = json.loads(generate["SecretStringTemplate"])
         value[generate["GenerateStringKey"]] = sm.get_random_password(
             PasswordLength=int(generate["PasswordLength"]), ExcludePunctuation=bool(generate.get("ExcludePunctuation")),
@@ -682,6 +684,20 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         days = re.fullmatch(r"rate\((\d+) days?\)", schedule["RotationRules"]["ScheduleExpression"])
         self.configure_rotation(arn, days=int(days[1]) if days else 85)
         return arn
+
+    def _unit_template(self, path: Path) -> dict[str, Any]:
+        """The unit's template, read once per stack: `make fleet` enrols a thousand units from it."""
+        if path not in self._unit_templates:
+            from local.cfn import load_template
+            self._unit_templates[path] = load_template(path)
+        return self._unit_templates[path]
+
+    def _enrolling_client(self) -> Any:
+        """The admin's Secrets Manager client that deploys units, made once: a client costs about
+        as much as the rest of an enrolment."""
+        if self._enrolling_sm is None:
+            self._enrolling_sm = self.client("secretsmanager")
+        return self._enrolling_sm
 
     def enroll_login(self, unit_stack_name: str, engine: str, login: str, instance_ids: list[str], *,
                      port: int | None = None, dbname: str | None = None, on_hosts: bool = True) -> str:

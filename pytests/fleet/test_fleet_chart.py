@@ -3,9 +3,11 @@ timeline says (the finished rotations reach the fleet's size, the refused polls 
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 from local.fleet_chart import svg
+from local.stack import REPO
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 
@@ -38,3 +40,8 @@ def test_the_chart_draws_the_runs_timeline():
     assert refused[0] > made[0] and refused[1] > refused[0]   # none refused in the second bucket
     busy = [float(p.split(",")[1]) for p in lines[3].get("points").split()]
     assert busy[0] == concurrency and busy[1] > busy[0]       # two processes, then half of one
+
+
+def test_docs_fleet_svg_is_the_chart_of_the_committed_run():
+    """Regenerate with `python3 -m local.fleet_chart docs/fleet.json docs/fleet.svg`."""
+    assert (REPO / "docs" / "fleet.svg").read_text() == svg(json.loads((REPO / "docs" / "fleet.json").read_text()))

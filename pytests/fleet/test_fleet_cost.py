@@ -3,10 +3,12 @@ worked out by hand in the comments from the prices the module states, not taken 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from local.cfn import load_template
-from local.fleet_cost import STACK_RESOURCES, RotationUse, monthly_cost_per_secret, rotation_use, rotations_per_month
+from local.fleet_cost import STACK_RESOURCES, RotationUse, markdown, monthly_cost_per_secret, rotation_use, rotations_per_month
 from local.stack import REPO
 
 # Two rotations a month of a rotation that makes 20 Secrets Manager calls, 10 KMS requests, 4 Lambda
@@ -71,3 +73,15 @@ def test_the_billed_resources_are_the_templates():
         assert STACK_RESOURCES[layout] == {"keys": count(template, "AWS::KMS::Key"), "alarms": count(template, "AWS::CloudWatch::Alarm")}
     # A unit holds nothing billed by the month but its secret.
     assert count("template-secret.yaml", "AWS::KMS::Key") == count("template-secret.yaml", "AWS::CloudWatch::Alarm") == 0
+
+
+def test_fleet_md_holds_the_tables_computed_from_the_committed_runs():
+    """docs/FLEET.md's cost tables are local/fleet_cost.py's from the runs committed beside it
+    (docs/fleet.json, the shared layout's make fleet N=1000; docs/fleet-single.json, the single
+    stack's): regenerate them with `python3 -m local.fleet_cost docs/fleet.json docs/fleet-single.json`."""
+    runs = {}
+    for name in ("fleet.json", "fleet-single.json"):
+        run = json.loads((REPO / "docs" / name).read_text())
+        runs[run["layout"]] = run
+    assert set(runs) == {"shared", "single"}
+    assert markdown(runs) in (REPO / "docs" / "FLEET.md").read_text()

@@ -343,10 +343,16 @@ def _report(stack: Any, fleet: list[Enrolled], opts: FleetOptions, mark: _Mark, 
     made = Counter(c.operation for c in calls)
     throttled = Counter(c.operation for c in calls if c.outcome == THROTTLED)
     n = max(1, len(fleet))
-    lockouts = []
+    lockouts, placeholders = [], []
     sm = stack.client("secretsmanager")    # one client: a session per secret costs minutes at N = 1,000
     for enrolled in fleet:
         current = json.loads(sm.get_secret_value(SecretId=enrolled.arn, VersionStage="AWSCURRENT")["SecretString"])
+        if current.get("passwordPlaceholder") is True:
+            # A unit's secret whose first rotation did not finish: AWSCURRENT never named a password
+            # anyone could log in with, so no host holding it is no one locked out (its rotation
+            # counts as failed).
+            placeholders.append(enrolled.arn)
+            continue
         if enrolled.server is not None:
             holds = [enrolled.server.can_login(current["username"], current["password"])]
         else:
@@ -378,6 +384,7 @@ def _report(stack: Any, fleet: list[Enrolled], opts: FleetOptions, mark: _Mark, 
         "peak_concurrent_functions": _peak_concurrency(invocations),
         "lockouts": len(lockouts),
         "locked_out": lockouts,
+        "still_placeholders": len(placeholders),
         "layout": opts.layout,
         "function_memory_mb": stack.function_memory_mb,
         "invocations_per_rotation": round(len(invocations) / n, 2),
@@ -393,10 +400,11 @@ def _markdown(results: dict[str, dict[str, Any]]) -> str:
     rows = [("rotations", "rotations"), ("completed", "completed"), ("completed_first_attempt", "completed on the first attempt"),
             ("failed", "failed"), ("retried", "retried"), ("throttled_calls", "throttled calls"),
             ("window_s", "time to finish the window (s)"), ("peak_concurrent_functions", "peak concurrent functions"),
-            ("lockouts", "lockouts (a host not holding AWSCURRENT's password)")]
+            ("lockouts", "lockouts (a host not holding AWSCURRENT's password)"),
+            ("still_placeholders", "secrets still on their unit's placeholder")]
     out = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for key, label in rows:
-        out.append(f"| {label} | " + " | ".join(str(results[n][key]) for n in names) + " |")
+        out.append(f"| {label} | " + " | ".join(str(results[n].get(key, "-")) for n in names) + " |")
     apis = [op for op in REPORTED_CALLS + ["other"] if any(op in results[n]["calls_per_rotation"] for n in names)]
     for op in apis:
         out.append(f"| {op} per rotation | " + " | ".join(str(results[n]["calls_per_rotation"].get(op, 0)) for n in names) + " |")

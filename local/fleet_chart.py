@@ -56,7 +56,7 @@ def svg(run: dict[str, Any]) -> str:
     finished, done = [], 0
     for b in buckets:
         done += b["completed"]
-        finished.append((b["t"] + step, done))
+        finished.append((min(b["t"] + step, window_s), done))
     polls = [(t, b["ssm_calls"].get(POLL, 0) / step) for t, b in zip(middle, buckets, strict=True)]
     refused = [(t, b["ssm_throttled"].get(POLL, 0) / step) for t, b in zip(middle, buckets, strict=True)]
     busy = [(t, b["busy_functions"]) for t, b in zip(middle, buckets, strict=True)]

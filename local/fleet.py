@@ -307,6 +307,24 @@ def _peak_concurrency(invocations: list[Any]) -> int:
     return peak
 
 
+HOLDS, LOCKED_OUT, PLACEHOLDER = "every host holds AWSCURRENT", "locked out", "still the unit's placeholder"
+
+
+def hosts_state(enrolled: Enrolled, current: dict[str, Any]) -> str:
+    """The lockout check of one secret, given its AWSCURRENT value: whether every host holds the
+    password it names (a real database: whether it logs in)."""
+    if current.get("passwordPlaceholder") is True:
+        # A unit's secret whose first rotation did not finish: AWSCURRENT never named a password
+        # anyone could log in with, so a host not holding it locks no one out (the rotation counts
+        # as failed).
+        return PLACEHOLDER
+    if enrolled.server is not None:
+        holds = [enrolled.server.can_login(current["username"], current["password"])]
+    else:
+        holds = [host.password == current["password"] for host in enrolled.stand_ins]
+    return HOLDS if holds and all(holds) else LOCKED_OUT
+
+
 def _timeline(stack: Any, fleet: list[Enrolled], mark: _Mark, window_s: float, invocations: list[Any]) -> dict[str, Any]:
     """The window in buckets (at most about 300): rotations finished, the function's SSM calls made
     and refused, and the function processes busy on average, in each."""
@@ -343,22 +361,12 @@ def _report(stack: Any, fleet: list[Enrolled], opts: FleetOptions, mark: _Mark, 
     made = Counter(c.operation for c in calls)
     throttled = Counter(c.operation for c in calls if c.outcome == THROTTLED)
     n = max(1, len(fleet))
-    lockouts, placeholders = [], []
+    states: dict[str, list[str]] = {LOCKED_OUT: [], PLACEHOLDER: [], HOLDS: []}
     sm = stack.client("secretsmanager")    # one client: a session per secret costs minutes at N = 1,000
     for enrolled in fleet:
         current = json.loads(sm.get_secret_value(SecretId=enrolled.arn, VersionStage="AWSCURRENT")["SecretString"])
-        if current.get("passwordPlaceholder") is True:
-            # A unit's secret whose first rotation did not finish: AWSCURRENT never named a password
-            # anyone could log in with, so no host holding it is no one locked out (its rotation
-            # counts as failed).
-            placeholders.append(enrolled.arn)
-            continue
-        if enrolled.server is not None:
-            holds = [enrolled.server.can_login(current["username"], current["password"])]
-        else:
-            holds = [host.password == current["password"] for host in enrolled.stand_ins]
-        if not all(holds):
-            lockouts.append(enrolled.arn)
+        states[hosts_state(enrolled, current)].append(enrolled.arn)
+    lockouts, placeholders = states[LOCKED_OUT], states[PLACEHOLDER]
     invocations = [i for i in stack.runtime.invocations if i.queued_at >= mark.monotonic]
     busy_s = sum(i.finished_at - i.delivered_at for i in invocations if i.delivered_at is not None and i.finished_at is not None)
     # What the real hosts asked Secrets Manager themselves (the stand-ins read in-process): per host

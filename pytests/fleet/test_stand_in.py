@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local.fleet import StandInHost
+from local.fleet import HOLDS, LOCKED_OUT, PLACEHOLDER, Enrolled, StandInHost, hosts_state
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/rotator-local/app-0001-AbCdEf"
 OTHER_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/rotator-local/app-0002-GhIjKl"
@@ -57,3 +57,19 @@ def test_a_host_without_an_enrolment_file_refuses_every_fleet_secret(tmp_path: P
     host = stand_in(tmp_path / "etc" / "enrolled", "app")
     assert run_set(host)[:2] == ("Failed", 3)
     assert host.password == "Old-Password-1"
+
+
+def test_the_lockout_check_tells_a_lockout_from_a_secret_never_rotated():
+    """make fleet's lockout check (local/fleet.py, hosts_state): a host not holding AWSCURRENT's
+    password is a lockout, unless AWSCURRENT is still the unit's placeholder, which never logged
+    anyone in (its first rotation failed, before or after a host)."""
+    def enrolled(*passwords: str) -> Enrolled:
+        return Enrolled(ARN, "app", stand_ins=[StandInHost(p, None, None) for p in passwords])
+
+    current = {"username": "app", "password": "Current-1"}
+    assert hosts_state(enrolled("Current-1", "Current-1"), current) == HOLDS
+    assert hosts_state(enrolled("Current-1", "Pending-1"), current) == LOCKED_OUT      # one host left behind
+    assert hosts_state(enrolled(), current) == LOCKED_OUT                              # no host to hold it
+    placeholder = {"username": "app", "password": "Generated-1", "passwordPlaceholder": True}
+    assert hosts_state(enrolled("Own-1"), placeholder) == PLACEHOLDER
+    assert hosts_state(enrolled("Own-1"), dict(placeholder, passwordPlaceholder="yes")) == LOCKED_OUT

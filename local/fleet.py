@@ -2,13 +2,13 @@
 account-wide quotas, to measure how the function's SSM calls behave at scale (docs/FLEET.md).
 
     python3 -m local.fleet --secrets 100 --hosts 1 --concurrency 10
-    python3 -m local.fleet --secrets 100 --layout single --compare .build/fleet-before/bootstrap   # before / after
+    python3 -m local.fleet --secrets 100 --compare .build/fleet-before/bootstrap   # before / after
 
 The layout is the shared one by default (docs/deploying.md, "Deploying a fleet"): the local stack
 runs template-fleet.yaml, and each secret is enrolled as its owners enrol it (LocalStack.enroll_login:
 its own unit from template-secret.yaml, and a line in the enrolment file of each of its hosts).
-`--layout single` runs template.yaml instead, with the secrets made under it directly, as the
-function before the shared layout needs (it cannot run the shared one).
+`--layout single` runs template.yaml instead, the secrets made under it directly. A previous build
+given to --compare must ship today's documents (docs/FLEET.md: the function of dd8a794 does not).
 
 What runs: the real function binary (as many processes as `--concurrency`, Lambda's reserved
 concurrency: invocations beyond it wait, as Lambda queues asynchronous ones), the local stack's moto

@@ -75,16 +75,18 @@ attacks: deps build tools
 # function processes under the assumed per-API SSM quotas (SEND_RATE SendCommand and POLL_RATE
 # ListCommandInvocations and GetCommandInvocation a second) and Secrets Manager's 50 writes a second.
 # FLEET_ARGS: more options, e.g. --compare <a previous bootstrap> (`python3 -m local.fleet --help`).
+# The report goes to FLEET_JSON, which local/fleet_chart.py and local/fleet_cost.py read.
 N ?= 100
 HOSTS ?= 1
-REAL ?= 4
+REAL ?= 20
 CONCURRENCY ?= 10
 SEND_RATE ?= 5
 POLL_RATE ?= 10
+FLEET_JSON ?= .local-state/fleet.json
 .PHONY: fleet
 fleet: deps build
 	$(PYTHON) -m local.fleet --secrets $(N) --hosts $(HOSTS) --real $(REAL) --concurrency $(CONCURRENCY) \
-		--send-rate $(SEND_RATE) --poll-rate $(POLL_RATE) $(FLEET_ARGS)
+		--send-rate $(SEND_RATE) --poll-rate $(POLL_RATE) --json $(FLEET_JSON) $(FLEET_ARGS)
 
 # The mutation gate (ops/mutate): every mutant of the files that decide safety, built and run against
 # the tests that cover its file in a scratch copy (.build-mutate); rewrites docs/MUTATION.md and fails

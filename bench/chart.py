@@ -13,10 +13,11 @@ import json
 import math
 import statistics
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
+
+from local.svg_axes import scale, ticks
 
 WIDTH, PANEL_HEIGHT = 760, 150
 LEFT, RIGHT = 70, 20
@@ -29,29 +30,6 @@ PANELS = (
 )
 
 
-def _ticks(lo: float, hi: float, log: bool) -> list[float]:
-    if log:
-        ticks = []
-        for exponent in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
-            ticks += [m * 10 ** exponent for m in (1, 2, 5)]
-        return [t for t in ticks if lo <= t <= hi]
-    step = 10 ** math.floor(math.log10(max(hi - lo, 1e-9)))
-    while (hi - lo) / step > 8:
-        step *= 2
-    while (hi - lo) / step < 4:
-        step /= 2
-    first = math.ceil(lo / step) * step
-    return [first + i * step for i in range(int((hi - first) / step) + 1)]
-
-
-def _scale(lo: float, hi: float, log: bool) -> Callable[[float], float]:
-    width = WIDTH - LEFT - RIGHT
-    if log:
-        a, b = math.log10(lo), math.log10(hi)
-        return lambda v: LEFT + (math.log10(v) - a) / (b - a) * width
-    return lambda v: LEFT + (v - lo) / (hi - lo) * width
-
-
 def _panel(top: float, title: str, values: dict[str, list[float]], log: bool, target: float | None) -> list[str]:
     every = [v for vs in values.values() for v in vs]
     lo, hi = min(every), max(every)
@@ -59,10 +37,10 @@ def _panel(top: float, title: str, values: dict[str, list[float]], log: bool, ta
         lo, hi = 10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi))
     else:
         lo, hi = 0, hi * 1.05
-    x = _scale(lo, hi, log)
+    x = scale(lo, hi, log, LEFT, WIDTH - LEFT - RIGHT)
     axis_y = top + PANEL_HEIGHT - 30
     out = [f'<text x="{LEFT}" y="{top + 16}" font-weight="bold">{escape(title)}</text>']
-    for t in _ticks(lo, hi, log):
+    for t in ticks(lo, hi, log):
         out.append(f'<line x1="{x(t):.1f}" y1="{top + 26}" x2="{x(t):.1f}" y2="{axis_y}" stroke="#ddd"/>')
         out.append(f'<text x="{x(t):.1f}" y="{axis_y + 16}" text-anchor="middle" font-size="11">{t:g}</text>')
     out.append(f'<line x1="{LEFT}" y1="{axis_y}" x2="{WIDTH - RIGHT}" y2="{axis_y}" stroke="#333"/>')

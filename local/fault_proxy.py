@@ -44,6 +44,7 @@ from local.quotas import Quotas
 
 FAULTS = ("500", "503", "429", "throttle", "reset", "slow")
 KILLS = ("before", "after")
+THROTTLED_BY_QUOTA = "throttled by quota"     # Call.outcome of a call an account quota refused
 
 # What a service answers for each error fault: (HTTP status, error code). SNS (Query protocol)
 # has its own codes; Secrets Manager and SSM name their 500s differently.
@@ -245,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         if quotas is not None and not quotas.admit(service, operation):
             # What SSM and Secrets Manager answer past their rate: the botocore users' "Rate exceeded".
             status, headers, answer = _error_answer(service, "throttle", "x-amz-target" in lower, message="Rate exceeded")
-            call.outcome = "throttled by quota"
+            call.outcome = THROTTLED_BY_QUOTA
             return self._answer(status, headers, answer)
 
         if action == "kill-before":

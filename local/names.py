@@ -21,4 +21,6 @@ STACK_NAME = "rotator-local"                # AWS::StackName of the local stack
 # The tag the template's policy requires on database hosts (its key is fixed in template.yaml);
 # HostTagValue is empty by default, and then the value is the stack's name.
 HOST_TAG = {"RotatorDatabase": STACK_NAME}
+# Who deploys the shared layout's per-secret units (their SecretAdministratorArns, which the unit requires).
+SECRET_ADMINISTRATOR = f"arn:aws:iam::{ACCOUNT}:role/secret-administrators"
 TEMPLATE_POLICY = "template.yaml"           # AuthRecord.policy of requests under the template's policy

@@ -68,6 +68,7 @@ from local.names import (
     QUEUE_NAME,
     REGION,
     REPO,
+    SECRET_ADMINISTRATOR,
     STACK_NAME,
     TEMPLATE_POLICY,
     TOPIC_NAME,
@@ -77,7 +78,7 @@ from local.rotation_driver import RotationDriver, RotationRecord, StepRecord
 # What other modules and the tests import from here (the names and records live in the parts).
 __all__ = [
     "ACCOUNT", "FUNCTION_LOGICAL_NAME", "FUNCTION_NAME", "HOST_ACTIONS", "HOST_TAG", "LOG_GROUP",
-    "LOG_STREAM", "QUEUE_NAME", "REGION", "REPO", "STACK_NAME", "TEMPLATE_POLICY", "TOPIC_NAME",
+    "LOG_STREAM", "QUEUE_NAME", "REGION", "REPO", "SECRET_ADMINISTRATOR", "STACK_NAME", "TEMPLATE_POLICY", "TOPIC_NAME",
     "AuthRecord", "LocalStack", "RotationRecord", "StepRecord", "binary_problem", "default_bootstrap",
 ]
 
@@ -154,6 +155,8 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self._reduced_policy_log_spans: list[tuple[int, int]] = []
         self._alerts: list[dict[str, Any]] = []
         self._prepare_only: set[str] = set()
+        self._unit_templates: dict[Path, dict[str, Any]] = {}   # enroll's templates, read once
+        self._enrolling_sm = None                               # enroll's Secrets Manager client, made once
         self._patches = Patches()
         self._server = None
         self.runtime = None
@@ -644,8 +647,8 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         resource policy and its rotation schedule, with the parameters given (as strings, lists
         comma-separated) over the template's defaults. Nothing of this stack changes. Returns the
         secret's ARN."""
-        from local.cfn import load_template, resolve
-        template = load_template(unit_template or self.repo / "template-secret.yaml")
+        from local.cfn import resolve
+        template = self._unit_template(Path(unit_template or self.repo / "template-secret.yaml"))
         specs = template.get("Parameters") or {}
         unknown = set(parameters) - set(specs)
         if unknown:
@@ -663,7 +666,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
               "mappings": template.get("Mappings") or {}}
         secret = resolve(resources["DatabaseSecret"]["Properties"], where="DatabaseSecret", **kw)
         generate = secret["GenerateSecretString"]
-        sm = self.client("secretsmanager")
+        sm = self._enrolling_client()
         value = json.loads(generate["SecretStringTemplate"])
         value[generate["GenerateStringKey"]] = sm.get_random_password(
             PasswordLength=int(generate["PasswordLength"]), ExcludePunctuation=bool(generate.get("ExcludePunctuation")),
@@ -680,6 +683,40 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
             raise RuntimeError(f"the unit's schedule names {schedule['RotationLambdaARN']}, not this stack's function")
         days = re.fullmatch(r"rate\((\d+) days?\)", schedule["RotationRules"]["ScheduleExpression"])
         self.configure_rotation(arn, days=int(days[1]) if days else 85)
+        return arn
+
+    def _unit_template(self, path: Path) -> dict[str, Any]:
+        """The unit's template, read once per stack: `make fleet` enrols a thousand units from it."""
+        if path not in self._unit_templates:
+            from local.cfn import load_template
+            self._unit_templates[path] = load_template(path)
+        return self._unit_templates[path]
+
+    def _enrolling_client(self) -> Any:
+        """The admin's Secrets Manager client that deploys units, made once: a client costs about
+        as much as the rest of an enrolment."""
+        if self._enrolling_sm is None:
+            self._enrolling_sm = self.client("secretsmanager")
+        return self._enrolling_sm
+
+    def enroll_login(self, unit_stack_name: str, engine: str, login: str, instance_ids: list[str], *,
+                     port: int | None = None, dbname: str | None = None, on_hosts: bool = True) -> str:
+        """A login enrolled in this shared stack as its two owners enrol it (docs/deploying.md,
+        "Deploying a fleet"): the secret's administrators deploy its unit (template-secret.yaml) for
+        the login on `instance_ids`, and each host's owner lists the secret in the host's enrolment
+        file (unless `on_hosts` is False). The secret's password is the unit's placeholder until the
+        first rotation. Returns the secret's ARN."""
+        parameters = {"RotatorStackName": STACK_NAME, "DatabaseEngine": engine, "LoginName": login,
+                      "DatabaseHost": "127.0.0.1", "DatabaseInstanceIds": ",".join(instance_ids),
+                      "SecretAdministratorArns": SECRET_ADMINISTRATOR}
+        if port is not None:
+            parameters["DatabasePort"] = str(port)
+        if dbname is not None:
+            parameters["DatabaseName"] = dbname
+        arn = self.enroll(unit_stack_name, parameters)
+        if on_hosts:
+            for instance_id in instance_ids:
+                self.allow_on_host(instance_id, arn, login)
         return arn
 
     def _secret(self, arn: str) -> Any:

@@ -4,23 +4,17 @@ running shared stack, as its owners do, and rotating it."""
 from __future__ import annotations
 
 from local.databases import PostgresServer
-from local.stack import ACCOUNT, STACK_NAME, LocalStack
+from local.stack import LocalStack
 
 INSTANCE_ID = "i-0f1ee70000000a001"
-ADMIN = f"arn:aws:iam::{ACCOUNT}:role/secret-administrators"
 
 
 def enroll(stack: LocalStack, server: PostgresServer, login: str, on_host: bool = True, instance_id: str = INSTANCE_ID) -> str:
     """The secret's unit deployed for a new login on `server`, reached through `instance_id`, and,
-    unless on_host is False, the host's owner's line for it. Returns the secret's ARN."""
+    unless on_host is False, the host's owner's line for it (LocalStack.enroll_login). Returns the
+    secret's ARN."""
     server.create_login(login, "Initial-Pass-12")
-    arn = stack.enroll(f"secret-{login}", {
-        "RotatorStackName": STACK_NAME, "DatabaseEngine": "postgres", "LoginName": login,
-        "DatabaseHost": "127.0.0.1", "DatabasePort": str(server.port), "DatabaseInstanceIds": instance_id,
-        "SecretAdministratorArns": ADMIN})
-    if on_host:
-        stack.allow_on_host(instance_id, arn, login)
-    return arn
+    return stack.enroll_login(f"secret-{login}", "postgres", login, [instance_id], port=server.port, on_hosts=on_host)
 
 
 def rotate(stack: LocalStack, arn: str):

@@ -1,6 +1,7 @@
 """Enrolling secrets in a shared rotator (docs/deploying.md, "Deploying a fleet"), end to end on the
 local stack with the real binary and real PostgreSQL: a second and a third secret are enrolled from
-template-secret.yaml without anything of the shared stack changing, and each rotates; a writer of a
+template-secret.yaml without anything of the shared stack changing, and each rotates, as the second
+and the hundredth of a hundred do; a writer of a
 secret's value who names another login gets nothing done on any host (threat 31); and what the shared
 policy allows is exactly the fleet's prefix and tag (least privilege, the shared layout)."""
 
@@ -16,10 +17,26 @@ from .support import INSTANCE_ID, enroll, rotate
 
 
 def shared_stack(stack: LocalStack) -> dict:
-    """Everything of the shared stack an enrollment could have had to change."""
+    """Everything of the shared stack an enrollment could have had to change: what the local stack
+    holds of it and what AWS (moto) holds, its roles' policies, its documents, its key and topic."""
+    iam, ssm = stack.client("iam"), stack.client("ssm")
+    roles = {role: {name: iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+                    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]} for role in stack.role_arns}
+    documents = {name: {k: ssm.get_document(Name=name)[k] for k in ("Content", "DocumentVersion")}
+                 for name in stack.document_names.values()}
+    lam = stack.client("lambda")
+    function = lam.get_function_configuration(FunctionName="rotator")
+    try:
+        invokers = json.loads(lam.get_policy(FunctionName="rotator")["Policy"])
+    except lam.exceptions.ResourceNotFoundException:
+        invokers = None
     return {"policy": stack.function_policy(), "environment": dict(stack.function_env),
             "documents": json.dumps(stack.documents, sort_keys=True), "exports": stack.exports(),
-            "function": stack.client("lambda").get_function_configuration(FunctionName="rotator")["Environment"]}
+            "function": {k: function.get(k) for k in ("Environment", "Role", "Timeout", "MemorySize", "CodeSha256")},
+            "invokers": invokers, "roles": roles, "ssm documents": documents,
+            "key policy": stack.client("kms").get_key_policy(KeyId=stack.exports()[f"{STACK_NAME}-SecretKeyArn"],
+                                                              PolicyName="default")["Policy"],
+            "topic": stack.client("sns").get_topic_attributes(TopicArn=stack.topic_arn)["Attributes"].get("Policy")}
 
 
 def commands_for(stack: LocalStack, arn: str) -> list:
@@ -27,6 +44,7 @@ def commands_for(stack: LocalStack, arn: str) -> list:
 
 
 def test_a_second_and_a_third_secret_enroll_without_changing_the_shared_stack_and_rotate(fleet, postgres):
+    since = time.time()
     before = shared_stack(fleet)
     arns = {login: enroll(fleet, postgres, login) for login in ("fleet_app2", "fleet_app3")}
     assert shared_stack(fleet) == before
@@ -40,9 +58,32 @@ def test_a_second_and_a_third_secret_enroll_without_changing_the_shared_stack_an
         assert current["username"] == login and "passwordPlaceholder" not in current
         assert postgres.can_login(login, current["password"]) and not postgres.can_login(login, "Initial-Pass-12")
     # Every request the function made was allowed by the shared policy on the enrolled secret itself.
-    requests = [r for r in fleet.function_requests() if r.service == "secretsmanager" and r.action != "GetRandomPassword"]
+    requests = [r for r in fleet.function_requests()
+                if r.at >= since and r.service == "secretsmanager" and r.action != "GetRandomPassword"]
     assert requests and all(r.ok for r in requests)
     assert {tuple(r.resources) for r in requests} == {(arn,) for arn in arns.values()}
+
+
+def test_a_hundredth_secret_enrolls_without_changing_the_shared_stack_and_rotates(fleet, postgres):
+    """A hundred units enrolled one after the other: the shared stack is what it was before the
+    first, and the second and the hundredth rotate end to end on the real PostgreSQL, each changing
+    its own login only."""
+    before = shared_stack(fleet)
+    logins = [f"fleet_hundred_{n:03d}" for n in range(1, 101)]
+    arns = [enroll(fleet, postgres, login) for login in logins]
+    assert shared_stack(fleet) == before
+    assert len(set(arns)) == 100
+    for n in (2, 100):
+        login, arn = logins[n - 1], arns[n - 1]
+        rec = rotate(fleet, arn)
+        assert rec.ok, rec
+        current = fleet.secret_value(arn)
+        assert current["username"] == login and "passwordPlaceholder" not in current
+        assert postgres.can_login(login, current["password"]) and not postgres.can_login(login, "Initial-Pass-12")
+        commands = commands_for(fleet, arn)
+        assert commands and all(c.instance_ids == [INSTANCE_ID] for c in commands)
+    # The others were not rotated: the first still has its own password.
+    assert postgres.can_login(logins[0], "Initial-Pass-12")
 
 
 def test_a_current_version_naming_another_login_changes_no_host(fleet, postgres):

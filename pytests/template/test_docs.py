@@ -31,7 +31,8 @@ def test_deploying_explains_every_iam_statement(template):
     missing = sorted(s for s in sids if f"`{s}`" not in text)
     assert not missing, f"docs/deploying.md does not explain {missing}"
     for needed in ("make deploy", "make rotate", "make status", "samconfig.toml", "host-contract.md",
-                   "ALTER ANY LOGIN", "DatabaseHostAgentPolicy", "SecretAdministratorArns", "RotatorDatabase"):
+                   "ALTER ANY LOGIN", "DatabaseHostAgentPolicy", "SecretAdministratorArns", "RotatorDatabase",
+                   "| `ReservedConcurrency` |"):
         assert needed in text, needed
 
 

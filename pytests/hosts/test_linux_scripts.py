@@ -5,6 +5,7 @@ moto Secrets Manager, without the Lambda function. The contract is docs/host-con
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import string
@@ -295,23 +296,51 @@ def test_postgres_log_never_sees_the_clear_text_password(make_host, postgres):
     assert new not in log
 
 
+@contextlib.contextmanager
+def trusting_tcp(postgres):
+    """The server lets anyone in over 127.0.0.1 without asking for a password (`trust`) meanwhile."""
+    hba = postgres.datadir / "pg_hba.conf"
+    original = hba.read_text()
+    try:
+        hba.write_text(original.replace("127.0.0.1/32 scram-sha-256", "127.0.0.1/32 trust"))
+        postgres.reload()
+        yield
+    finally:
+        hba.write_text(original)
+        postgres.reload()
+
+
 def test_postgres_refuses_to_verify_when_passwords_are_not_checked(make_host, postgres):
     """With `trust` on 127.0.0.1 any password "works": the script must not call that verified."""
     host = make_host("postgres")
     user = host.new_login("Start-Pass-14")
     arn, current = host.create_secret(host.secret_value(user, "Start-Pass-14"))
     pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-14"))
-    hba = postgres.datadir / "pg_hba.conf"
-    original = hba.read_text()
-    try:
-        hba.write_text(original.replace("127.0.0.1/32 scram-sha-256", "127.0.0.1/32 trust"))
-        postgres.reload()
+    with trusting_tcp(postgres):
         expect_failure(host.run("verify", arn, current), 6, "does not check passwords")
         expect_failure(host.run("set", arn, pending), 6, "does not check passwords")
-    finally:
-        hba.write_text(original)
-        postgres.reload()
     assert postgres.can_login(user, "Start-Pass-14")
+
+
+def test_postgres_with_psql_16_refuses_to_verify_when_passwords_are_not_checked(make_host, postgres, tmp_path):
+    """psql 16 itself refuses the trusting server (pytests/hosts/psql16.sh): that refusal means
+    "passwords not checked" (exit 6, docs/host-contract.md), not "the password was refused" (exit 5)."""
+    host = make_host("postgres")
+    user = host.new_login("Start-Pass-17")
+    arn, current = host.create_secret(host.secret_value(user, "Start-Pass-17"))
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-17"))
+    env = host.env()
+    calls = tmp_path / "calls"
+    env.update(STAND_IN_REAL_PSQL=shutil.which("psql", path=env["PATH"]), STAND_IN_CALLS=str(calls))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "psql").symlink_to(Path(__file__).with_name("psql16.sh"))
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    with trusting_tcp(postgres):
+        expect_failure(host.run("verify", arn, current, env=env), 6, "does not check passwords")
+        expect_failure(host.run("set", arn, pending, env=env), 6, "does not check passwords")
+    assert calls.read_text().splitlines()[0] == f"tcp {user}", "the stand-in psql 16 was not in the login's way"
+    assert postgres.can_login(user, "Start-Pass-17")
 
 
 def test_mariadb_changes_every_host_entry_and_logs_no_clear_text(make_host, mariadb):

@@ -25,9 +25,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .core import EQUIVALENTS, REPO, REPORT, THRESHOLD, Outcome, load_equivalents
+from .core import EQUIVALENTS, REPO, REPORT, STATE, THRESHOLD, Outcome, load_equivalents
 
-STATE = REPO / ".local-state" / "mutation.jsonl"
 SCRATCH = REPO / ".build-mutate"
 RUNNER_NAMES = ("swift", "hosts")
 

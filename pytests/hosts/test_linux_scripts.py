@@ -260,13 +260,16 @@ def test_good_parameters_pass_validation(host):
 # ---- tools -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("missing", ["client", "aws"])
+@pytest.mark.parametrize("missing", ["client", "aws", "bash"])
 def test_missing_tool_exits_7(host, missing, tmp_path):
+    """Also bash: the agent starts the script with sh (dash here), and the script's first line
+    re-executes it under bash, or exits 7 when there is none."""
     client = "psql" if host.engine == "postgres" else "mysql"
+    name = client if missing == "client" else missing
     tools = ["sh", "bash", "env", "mktemp", "rm", "grep", "cut", "tr", "head", "cat", "find", "python3", "runuser",
              "flock", "sha256sum", "stat", "id", "mkdir"]
     tools += [client, "aws"]
-    tools.remove(client if missing == "client" else "aws")
+    tools.remove(name)
     bindir = tmp_path / "bin"
     bindir.mkdir()
     env = host.env()
@@ -277,8 +280,8 @@ def test_missing_tool_exits_7(host, missing, tmp_path):
     user = host.new_login("Start-Pass-12")
     arn, current = host.create_secret(host.secret_value(user, "Start-Pass-12"))
     env["PATH"] = str(bindir)
-    name = client if missing == "client" else "aws"
-    expect_failure(host.run("verify", arn, current, env=env), 7, f"'{name}'")
+    assert Path(os.path.realpath(bindir / "sh")).name != "bash", "sh is bash here: a missing bash cannot be shown"
+    expect_failure(host.run("verify", arn, current, env=env), 7, "bash is not installed" if missing == "bash" else f"'{name}'")
 
 
 # ---- engine specifics --------------------------------------------------------------------

@@ -67,6 +67,13 @@ import Testing
         expectRefusedBeforeAnyHost(w, naming: ["no \(Self.tag) tag"])
     }
 
+    /// An empty tag pins no login: not even "_clone", which an empty pin plus the clone's suffix
+    /// would otherwise allow.
+    @Test func anEmptyPinIsNoPin() throws {
+        let w = try fleetWorld(tags: [Self.tag: ""], username: DatabaseSecret.cloneSuffix)
+        expectRefusedBeforeAnyHost(w, naming: ["no \(Self.tag) tag"])
+    }
+
     @Test func withoutALoginTagTheDocumentsPinIt() throws {
         // The single stack: no LOGIN_TAG, tags ignored (its documents pin the login on the host).
         let w = try fleetWorld(tags: [Self.tag: "someone-else"])
@@ -87,6 +94,16 @@ import Testing
             w.secrets.kmsKeyId = used
             expectRefusedBeforeAnyHost(w, naming: ["not the fleet's key", used ?? "aws/secretsmanager"])
         }
+    }
+
+    /// The key ID is what follows the ARN's last "/", even when nothing does: a SECRET_KEY_ARN
+    /// with a "/" after the key's ID (a configuration mistake) names no key, and a secret on the
+    /// key that ID names is refused rather than matched against a piece of the setting.
+    @Test func aKeyArnEndingInASlashNamesNoKeyId() throws {
+        let w = try fleetWorld(tags: [Self.tag: "app"])
+        w.secretKeyArn = Self.fleetKey + "/"
+        w.secrets.kmsKeyId = "1234abcd-12ab-34cd-56ef-1234567890ab"
+        expectRefusedBeforeAnyHost(w, naming: ["not the fleet's key", "1234abcd-12ab-34cd-56ef-1234567890ab"])
     }
 
     @Test func aSecretOnTheFleetsKeyByArnOrKeyIdRotates() throws {

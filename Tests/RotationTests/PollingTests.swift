@@ -47,6 +47,14 @@ final class SeededRandom {
         #expect(w.sns.published.isEmpty)
     }
 
+    /// HOST_POLL_MILLISECONDS may say 100 to 5000, both included (README): the function refuses
+    /// to start on any other pace (FunctionEnvironment reads this range).
+    @Test func thePaceMayBeSetFrom100To5000MillisecondsBothIncluded() {
+        let range = HostRunner.pollMillisecondsRange
+        #expect(range.contains(100) && range.contains(5_000))
+        #expect(!range.contains(99) && !range.contains(5_001))
+    }
+
     /// A SendCommand SSM throttled sent nothing: it is sent again, once.
     @Test func aThrottledSendIsSentAgain() throws {
         let w = World(instances: [instanceA])

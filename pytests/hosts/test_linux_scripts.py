@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import string
 import subprocess
@@ -282,6 +283,24 @@ def test_missing_tool_exits_7(host, missing, tmp_path):
     env["PATH"] = str(bindir)
     assert Path(os.path.realpath(bindir / "sh")).name != "bash", "sh is bash here: a missing bash cannot be shown"
     expect_failure(host.run("verify", arn, current, env=env), 7, "bash is not installed" if missing == "bash" else f"'{name}'")
+
+
+def test_an_unexpected_failure_exits_6_and_says_where(host, tmp_path):
+    """A command that fails where the script expects none (here mktemp, for the working directory)
+    ends the run through the ERR trap: exit 6 (not the command's own status, which could mean
+    something else to the function) and one line saying where. mktemp runs in a command
+    substitution, whose subshell inherits the trap (set -E) and ends through it silently with 6;
+    the script's own shell then says so, once: "status 6"."""
+    user = host.new_login("Start-Pass-18")
+    arn, current = host.create_secret(host.secret_value(user, "Start-Pass-18"))
+    env = host.env()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "mktemp").symlink_to(shutil.which("false", path=env["PATH"]))
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    result = host.run("verify", arn, current, env=env)
+    expect_failure(result, 6)
+    assert re.fullmatch(r"rotator: internal error \(status 6 at line \d+\)\n", result.stderr), result.stderr
 
 
 # ---- engine specifics --------------------------------------------------------------------

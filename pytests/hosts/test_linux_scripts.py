@@ -303,6 +303,39 @@ def test_an_unexpected_failure_exits_6_and_says_where(host, tmp_path):
     assert re.fullmatch(r"rotator: internal error \(status 6 at line \d+\)\n", result.stderr), result.stderr
 
 
+def failing_helper_env(host, tmp_path, command: str) -> dict[str, str]:
+    """The host's environment with python3 on PATH standing in (pytests/hosts/failing_helper.sh):
+    the helper's `command` fails, every other call is the real python3's."""
+    env = host.env()
+    env.update(STAND_IN_FAIL=command, STAND_IN_REAL_PYTHON3=shutil.which("python3", path=env["PATH"]))
+    bindir = tmp_path / "failing-helper"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(Path(__file__).with_name("failing_helper.sh"))
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    return env
+
+
+# What a set does to the login as the administrator, each step guarded: when one fails (the SQL
+# the helper builds, or the client sending it, or the helper telling its answer), the run ends
+# there with exit 6 and the step named, and the password is unchanged.
+@pytest.mark.parametrize("host, command, message", [
+    ("postgres", "privileged-sql", "is privileged could not be read"),
+    ("postgres", "alter-sql", "could not be changed"),
+    ("mysql", "authentication-sql", "the authentication of '{user}' could not be read"),
+    ("mysql", "authentication", "the authentication of '{user}' could not be told"),
+    ("mysql", "privileges-sql", "the privileges of '{user}' could not be read"),
+    ("mysql", "privileged", "the privileges of '{user}' could not be told"),
+    ("mysql", "alter-sql", "the password of '{user}' could not be changed"),
+], indirect=["host"])
+def test_a_failing_step_of_set_exits_6_naming_it_and_changes_nothing(host, tmp_path, command, message):
+    user = host.new_login("Start-Pass-19")
+    arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-19"))
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-19"))
+    result = host.run("set", arn, pending, env=failing_helper_env(host, tmp_path, command))
+    expect_failure(result, 6, message.format(user=user))
+    assert host.server.can_login(user, "Start-Pass-19")
+
+
 # ---- engine specifics --------------------------------------------------------------------
 
 

@@ -47,7 +47,9 @@ slower. Of those candidates a mutant gets only the ones that execute its line, f
 pass: before a file's mutants (begin_file), each candidate not yet traced runs once on the
 unmutated copy with the scripts traced. The documents' bash is traced with xtrace to its own
 descriptor, PS4 carrying $LINENO (_TRACE_PROLOGUE, put in place of prologue.sh's first line, a
-comment, so no line moves); the helpers run under a sys.settrace line tracer (_TRACER, a file in
+comment, so no line moves); a document sh runs without bash (a test of a host that has none) is
+never traced by bash, so the trace line itself, under sh, marks the one line sh executes: the one
+that re-executes the script under bash; the helpers run under a sys.settrace line tracer (_TRACER, a file in
 the trace directory that bash's `python3` is made to run: nothing of it is in hosts/, whose
 helpers stay python 3.7 text); the helpers tests import are traced in the test process. A
 document's line is mapped back to its piece by aligning the document with the pieces it is joined
@@ -400,7 +402,8 @@ def short_mutants() -> list[tuple[Mutant, str]]:
 # xtrace with the line number to its own file, and runs the python3 helpers under TRACER.
 _TRACE_PROLOGUE = ("if [ -n \"${BASH_VERSION:-}\" ]; then printf '%%s\\n' \"$(<\"$0\")\" >%(dir)s/doc.$$; exec 19>>%(dir)s/sh.$$;"
                    " BASH_XTRACEFD=19; PS4='+@L${LINENO}@ '; python3() { command python3 -I %(dir)s/tracer.py \"$@\"; };"
-                   " set -x; fi")
+                   " set -x; else n=0; while IFS= read -r l || [ -n \"$l\" ]; do n=$((n + 1)); printf '%%s\\n' \"$l\";"
+                   " case $l in *'exec bash \"$0\"'*) printf '+@L%%s@ \\n' \"$n\" >>%(dir)s/sh.$$;; esac; done <\"$0\" >%(dir)s/doc.$$; fi")
 _TRACED_LINE = re.compile(r"^\++@L(\d+)@ ", re.MULTILINE)
 # The helper (`python3 -I -c "$helper" ...`) run with a line tracer: the lines of the helper it
 # executes go, as they are first met, to py.<the helper's digest>.<pid> (written at once, because

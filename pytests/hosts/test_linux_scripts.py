@@ -69,6 +69,24 @@ def test_verify_reports_a_refused_password(host):
     assert host.server.can_login(user, "Current-Pass-2")
 
 
+def failed_logins(host, user: str) -> int:
+    """How many logins as `user` the server refused, from its own log."""
+    if host.engine == "postgres":
+        return host.server.server_log().count(f'password authentication failed for user "{user}"')
+    return host.server.general_log().count(f"Access denied for user '{user}'@")
+
+
+def test_a_refused_password_is_tried_once(host):
+    """verify logs in with a wrong password (the probe that the server checks passwords) only after
+    the secret's was accepted: after a refusal, one more failed login would count against the login
+    where failed logins lock it (MariaDB's max_password_errors, PostgreSQL's credcheck)."""
+    user = host.new_login("Current-Pass-20")
+    arn, _ = host.create_secret(host.secret_value(user, "Current-Pass-20"))
+    pending = host.put_pending(arn, host.secret_value(user, "Pending-Pass-20"))
+    expect_failure(host.run("verify", arn, pending), 5, "refused")
+    assert failed_logins(host, user) == 1
+
+
 def test_verify_of_an_unreachable_database_exits_6(host):
     arn, current = host.create_secret(host.secret_value("nobody", "Whatever-1", port=_closed_port()))
     expect_failure(host.run("verify", arn, current), 6, "not reachable")

@@ -57,6 +57,23 @@ import Testing
         expectRefusedBeforeAnyHost(w, naming: ["AWSCURRENT", #""billing""#, #""app""#, Self.tag])
     }
 
+    /// The tag is read again when finishSecret settles the hosts on the version it made
+    /// AWSCURRENT: a tag an administrator changed after testSecret stops the settle, and the
+    /// error names the version as what it now is, AWSCURRENT.
+    @Test func aPinChangedBeforeFinishSecretStopsTheSettle() throws {
+        let w = try fleetWorld(tags: [Self.tag: "app"])
+        for step in [RotationStep.createSecret, .setSecret, .testSecret] { try w.run(step) }
+        let sent = w.ssm.sent.count
+        w.secrets.tags[Self.tag] = "billing"
+        do {
+            try w.run(.finishSecret)
+            Issue.record("finishSecret settled a version the tag no longer pins")
+        } catch {
+            #expect(error.description.contains(#"AWSCURRENT's "username" ("app")"#), "\(error.description)")
+        }
+        #expect(w.ssm.sent.count == sent, "a host command was sent")
+    }
+
     @Test func theCloneOfAnotherLoginIsAnotherLogin() throws {
         let w = try fleetWorld(tags: [Self.tag: "app"], username: "billing_clone")
         expectRefusedBeforeAnyHost(w, naming: [#""billing_clone""#])

@@ -251,6 +251,9 @@ BAD_PARAMETERS = [
     ({"Action": ["set"], "SecretId": [ARN], "VersionId": ["a" * 65]}, "VersionId"),
     ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION + " "]}, "VersionId"),
     ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION + "\n"]}, "VersionId"),
+    ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION], "Login": ["app; id"]}, "Login"),
+    ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION], "Login": ["tag:OtherTag"]}, "Login"),
+    ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION], "Login": ["a" * 129]}, "Login"),
 ]
 
 

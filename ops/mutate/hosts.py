@@ -396,10 +396,11 @@ def short_mutants() -> list[tuple[Mutant, str]]:
 # ---- the coverage pass: which tests execute which line of each piece ------------------------------
 
 # The documents' bash, traced: line 1 of prologue.sh (a comment) becomes this in the scratch copy while
-# the tests are traced, so no other line moves. It runs in bash only (the sh start re-executes the
-# script under bash, from line 1): it keeps a copy of the script (to tell which document it is; with
-# builtins only, as some tests run it with tools missing from PATH), sends
-# xtrace with the line number to its own file, and runs the python3 helpers under TRACER.
+# the tests are traced, so no other line moves. In bash it keeps a copy of the script (to tell which
+# document it is), sends xtrace with the line number to its own file, and runs the python3 helpers
+# under TRACER. Under sh (the agent's start, which re-executes the script under bash from line 1, or
+# a host without bash) it keeps the copy and marks the line that re-executes the script, the one
+# line sh runs; with builtins only, as some tests run it with tools missing from PATH.
 _TRACE_PROLOGUE = ("if [ -n \"${BASH_VERSION:-}\" ]; then printf '%%s\\n' \"$(<\"$0\")\" >%(dir)s/doc.$$; exec 19>>%(dir)s/sh.$$;"
                    " BASH_XTRACEFD=19; PS4='+@L${LINENO}@ '; python3() { command python3 -I %(dir)s/tracer.py \"$@\"; };"
                    " set -x; else n=0; while IFS= read -r l || [ -n \"$l\" ]; do n=$((n + 1)); printf '%%s\\n' \"$l\";"

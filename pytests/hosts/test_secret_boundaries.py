@@ -222,3 +222,28 @@ def test_an_enrolment_file_that_is_not_a_regular_file_is_refused_as_such(tmp_pat
         secret.enrolled(str(directory / "enrolled"), ENROLLED_ARN)
     assert stop.value.code == 3
     assert "is not a regular file" in capsys.readouterr().err
+
+
+MASTER_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/orders-master-GhIjKl"
+OTHER_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/billing-MnOpQr"
+NOT_A_LINE = "is not '<secret ARN> <login> [<master secret ARN>]'"
+
+
+# Each line is the secret's complete ARN, the login and optionally the master's complete ARN, single
+# spaces; what the file says for the secret is printed (the master, '' for none, then the login).
+@pytest.mark.parametrize("lines, out, refusal", [
+    ([f"{ENROLLED_ARN} app"], "\napp\n", None),
+    ([f"{ENROLLED_ARN} app {MASTER_ARN}"], f"{MASTER_ARN}\napp\n", None),
+    (["# the orders team", "", f"{OTHER_ARN} billing", f"{ENROLLED_ARN} app"], "\napp\n", None),
+    ([f"{ENROLLED_ARN}"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN} app {MASTER_ARN} x"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN} app rotator/orders-master"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN}  app"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN} app;id"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN} app", f"{ENROLLED_ARN} app"], "", "lists the secret on line 2 a second time"),
+    ([f"{OTHER_ARN} app"], "", "does not list the secret"),
+])
+def test_each_line_of_the_enrolment_file_is_read_strictly(tmp_path, capsys, lines, out, refusal):
+    status, printed, err = enrolled(tmp_path, "".join(line + "\n" for line in lines).encode(), capsys)
+    assert (status, printed) == ((3, "") if refusal else (0, out)), err
+    assert refusal is None or refusal in err, err

@@ -247,3 +247,13 @@ def test_each_line_of_the_enrolment_file_is_read_strictly(tmp_path, capsys, line
     status, printed, err = enrolled(tmp_path, "".join(line + "\n" for line in lines).encode(), capsys)
     assert (status, printed) == ((3, "") if refusal else (0, out)), err
     assert refusal is None or refusal in err, err
+
+
+# The AWS CLI's answer for the secret's RotatorLogin tag: the values of the tags with that key. One
+# string is the pin; anything else (no such tag, or an answer that is not one string) pins nothing.
+@pytest.mark.parametrize("answer, out", [('["app"]', "app\n"), ("[]", "\n"), ('["app", "billing"]', "\n"), ("[5]", "\n"),
+                                         ('"app"', "\n"), ("null", "\n")])
+def test_the_login_tag_is_the_one_string_value_or_nothing(answer, out, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(answer.encode("utf-8")), encoding="utf-8"))
+    secret.login_tag()
+    assert capsys.readouterr() == (out, "")

@@ -83,6 +83,19 @@ final class SeededRandom {
         #expect(results.first?.errorExcerpt.contains("SSM throttling the polls") == true, "\(results)")
     }
 
+    /// The pace slows once 30 s have passed since the send, the moment itself counted: with every
+    /// wait exactly half the pace (the random source gives 0), the 60th wait of 500 ms ends 30 s
+    /// after the send, and the next is half of the pace made 1.5 s.
+    @Test func thePaceSlowsFromTheMomentThirtySecondsHavePassed() throws {
+        let w = World(instances: [instanceA])
+        w.ssm.hosts[instanceA]?.fault = .neverAnswers
+        let hosts = HostRunner(ssm: w.ssm, documents: [.postgres: "RotatorPostgres"], verifier: DocumentVerifier(shipped: TestDocument.shipped),
+                               clock: w.clock, random: { 0 })
+        _ = try hosts.run(setCommand(w), engine: .postgres, on: [instanceA], step: .setSecret,
+                          untilMilliseconds: w.clock.nowMilliseconds + 40_000, logger: w.lines.logger)
+        #expect(Array(w.clock.sleeps.prefix(61)) == Array(repeating: 500, count: 60) + [750])
+    }
+
     /// HOST_POLL_MILLISECONDS may say 100 to 5000, both included (README): the function refuses
     /// to start on any other pace (FunctionEnvironment reads this range).
     @Test func thePaceMayBeSetFrom100To5000MillisecondsBothIncluded() {

@@ -407,7 +407,7 @@ public final class Rotator {
     /// logins an administrator pinned. The host checks the tag itself (hosts/linux/flow.sh), so
     /// neither relies on the other.
     private func requirePinnedLogin(_ username: String, _ stage: String, _ c: StepContext) throws(RotationError) {
-        if let loginTag, c.description.tags[loginTag] == nil {
+        if let loginTag, (c.description.tags[loginTag] ?? "").isEmpty {
             throw .invalidSecret("the secret carries no \(loginTag) tag naming the login it rotates: "
                 + "an administrator pins it when enrolling the secret; nothing was sent to the hosts")
         }

@@ -57,6 +57,23 @@ import Testing
         expectRefusedBeforeAnyHost(w, naming: ["AWSCURRENT", #""billing""#, #""app""#, Self.tag])
     }
 
+    /// The tag is read again when finishSecret settles the hosts on the version it made
+    /// AWSCURRENT: a tag an administrator changed after testSecret stops the settle, and the
+    /// error names the version as what it now is, AWSCURRENT.
+    @Test func aPinChangedBeforeFinishSecretStopsTheSettle() throws {
+        let w = try fleetWorld(tags: [Self.tag: "app"])
+        for step in [RotationStep.createSecret, .setSecret, .testSecret] { try w.run(step) }
+        let sent = w.ssm.sent.count
+        w.secrets.tags[Self.tag] = "billing"
+        do {
+            try w.run(.finishSecret)
+            Issue.record("finishSecret settled a version the tag no longer pins")
+        } catch {
+            #expect(error.description.contains(#"AWSCURRENT's "username" ("app")"#), "\(error.description)")
+        }
+        #expect(w.ssm.sent.count == sent, "a host command was sent")
+    }
+
     @Test func theCloneOfAnotherLoginIsAnotherLogin() throws {
         let w = try fleetWorld(tags: [Self.tag: "app"], username: "billing_clone")
         expectRefusedBeforeAnyHost(w, naming: [#""billing_clone""#])
@@ -64,6 +81,13 @@ import Testing
 
     @Test func aSecretWithoutThePinIsRefused() throws {
         let w = try fleetWorld(tags: ["RotatorFleet": "rotator"])
+        expectRefusedBeforeAnyHost(w, naming: ["no \(Self.tag) tag"])
+    }
+
+    /// An empty tag pins no login: not even "_clone", which an empty pin plus the clone's suffix
+    /// would otherwise allow.
+    @Test func anEmptyPinIsNoPin() throws {
+        let w = try fleetWorld(tags: [Self.tag: ""], username: DatabaseSecret.cloneSuffix)
         expectRefusedBeforeAnyHost(w, naming: ["no \(Self.tag) tag"])
     }
 
@@ -130,6 +154,16 @@ import Testing
             w.secrets.kmsKeyId = used
             expectRefusedBeforeAnyHost(w, naming: ["not the fleet's key", used ?? "aws/secretsmanager"])
         }
+    }
+
+    /// The key ID is what follows the ARN's last "/", even when nothing does: a SECRET_KEY_ARN
+    /// with a "/" after the key's ID (a configuration mistake) names no key, and a secret on the
+    /// key that ID names is refused rather than matched against a piece of the setting.
+    @Test func aKeyArnEndingInASlashNamesNoKeyId() throws {
+        let w = try fleetWorld(tags: [Self.tag: "app"])
+        w.secretKeyArn = Self.fleetKey + "/"
+        w.secrets.kmsKeyId = "1234abcd-12ab-34cd-56ef-1234567890ab"
+        expectRefusedBeforeAnyHost(w, naming: ["not the fleet's key", "1234abcd-12ab-34cd-56ef-1234567890ab"])
     }
 
     @Test func aSecretOnTheFleetsKeyByArnOrKeyIdRotates() throws {

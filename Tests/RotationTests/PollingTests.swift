@@ -46,6 +46,63 @@ final class SeededRandom {
         #expect(w.sns.published.isEmpty)
     }
 
+    /// SSM throttles the send until the budget's end: the runner gives up when sending again would
+    /// come on the budget's last millisecond, as a poll does (the budget's end is when the step must
+    /// be rolling back), and nothing is sent. The random source gives 0.5, so the first throttled
+    /// wait is half its ceiling of twice the pace: exactly the budget.
+    @Test func aSendThrottledUntilTheBudgetEndsSendsNothing() throws {
+        let w = World(instances: [instanceA])
+        w.ssm.throttledSends = 1
+        let hosts = HostRunner(ssm: w.ssm, documents: [.postgres: "RotatorPostgres"], verifier: DocumentVerifier(shipped: TestDocument.shipped),
+                               clock: w.clock, random: { 0.5 })
+        let budgetEnd = w.clock.nowMilliseconds + hosts.pollInitialMilliseconds
+        #expect(throws: RotationError.self) {
+            try hosts.run(setCommand(w), engine: .postgres, on: [instanceA], step: .setSecret,
+                          untilMilliseconds: budgetEnd, logger: w.lines.logger)
+        }
+        #expect(w.ssm.sent.isEmpty)
+        #expect(w.clock.nowMilliseconds < budgetEnd)
+    }
+
+    /// The deadline comes after polls went through again but while they are still throttled (the
+    /// backoff not yet back to its level): the failure still names SSM's throttling. The random
+    /// source gives 0.5: polls at 750, 1750 and 3750 ms are throttled (waits of 1, 2 and 4 s), the
+    /// one at 7750 ms goes through and leaves two throttles to offset, and the next, 2 s later,
+    /// would pass the budget's end at 9 s.
+    @Test func aDeadlineWhilePollsAreStillThrottledNamesTheThrottling() throws {
+        let w = World(instances: [instanceA])
+        w.ssm.hosts[instanceA]?.fault = .neverAnswers
+        w.ssm.throttledListings = 3
+        let hosts = HostRunner(ssm: w.ssm, documents: [.postgres: "RotatorPostgres"], verifier: DocumentVerifier(shipped: TestDocument.shipped),
+                               clock: w.clock, random: { 0.5 })
+        let results = try hosts.run(setCommand(w), engine: .postgres, on: [instanceA], step: .setSecret,
+                                    untilMilliseconds: w.clock.nowMilliseconds + 9_000, logger: w.lines.logger)
+        #expect(w.clock.sleeps == [750, 1_000, 2_000, 4_000])
+        #expect(results.map(\.status) == ["NoAnswer"])
+        #expect(results.first?.errorExcerpt.contains("SSM throttling the polls") == true, "\(results)")
+    }
+
+    /// The pace slows once 30 s have passed since the send, the moment itself counted: with every
+    /// wait exactly half the pace (the random source gives 0), the 60th wait of 500 ms ends 30 s
+    /// after the send, and the next is half of the pace made 1.5 s.
+    @Test func thePaceSlowsFromTheMomentThirtySecondsHavePassed() throws {
+        let w = World(instances: [instanceA])
+        w.ssm.hosts[instanceA]?.fault = .neverAnswers
+        let hosts = HostRunner(ssm: w.ssm, documents: [.postgres: "RotatorPostgres"], verifier: DocumentVerifier(shipped: TestDocument.shipped),
+                               clock: w.clock, random: { 0 })
+        _ = try hosts.run(setCommand(w), engine: .postgres, on: [instanceA], step: .setSecret,
+                          untilMilliseconds: w.clock.nowMilliseconds + 40_000, logger: w.lines.logger)
+        #expect(Array(w.clock.sleeps.prefix(61)) == Array(repeating: 500, count: 60) + [750])
+    }
+
+    /// HOST_POLL_MILLISECONDS may say 100 to 5000, both included (README): the function refuses
+    /// to start on any other pace (FunctionEnvironment reads this range).
+    @Test func thePaceMayBeSetFrom100To5000MillisecondsBothIncluded() {
+        let range = HostRunner.pollMillisecondsRange
+        #expect(range.contains(100) && range.contains(5_000))
+        #expect(!range.contains(99) && !range.contains(5_001))
+    }
+
     /// A SendCommand SSM throttled sent nothing: it is sent again, once.
     @Test func aThrottledSendIsSentAgain() throws {
         let w = World(instances: [instanceA])

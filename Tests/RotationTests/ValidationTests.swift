@@ -283,6 +283,14 @@ import Testing
         #expect(alert.message.contains(#"table "t\u{1B}[2K\u{009B}31m\u{7F} | x" | - "#))
     }
 
+    /// The bounds of what shownOnOneLine escapes, one scalar each side of each: C0 and DEL, the
+    /// whole C1 block (U+0080 to U+009F: NEL and CSI among them) and both Unicode separators, while
+    /// the scalars next to them (`~`, the no-break space U+00A0, U+2027) are text and kept as they are.
+    @Test func exactlyTheControlsAndTheSeparatorsAreEscaped() {
+        #expect(Identifiers.shownOnOneLine("\u{1F}\u{7F}\u{80}\u{9F}\u{2028}\u{2029}") == #"\u{1F}\u{7F}\u{0080}\u{009F}\u{2028}\u{2029}"#)
+        #expect(Identifiers.shownOnOneLine("~\u{A0}\u{2027}") == "~\u{A0}\u{2027}")
+    }
+
     /// quoted() escapes the quote and the backslash: a name cannot seem to close its quotes and go
     /// on as the message's own text.
     @Test func aQuotedNameCannotCloseItsQuotes() {

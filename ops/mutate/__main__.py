@@ -25,9 +25,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .core import EQUIVALENTS, REPO, REPORT, THRESHOLD, Outcome, load_equivalents
+from .core import EQUIVALENTS, REPO, REPORT, STATE, THRESHOLD, Outcome, load_equivalents
 
-STATE = REPO / ".local-state" / "mutation.jsonl"
 SCRATCH = REPO / ".build-mutate"
 RUNNER_NAMES = ("swift", "hosts")
 
@@ -98,6 +97,10 @@ def run_files(runner, paths: list[str], state: Path, equivalents: dict[str, str]
     with runner.Session(scratch, log) as session:
         done = 0
         for path, mutants in planned.items():
+            # Read again for each file: an equivalent written while an hour-long run goes on spares
+            # the files still to come from running it (a survivor on a line every test executes
+            # costs minutes).
+            equivalents = {**equivalents, **load_equivalents()}
             if hasattr(session, "begin_file"):
                 session.begin_file(path)
             append(state, {"kind": "file", "run": run_id, "path": path, "runner": runner.NAME, "mutants": len(mutants),
@@ -288,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             paths = [p for p in args.only if p in runner.targets()] if args.only else runner.targets()
             if paths:
                 run_files(runner, paths, args.state, equivalents, args.scratch)
-    passed = write_report(args.report, covered, merged(args.state), equivalents)
+    passed = write_report(args.report, covered, merged(args.state), load_equivalents())
     log(f"report: {args.report} ({'every covered file passes' if passed else 'the gate fails'})")
     return 0 if passed else 1
 

@@ -10,6 +10,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent.parent
 EQUIVALENTS = Path(__file__).resolve().parent / "equivalents.json"
 REPORT = REPO / "docs" / "MUTATION.md"
+# Every outcome recorded, one JSON object a line (python3 -m ops.mutate appends; not committed).
+STATE = REPO / ".local-state" / "mutation.jsonl"
 # The gate: in every covered file, at least this share of the mutants that are not equivalent is killed.
 THRESHOLD = 0.90
 

@@ -26,9 +26,10 @@ How a mutant is tested: the repository is copied (the files git knows, tracked o
 as they are in the working tree) to <scratch>/hosts, so the working tree is never mutated. For
 each mutant the piece is edited there and `python3 -m ops.template` regenerates template.yaml,
 because the tests run the documents from template.yaml; then the tests that execute the mutated
-line run, in order, until the first failure, which is the killer: those that killed earlier
-mutants first (neighbouring mutants fall to the same test), then FIRST's broad ones; then the
-piece and the generated files are put back. A mutant the shell or Python cannot parse (bash -n,
+line run, in order, until the first failure, which is the killer: the test that killed the same
+mutant in an earlier run (from the state file, for a file run again), the last killer of its line,
+those that killed earlier mutants (neighbouring mutants fall to the same test), then the quickest
+(Session._ordered); then the piece and the generated files are put back. A mutant the shell or Python cannot parse (bash -n,
 ast) is unbuildable. A run that outlasts TIMEOUT_SECONDS (a mutant that loops) counts as killed
 by "timeout".
 
@@ -46,7 +47,9 @@ slower. Of those candidates a mutant gets only the ones that execute its line, f
 pass: before a file's mutants (begin_file), each candidate not yet traced runs once on the
 unmutated copy with the scripts traced. The documents' bash is traced with xtrace to its own
 descriptor, PS4 carrying $LINENO (_TRACE_PROLOGUE, put in place of prologue.sh's first line, a
-comment, so no line moves); the helpers run under a sys.settrace line tracer (_TRACER, a file in
+comment, so no line moves); a document sh runs without bash (a test of a host that has none) is
+never traced by bash, so the trace line itself, under sh, marks the one line sh executes: the one
+that re-executes the script under bash; the helpers run under a sys.settrace line tracer (_TRACER, a file in
 the trace directory that bash's `python3` is made to run: nothing of it is in hosts/, whose
 helpers stay python 3.7 text); the helpers tests import are traced in the test process. A
 document's line is mapped back to its piece by aligning the document with the pieces it is joined
@@ -93,7 +96,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ops import template
-from ops.mutate.core import REPO, Mutant, Outcome
+from ops.mutate.core import REPO, STATE, Mutant, Outcome
 
 NAME = "hosts"
 
@@ -393,13 +396,15 @@ def short_mutants() -> list[tuple[Mutant, str]]:
 # ---- the coverage pass: which tests execute which line of each piece ------------------------------
 
 # The documents' bash, traced: line 1 of prologue.sh (a comment) becomes this in the scratch copy while
-# the tests are traced, so no other line moves. It runs in bash only (the sh start re-executes the
-# script under bash, from line 1): it keeps a copy of the script (to tell which document it is; with
-# builtins only, as some tests run it with tools missing from PATH), sends
-# xtrace with the line number to its own file, and runs the python3 helpers under TRACER.
+# the tests are traced, so no other line moves. In bash it keeps a copy of the script (to tell which
+# document it is), sends xtrace with the line number to its own file, and runs the python3 helpers
+# under TRACER. Under sh (the agent's start, which re-executes the script under bash from line 1, or
+# a host without bash) it keeps the copy and marks the line that re-executes the script, the one
+# line sh runs; with builtins only, as some tests run it with tools missing from PATH.
 _TRACE_PROLOGUE = ("if [ -n \"${BASH_VERSION:-}\" ]; then printf '%%s\\n' \"$(<\"$0\")\" >%(dir)s/doc.$$; exec 19>>%(dir)s/sh.$$;"
                    " BASH_XTRACEFD=19; PS4='+@L${LINENO}@ '; python3() { command python3 -I %(dir)s/tracer.py \"$@\"; };"
-                   " set -x; fi")
+                   " set -x; else n=0; while IFS= read -r l || [ -n \"$l\" ]; do n=$((n + 1)); printf '%%s\\n' \"$l\";"
+                   " case $l in *'exec bash \"$0\"'*) printf '+@L%%s@ \\n' \"$n\" >>%(dir)s/sh.$$;; esac; done <\"$0\" >%(dir)s/doc.$$; fi")
 _TRACED_LINE = re.compile(r"^\++@L(\d+)@ ", re.MULTILINE)
 # The helper (`python3 -I -c "$helper" ...`) run with a line tracer: the lines of the helper it
 # executes go, as they are first met, to py.<the helper's digest>.<pid> (written at once, because
@@ -597,6 +602,18 @@ def first_failure(output: str, tests: list[str]) -> str | None:
     return None
 
 
+def _earlier_killers(state: Path) -> dict[str, str]:
+    """Mutant key -> the test that killed it last, from the outcomes recorded so far (python3 -m
+    ops.mutate's state file): only an order to try the tests in, so a missing file is no history."""
+    killers: dict[str, str] = {}
+    if state.exists():
+        for line in state.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if record.get("kind") == "outcome" and record.get("status") == "killed" and "::" in record.get("killer", ""):
+                killers[record["key"]] = record["killer"]
+    return killers
+
+
 class Session:
     """A scratch copy of the repository where mutants are applied, one at a time (see the module)."""
 
@@ -608,6 +625,8 @@ class Session:
         self.green: set[str] = set()  # killing tests seen passing on the unmutated copy
         self.selections: dict[str, list[str]] = {}  # piece -> the node ids of its tests, FIRST's first
         self.killers: list[str] = []  # the tests that killed mutants, the latest first
+        self.line_killers: dict[tuple[str, int], str] = {}  # (piece, line) -> the test that last killed a mutant there
+        self.earlier_killers = _earlier_killers(STATE)  # mutant key -> the test that killed it in an earlier run
         # test -> piece -> the lines it executes; only for the pieces begin_file was called for
         self.coverage: dict[str, dict[str, list[int]]] = {}
         self.traced: set[str] = set()  # the pieces whose mutants get only the tests that reach their line
@@ -726,7 +745,7 @@ class Session:
                                seconds=time.monotonic() - started)
             if (self.root / "template.yaml").read_bytes() == self.saved["template.yaml"]:
                 return Outcome(mutant, "error", reason="the template did not change", seconds=time.monotonic() - started)
-            tests = self._ordered(self.tests_for(mutant))
+            tests = self._ordered(self.tests_for(mutant), mutant)
             if not tests:
                 return Outcome(mutant, "survived", reason="no test executes this line", seconds=time.monotonic() - started)
             try:
@@ -744,6 +763,7 @@ class Session:
             if killer in self.killers:
                 self.killers.remove(killer)
             self.killers.insert(0, killer)
+            self.line_killers[(mutant.path, mutant.line)] = killer
             return Outcome(mutant, "killed", killer=killer, seconds=time.monotonic() - started)
         finally:
             self._restore()
@@ -761,11 +781,16 @@ class Session:
             self.selections[path] = sorted(ids, key=lambda i: rank.get(i.split("::")[1].split("[")[0], len(FIRST)))
         return self.selections[path]
 
-    def _ordered(self, selected: list[str]) -> list[str]:
-        """The tests, those that killed mutants first (the latest first): neighbouring mutants tend to
-        fall to the same test, and a killed mutant then costs one test, not dozens; then the quickest
-        first (a test of the helper in-process takes milliseconds, one that runs documents seconds)."""
-        first = [killer for killer in self.killers if killer in selected]
+    def _ordered(self, selected: list[str], mutant: Mutant) -> list[str]:
+        """The tests, likely killers first, since a run stops at the first failure and a killed mutant
+        then costs one test, not dozens: the test that killed this very mutant in an earlier run (a
+        rerun of a file after a test was added), then the one that last killed a mutant of the same
+        line, then those that killed mutants (the latest first: neighbouring mutants tend to fall to
+        the same test); then the quickest first (a test of the helper in-process takes milliseconds,
+        one that runs documents seconds). The order decides only which failing test is named and how
+        soon, never whether the mutant is killed: every selected test runs until one fails."""
+        likely = [self.earlier_killers.get(mutant.key), self.line_killers.get((mutant.path, mutant.line)), *self.killers]
+        first = list(dict.fromkeys(test for test in likely if test in selected))
         rest = [test for test in selected if test not in first]
         return first + sorted(rest, key=self._cost)
 

@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from .support import expect_failure, expect_result
+from .test_linux_scripts import failing_helper_env
 
 TABLE_QUERY = "SELECT count(*) FROM {table}"
 
@@ -92,6 +93,25 @@ def test_each_set_copies_the_grants_again_both_ways(pair):
     assert not can_read(host, app, "App-Pass-New", extra), "a grant the partner lost stayed on the login"
     assert can_read(host, app, "App-Pass-New", table)
     assert can_read(host, clone, "Clone-Pass-3", newer), "the login applications hold was changed"
+
+
+# The clone's steps as the master, each guarded like those of a single user's set
+# (test_linux_scripts.py): one failing ends the run with exit 6 naming it, the partner untouched.
+@pytest.mark.parametrize("host, command, message", [
+    ("postgres", "create-sql", "the login '{clone}' could not be created"),
+    ("postgres", "extra-rights-sql", "the rights of '{clone}' outside database"),
+    ("postgres", "copy-grants-sql", "the grants of '{app}' could not be copied to '{clone}'"),
+    ("mysql", "create-sql", "the login '{clone}' could not be created"),
+    ("mysql", "grants-sql", "the grants of '{app}' could not be read"),
+    ("mysql", "copy-grants-sql", "the grants of '{app}' could not be copied to '{clone}'"),
+], indirect=["host"])
+def test_a_failing_step_of_the_clones_set_exits_6_naming_it(pair, tmp_path, command, message):
+    host, arn, app, app_password, table, master_arn = pair
+    clone = app + "_clone"
+    pending = host.put_pending(arn, host.secret_value(clone, "Clone-Pass-9", masterarn=master_arn))
+    result = host.run("set", arn, pending, env=failing_helper_env(host, tmp_path, command))
+    expect_failure(result, 6, message.format(app=app, clone=clone))
+    assert can_read(host, app, app_password, table), "the partner was changed"
 
 
 def test_a_restore_of_awscurrent_changes_no_grants(pair):

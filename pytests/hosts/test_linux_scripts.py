@@ -5,7 +5,9 @@ moto Secrets Manager, without the Lambda function. The contract is docs/host-con
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import string
 import subprocess
@@ -65,6 +67,24 @@ def test_verify_reports_a_refused_password(host):
     result = host.run("verify", arn, pending)
     expect_failure(result, 5, "refused")
     assert host.server.can_login(user, "Current-Pass-2")
+
+
+def failed_logins(host, user: str) -> int:
+    """How many logins as `user` the server refused, from its own log."""
+    if host.engine == "postgres":
+        return host.server.server_log().count(f'password authentication failed for user "{user}"')
+    return host.server.general_log().count(f"Access denied for user '{user}'@")
+
+
+def test_a_refused_password_is_tried_once(host):
+    """verify logs in with a wrong password (the probe that the server checks passwords) only after
+    the secret's was accepted: after a refusal, one more failed login would count against the login
+    where failed logins lock it (MariaDB's max_password_errors, PostgreSQL's credcheck)."""
+    user = host.new_login("Current-Pass-20")
+    arn, _ = host.create_secret(host.secret_value(user, "Current-Pass-20"))
+    pending = host.put_pending(arn, host.secret_value(user, "Pending-Pass-20"))
+    expect_failure(host.run("verify", arn, pending), 5, "refused")
+    assert failed_logins(host, user) == 1
 
 
 def test_verify_of_an_unreachable_database_exits_6(host):
@@ -231,6 +251,9 @@ BAD_PARAMETERS = [
     ({"Action": ["set"], "SecretId": [ARN], "VersionId": ["a" * 65]}, "VersionId"),
     ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION + " "]}, "VersionId"),
     ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION + "\n"]}, "VersionId"),
+    ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION], "Login": ["app; id"]}, "Login"),
+    ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION], "Login": ["tag:OtherTag"]}, "Login"),
+    ({"Action": ["set"], "SecretId": [ARN], "VersionId": [VERSION], "Login": ["a" * 129]}, "Login"),
 ]
 
 
@@ -259,13 +282,16 @@ def test_good_parameters_pass_validation(host):
 # ---- tools -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("missing", ["client", "aws"])
+@pytest.mark.parametrize("missing", ["client", "aws", "bash"])
 def test_missing_tool_exits_7(host, missing, tmp_path):
+    """Also bash: the agent starts the script with sh (dash here), and the script's first line
+    re-executes it under bash, or exits 7 when there is none."""
     client = "psql" if host.engine == "postgres" else "mysql"
+    name = client if missing == "client" else missing
     tools = ["sh", "bash", "env", "mktemp", "rm", "grep", "cut", "tr", "head", "cat", "find", "python3", "runuser",
              "flock", "sha256sum", "stat", "id", "mkdir"]
     tools += [client, "aws"]
-    tools.remove(client if missing == "client" else "aws")
+    tools.remove(name)
     bindir = tmp_path / "bin"
     bindir.mkdir()
     env = host.env()
@@ -276,8 +302,59 @@ def test_missing_tool_exits_7(host, missing, tmp_path):
     user = host.new_login("Start-Pass-12")
     arn, current = host.create_secret(host.secret_value(user, "Start-Pass-12"))
     env["PATH"] = str(bindir)
-    name = client if missing == "client" else "aws"
-    expect_failure(host.run("verify", arn, current, env=env), 7, f"'{name}'")
+    assert Path(os.path.realpath(bindir / "sh")).name != "bash", "sh is bash here: a missing bash cannot be shown"
+    expect_failure(host.run("verify", arn, current, env=env), 7, "bash is not installed" if missing == "bash" else f"'{name}'")
+
+
+def test_an_unexpected_failure_exits_6_and_says_where(host, tmp_path):
+    """A command that fails where the script expects none (here mktemp, for the working directory)
+    ends the run through the ERR trap: exit 6 (not the command's own status, which could mean
+    something else to the function) and one line saying where. mktemp runs in a command
+    substitution, whose subshell inherits the trap (set -E) and ends through it silently with 6;
+    the script's own shell then says so, once: "status 6"."""
+    user = host.new_login("Start-Pass-18")
+    arn, current = host.create_secret(host.secret_value(user, "Start-Pass-18"))
+    env = host.env()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "mktemp").symlink_to(shutil.which("false", path=env["PATH"]))
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    result = host.run("verify", arn, current, env=env)
+    expect_failure(result, 6)
+    assert re.fullmatch(r"rotator: internal error \(status 6 at line \d+\)\n", result.stderr), result.stderr
+
+
+def failing_helper_env(host, tmp_path, command: str) -> dict[str, str]:
+    """The host's environment with python3 on PATH standing in (pytests/hosts/failing_helper.sh):
+    the helper's `command` fails, every other call is the real python3's."""
+    env = host.env()
+    env.update(STAND_IN_FAIL=command, STAND_IN_REAL_PYTHON3=shutil.which("python3", path=env["PATH"]))
+    bindir = tmp_path / "failing-helper"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(Path(__file__).with_name("failing_helper.sh"))
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    return env
+
+
+# What a set does to the login as the administrator, each step guarded: when one fails (the SQL
+# the helper builds, or the client sending it, or the helper telling its answer), the run ends
+# there with exit 6 and the step named, and the password is unchanged.
+@pytest.mark.parametrize("host, command, message", [
+    ("postgres", "privileged-sql", "is privileged could not be read"),
+    ("postgres", "alter-sql", "could not be changed"),
+    ("mysql", "authentication-sql", "the authentication of '{user}' could not be read"),
+    ("mysql", "authentication", "the authentication of '{user}' could not be told"),
+    ("mysql", "privileges-sql", "the privileges of '{user}' could not be read"),
+    ("mysql", "privileged", "the privileges of '{user}' could not be told"),
+    ("mysql", "alter-sql", "the password of '{user}' could not be changed"),
+], indirect=["host"])
+def test_a_failing_step_of_set_exits_6_naming_it_and_changes_nothing(host, tmp_path, command, message):
+    user = host.new_login("Start-Pass-19")
+    arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-19"))
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-19"))
+    result = host.run("set", arn, pending, env=failing_helper_env(host, tmp_path, command))
+    expect_failure(result, 6, message.format(user=user))
+    assert host.server.can_login(user, "Start-Pass-19")
 
 
 # ---- engine specifics --------------------------------------------------------------------
@@ -295,23 +372,51 @@ def test_postgres_log_never_sees_the_clear_text_password(make_host, postgres):
     assert new not in log
 
 
+@contextlib.contextmanager
+def trusting_tcp(postgres):
+    """The server lets anyone in over 127.0.0.1 without asking for a password (`trust`) meanwhile."""
+    hba = postgres.datadir / "pg_hba.conf"
+    original = hba.read_text()
+    try:
+        hba.write_text(original.replace("127.0.0.1/32 scram-sha-256", "127.0.0.1/32 trust"))
+        postgres.reload()
+        yield
+    finally:
+        hba.write_text(original)
+        postgres.reload()
+
+
 def test_postgres_refuses_to_verify_when_passwords_are_not_checked(make_host, postgres):
     """With `trust` on 127.0.0.1 any password "works": the script must not call that verified."""
     host = make_host("postgres")
     user = host.new_login("Start-Pass-14")
     arn, current = host.create_secret(host.secret_value(user, "Start-Pass-14"))
     pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-14"))
-    hba = postgres.datadir / "pg_hba.conf"
-    original = hba.read_text()
-    try:
-        hba.write_text(original.replace("127.0.0.1/32 scram-sha-256", "127.0.0.1/32 trust"))
-        postgres.reload()
+    with trusting_tcp(postgres):
         expect_failure(host.run("verify", arn, current), 6, "does not check passwords")
         expect_failure(host.run("set", arn, pending), 6, "does not check passwords")
-    finally:
-        hba.write_text(original)
-        postgres.reload()
     assert postgres.can_login(user, "Start-Pass-14")
+
+
+def test_postgres_with_psql_16_refuses_to_verify_when_passwords_are_not_checked(make_host, postgres, tmp_path):
+    """psql 16 itself refuses the trusting server (pytests/hosts/psql16.sh): that refusal means
+    "passwords not checked" (exit 6, docs/host-contract.md), not "the password was refused" (exit 5)."""
+    host = make_host("postgres")
+    user = host.new_login("Start-Pass-17")
+    arn, current = host.create_secret(host.secret_value(user, "Start-Pass-17"))
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-17"))
+    env = host.env()
+    calls = tmp_path / "calls"
+    env.update(STAND_IN_REAL_PSQL=shutil.which("psql", path=env["PATH"]), STAND_IN_CALLS=str(calls))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "psql").symlink_to(Path(__file__).with_name("psql16.sh"))
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    with trusting_tcp(postgres):
+        expect_failure(host.run("verify", arn, current, env=env), 6, "does not check passwords")
+        expect_failure(host.run("set", arn, pending, env=env), 6, "does not check passwords")
+    assert calls.read_text().splitlines()[0] == f"tcp {user}", "the stand-in psql 16 was not in the login's way"
+    assert postgres.can_login(user, "Start-Pass-17")
 
 
 def test_mariadb_changes_every_host_entry_and_logs_no_clear_text(make_host, mariadb):

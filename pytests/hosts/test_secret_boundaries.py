@@ -179,3 +179,81 @@ def test_an_unknown_helper_command_exits_6(monkeypatch, capsys):
     status, out, err = helper_command("postgres", ["parse-everything"], {"username": "app", "password": "pw"},
                                       monkeypatch, capsys)
     assert (status, out, err) == (6, "", "unknown helper command\n")
+
+
+# ---- the enrolment file (secret.py enrolled; the documents' own tests in test_secret_attacks.py) ----
+
+ENROLLED_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/orders-AbCdEf"
+
+
+def enrolled(tmp_path, content: bytes, capsys) -> tuple[int, str, str]:
+    """secret.enrolled() of a file holding `content`, in a directory only this user may write."""
+    directory = tmp_path / "rotator"
+    directory.mkdir(mode=0o700)
+    path = directory / "enrolled"
+    path.write_bytes(content)
+    path.chmod(0o600)
+    status = 0
+    try:
+        secret.enrolled(str(path), ENROLLED_ARN)
+    except SystemExit as stop:
+        status = stop.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# Every byte of the file is printable ASCII or a newline, comments too: the bounds each way.
+@pytest.mark.parametrize("byte, allowed", [(0x1F, False), (0x20, True), (0x7E, True), (0x7F, False)])
+def test_the_enrolment_file_is_printable_ascii_to_its_comments(tmp_path, capsys, byte, allowed):
+    status, out, err = enrolled(tmp_path, b"# the orders team" + bytes([byte]) + b"\n" + f"{ENROLLED_ARN} app\n".encode(), capsys)
+    if allowed:
+        assert (status, out) == (0, "\napp\n"), err
+    else:
+        assert (status, out) == (3, ""), err
+        assert "holds a byte that is not printable ASCII" in err
+
+
+def test_an_enrolment_file_that_is_not_a_regular_file_is_refused_as_such(tmp_path, capsys):
+    """A FIFO (or a device) reads as an empty file: refused for what it is, not as a file listing nothing."""
+    directory = tmp_path / "rotator"
+    directory.mkdir(mode=0o700)
+    os.mkfifo(directory / "enrolled", 0o600)
+    with pytest.raises(SystemExit) as stop:
+        secret.enrolled(str(directory / "enrolled"), ENROLLED_ARN)
+    assert stop.value.code == 3
+    assert "is not a regular file" in capsys.readouterr().err
+
+
+MASTER_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/orders-master-GhIjKl"
+OTHER_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rotator/billing-MnOpQr"
+NOT_A_LINE = "is not '<secret ARN> <login> [<master secret ARN>]'"
+
+
+# Each line is the secret's complete ARN, the login and optionally the master's complete ARN, single
+# spaces; what the file says for the secret is printed (the master, '' for none, then the login).
+@pytest.mark.parametrize("lines, out, refusal", [
+    ([f"{ENROLLED_ARN} app"], "\napp\n", None),
+    ([f"{ENROLLED_ARN} app {MASTER_ARN}"], f"{MASTER_ARN}\napp\n", None),
+    (["# the orders team", "", f"{OTHER_ARN} billing", f"{ENROLLED_ARN} app"], "\napp\n", None),
+    ([f"{ENROLLED_ARN}"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN} app {MASTER_ARN} x"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN} app rotator/orders-master"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN}  app"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN} app;id"], "", NOT_A_LINE),
+    ([f"{ENROLLED_ARN} app", f"{ENROLLED_ARN} app"], "", "lists the secret on line 2 a second time"),
+    ([f"{OTHER_ARN} app"], "", "does not list the secret"),
+])
+def test_each_line_of_the_enrolment_file_is_read_strictly(tmp_path, capsys, lines, out, refusal):
+    status, printed, err = enrolled(tmp_path, "".join(line + "\n" for line in lines).encode(), capsys)
+    assert (status, printed) == ((3, "") if refusal else (0, out)), err
+    assert refusal is None or refusal in err, err
+
+
+# The AWS CLI's answer for the secret's RotatorLogin tag: the values of the tags with that key. One
+# string is the pin; anything else (no such tag, or an answer that is not one string) pins nothing.
+@pytest.mark.parametrize("answer, out", [('["app"]', "app\n"), ("[]", "\n"), ('["app", "billing"]', "\n"), ("[5]", "\n"),
+                                         ('"app"', "\n"), ("null", "\n")])
+def test_the_login_tag_is_the_one_string_value_or_nothing(answer, out, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(answer.encode("utf-8")), encoding="utf-8"))
+    secret.login_tag()
+    assert capsys.readouterr() == (out, "")

@@ -123,6 +123,18 @@ def test_a_kill_counts_only_when_the_killer_passes_on_the_unmutated_copy(session
     assert session.run(mutant).status == "error"
 
 
+def test_likely_killers_run_first_and_every_selected_test_still_runs(session, monkeypatch):
+    mutant = _first("hosts/linux/postgres.sh", "remove guard")
+    selected = session.selection(mutant.path)[:5]
+    first, second, third, fourth, _ = selected
+    monkeypatch.setattr(session, "earlier_killers", {mutant.key: fourth})
+    monkeypatch.setattr(session, "line_killers", {(mutant.path, mutant.line): third})
+    monkeypatch.setattr(session, "killers", [second, "pytests/hosts/test_gone.py::test_not_selected", third])
+    ordered = session._ordered(selected, mutant)
+    assert ordered[:3] == [fourth, third, second]
+    assert sorted(ordered) == sorted(selected)
+
+
 def test_a_mutant_bash_cannot_parse_is_unbuildable(session, monkeypatch):
     flow = (REPO / "hosts/linux/flow.sh").read_text(encoding="utf-8").split("\n")
     line = flow.index("fi") + 1

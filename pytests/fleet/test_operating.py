@@ -2,7 +2,7 @@
 binary, real PostgreSQL and the units deployed from template-secret.yaml: `rotator status --fleet`
 over units in different states, as lines and as JSON; status, doctor and cancel on an enrolled
 secret; a failed rotation's alert and metric lines; the RotationToken on the calls that take it and
-nowhere else; a secret with a replica region.
+nowhere else; a secret with a replica region; a secret named after another's ARN and a log search cut short (threat 41).
 
 Three units are enrolled once for the module: one rotated, one never rotated, and one whose second
 rotation failed at setSecret (its host answered without the result line, so the function kept
@@ -175,6 +175,30 @@ def test_a_secret_named_after_anothers_arn_does_not_hide_its_failure(fleet, unit
     lines = p.stdout.splitlines()
     row = next(row for row in columns(lines[:-1]) if row[0] == name_of("ops_stuck"))
     assert row[4] == "STUCK" and row[5].startswith("setSecret failed at ") and "no ROTATOR-RESULT line" in row[5], row
+
+
+def test_a_log_search_cut_short_is_reported_not_silent(fleet, units):
+    """More of the secret's own step lines than status keeps (the newest 200): what it shows may not
+    be all there is, and it says so, for the secret and on its fleet line. The lines are copies of
+    the victim's failure line, so the last record is still a failure and cancel (later) proceeds."""
+    failed_line = next(json.loads(text) for text in fleet.function_log().splitlines()
+                       if text.startswith("{") and json.loads(text).get("SecretId") == units.stuck
+                       and json.loads(text).get("Outcome") == "Failure")
+    logs = fleet.client("logs")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="victim-copies")
+    now_ms = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName="victim-copies", logEvents=[
+        {"timestamp": now_ms + n, "message": json.dumps(failed_line)} for n in range(200)])
+
+    p = rotator(fleet, "status", "--secret-id", units.stuck)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "last failure    setSecret failed at" in p.stdout, p.stdout
+    assert re.search(r"A later failure may be missing: the function's log could not be read: the search was incomplete "
+                     r"\(only the newest 200 of 20\d matching events were kept\)", p.stdout), p.stdout
+    p = rotator(fleet, "status", "--fleet", STACK_NAME)
+    row = next(row for row in columns(p.stdout.splitlines()[:-1]) if row[0] == name_of("ops_stuck"))
+    assert row[4] == "STUCK" and row[5].startswith("setSecret failed at "), row
+    assert row[5].endswith("matching events were kept))") and "the search was incomplete" in row[5], row
 
 
 # ------------------------------------------------------------------------------ alerts and metrics

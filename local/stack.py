@@ -506,6 +506,15 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self._patch_auth()
         self._patch_secretsmanager()
         self._patch_lambda()
+        self._patch_log_filter()
+
+    def _patch_log_filter(self) -> None:
+        """FilterLogEvents with the JSON pattern `status` sends, matched as CloudWatch Logs does
+        (local/log_filter.py) rather than as moto's match-everything."""
+        import moto.logs.models as logs_models
+
+        from local.log_filter import message_filter_class
+        self._patch(logs_models, "EventMessageFilter", message_filter_class(logs_models.EventMessageFilter))
 
     # ------------------------------------------------------------------ function
     def invoke(self, event: Any, timeout_s: float | None = None):

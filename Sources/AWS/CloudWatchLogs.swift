@@ -10,10 +10,27 @@ public struct LogEvent: Sendable, Equatable {
     }
 }
 
+/// What a log search found, and why it may have missed some of what matched.
+public struct LogSearch: Sendable, Equatable {
+    /// Oldest first.
+    public let events: [LogEvent]
+    /// Why matching events may be missing (a page or event limit reached, a value the search could
+    /// not state exactly); nil when every match was read. A caller that reads "nothing found" must
+    /// read this too: a search cut short is not an empty log.
+    public let incompleteBecause: String?
+
+    public init(events: [LogEvent], incompleteBecause: String?) {
+        self.events = events
+        self.incompleteBecause = incompleteBecause
+    }
+}
+
 public protocol LogSearchAPI: AnyObject {
-    /// The events of `logGroup` since `startMilliseconds` that contain `term` (a quoted filter term),
-    /// oldest first: the newest `limit` of those on the first `maximumPages` pages.
-    func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent]
+    /// The events of `logGroup` since `startMilliseconds` that are JSON objects whose root member
+    /// `member` is the string `value` exactly, oldest first: the newest `limit` of those on the first
+    /// `maximumPages` pages, with the reason when that is not all of them.
+    func filterLogEvents(logGroup: String, member: String, equals value: String, startMilliseconds: Int64,
+                         limit: Int) throws(AWSError) -> LogSearch
 }
 
 public final class CloudWatchLogsClient: LogSearchAPI {
@@ -25,9 +42,29 @@ public final class CloudWatchLogsClient: LogSearchAPI {
         json = JSONProtocolClient(client: client, targetPrefix: "Logs_20140328")
     }
 
-    public func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] {
-        // A quoted term matches the exact text. The terms we search (secret ARNs) hold no quote.
-        let pattern = "\"" + String(term.filter { $0 != "\"" }) + "\""
+    /// The JSON filter pattern `{ $.member = "value" }`, or nil when it could not say exactly that.
+    /// A quoted term (`"value"`) matches any event *containing* the text, so one secret's ARN would
+    /// match every secret whose name extends it; a JSON pattern compares the member's whole value.
+    /// Inside its quotes `*` is a wildcard and `%...%` a regular expression, and the syntax documents
+    /// no escape, so a value is sent only when every character is one that stands for itself there:
+    /// ASCII letters, digits and `:/_+=.@-` (what an ARN and a secret's name may hold). The member is
+    /// a plain identifier.
+    public static func jsonEqualityPattern(member: String, value: String) -> String? {
+        func isLetterOrDigit(_ c: Unicode.Scalar) -> Bool {
+            ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
+        }
+        let memberIsIdentifier = !member.isEmpty && member.unicodeScalars.allSatisfy { isLetterOrDigit($0) || $0 == "_" }
+        let valueStandsForItself = !value.isEmpty && value.unicodeScalars.allSatisfy { isLetterOrDigit($0) || ":/_+=.@-".unicodeScalars.contains($0) }
+        guard memberIsIdentifier, valueStandsForItself else { return nil }
+        return "{ $.\(member) = \"\(value)\" }"
+    }
+
+    public func filterLogEvents(logGroup: String, member: String, equals value: String, startMilliseconds: Int64,
+                                limit: Int) throws(AWSError) -> LogSearch {
+        guard let pattern = CloudWatchLogsClient.jsonEqualityPattern(member: member, value: value) else {
+            return LogSearch(events: [], incompleteBecause: "the log was not searched: the value sought for \(member) holds a character "
+                + "that a CloudWatch Logs filter pattern cannot match exactly")
+        }
         var pages = 0
         var events: [LogEvent] = []
         var nextToken: String?
@@ -46,6 +83,14 @@ public final class CloudWatchLogsClient: LogSearchAPI {
             nextToken = out["nextToken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
             pages += 1
         } while nextToken != nil && pages < CloudWatchLogsClient.maximumPages
-        return Array(events.sorted { $0.timestampMilliseconds < $1.timestampMilliseconds }.suffix(limit))
+        var incomplete: [String] = []
+        if nextToken != nil {
+            incomplete.append("the log search stopped after \(pages) pages with more to read")
+        }
+        if events.count > limit {
+            incomplete.append("only the newest \(limit) of \(events.count) matching events were kept")
+        }
+        return LogSearch(events: Array(events.sorted { $0.timestampMilliseconds < $1.timestampMilliseconds }.suffix(limit)),
+                         incompleteBecause: incomplete.isEmpty ? nil : incomplete.joined(separator: "; "))
     }
 }

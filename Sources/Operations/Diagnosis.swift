@@ -84,6 +84,9 @@ public struct Diagnosis: Equatable, Sendable {
             cause = "\(failure.step) failed at \(utcText(failure.atMilliseconds)) (\(failure.reason ?? "unknown reason")): "
                 + (failure.message ?? "no message")
             advice.append(reasonAdvice(failure.kind, step: failure.step, secretId: secretId))
+            if let problem = state.logProblem {
+                advice.append("A later failure may be missing: the function's log could not be read: \(problem).")
+            }
         } else if state.pendingHasValue == false {
             advice.append("The pending version has no value: createSecret did not finish.")
         } else {

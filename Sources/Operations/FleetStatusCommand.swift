@@ -85,10 +85,13 @@ public struct FleetStatusReport: Sendable {
 
     /// The last failure the function's log has for the pending version; else, for a secret that
     /// needs attention, what is wrong. The failure's message comes from the log, where a host's
-    /// output is quoted: it is shown on one line whatever it holds.
+    /// output is quoted: it is shown on one line whatever it holds. A log read in part says so, since
+    /// a later failure may be the one missing.
     static func detail(_ entry: Entry) -> String {
-        if let cause = entry.diagnosis.cause { return Identifiers.shownOnOneLine(cause) }
-        return entry.diagnosis.needsAttention ? Identifiers.shownOnOneLine(entry.diagnosis.summary) : "-"
+        let shown = entry.diagnosis.cause ?? (entry.diagnosis.needsAttention ? entry.diagnosis.summary : nil)
+        let logNote = entry.state.logProblem.map { "(the function's log could not be read: \($0))" }
+        let parts = [shown, logNote].compactMap { $0 }
+        return parts.isEmpty ? "-" : Identifiers.shownOnOneLine(parts.joined(separator: " "))
     }
 }
 

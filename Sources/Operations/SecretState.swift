@@ -19,7 +19,7 @@ public struct SecretState: Sendable {
     public let pendingHasValue: Bool?
     /// The function's step records for the pending version, oldest first.
     public let pendingSteps: [StepRecord]
-    /// Why the function's log could not be read, if it could not.
+    /// Why the function's log could not be read, or not in full (a record may then be missing).
     public let logProblem: String?
     public let nowMilliseconds: Int64
 
@@ -97,8 +97,9 @@ public struct SecretState: Sendable {
                 let function = try rotationFunction(functionArn)
                 let since = (partial.pendingCreatedMilliseconds.map { $0 - StepLog.marginMilliseconds })
                     ?? partial.nowMilliseconds - StepLog.defaultLookbackMilliseconds
-                steps = try StepLog(logs: services.logs).records(logGroup: function.logGroup, secretArn: description.arn, since: since)
-                    .filter { $0.versionId == pending }
+                let found = try StepLog(logs: services.logs).records(logGroup: function.logGroup, secretArn: description.arn, since: since)
+                steps = found.records.filter { $0.versionId == pending }
+                logProblem = found.incompleteBecause.map { "the search was incomplete (\($0))" }
             } catch {
                 logProblem = error.description
             }

@@ -93,6 +93,9 @@ public struct StepRecord: Equatable, Sendable {
         self.atMilliseconds = atMilliseconds
     }
 
+    /// The root member of a step line that holds the secret's ARN, for searching the log by it.
+    public static let secretIdMember = StepMetrics.Key.secretId
+
     /// The failure's kind, when it is one this build knows.
     public var kind: RotationError.Kind? { reason.flatMap(RotationError.Kind.init(rawValue:)) }
 

@@ -185,18 +185,52 @@ import Testing
         #expect(try lambda.getFunctionConfiguration("rotator").logGroup == "/aws/lambda/rotator")
     }
 
-    @Test func filterLogEventsSearchesAQuotedTermOnEveryPage() throws {
+    @Test func filterLogEventsAsksForTheMemberToEqualTheValueOnEveryPage() throws {
         let harness = Harness([
             ok(#"{"events":[{"timestamp":20,"message":"b"}],"nextToken":"t2"}"#),
             ok(#"{"events":[{"timestamp":10,"message":"a"},{"timestamp":30,"message":"c"}]}"#),
         ])
         let logs = CloudWatchLogsClient(try harness.client(.logs))
-        let events = try logs.filterLogEvents(logGroup: "/aws/lambda/rotator", containing: "arn:aws:x\"y", startMilliseconds: 5, limit: 2)
-        #expect(events == [LogEvent(timestampMilliseconds: 20, message: "b"), LogEvent(timestampMilliseconds: 30, message: "c")])
+        let arn = "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:team/db_app+1=x.y@z-AbC123"
+        let search = try logs.filterLogEvents(logGroup: "/aws/lambda/rotator", member: "SecretId", equals: arn, startMilliseconds: 5, limit: 2)
+        #expect(search == LogSearch(events: [LogEvent(timestampMilliseconds: 20, message: "b"), LogEvent(timestampMilliseconds: 30, message: "c")],
+                                    incompleteBecause: "only the newest 2 of 3 matching events were kept"))
         let first = try #require(harness.requests.first)
         #expect(first.header("X-Amz-Target") == "Logs_20140328.FilterLogEvents")
-        #expect(first.bodyJSON?["filterPattern"] == .string("\"arn:aws:xy\""))
+        // Every character a secret's ARN may hold stands for itself inside the quotes.
+        #expect(first.bodyJSON?["filterPattern"] == .string(#"{ $.SecretId = "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:team/db_app+1=x.y@z-AbC123" }"#))
         #expect(first.bodyJSON?["startTime"] == .number("5"))
         #expect(harness.requests[1].bodyJSON?["nextToken"] == .string("t2"))
+        #expect(harness.requests[1].bodyJSON?["filterPattern"] == first.bodyJSON?["filterPattern"])
+    }
+
+    /// A value the pattern could not state exactly (a wildcard, a regular expression's `%`, a quote, a
+    /// space, a backslash, a non-ASCII letter) is not searched for more loosely: nothing is sent, and
+    /// the search says it was not made.
+    @Test(arguments: ["arn:aws:x:secret:a*", "arn:aws:x:secret:%a%", "arn:aws:x:secret:a\"b", "arn:aws:x:secret:a b",
+                      "arn:aws:x:secret:a\\b", "arn:aws:x:secret:é", ""])
+    func filterLogEventsRefusesAValueItCannotStateExactly(value: String) throws {
+        let harness = Harness([])
+        let logs = CloudWatchLogsClient(try harness.client(.logs))
+        let search = try logs.filterLogEvents(logGroup: "/aws/lambda/rotator", member: "SecretId", equals: value, startMilliseconds: 5, limit: 2)
+        #expect(search.events.isEmpty)
+        #expect(search.incompleteBecause?.hasPrefix("the log was not searched") == true)
+        #expect(harness.requests.isEmpty)
+    }
+
+    @Test func filterLogEventsSaysWhenItStoppedAtThePageLimit() throws {
+        let harness = Harness((1...21).map { ok(#"{"events":[{"timestamp":1,"message":"m"}],"nextToken":"t\#($0)"}"#) })
+        let logs = CloudWatchLogsClient(try harness.client(.logs))
+        let search = try logs.filterLogEvents(logGroup: "/aws/lambda/rotator", member: "SecretId", equals: "arn:aws:x", startMilliseconds: 0, limit: 200)
+        #expect(harness.requests.count == 20)
+        #expect(search.events.count == 20)
+        #expect(search.incompleteBecause == "the log search stopped after 20 pages with more to read")
+    }
+
+    @Test func filterLogEventsThatReadEverythingIsComplete() throws {
+        let harness = Harness([ok(#"{"events":[{"timestamp":1,"message":"m"}],"nextToken":"t2"}"#), ok(#"{"events":[]}"#)])
+        let logs = CloudWatchLogsClient(try harness.client(.logs))
+        let search = try logs.filterLogEvents(logGroup: "/aws/lambda/rotator", member: "SecretId", equals: "arn:aws:x", startMilliseconds: 0, limit: 1)
+        #expect(search == LogSearch(events: [LogEvent(timestampMilliseconds: 1, message: "m")], incompleteBecause: nil))
     }
 }

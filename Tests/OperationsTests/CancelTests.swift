@@ -99,17 +99,18 @@ final class StuckWorld: SecretsManagerAPI, SecretVersionsAPI, RunCommandAPI, SSM
         return SSMDocument(name: name, documentVersion: documentVersion, documentType: "Command", status: "Active", content: documentContent)
     }
     /// The function's step lines in its log, as StepMetrics wrote them.
-    var stepLines: [LogEvent] = []
+    let log = LogGroupFake()
     /// A step of the pending version that finished at `at` (a failure with `failure`), as the function logs it.
     func recordStep(_ step: RotationStep, at: Int64, failure: RotationError? = nil) {
         let lines = LogBuffer()
         StepMetrics(clock: ManualClock(nowMilliseconds: at), sink: { lines.append($0) })
             .stepFinished(RotationEvent(step: step, secretId: secretArn, token: pendingId, rotationToken: nil),
                           startedMilliseconds: at - 1_000, failure: failure)
-        stepLines += lines.lines.map { LogEvent(timestampMilliseconds: at, message: $0) }
+        log.events += lines.lines.map { LogEvent(timestampMilliseconds: at, message: $0) }
     }
-    func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] {
-        stepLines.filter { $0.timestampMilliseconds >= startMilliseconds && $0.message.contains(term) }
+    func filterLogEvents(logGroup: String, member: String, equals value: String, startMilliseconds: Int64,
+                         limit: Int) throws(AWSError) -> LogSearch {
+        log.search(member: member, equals: value, startMilliseconds: startMilliseconds, limit: limit)
     }
     func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
         FunctionSettings(functionArn: function, environment: ["POSTGRES_DOCUMENT": "DocP"], logGroup: "/aws/lambda/rotator")

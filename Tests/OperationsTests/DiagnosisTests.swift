@@ -137,4 +137,16 @@ func failure(_ step: String, _ reason: String, message: String = "it broke", at:
         #expect(unknownAge.verdict == .stuck)
         #expect(unknownAge.advice[0].contains("no failure of this version is in the function's log"))
     }
+
+    /// A failure found by a search that was cut short may not be the last one: the advice says so.
+    @Test func aFailureFoundInALogReadInPartSaysALaterOneMayBeMissing() {
+        let stages = [currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]]
+        let partial = Diagnosis.of(state(stages, pendingHasValue: true, steps: [failure("setSecret", "HostCommandFailed")],
+                                         logProblem: "the search was incomplete (cut short)"), secretId: "s")
+        #expect(partial.verdict == .stuck)
+        #expect(partial.cause?.hasPrefix("setSecret failed") == true)
+        #expect(partial.advice.contains("A later failure may be missing: the function's log could not be read: the search was incomplete (cut short)."))
+        let whole = Diagnosis.of(state(stages, pendingHasValue: true, steps: [failure("setSecret", "HostCommandFailed")]), secretId: "s")
+        #expect(!whole.advice.contains { $0.contains("may be missing") })
+    }
 }

@@ -9,7 +9,7 @@ import Testing
 final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, FunctionConfigurationAPI {
     var listed: [SecretDescription] = []
     var created: [String: Int64] = [:]
-    var stepLines: [LogEvent] = []
+    let log = LogGroupFake()
     var listFailure: AWSError?
     var calls: [String] = []
     let clock = ManualClock(nowMilliseconds: now)
@@ -33,7 +33,7 @@ final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, Func
         StepMetrics(clock: ManualClock(nowMilliseconds: at), sink: { lines.append($0) })
             .stepFinished(RotationEvent(step: step, secretId: FleetWorld.arnOf(name), token: pendingId, rotationToken: nil),
                           startedMilliseconds: at - 1_000, failure: failure)
-        stepLines += lines.lines.map { LogEvent(timestampMilliseconds: at, message: $0) }
+        log.events += lines.lines.map { LogEvent(timestampMilliseconds: at, message: $0) }
     }
 
     func listSecrets(taggedWith key: String, value: String) throws(AWSError) -> [SecretDescription] {
@@ -63,10 +63,11 @@ final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, Func
     func getRandomPassword(_ request: PasswordRequest) throws(AWSError) -> String { "" }
     /// The virtual time of each FilterLogEvents call.
     var logSearches: [Int64] = []
-    func filterLogEvents(logGroup: String, containing term: String, startMilliseconds: Int64, limit: Int) throws(AWSError) -> [LogEvent] {
-        calls.append("FilterLogEvents \(term)")
+    func filterLogEvents(logGroup: String, member: String, equals value: String, startMilliseconds: Int64,
+                         limit: Int) throws(AWSError) -> LogSearch {
+        calls.append("FilterLogEvents \(value)")
         logSearches.append(clock.nowMilliseconds)
-        return stepLines.filter { $0.timestampMilliseconds >= startMilliseconds && $0.message.contains(term) }
+        return log.search(member: member, equals: value, startMilliseconds: startMilliseconds, limit: limit)
     }
     func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
         calls.append("GetFunctionConfiguration \(functionName)")
@@ -170,6 +171,42 @@ func columns(_ lines: [String]) -> [[String]] {
         _ = world.status()
         #expect(world.logSearches == [now, now + 500, now + 1_000, now + 1_500])
         #expect(world.clock.sleeps == [500, 500, 500])
+    }
+
+    /// Threat 41: whoever creates one secret of the fleet names it after another's ARN (the victim's
+    /// name and suffix), so that its ARN contains the victim's, and floods the shared log group with
+    /// its own step lines. The search asks for the SecretId member to equal the victim's ARN, so none
+    /// of them takes the place of the victim's failure.
+    @Test func aSecretNamedAfterAnothersARNDoesNotHideItsFailure() throws {
+        let world = fleet()
+        let victim = FleetWorld.arnOf("rotator/fleet/stuck")
+        let attacker = "rotator/fleet/stuck-AbCdEf"
+        #expect(FleetWorld.arnOf(attacker).contains(victim))
+        world.add(attacker, login: "attacker_app")
+        for n in 1...300 {
+            world.failedStep(attacker, .setSecret, .hostCommandFailed("noise \(n)"), at: now - 30 * minute + Int64(n))
+        }
+        let (_, out, _) = world.status()
+        let rows = columns(out.split(separator: "\n").map(String.init).dropLast())
+        let row = try #require(rows.first { $0[0] == "rotator/fleet/stuck" })
+        #expect(row[4...5] == ["STUCK", "setSecret failed at 2027-01-15 07:00:00 UTC (HostCommandFailed): i-0123456789abcdef0: Failed, exit code 5"])
+        #expect(world.log.searches.contains { $0 == (member: "SecretId", value: victim) })
+    }
+
+    /// A search that kept only the newest of its matches says so on the secret's line: an older
+    /// record may be missing, and the operator must not take what is shown for all there is.
+    @Test func aSearchCutShortIsReportedNotSilent() throws {
+        let world = fleet()
+        for n in 1...200 {
+            world.failedStep("rotator/fleet/stuck", .setSecret, .hostCommandFailed("again \(n)"), at: now - 50 * minute + Int64(n))
+        }
+        let (code, out, _) = world.status()
+        #expect(code == Operator.ExitCode.attention)
+        let rows = columns(out.split(separator: "\n").map(String.init).dropLast())
+        let row = try #require(rows.first { $0[0] == "rotator/fleet/stuck" })
+        #expect(row[5].hasPrefix("setSecret failed at 2027-01-15 07:10:00 UTC (HostCommandFailed): again 200 "))
+        #expect(row[5].hasSuffix("(the function's log could not be read: the search was incomplete "
+            + "(only the newest 200 of 201 matching events were kept))"))
     }
 
     @Test func theJSONDocumentCarriesTheSameFacts() throws {

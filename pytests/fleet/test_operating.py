@@ -2,7 +2,7 @@
 binary, real PostgreSQL and the units deployed from template-secret.yaml: `rotator status --fleet`
 over units in different states, as lines and as JSON; status, doctor and cancel on an enrolled
 secret; a failed rotation's alert and metric lines; the RotationToken on the calls that take it and
-nowhere else; a secret with a replica region.
+nowhere else; a secret with a replica region; a secret named after another's ARN and a log search cut short (threat 41).
 
 Three units are enrolled once for the module: one rotated, one never rotated, and one whose second
 rotation failed at setSecret (its host answered without the result line, so the function kept
@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from dataclasses import dataclass
 
 import pytest
 from botocore.exceptions import ClientError
 
+from local.names import LOG_GROUP
 from local.rotation_driver import RotationRecord
 from local.stack import REGION, STACK_NAME, LocalStack
 from pytests.operations.cli import OperatorCLI
@@ -141,6 +143,62 @@ def test_status_over_the_fleet_shows_each_enrolled_secret_once_with_its_state(fl
     failure = secrets[name_of("ops_stuck")]["lastFailure"]
     assert failure["step"] == "setSecret" and failure["reason"] == "HostCommandFailed" and INSTANCE_ID in failure["message"]
     assert secrets[f"rotator/{STACK_NAME}/hostile"]["login"] == f"x\n{name_of('forged')}  app  never  -  OK"
+
+
+def test_a_secret_named_after_anothers_arn_does_not_hide_its_failure(fleet, units):
+    """Threat 41. Whoever may create one secret of the fleet names it after the stuck secret's ARN
+    (its name and 6-character suffix), so that its own ARN contains the victim's, and fills the
+    shared log group with its step lines after the victim's failure: more than `status` keeps (200)
+    of a search that matches the victim's ARN as a substring. Searched by the SecretId member
+    exactly, the victim's failure is still the one shown, by status of the secret and of the fleet."""
+    victim_name = units.stuck.split(":secret:", 1)[1]
+    attacker = fleet.client("secretsmanager").create_secret(
+        Name=victim_name, SecretString="{}", Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME}])["ARN"]
+    assert units.stuck in attacker and attacker != units.stuck
+    # The attacker's lines are the function's own step lines (a healthy rotation's), naming its secret.
+    template = next(json.loads(text) for text in fleet.function_log().splitlines()
+                    if text.startswith("{") and json.loads(text).get("SecretId") == units.healthy)
+    logs = fleet.client("logs")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="attacker")
+    now_ms = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName="attacker", logEvents=[
+        {"timestamp": now_ms + n, "message": json.dumps({**template, "SecretId": attacker, "VersionId": units.failed.token})}
+        for n in range(300)])
+
+    p = rotator(fleet, "status", "--secret-id", units.stuck)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert f"STUCK: version {units.failed.token} holds AWSPENDING but not AWSCURRENT" in p.stdout, p.stdout
+    assert re.search(r"^last failure +setSecret failed at .*\(HostCommandFailed\): .*no ROTATOR-RESULT line", p.stdout, re.M), p.stdout
+    assert "could not be read" not in p.stdout, p.stdout
+
+    p = rotator(fleet, "status", "--fleet", STACK_NAME)
+    lines = p.stdout.splitlines()
+    row = next(row for row in columns(lines[:-1]) if row[0] == name_of("ops_stuck"))
+    assert row[4] == "STUCK" and row[5].startswith("setSecret failed at ") and "no ROTATOR-RESULT line" in row[5], row
+
+
+def test_a_log_search_cut_short_is_reported_not_silent(fleet, units):
+    """More of the secret's own step lines than status keeps (the newest 200): what it shows may not
+    be all there is, and it says so, for the secret and on its fleet line. The lines are copies of
+    the victim's failure line, so the last record is still a failure and cancel (later) proceeds."""
+    failed_line = next(json.loads(text) for text in fleet.function_log().splitlines()
+                       if text.startswith("{") and json.loads(text).get("SecretId") == units.stuck
+                       and json.loads(text).get("Outcome") == "Failure")
+    logs = fleet.client("logs")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="victim-copies")
+    now_ms = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName="victim-copies", logEvents=[
+        {"timestamp": now_ms + n, "message": json.dumps(failed_line)} for n in range(200)])
+
+    p = rotator(fleet, "status", "--secret-id", units.stuck)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "last failure    setSecret failed at" in p.stdout, p.stdout
+    assert re.search(r"A later failure may be missing: the function's log could not be read: the search was incomplete "
+                     r"\(only the newest 200 of 20\d matching events were kept\)", p.stdout), p.stdout
+    p = rotator(fleet, "status", "--fleet", STACK_NAME)
+    row = next(row for row in columns(p.stdout.splitlines()[:-1]) if row[0] == name_of("ops_stuck"))
+    assert row[4] == "STUCK" and row[5].startswith("setSecret failed at "), row
+    assert row[5].endswith("matching events were kept))") and "the search was incomplete" in row[5], row
 
 
 # ------------------------------------------------------------------------------ alerts and metrics

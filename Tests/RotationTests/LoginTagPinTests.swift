@@ -131,6 +131,8 @@ import Testing
         let error = try #require(w.failure(of: .createSecret))
         #expect(error.errorType == "InvalidSecret", "\(error)")
         #expect(error.description.contains(#""app""#) && error.description.contains(Self.tag), "\(error.description)")
+        // The refusal names the version it is about: the one createSecret would have written.
+        #expect(error.description.contains(#"AWSPENDING's "username""#), "\(error.description)")
         #expect(!w.secrets.calls.contains("PutSecretValue"))
         #expect(w.secrets.versions[token]?.secretString == nil)
     }

@@ -257,3 +257,42 @@ def test_the_login_tag_is_the_one_string_value_or_nothing(answer, out, monkeypat
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(answer.encode("utf-8")), encoding="utf-8"))
     secret.login_tag()
     assert capsys.readouterr() == (out, "")
+
+
+# MariaDB keeps an account's authentication in mysql.global_priv as JSON: the first method at the top
+# level ("plugin", "authentication_string"), and, when there are more, "auth_or", a list of the
+# methods in order in which one empty object marks where the top-level method stands
+# (https://mariadb.com/kb/en/mysql-global_priv-table/). The helper reads it to keep every method but
+# the password's when it changes the password; anything else it refuses (exit 6) rather than guess.
+NATIVE = {"plugin": "mysql_native_password", "authentication_string": "*0123456789ABCDEF0123456789ABCDEF01234567"}
+SOCKET = {"plugin": "unix_socket", "authentication_string": ""}
+
+
+@pytest.mark.parametrize(("global_priv", "methods"), [
+    (NATIVE, [NATIVE]),
+    ({**NATIVE, "auth_or": [{}]}, [NATIVE]),
+    ({**NATIVE, "auth_or": [SOCKET, {}]}, [SOCKET, NATIVE]),
+    ({**NATIVE, "auth_or": [{}, SOCKET]}, [NATIVE, SOCKET]),
+    ({**NATIVE, "access": 0, "version_id": 101102, "auth_or": [{}, SOCKET]}, [NATIVE, SOCKET]),
+], ids=["one method", "auth_or of one", "socket first", "password first", "other members"])
+def test_mariadb_methods_reads_each_method_in_order(global_priv, methods):
+    assert mysql.mariadb_methods("'app'@'%'", json.dumps(global_priv)) == methods
+
+
+@pytest.mark.parametrize("text", [
+    "not JSON",
+    '{"plugin": "mysql_native_password", "plugin": "unix_socket"}',
+    json.dumps({**NATIVE, "auth_or": {}}),
+    json.dumps({**NATIVE, "auth_or": [SOCKET]}),
+    json.dumps({**NATIVE, "auth_or": [{}, {}]}),
+    json.dumps({**NATIVE, "auth_or": [{}, "unix_socket"]}),
+    json.dumps({**NATIVE, "auth_or": [{}, {**SOCKET, "password_last_changed": 0}]}),
+    json.dumps({**NATIVE, "auth_or": [{}, {"plugin": 1}]}),
+    json.dumps({"plugin": ["mysql_native_password"]}),
+], ids=["not JSON", "a member twice", "auth_or not a list", "no marker", "two markers", "a method not an object",
+        "a method with another member", "a plugin not a string", "a top-level plugin not a string"])
+def test_mariadb_methods_refuses_what_mariadb_does_not_write(text, capsys):
+    with pytest.raises(SystemExit) as stop:
+        mysql.mariadb_methods("'app'@'%'", text)
+    assert stop.value.code == 6
+    assert "'app'@'%' in mysql.global_priv is not the JSON MariaDB writes" in capsys.readouterr().err

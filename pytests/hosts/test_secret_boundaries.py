@@ -286,7 +286,7 @@ def test_mariadb_methods_reads_each_method_in_order(global_priv, methods):
     json.dumps({**NATIVE, "auth_or": [SOCKET]}),
     json.dumps({**NATIVE, "auth_or": [{}, {}]}),
     json.dumps({**NATIVE, "auth_or": [{}, "unix_socket"]}),
-    json.dumps({**NATIVE, "auth_or": [{}, {**SOCKET, "password_last_changed": 0}]}),
+    json.dumps({**NATIVE, "auth_or": [{}, {**SOCKET, "password_last_changed": "0"}]}),
     json.dumps({**NATIVE, "auth_or": [{}, {"plugin": 1}]}),
     json.dumps({"plugin": ["mysql_native_password"]}),
 ], ids=["not JSON", "a member twice", "auth_or not a list", "no marker", "two markers", "a method not an object",

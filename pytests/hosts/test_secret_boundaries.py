@@ -296,3 +296,16 @@ def test_mariadb_methods_refuses_what_mariadb_does_not_write(text, capsys):
         mysql.mariadb_methods("'app'@'%'", text)
     assert stop.value.code == 6
     assert "'app'@'%' in mysql.global_priv is not the JSON MariaDB writes" in capsys.readouterr().err
+
+
+def test_read_authentication_passes_over_blank_lines(tmp_path):
+    """The server's answer (mysql -B -N, one "HEX(Host)<tab>HEX(plugin)" row per host entry) may end
+    with an empty line: it is no row, and each host entry keeps its own plugin."""
+    def hexed(text: str) -> str:
+        return text.encode("utf-8").hex().upper()
+
+    (tmp_path / "hosts").write_text(f"mysql\n{hexed('%')}\n{hexed('10.0.0.%')}\n")
+    (tmp_path / "hosts-auth").write_text(f"\n{hexed('%')}\t{hexed('caching_sha2_password')}\n\n"
+                                         f"{hexed('10.0.0.%')}\t{hexed('mysql_native_password')}\n\n")
+    assert mysql.read_authentication(str(tmp_path), "app", "hosts") == (
+        "mysql", {"%": "caching_sha2_password", "10.0.0.%": "mysql_native_password"})

@@ -166,6 +166,9 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self.log_path: Path | None = None
         self._threads: list[threading.Thread] = []
         self._log_shipping_stop = threading.Event()
+        # How far into the function's log file every complete line is in CloudWatch Logs.
+        self._log_shipped = threading.Condition()
+        self._log_shipped_bytes = 0
         self._settings = None
         self._old_no_auth = None
         self._started = False
@@ -261,16 +264,34 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         group = logs_backends[ACCOUNT][REGION].groups[LOG_GROUP]
         with open(self.log_path, "rb") as log:
             pending = b""
+            read = 0
             while True:
                 stopping = self._log_shipping_stop.wait(0.2)
-                pending += log.read()
+                chunk = log.read()
+                read += len(chunk)
+                pending += chunk
                 *lines, pending = pending.split(b"\n")
                 events = [{"timestamp": int(time.time() * 1000), "message": line.decode("utf-8", "replace")}
                           for line in lines if line.strip()]
                 if events:
                     group.put_log_events(LOG_STREAM, events)
+                with self._log_shipped:
+                    self._log_shipped_bytes = read - len(pending)
+                    self._log_shipped.notify_all()
                 if stopping:
                     return
+
+    def wait_function_log_shipped(self, timeout_s: float = 10.0) -> None:
+        """Until every line the function has finished writing is in CloudWatch Logs. Lambda ships
+        its log within seconds; an operator who reads it right after a step ends (status, cancel's
+        "may still be running") would otherwise race the shipper's 0.2 s poll."""
+        with open(self.log_path, "rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - 65536))
+            tail = log.read()
+        complete = size - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+        with self._log_shipped:
+            self._log_shipped.wait_for(lambda: self._log_shipped_bytes >= complete, timeout_s)
 
     def close(self) -> None:
         if not self._started:

@@ -20,4 +20,6 @@ def enroll(stack: LocalStack, server: PostgresServer, login: str, on_host: bool 
 def rotate(stack: LocalStack, arn: str):
     """A rotation as Secrets Manager starts it, awaited: its local.stack.RotationRecord."""
     stack.client("secretsmanager").rotate_secret(SecretId=arn)
-    return stack.wait_rotation(arn)
+    rec = stack.wait_rotation(arn)
+    stack.wait_function_log_shipped()   # the operator's commands may next read its step records
+    return rec

@@ -69,7 +69,9 @@ def rotator_json(stack, *args):
 def rotate_and_wait(stack, arn):
     p = make(stack, "rotate", f"SECRET_ID={arn}")
     assert p.returncode == 0, p.stdout + p.stderr
-    return stack.wait_rotation(arn)
+    rec = stack.wait_rotation(arn)
+    stack.wait_function_log_shipped()   # the operator's commands next read its step records
+    return rec
 
 
 def remember_values(stack, arn):

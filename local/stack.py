@@ -552,6 +552,19 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
     def function_log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path else ""
 
+    def step_lines(self, *secret_ids: str) -> list[dict]:
+        """The function's metric lines (Embedded Metric Format, one per step) about the given
+        secrets, parsed, in the order written."""
+        lines = []
+        for text in self.function_log().splitlines():
+            try:
+                line = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(line, dict) and "_aws" in line and line.get("SecretId") in secret_ids:
+                lines.append(line)
+        return lines
+
     def secrets_in_play(self) -> list[str]:
         """Every credential the stack handed out and every RotationToken it sent: none may ever
         appear in a log."""

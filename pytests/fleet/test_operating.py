@@ -213,15 +213,7 @@ def test_a_failed_rotations_alert_names_the_secret(fleet, units):
 
 
 def test_step_lines_carry_the_secret_as_a_property_and_only_low_cardinality_dimensions(fleet, units):
-    ours = {units.healthy, units.stuck, units.new}
-    lines = []
-    for text in fleet.function_log().splitlines():
-        try:
-            line = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(line, dict) and "_aws" in line and line.get("SecretId") in ours:
-            lines.append(line)
+    lines = fleet.step_lines(units.healthy, units.stuck, units.new)
     assert {line["SecretId"] for line in lines} == {units.healthy, units.stuck}
     failed = [line for line in lines if line["Outcome"] == "Failure"]
     assert [(line["Step"], line["Reason"], line["VersionId"]) for line in failed] == [

@@ -379,24 +379,12 @@ def test_doctor_runs_no_document_but_the_one_this_rotator_ships(stack, pg, tmp_p
 
 
 # ------------------------------------------------------------------------------------------ metrics
-def step_lines(stack, arn):
-    lines = []
-    for line in stack.function_log().splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and "_aws" in obj and obj.get("SecretId") == arn:
-            lines.append(obj)
-    return lines
-
-
 def test_a_rotation_writes_embedded_metric_lines_and_they_reach_the_log_group(stack, pg):
     _, _, arn = new_login(stack, pg)
     rec = rotate_and_wait(stack, arn)
     assert rec.ok, rec.steps
     remember_values(stack, arn)
-    lines = step_lines(stack, arn)
+    lines = stack.step_lines(arn)
     assert [line["Step"] for line in lines] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
     for line in lines:
         directives = line["_aws"]["CloudWatchMetrics"]
@@ -419,7 +407,7 @@ def test_a_failed_step_writes_a_failure_metric_with_its_reason(stack, pg):
     pg.drop_login(name)
     rec = rotate_and_wait(stack, arn)
     assert not rec.ok
-    failed = [line for line in step_lines(stack, arn) if line["Outcome"] == "Failure"]
+    failed = [line for line in stack.step_lines(arn) if line["Outcome"] == "Failure"]
     assert [line["Step"] for line in failed] == ["setSecret"]
     line = failed[0]
     assert line["Failures"] == 1 and line["Reason"] == "HostCommandFailed"

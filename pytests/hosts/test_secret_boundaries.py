@@ -309,3 +309,101 @@ def test_read_authentication_passes_over_blank_lines(tmp_path):
                                          f"{hexed('10.0.0.%')}\t{hexed('mysql_native_password')}\n\n")
     assert mysql.read_authentication(str(tmp_path), "app", "hosts") == (
         "mysql", {"%": "caching_sha2_password", "10.0.0.%": "mysql_native_password"})
+
+
+def hexed(text: str) -> str:
+    return text.encode("utf-8").hex().upper()
+
+
+def refused(call, capsys) -> tuple[int, str]:
+    """(exit status, what it wrote to stderr) of a helper function that must refuse."""
+    with pytest.raises(SystemExit) as stop:
+        call()
+    return stop.value.code, capsys.readouterr().err
+
+
+# What the server answers is read strictly: an answer of another shape (a server that is not the one
+# the scripts were written for, a column cut short, another process changing the account meanwhile)
+# stops the step with exit 6 before anything is granted or changed, never read as something else.
+@pytest.mark.parametrize("answer", [
+    f"{hexed('%')}\t{hexed('mysql_native_password')}\tX\n",
+    f"{hexed('%')}\n",
+    f"{hexed('%')}\t{hexed('mysql_native_password').lower()}\n",
+    f"{hexed('%')}\t{hexed('mysql_native_password')}0\n",
+], ids=["three fields", "one field", "lower-case hex", "an odd number of digits"])
+def test_read_authentication_refuses_a_line_of_another_shape(answer, tmp_path, capsys):
+    (tmp_path / "hosts").write_text(f"mysql\n{hexed('%')}\n")
+    (tmp_path / "hosts-auth").write_text(answer)
+    assert refused(lambda: mysql.read_authentication(str(tmp_path), "app", "hosts"), capsys) == (
+        6, "unexpected line in the authentication of 'app'\n")
+
+
+@pytest.mark.parametrize("answered", [["%"], ["%", "10.0.0.%", "db.internal"]], ids=["one fewer", "one more"])
+def test_read_authentication_refuses_host_entries_that_changed_in_between(answered, tmp_path, capsys):
+    (tmp_path / "hosts").write_text(f"mysql\n{hexed('%')}\n{hexed('10.0.0.%')}\n")
+    (tmp_path / "hosts-auth").write_text("".join(f"{hexed(h)}\t{hexed('mysql_native_password')}\n" for h in answered))
+    assert refused(lambda: mysql.read_authentication(str(tmp_path), "app", "hosts"), capsys) == (
+        6, "the host entries of 'app' changed while they were read\n")
+
+
+def privileges_answer(tmp_path, text: str) -> str:
+    path = tmp_path / "privileges"
+    path.write_text(text)
+    return str(path)
+
+
+def test_read_privileges_decodes_each_form_and_passes_over_blank_lines(tmp_path):
+    answer = (f"\naccess\t{hexed('app')}\t{hexed('%')}\t1025\t{hexed('')}\n\n"
+              f"db\t{hexed('app')}\t{hexed('%')}\t{hexed('shop')}\t{hexed('Select,Insert')}\n"
+              f"routine\t{hexed('app')}\t{hexed('%')}\t{hexed('shop')}\t{hexed('tally')}\t{hexed('PROCEDURE')}"
+              f"\t{hexed('Execute')}\tY\t1\n\n")
+    assert mysql.read_privileges(privileges_answer(tmp_path, answer)) == [
+        ("access", "app", "%", 1025, ""),
+        ("db", "app", "%", "shop", "Select,Insert"),
+        ("routine", "app", "%", "shop", "tally", "PROCEDURE", "Execute", True, 1),
+    ]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    (f"grant\t{hexed('app')}\t{hexed('%')}", "unexpected line in the privilege tables' answer"),
+    (f"db\t{hexed('app')}\t{hexed('%')}\t{hexed('shop')}", "unexpected line in the privilege tables' answer"),
+    (f"access\t{hexed('app')}\t{hexed('%')}\t-1\t", "unexpected privilege mask"),
+    (f"access\t{hexed('app')}\t{hexed('%')}\t{'9' * 21}\t", "unexpected privilege mask"),
+    (f"global\t{hexed('app')}\t{hexed('%')}\t{hexed('SELECT')}\tyes", "unexpected flag"),
+    (f"db\t{hexed('app')}\t{hexed('%')}\tshop\t{hexed('Select')}", "unexpected name encoding"),
+    (f"db\t{hexed('app')}\t{hexed('%')}\t73686FC3\t{hexed('Select')}",
+     "a name in the db privileges is not UTF-8 (cut short by its column?)"),
+], ids=["an unknown kind", "a field fewer", "a negative mask", "a mask of 21 digits", "a flag not Y/N/0/1",
+        "a name not in hex", "a name cut inside a character"])
+def test_read_privileges_refuses_an_answer_of_another_shape(line, message, tmp_path, capsys):
+    path = privileges_answer(tmp_path, f"access\t{hexed('app')}\t{hexed('%')}\t1\t\n{line}\n")
+    assert refused(lambda: mysql.read_privileges(path), capsys) == (6, message + "\n")
+
+
+def test_an_unknown_privilege_is_never_copied(capsys):
+    assert mysql.names_of("Select,Insert", mysql.TABLE_PRIVILEGES, "table") == [
+        mysql.TABLE_PRIVILEGES["Select"], mysql.TABLE_PRIVILEGES["Insert"]]
+    assert refused(lambda: mysql.names_of("Select,Teleport", mysql.TABLE_PRIVILEGES, "table"), capsys) == (
+        6, "unknown table privilege in the privilege tables\n")
+
+
+def test_a_global_privilege_newer_than_the_helper_is_refused_when_copying_and_counted_when_judging(capsys):
+    newer = 1 << len(mysql.MARIADB_GLOBAL)
+    assert mysql.mask_names(1) == ["SELECT"]
+    # The privilege check (strict=False) must see it as privileged, not pass over it.
+    assert mysql.mask_names(newer | 1, strict=False) == ["SELECT", "ALL PRIVILEGES"]
+    assert refused(lambda: mysql.mask_names(newer | 1), capsys) == (6, "unknown global privilege in mysql.global_priv\n")
+
+
+def test_a_grant_of_nothing_is_no_statement():
+    assert mysql.grant([], "*.*", "`app_clone`@`%`") == []
+    assert mysql.grant(["GRANT OPTION"], "*.*", "`app_clone`@`%`") == [
+        "GRANT USAGE ON *.* TO `app_clone`@`%` WITH GRANT OPTION"]
+    assert mysql.grant(["SELECT"], "`shop`.*", "`app_clone`@`%`") == ["GRANT SELECT ON `shop`.* TO `app_clone`@`%`"]
+
+
+def test_a_routine_grant_not_read_back_is_refused(capsys):
+    row = ("routine", "app", "%", "shop", "tally", "PROCEDURE", "Execute", False, 1)
+    assert refused(lambda: mysql.routine_names_one(row), capsys) == (
+        6, "a routine grant of the partner cannot be read back from mysql.procs_priv\n")
+    mysql.routine_names_one(row[:7] + (True, 1))

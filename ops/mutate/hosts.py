@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import fcntl
 import hashlib
 import inspect
 import json
@@ -639,6 +640,14 @@ class Session:
         return self.scratch / "hosts-coverage.json"
 
     def __enter__(self) -> Session:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        # Two runs in one scratch copy would remove and mutate each other's files: the second one stops.
+        self.lock = (self.scratch / "hosts.lock").open("w")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.close()
+            raise RuntimeError(f"another mutation run is using {self.root}; wait for it to end") from None
         if self.root.exists():
             shutil.rmtree(self.root)
         for name in _repository_files():
@@ -657,7 +666,10 @@ class Session:
         try:
             self._stop_worker()
         finally:
-            self._restore()
+            try:
+                self._restore()
+            finally:
+                self.lock.close()
 
     def _restore(self) -> None:
         for name, data in self.saved.items():

@@ -2,7 +2,9 @@
 scratch copy without touching the working tree, its generator still makes issue 14's known bugs, and
 the gate fails a report state with a file under the threshold, unfinished or never run."""
 
+import fcntl
 import hashlib
+import importlib
 import json
 import subprocess
 import sys
@@ -113,3 +115,20 @@ def test_the_gate_fails_a_file_never_run_or_run_in_part(tmp_path):
     status, report = gate(tmp_path, write_state(tmp_path, partial, planned=11))
     assert status == 1
     assert "partial (10 of 11 run)" in report
+
+
+@pytest.mark.parametrize("runner", RUNNER_NAMES)
+def test_a_second_run_in_the_same_scratch_copy_stops_before_touching_it(runner, tmp_path):
+    """Two runs in one scratch directory would apply their mutants to each other's copy (a host
+    mutant's run removes and rewrites the whole copy): the second stops, and the first's files stay."""
+    module = importlib.import_module(f"ops.mutate.{runner}")
+    lock_name = f"{runner}.lock"
+    (tmp_path / runner).mkdir()
+    marker = tmp_path / runner / "the first run's file"
+    marker.write_text("kept")
+    with (tmp_path / lock_name).open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RuntimeError, match="another mutation run is using"):
+            with module.Session(tmp_path, lambda message: None):
+                pass
+    assert marker.read_text() == "kept"

@@ -169,6 +169,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         # How far into the function's log file every complete line is in CloudWatch Logs.
         self._log_shipped = threading.Condition()
         self._log_shipped_bytes = 0
+        self._shipper: threading.Thread | None = None
         self._settings = None
         self._old_no_auth = None
         self._started = False
@@ -253,9 +254,9 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
                                     function_arn=self.function_arn,
                                     default_timeout_s=self.function_timeout_s)
         self.runtime.start()
-        shipper = threading.Thread(target=self._ship_function_log, name="function-log-shipper", daemon=True)
-        self._threads.append(shipper)
-        shipper.start()
+        self._shipper = threading.Thread(target=self._ship_function_log, name="function-log-shipper", daemon=True)
+        self._threads.append(self._shipper)
+        self._shipper.start()
 
     def _ship_function_log(self) -> None:
         """As Lambda does: every line the function writes goes to its CloudWatch Logs group
@@ -284,7 +285,11 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
     def wait_function_log_shipped(self, timeout_s: float = 10.0) -> None:
         """Until every line the function has finished writing is in CloudWatch Logs. Lambda ships
         its log within seconds; an operator who reads it right after a step ends (status, cancel's
-        "may still be running") would otherwise race the shipper's 0.2 s poll."""
+        "may still be running") would otherwise race the shipper's 0.2 s poll, so the local stack's
+        FilterLogEvents waits for this (_patch_log_filter): a test reads what a real operator reads
+        once the log has arrived, never a moment that depends on the machine's load."""
+        if self._shipper is None or not self._shipper.is_alive():
+            return
         with open(self.log_path, "rb") as log:
             size = log.seek(0, os.SEEK_END)
             log.seek(max(0, size - 65536))
@@ -531,11 +536,20 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
 
     def _patch_log_filter(self) -> None:
         """FilterLogEvents with the JSON pattern `status` sends, matched as CloudWatch Logs does
-        (local/log_filter.py) rather than as moto's match-everything."""
+        (local/log_filter.py) rather than as moto's match-everything; and answered only once the
+        function's log is shipped (wait_function_log_shipped), for every reader of the log group."""
         import moto.logs.models as logs_models
 
         from local.log_filter import message_filter_class
         self._patch(logs_models, "EventMessageFilter", message_filter_class(logs_models.EventMessageFilter))
+        filter_log_events = logs_models.LogsBackend.filter_log_events
+        stack = self
+
+        def filter_shipped_log_events(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            stack.wait_function_log_shipped()
+            return filter_log_events(backend, *args, **kwargs)
+
+        self._patch(logs_models.LogsBackend, "filter_log_events", filter_shipped_log_events)
 
     # ------------------------------------------------------------------ function
     def invoke(self, event: Any, timeout_s: float | None = None):

@@ -16,6 +16,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
+from local.names import LOG_GROUP
 from local.runtime_api import RuntimeAPI
 from local.stack import REGION, LocalStack
 
@@ -279,6 +280,21 @@ def test_cancel_kills_a_running_script(stack: LocalStack, db, tmp_path):
     assert _wait(ssm, cid, iid, 15)["Status"] == "Cancelled"
     assert time.monotonic() - t < 10
     assert stack.ssm.wait_idle(10)
+
+
+# ----------------------------------------------------------------------------- the function's log
+def test_the_log_search_answers_with_every_line_the_function_finished_writing(stack: LocalStack):
+    """Lambda's shipping lag is not what the operator tests test: the local stack's FilterLogEvents
+    waits for its shipper (a 0.2 s poll) to catch up, so a search right after a step ends finds the
+    step's line whatever the machine's load (under CI's, cancel once searched before it arrived)."""
+    for n in range(3):
+        marker = f"log-{uuid.uuid4().hex}"
+        line = json.dumps({"SecretId": marker, "n": n})
+        with open(stack.log_path, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
+        found = stack.client("logs").filter_log_events(logGroupName=LOG_GROUP,
+                                                        filterPattern=f'{{ $.SecretId = "{marker}" }}')
+        assert [event["message"] for event in found["events"]] == [line]
 
 
 # ----------------------------------------------------------------------------- secrets manager hooks

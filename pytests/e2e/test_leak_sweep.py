@@ -10,7 +10,7 @@ import uuid
 from local.stack import LocalStack
 
 from . import leak_sweep
-from .helpers import Login
+from .helpers import Login, leaks
 
 
 def test_find_reports_each_planted_secret_where_it_is():
@@ -20,6 +20,13 @@ def test_find_reports_each_planted_secret_where_it_is():
                  "stdout": "key=wJalrXUtnFEMI/planted/KEY"}
     assert leak_sweep.find(needles, haystacks) == [("a password", "log"), ("a key", "stdout")]
     assert leak_sweep.find(needles, {"clean": "Zq8-planted-Password"}) == []
+
+
+def test_each_tests_leak_check_finds_a_token_or_a_password_wherever_it_is():
+    tokens = [str(uuid.uuid4()) for _ in range(4)]
+    # Inside a longer run of hex digits and dashes, cut by one character, in another case.
+    text = f"a{tokens[0]}b {tokens[1]}{tokens[1][:8]} deadbeef-{tokens[2]} {tokens[3][:-1]} {tokens[3].upper()} pw=Hunter-22!"
+    assert leaks(text, tokens + ["Hunter-22!", "Hunter-23!", ""]) == [t[:4] + "…" for t in tokens[:3]] + ["Hunt…"]
 
 
 def test_sweep_collects_from_the_stack_and_sees_process_command_lines(function: LocalStack, login: Login):

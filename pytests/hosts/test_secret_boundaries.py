@@ -407,3 +407,15 @@ def test_a_routine_grant_not_read_back_is_refused(capsys):
     assert refused(lambda: mysql.routine_names_one(row), capsys) == (
         6, "a routine grant of the partner cannot be read back from mysql.procs_priv\n")
     mysql.routine_names_one(row[:7] + (True, 1))
+
+
+@pytest.mark.parametrize("cut", ["db", "routine"])
+def test_a_routine_grant_whose_schema_or_routine_name_may_be_cut_is_refused(cut, capsys):
+    """mysql.procs_priv holds 64 characters of each name as latin1: a longer non-ASCII schema name
+    or routine name may have been cut there, and what is left could name another routine."""
+    long_name = "é" * 32          # 64 bytes in UTF-8
+    names = (long_name, "tally") if cut == "db" else ("shop", long_name)
+    row = ("routine", "app", "%", *names, "PROCEDURE", "Execute", True, 1)
+    assert refused(lambda: mysql.routine_names_one(row), capsys) == (
+        6, "a routine grant of the partner may be cut short in mysql.procs_priv, so which routine it names is not certain\n")
+    mysql.routine_names_one(("routine", "app", "%", "é" * 31, "é" * 31, "PROCEDURE", "Execute", True, 1))

@@ -419,3 +419,47 @@ def test_a_routine_grant_whose_schema_or_routine_name_may_be_cut_is_refused(cut,
     assert refused(lambda: mysql.routine_names_one(row), capsys) == (
         6, "a routine grant of the partner may be cut short in mysql.procs_priv, so which routine it names is not certain\n")
     mysql.routine_names_one(("routine", "app", "%", "é" * 31, "é" * 31, "PROCEDURE", "Execute", True, 1))
+
+
+def test_a_routine_grant_checks_the_names_read_back_not_the_host(capsys):
+    """Only Db and Routine_name are cut at 64 characters in mysql.procs_priv; a long non-ASCII host
+    entry names the account, which the statement names whole (and the type is one of four words)."""
+    mysql.routine_names_one(("routine", "app", "é" * 32, "shop", "tally", "PROCEDURE", "Execute", True, 1))
+    row = ("routine", "app", "%", "shop", "tally", "PROCEDURE", "Execute", True, 2)
+    assert refused(lambda: mysql.routine_names_one(row), capsys) == (
+        6, "a routine grant of the partner names 2 routines, not one\n")
+
+
+CLONE = "`app_clone`@`%`"
+
+
+def test_grants_of_gives_the_clone_each_kind_of_grant_in_each_flavours_words():
+    mariadb = [("access", "app", "%", 1 | 1 << 10, "reader"), ("db", "app", "%", "shop", "SELECT,INSERT"),
+               ("routine", "app", "%", "shop", "tally", "PROCEDURE", "Execute", True, 1),
+               ("role", "app", "%", "reader", "", False), ("dynamic", "app", "%", "BINLOG_ADMIN", True)]
+    assert mysql.grants_of("mariadb", mariadb, CLONE) == [
+        "GRANT SELECT ON *.* TO `app_clone`@`%` WITH GRANT OPTION",
+        "GRANT SELECT, INSERT ON `shop`.* TO `app_clone`@`%`",
+        "GRANT EXECUTE ON PROCEDURE `shop`.`tally` TO `app_clone`@`%`",
+        "GRANT BINLOG_ADMIN ON *.* TO `app_clone`@`%` WITH GRANT OPTION",
+        "GRANT `reader` TO `app_clone`@`%`",
+        "SET DEFAULT ROLE `reader` FOR `app_clone`@`%`",          # MariaDB's one default role
+    ]
+    mysql8 = [("default", "app", "%", "reader", "%"), ("role", "app", "%", "reader", "%", True),
+              ("global", "app", "%", "SELECT", False)]
+    assert mysql.grants_of("mysql", mysql8, CLONE) == [
+        "GRANT SELECT ON *.* TO `app_clone`@`%`",
+        "GRANT `reader`@`%` TO `app_clone`@`%` WITH ADMIN OPTION",
+        "ALTER USER `app_clone`@`%` DEFAULT ROLE `reader`@`%`",     # MySQL 8's roles are accounts
+    ]
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    (("global", "app", "%", "SELECT", True), "the partner has partial revokes, which cannot be copied"),
+    (("dynamic", "app", "%", "BINLOG_ADMIN ON *.* TO x", False), "unexpected dynamic privilege name"),
+    (("dynamic", "app", "%", "binlog_admin", False), "unexpected dynamic privilege name"),
+    (("routine", "app", "%", "shop", "tally", "TRIGGER", "Execute", True, 1), "unknown routine type in mysql.procs_priv"),
+], ids=["partial revokes", "a dynamic privilege with a statement", "a dynamic privilege in lower case",
+        "an unknown routine type"])
+def test_grants_of_refuses_what_it_cannot_copy_exactly(row, message, capsys):
+    assert refused(lambda: mysql.grants_of("mysql", [row], CLONE), capsys) == (6, message + "\n")

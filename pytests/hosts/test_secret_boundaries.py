@@ -463,3 +463,26 @@ def test_grants_of_gives_the_clone_each_kind_of_grant_in_each_flavours_words():
         "an unknown routine type"])
 def test_grants_of_refuses_what_it_cannot_copy_exactly(row, message, capsys):
     assert refused(lambda: mysql.grants_of("mysql", [row], CLONE), capsys) == (6, message + "\n")
+
+
+def privileged_through_a_role(tmp_path, capsys, flavour: str, role_row: tuple, role_privilege_row: tuple) -> str:
+    (tmp_path / "hosts").write_text(f"{flavour}\n{hexed('%')}\n")
+    rows = [("access", "app", "%", "1", ""), role_row, role_privilege_row]
+    (tmp_path / "privileges").write_text("".join(
+        "\t".join([row[0], *(value if form in "nf" else hexed(value)
+                             for form, value in zip(mysql.FIELDS[row[0]], row[1:]))]) + "\n" for row in rows))
+    mysql.privileged(str(tmp_path), "app", "hosts")
+    return capsys.readouterr().out
+
+
+def test_an_administrators_right_reached_through_a_role_names_the_role_in_each_flavours_words(tmp_path, capsys):
+    # MariaDB's roles have no host part (its mysql.roles_mapping row's Role column, with Host '').
+    super_bit = str(1 << mysql.MARIADB_GLOBAL.index("SUPER"))
+    assert privileged_through_a_role(tmp_path, capsys, "mariadb", ("role", "app", "%", "admin", "", "N"),
+                                     ("access", "admin", "", super_bit, "")) == "SUPER ON *.* (through the role `admin`)\n"
+    # MySQL 8's roles are accounts: the role admin@% is another account than admin@localhost.
+    assert privileged_through_a_role(tmp_path, capsys, "mysql", ("role", "app", "%", "admin", "%", "N"),
+                                     ("global", "admin", "%", "CREATE USER", "N")) == \
+        "CREATE USER ON *.* (through the role `admin`@`%`)\n"
+    assert privileged_through_a_role(tmp_path, capsys, "mysql", ("role", "app", "%", "admin", "%", "N"),
+                                     ("global", "admin", "localhost", "CREATE USER", "N")) == ""

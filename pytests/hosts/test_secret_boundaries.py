@@ -465,14 +465,19 @@ def test_grants_of_refuses_what_it_cannot_copy_exactly(row, message, capsys):
     assert refused(lambda: mysql.grants_of("mysql", [row], CLONE), capsys) == (6, message + "\n")
 
 
-def privileged_through_a_role(tmp_path, capsys, flavour: str, role_row: tuple, role_privilege_row: tuple) -> str:
+def privileged_answer(tmp_path, capsys, rows: list[tuple], flavour: str = "mysql") -> str:
+    """What privileged() prints for app@% when the privilege tables answer `rows` (read_privileges' rows,
+    written back as the server's hex answer)."""
     (tmp_path / "hosts").write_text(f"{flavour}\n{hexed('%')}\n")
-    rows = [("access", "app", "%", "1", ""), role_row, role_privilege_row]
     (tmp_path / "privileges").write_text("".join(
         "\t".join([row[0], *(value if form in "nf" else hexed(value)
-                             for form, value in zip(mysql.FIELDS[row[0]], row[1:]))]) + "\n" for row in rows))
+                             for form, value in zip(mysql.FIELDS[row[0]], row[1:], strict=True))]) + "\n" for row in rows))
     mysql.privileged(str(tmp_path), "app", "hosts")
     return capsys.readouterr().out
+
+
+def privileged_through_a_role(tmp_path, capsys, flavour: str, role_row: tuple, role_privilege_row: tuple) -> str:
+    return privileged_answer(tmp_path, capsys, [("access", "app", "%", "1", ""), role_row, role_privilege_row], flavour)
 
 
 def test_an_administrators_right_reached_through_a_role_names_the_role_in_each_flavours_words(tmp_path, capsys):
@@ -486,3 +491,35 @@ def test_an_administrators_right_reached_through_a_role_names_the_role_in_each_f
         "CREATE USER ON *.* (through the role `admin`@`%`)\n"
     assert privileged_through_a_role(tmp_path, capsys, "mysql", ("role", "app", "%", "admin", "%", "N"),
                                      ("global", "admin", "localhost", "CREATE USER", "N")) == ""
+
+
+@pytest.mark.parametrize(("pattern", "text", "matches"), [
+    ("%", "mysql", True),                 # a pattern that begins with a wildcard
+    ("MY%", "mysql", True),               # without case
+    ("mysq_", "mysql", True),
+    ("my\\_d_", "my_db", True),           # an escaped _ is itself, the next _ a wildcard again
+    ("my\\_db", "myxdb", False),
+    ("my\\%", "my%", True),
+    ("my\\%", "mysql", False),
+    ("mysql", "mysql2", False),
+])
+def test_like_reads_a_schema_pattern_as_the_server_does(pattern, text, matches):
+    assert mysql.like(pattern, text) is matches
+
+
+def test_privileged_names_the_first_right_that_makes_an_administrator_and_only_it(tmp_path, capsys):
+    assert privileged_answer(tmp_path, capsys, [("global", "app", "%", "SELECT,CREATE USER,SUPER", "N")]) == \
+        "CREATE USER ON *.*\n"
+    assert privileged_answer(tmp_path, capsys, [("column", "app", "%", "mysql", "user", "plugin", "Select,Update"),
+                                                ("table", "app", "%", "mysql", "db", "Insert")]) == \
+        "UPDATE ON a column of the mysql schema\n"
+    assert privileged_answer(tmp_path, capsys, [("column", "app", "%", "shop", "user", "plugin", "Update"),
+                                                ("db", "app", "%", "shop", "SELECT,UPDATE")]) == ""
+
+
+def test_a_password_for_a_login_without_host_entries_is_refused(tmp_path, monkeypatch, capsys):
+    (tmp_path / "hosts").write_text("mysql\n")
+    (tmp_path / "hosts-auth").write_text("")
+    monkeypatch.setattr(mysql, "handed_password", lambda: "New-Pass-1234")
+    assert refused(lambda: mysql.password_sql("ALTER USER", "hosts")(str(tmp_path), "app"), capsys) == (
+        3, "no host entries\n")

@@ -214,6 +214,59 @@ def test_verify_fails_when_a_wrong_password_is_accepted(mysql_host, mariadb, tmp
     expect_failure(host.run("set", arn, pending, env=env), 6, "does not check passwords")
 
 
+def stand_in_administrator(env: dict, bindir: Path, body: str) -> dict:
+    """env with a `mysql` first on PATH that runs `body` (bash, the real client in $real) for the
+    administrator's sessions (the only ones with --default-character-set) and is the real client
+    for the logins' own."""
+    real = shutil.which("mysql", path=env["PATH"]) or shutil.which("mariadb", path=env["PATH"])
+    bindir.mkdir(exist_ok=True)
+    fake = bindir / "mysql"
+    fake.write_text(f"#!/bin/bash\nreal={real}\n"
+                    'case " $* " in *" --default-character-set=utf8mb4 "*) ;; *) exec "$real" "$@" ;; esac\n' + body)
+    fake.chmod(0o755)
+    return {**env, "PATH": f"{bindir}:{env['PATH']}"}
+
+
+@pytest.mark.parametrize(("answer", "reported"), [
+    # The server's code alone: its message may quote a statement, and the statement a name.
+    ("ERROR 1227 (42000) at line 2: Access denied; you need the SUPER privilege for `app_secret_table`",
+     "ERROR 1227 (42000)"),
+    # Anything else the client says: its first line.
+    ("mysql: unknown variable 'stand-in=1'", "mysql: unknown variable 'stand-in=1'"),
+])
+def test_an_administrator_session_that_fails_is_reported_by_the_servers_code_or_the_clients_line(
+        mysql_host, tmp_path, answer, reported):
+    host = mysql_host
+    user = host.new_login("Start-Pass-E1")
+    arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-E1"))
+    pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-E1"))
+    env = stand_in_administrator(host.env(), tmp_path / "bin", f"cat >/dev/null\necho \"{answer}\" >&2\nexit 1\n")
+    result = host.run("set", arn, pending, env=env)
+    expect_failure(result, 6)
+    assert result.stderr == f"rotator: MySQL could not be administered as root over the local socket: {reported}\n"
+
+
+def test_a_clone_that_vanishes_before_its_grants_are_copied_is_an_error(alternating, tmp_path):
+    """Another administrator drops the clone between its creation and the copy of its partner's
+    grants (stood in for: the second look-up of its host entries answers none): the copy stops
+    before granting anything to a login that is not there."""
+    host, server, arn, app, app_password, pending = alternating
+    clone = app + "_clone"
+    version = pending(clone, "Clone-Pass-V1")
+    lookup = f"SELECT HEX(Host) FROM mysql.user WHERE User = '{clone}'"
+    count = tmp_path / "lookups"
+    env = stand_in_administrator(host.env(), tmp_path / "bin", f"""input=$(cat)
+if [[ $input == *"{lookup}"* ]]; then
+  n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) >{count}
+  if [ "$n" -ge 1 ]; then printf '%s\\n' "$input" | "$real" "$@" | head -n 1; exit "${{PIPESTATUS[1]}}"; fi
+fi
+printf '%s\\n' "$input" | "$real" "$@"
+""")
+    result = host.run("set", arn, version, env=env)
+    expect_failure(result, 3, f"the login '{clone}' does not exist")
+    assert count.read_text() == "2\n", "the clone's host entries were not looked up twice"
+
+
 # ---- the helper's table of MariaDB's global privilege bits ------------------------------------------
 
 

@@ -214,6 +214,22 @@ def test_verify_fails_when_a_wrong_password_is_accepted(mysql_host, mariadb, tmp
     expect_failure(host.run("set", arn, pending, env=env), 6, "does not check passwords")
 
 
+def test_verify_logs_in_to_the_secrets_database_when_it_names_one(mysql_host, mariadb):
+    """A MySQL secret's dbname is optional; when it names a database, the login is verified by
+    connecting to it, as the application does: a login that may not use it is refused (exit 5)."""
+    host = mysql_host
+    user = host.new_login("Start-Pass-F1")
+    table = "items_" + uuid.uuid4().hex[:8]
+    mariadb.create_table(table)
+    mariadb.grant("SELECT", table, user)
+    for dbname, outcome in ((None, "verified"), (mariadb.app_database, "verified"), ("mysql", None)):
+        arn, current = host.create_secret(host.secret_value(user, "Start-Pass-F1", dbname=dbname))
+        if outcome:
+            expect_result(host.run("verify", arn, current), "verify", current, outcome)
+        else:
+            expect_failure(host.run("verify", arn, current), 5, f"MySQL refused the login '{user}' with this password")
+
+
 def stand_in_administrator(env: dict, bindir: Path, body: str) -> dict:
     """env with a `mysql` first on PATH that runs `body` (bash, the real client in $real) for the
     administrator's sessions (the only ones with --default-character-set) and is the real client
@@ -240,10 +256,16 @@ def test_an_administrator_session_that_fails_is_reported_by_the_servers_code_or_
     user = host.new_login("Start-Pass-E1")
     arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-E1"))
     pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-E1"))
-    env = stand_in_administrator(host.env(), tmp_path / "bin", f"cat >/dev/null\necho \"{answer}\" >&2\nexit 1\n")
+    # The session that changes the password fails: the look-ups before it run in a condition
+    # (`login_exists || fail`), where bash ignores a failing command; this one does not.
+    env = stand_in_administrator(host.env(), tmp_path / "bin", f"""input=$(cat)
+if [[ $input == *"ALTER USER"* ]]; then echo "{answer}" >&2; exit 1; fi
+printf '%s\\n' "$input" | "$real" "$@"
+""")
     result = host.run("set", arn, pending, env=env)
     expect_failure(result, 6)
-    assert result.stderr == f"rotator: MySQL could not be administered as root over the local socket: {reported}\n"
+    assert result.stderr == f"rotator: the password of '{user}' could not be changed: {reported}\n"
+    assert host.server.can_login(user, "Start-Pass-E1")
 
 
 def test_a_clone_that_vanishes_before_its_grants_are_copied_is_an_error(alternating, tmp_path):

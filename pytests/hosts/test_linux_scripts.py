@@ -213,7 +213,11 @@ def test_unreadable_secret_version_exits_4(host):
     user = host.new_login("Start-Pass-10")
     arn, _ = host.create_secret(host.secret_value(user, "Start-Pass-10"))
     missing_version = "0" * 8 + "-0000-4000-8000-" + "0" * 12
-    expect_failure(host.run("set", arn, missing_version), 4, "cannot be read")
+    result = host.run("set", arn, missing_version)
+    # Named as the CLI's failure, not as the empty answer the parser would then see.
+    expect_failure(result, 4)
+    assert result.stderr.startswith("rotator: the secret version cannot be read: An error occurred "
+                                    "(ResourceNotFoundException) when calling the GetSecretValue operation"), result.stderr
 
 
 @pytest.mark.parametrize(

@@ -119,7 +119,7 @@ def test_two_commands_for_one_secret_take_turns(host, tmp_path):
 
 
 @pytest.mark.chaos("Attacks: a lock directory a local user could write")
-@pytest.mark.parametrize("flaw", ["world-writable", "symlink"])
+@pytest.mark.parametrize("flaw", ["world-writable", "symlink", "another user's", "a file"])
 def test_a_lock_directory_others_could_write_is_refused(host, tmp_path, flaw):
     password = "Start-Pass-12"
     app = host.new_login(password)
@@ -129,9 +129,16 @@ def test_a_lock_directory_others_could_write_is_refused(host, tmp_path, flaw):
     if flaw == "world-writable":
         lock_dir.mkdir()
         os.chmod(lock_dir, 0o777)
-    else:
+    elif flaw == "symlink":
         (tmp_path / "elsewhere").mkdir(mode=0o700)
         lock_dir.symlink_to(tmp_path / "elsewhere")
+    elif flaw == "another user's":
+        # Not writable by others, but its owner may replace the lock files (the tests run as root,
+        # as the agent does: nobody's directory is another user's).
+        lock_dir.mkdir(mode=0o755)
+        os.chown(lock_dir, 65534, 65534)
+    else:
+        lock_dir.write_text("")
     expect_failure(host.run("set", arn, token, env=host.env(ROTATOR_LOCK_DIR=str(lock_dir))), 6, "lock directory")
     assert logs_in(host, app, password)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -227,6 +228,31 @@ def fleet_set(host, arn: str, version: str, enrolled: Path):
 
 def tag_for_the_fleet(host, arn: str, login: str) -> None:
     host.sm.tag_resource(SecretId=arn, Tags=[{"Key": "RotatorFleet", "Value": "rotator"}, {"Key": "RotatorLogin", "Value": login}])
+
+
+def test_in_a_fleet_tags_that_cannot_be_read_change_nothing(host, tmp_path):
+    """The host cannot read the secret's tags (DescribeSecret refused, here by a stand-in CLI that
+    refuses that call alone): the set stops with the CLI's error (exit 4), not as a secret without
+    the tag, and the login keeps its password."""
+    app = host.new_login(APP_PASSWORD)
+    arn, _ = host.create_secret(host.secret_value(app, APP_PASSWORD))
+    tag_for_the_fleet(host, arn, app)
+    token = host.put_pending(arn, host.secret_value(app, "Pending-Pass-T1"))
+    env = host.env(ROTATOR_ENROLLED_FILE=str(enrolment_file(tmp_path, f"{arn} {app}")))
+    real = shutil.which("aws", path=env["PATH"])
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "aws").write_text("#!/bin/bash\nif [ \"$2\" = describe-secret ]; then\n"
+                                "  echo 'An error occurred (AccessDeniedException) when calling the DescribeSecret operation: denied' >&2\n"
+                                f"  exit 254\nfi\nexec {real} \"$@\"\n")
+    (bindir / "aws").chmod(0o755)
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    result = host.run(None, None, None, env=env, parameters={
+        "Action": ["set"], "SecretId": [arn], "VersionId": [token], "Login": ["tag:RotatorLogin"]})
+    expect_failure(result, 4)
+    assert result.stderr == ("rotator: the secret's tags cannot be read: An error occurred (AccessDeniedException) "
+                             "when calling the DescribeSecret operation: denied\n")
+    assert logs_in(host, app, APP_PASSWORD)
 
 
 @pytest.mark.chaos("Attacks: a version naming a login the secret's RotatorLogin tag does not pin (shared layout)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -523,3 +524,24 @@ def test_a_password_for_a_login_without_host_entries_is_refused(tmp_path, monkey
     monkeypatch.setattr(mysql, "handed_password", lambda: "New-Pass-1234")
     assert refused(lambda: mysql.password_sql("ALTER USER", "hosts")(str(tmp_path), "app"), capsys) == (
         3, "no host entries\n")
+
+
+def test_copying_grants_first_takes_from_the_clone_the_roles_and_proxies_it_holds(tmp_path):
+    """An existing clone's own roles and proxy grants are revoked before its partner's are granted:
+    a clone that keeps a role its partner lacks keeps that role's rights."""
+    (tmp_path / "hosts").write_text(f"mariadb\n{hexed('%')}\n")
+    (tmp_path / "partner-hosts").write_text(f"mariadb\n{hexed('%')}\n")
+    rows = [("role", "app_clone", "%", "admin", "", "N"), ("proxy", "app_clone", "%", "root", "localhost", "N"),
+            ("role", "app", "%", "reader", "", "N")]
+    (tmp_path / "grants").write_text("".join(
+        "\t".join([row[0], *(value if form in "nf" else hexed(value)
+                             for form, value in zip(mysql.FIELDS[row[0]], row[1:], strict=True))]) + "\n" for row in rows))
+    sql = mysql.copy_grants_sql(str(tmp_path), "app_clone", "app")
+    statements = [bytes.fromhex(h).decode("utf-8") for h in re.findall(r"CONVERT\(0x([0-9A-F]+) USING utf8mb4\)", sql)]
+    assert statements == [
+        "REVOKE `admin` FROM `app_clone`@`%`",
+        "REVOKE PROXY ON `root`@`localhost` FROM `app_clone`@`%`",
+        "REVOKE ALL PRIVILEGES, GRANT OPTION FROM `app_clone`@`%`",
+        "SET DEFAULT ROLE NONE FOR `app_clone`@`%`",
+        "GRANT `reader` TO `app_clone`@`%`",
+    ]

@@ -20,5 +20,4 @@ def enroll(stack: LocalStack, server: PostgresServer, login: str, on_host: bool 
 def rotate(stack: LocalStack, arn: str):
     """A rotation as Secrets Manager starts it, awaited: its local.stack.RotationRecord."""
     stack.client("secretsmanager").rotate_secret(SecretId=arn)
-    rec = stack.wait_rotation(arn)
-    return rec
+    return stack.wait_rotation(arn)

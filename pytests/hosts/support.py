@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import threading
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from local.ssm_runner import InvocationResult, aws_cli_host_env, run_document
 
@@ -156,6 +158,18 @@ def expect_result(result: InvocationResult, action: str, version: str, outcome: 
     assert result.stdout.splitlines()[-1] == (
         f"ROTATOR-RESULT action={action} version={version} outcome={outcome}"
     )
+
+
+def stand_in_tool(env: dict[str, str], bindir: Path, name: str, script: str,
+                  real_names: tuple[str, ...] = ()) -> dict[str, str]:
+    """env with an executable bash `script` named `name` first on PATH (in bindir); the script finds
+    the tool it stands in for (`real_names`, the first on env's PATH, default `name`) in $real."""
+    real = next(filter(None, (shutil.which(n, path=env["PATH"]) for n in real_names or (name,))))
+    bindir.mkdir(exist_ok=True)
+    tool = bindir / name
+    tool.write_text(f"#!/bin/bash\nreal={real}\n" + script)
+    tool.chmod(0o755)
+    return {**env, "PATH": f"{bindir}:{env['PATH']}"}
 
 
 def expect_failure(result: InvocationResult, code: int, fragment: str = "") -> None:

@@ -7,14 +7,13 @@ server that accepts any password must not pass `verify` (docs/host-contract.md).
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from .support import expect_failure, expect_result, my_name, my_prepared, my_privileges
+from .support import expect_failure, expect_result, my_name, my_prepared, my_privileges, stand_in_tool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hosts" / "linux"))
 import mysql as helper  # noqa: E402
@@ -199,15 +198,9 @@ def test_verify_fails_when_a_wrong_password_is_accepted(mysql_host, mariadb, tmp
     user = host.new_login("Start-Pass-D1")
     arn, current = host.create_secret(host.secret_value(user, "Start-Pass-D1"))
     expect_result(host.run("verify", arn, current), "verify", current, "verified")
-    env = host.env()
-    real = shutil.which("mysql", path=env["PATH"]) or shutil.which("mariadb", path=env["PATH"])
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    fake = bindir / "mysql"
-    fake.write_text("#!/bin/bash\nif grep -q '^password=\"rotator-probe-' /dev/fd/3; then echo 1; exit 0; fi\n"
-                    f"exec {real} \"$@\"\n")
-    fake.chmod(0o755)
-    env["PATH"] = f"{bindir}:{env['PATH']}"
+    env = stand_in_tool(host.env(), tmp_path / "bin", "mysql",
+                        "if grep -q '^password=\"rotator-probe-' /dev/fd/3; then echo 1; exit 0; fi\n"
+                        'exec "$real" "$@"\n', MYSQL_CLIENTS)
     expect_failure(host.run("verify", arn, current, env=env), 6, "does not check passwords")
     pending = host.put_pending(arn, host.secret_value(user, "Next-Pass-D1"))
     # (This stand-in checks the real password, so set changes it and then cannot verify it.)
@@ -230,17 +223,15 @@ def test_verify_logs_in_to_the_secrets_database_when_it_names_one(mysql_host, ma
             expect_failure(host.run("verify", arn, current), 5, f"MySQL refused the login '{user}' with this password")
 
 
+MYSQL_CLIENTS = ("mysql", "mariadb")
+
+
 def stand_in_administrator(env: dict, bindir: Path, body: str) -> dict:
     """env with a `mysql` first on PATH that runs `body` (bash, the real client in $real) for the
     administrator's sessions (the only ones with --default-character-set) and is the real client
     for the logins' own."""
-    real = shutil.which("mysql", path=env["PATH"]) or shutil.which("mariadb", path=env["PATH"])
-    bindir.mkdir(exist_ok=True)
-    fake = bindir / "mysql"
-    fake.write_text(f"#!/bin/bash\nreal={real}\n"
-                    'case " $* " in *" --default-character-set=utf8mb4 "*) ;; *) exec "$real" "$@" ;; esac\n' + body)
-    fake.chmod(0o755)
-    return {**env, "PATH": f"{bindir}:{env['PATH']}"}
+    return stand_in_tool(env, bindir, "mysql", 'case " $* " in *" --default-character-set=utf8mb4 "*) ;; '
+                         '*) exec "$real" "$@" ;; esac\n' + body, MYSQL_CLIENTS)
 
 
 @pytest.mark.parametrize(("answer", "reported"), [

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import expect_failure, expect_result
+from .support import expect_failure, expect_result, stand_in_tool
 
 
 def logs_in(host, name: str, password: str) -> bool:
@@ -238,15 +237,10 @@ def test_in_a_fleet_tags_that_cannot_be_read_change_nothing(host, tmp_path):
     arn, _ = host.create_secret(host.secret_value(app, APP_PASSWORD))
     tag_for_the_fleet(host, arn, app)
     token = host.put_pending(arn, host.secret_value(app, "Pending-Pass-T1"))
-    env = host.env(ROTATOR_ENROLLED_FILE=str(enrolment_file(tmp_path, f"{arn} {app}")))
-    real = shutil.which("aws", path=env["PATH"])
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "aws").write_text("#!/bin/bash\nif [ \"$2\" = describe-secret ]; then\n"
-                                "  echo 'An error occurred (AccessDeniedException) when calling the DescribeSecret operation: denied' >&2\n"
-                                f"  exit 254\nfi\nexec {real} \"$@\"\n")
-    (bindir / "aws").chmod(0o755)
-    env["PATH"] = f"{bindir}:{env['PATH']}"
+    env = stand_in_tool(host.env(ROTATOR_ENROLLED_FILE=str(enrolment_file(tmp_path, f"{arn} {app}"))), tmp_path / "bin",
+                        "aws", "if [ \"$2\" = describe-secret ]; then\n"
+                        "  echo 'An error occurred (AccessDeniedException) when calling the DescribeSecret operation: denied' >&2\n"
+                        '  exit 254\nfi\nexec "$real" "$@"\n')
     result = host.run(None, None, None, env=env, parameters={
         "Action": ["set"], "SecretId": [arn], "VersionId": [token], "Login": ["tag:RotatorLogin"]})
     expect_failure(result, 4)

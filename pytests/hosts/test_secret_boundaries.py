@@ -299,21 +299,26 @@ def test_mariadb_methods_refuses_what_mariadb_does_not_write(text, capsys):
     assert "'app'@'%' in mysql.global_priv is not the JSON MariaDB writes" in capsys.readouterr().err
 
 
+def hexed(text: str) -> str:
+    """A name as the helper's SELECTs answer it (HEX())."""
+    return text.encode("utf-8").hex().upper()
+
+
+def privileges_text(rows: list[tuple]) -> str:
+    """read_privileges' rows written back as the server's answer to privileges_sql (names in hex)."""
+    return "".join("\t".join([row[0], *(value if form in "nf" else hexed(value)
+                                         for form, value in zip(mysql.FIELDS[row[0]], row[1:], strict=True))]) + "\n"
+                   for row in rows)
+
+
 def test_read_authentication_passes_over_blank_lines(tmp_path):
     """The server's answer (mysql -B -N, one "HEX(Host)<tab>HEX(plugin)" row per host entry) may end
     with an empty line: it is no row, and each host entry keeps its own plugin."""
-    def hexed(text: str) -> str:
-        return text.encode("utf-8").hex().upper()
-
     (tmp_path / "hosts").write_text(f"mysql\n{hexed('%')}\n{hexed('10.0.0.%')}\n")
     (tmp_path / "hosts-auth").write_text(f"\n{hexed('%')}\t{hexed('caching_sha2_password')}\n\n"
                                          f"{hexed('10.0.0.%')}\t{hexed('mysql_native_password')}\n\n")
     assert mysql.read_authentication(str(tmp_path), "app", "hosts") == (
         "mysql", {"%": "caching_sha2_password", "10.0.0.%": "mysql_native_password"})
-
-
-def hexed(text: str) -> str:
-    return text.encode("utf-8").hex().upper()
 
 
 def refused(call, capsys) -> tuple[int, str]:
@@ -470,9 +475,7 @@ def privileged_answer(tmp_path, capsys, rows: list[tuple], flavour: str = "mysql
     """What privileged() prints for app@% when the privilege tables answer `rows` (read_privileges' rows,
     written back as the server's hex answer)."""
     (tmp_path / "hosts").write_text(f"{flavour}\n{hexed('%')}\n")
-    (tmp_path / "privileges").write_text("".join(
-        "\t".join([row[0], *(value if form in "nf" else hexed(value)
-                             for form, value in zip(mysql.FIELDS[row[0]], row[1:], strict=True))]) + "\n" for row in rows))
+    (tmp_path / "privileges").write_text(privileges_text(rows))
     mysql.privileged(str(tmp_path), "app", "hosts")
     return capsys.readouterr().out
 
@@ -533,9 +536,7 @@ def test_copying_grants_first_takes_from_the_clone_the_roles_and_proxies_it_hold
     (tmp_path / "partner-hosts").write_text(f"mariadb\n{hexed('%')}\n")
     rows = [("role", "app_clone", "%", "admin", "", "N"), ("proxy", "app_clone", "%", "root", "localhost", "N"),
             ("role", "app", "%", "reader", "", "N")]
-    (tmp_path / "grants").write_text("".join(
-        "\t".join([row[0], *(value if form in "nf" else hexed(value)
-                             for form, value in zip(mysql.FIELDS[row[0]], row[1:], strict=True))]) + "\n" for row in rows))
+    (tmp_path / "grants").write_text(privileges_text(rows))
     sql = mysql.copy_grants_sql(str(tmp_path), "app_clone", "app")
     statements = [bytes.fromhex(h).decode("utf-8") for h in re.findall(r"CONVERT\(0x([0-9A-F]+) USING utf8mb4\)", sql)]
     assert statements == [

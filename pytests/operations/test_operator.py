@@ -69,8 +69,7 @@ def rotator_json(stack, *args):
 def rotate_and_wait(stack, arn):
     p = make(stack, "rotate", f"SECRET_ID={arn}")
     assert p.returncode == 0, p.stdout + p.stderr
-    rec = stack.wait_rotation(arn)
-    return rec
+    return stack.wait_rotation(arn)
 
 
 def remember_values(stack, arn):

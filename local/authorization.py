@@ -20,6 +20,10 @@ from typing import Any
 from local.moto_support import http_exception
 from local.names import ACCOUNT, FUNCTION_LOGICAL_NAME, FUNCTION_NAME, REGION, TEMPLATE_POLICY
 
+# The account's AWS managed key for Secrets Manager (alias/aws/secretsmanager), which encrypts a
+# secret that names no key: a fixed ARN here, as AWS gives each account one.
+AWS_MANAGED_SECRETS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/5ec12e75-0000-4000-8000-000000000000"
+
 
 @dataclass
 class AuthRecord:
@@ -266,12 +270,7 @@ class RequestAuthorization:
             # A SecretId that names no secret is left to moto (ResourceNotFoundException): AWS
             # would deny it (AccessDenied), but the bad-input tests hand the function unknown
             # secrets on purpose and expect a refusal, not a denial.
-            secret_id = param("SecretId")
-            try:
-                from moto.secretsmanager.models import secretsmanager_backends
-                secret = secretsmanager_backends[ACCOUNT][REGION].secrets.get(secret_id)
-            except Exception:
-                secret = None
+            secret = self._secret_named(param("SecretId"))
             if secret is None:
                 return None
             # What IAM knows of a secret for its conditions: its tags (the shared layout's policy
@@ -296,6 +295,44 @@ class RequestAuthorization:
         # GetRandomPassword and the command-following calls have no resource-level permissions.
         return [Resource("*")]
 
+    @staticmethod
+    def _secret_named(secret_id: Any) -> Any:
+        try:
+            from moto.secretsmanager.models import secretsmanager_backends
+            return secretsmanager_backends[ACCOUNT][REGION].secrets.get(secret_id)
+        except Exception:
+            return None
+
+    @staticmethod
+    def _secret_key_of(secret: Any) -> str:
+        """The ARN of the KMS key a secret is encrypted with, as KMS names it in a request: the key
+        its KmsKeyId names (an ID, an ARN, or an alias resolved now), else aws/secretsmanager's."""
+        key = str(getattr(secret, "kms_key_id", None) or "alias/aws/secretsmanager")
+        if key.startswith("alias/") or ":alias/" in key:
+            alias = key.split(":", 5)[-1]
+            if alias == "alias/aws/secretsmanager":
+                return AWS_MANAGED_SECRETS_KEY
+            from moto.kms.models import kms_backends
+            key = kms_backends[ACCOUNT][REGION].get_key_id_from_alias(alias) or key
+        return key if key.startswith("arn:") else f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key}"
+
+    def _deny_key_use(self, resp: Any, service: str, action: str, rec: AuthRecord) -> None:
+        """Secrets Manager decrypts (GetSecretValue) and encrypts (PutSecretValue) a secret's value
+        with its KMS key as the caller. The key's own policy allows that (not modelled here), but an
+        explicit deny in the caller's policy overrides it, and Secrets Manager answers the denial."""
+        from local.iam_policy import Resource, explicit_deny
+        kms_action = {"GetSecretValue": "kms:Decrypt", "PutSecretValue": "kms:GenerateDataKey"}.get(action)
+        secret = self._secret_named(resp._get_param("SecretId")) if service == "secretsmanager" else None
+        if kms_action is None or secret is None:
+            return
+        key = Resource(self._secret_key_of(secret), {
+            "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT,
+            "kms:EncryptionContext:SecretARN": secret.arn})
+        deny = explicit_deny(self.function_policy(), kms_action, key)
+        if deny is not None:
+            rec.denied_resource = key.arn
+            raise self._auth_error(resp, "AccessDenied", "Access to KMS is not allowed")
+
     def _authorize_function_request(self, resp: Any, service: str, action: str, rec: AuthRecord) -> None:
         from local.iam_policy import evaluate
         resources = self._function_request_resources(service, action, resp)
@@ -304,6 +341,7 @@ class RequestAuthorization:
         rec.resources = [r.arn for r in resources]
         decision = evaluate(self.function_policy(), f"{service}:{action}", resources)
         if decision.allowed:
+            self._deny_key_use(resp, service, action, rec)
             return
         rec.denied_resource = decision.resource
         why = (f"with an explicit deny in an identity-based policy ({decision.explicit_deny})"

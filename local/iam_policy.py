@@ -6,9 +6,9 @@ more resources (SendCommand names the document and every instance), each with th
 IAM knows about it (e.g. `ssm:resourceTag/<key>` of an instance); every resource must be allowed
 by some Allow statement and denied by no Deny statement.
 
-It understands what the template's policies use (Effect, Action, Resource with `*` and `?`
-wildcards, Condition with the String operators below) and refuses anything else (NotAction,
-NotResource, other operators, policy variables) with UnsupportedPolicy, so a template change is
+It understands what the template's policies use (Effect, Action, Resource or NotResource with `*`
+and `?` wildcards, Condition with the String operators below) and refuses anything else
+(NotAction, other operators, policy variables) with UnsupportedPolicy, so a template change is
 never silently evaluated as something it is not.
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-STATEMENT_KEYS = {"Sid", "Effect", "Action", "Resource", "Condition"}
+STATEMENT_KEYS = {"Sid", "Effect", "Action", "Resource", "NotResource", "Condition"}
 # Operator -> (does a value match by wildcard?, is the operator negated?)
 OPERATORS = {
     "StringEquals": (False, False),
@@ -75,7 +75,9 @@ def check_statement(statement: Mapping[str, Any]) -> None:
     if statement.get("Effect") not in ("Allow", "Deny"):
         raise UnsupportedPolicy(f"statement {statement.get('Sid', '')!r}: Effect must be Allow or Deny")
     _strings(statement.get("Action"), "Action")
-    _strings(statement.get("Resource"), "Resource")
+    if ("Resource" in statement) == ("NotResource" in statement):
+        raise UnsupportedPolicy(f"statement {statement.get('Sid', '')!r}: exactly one of Resource and NotResource")
+    _strings(statement.get("Resource", statement.get("NotResource")), "Resource")
     for operator, keys in (statement.get("Condition") or {}).items():
         if operator not in OPERATORS:
             raise UnsupportedPolicy(f"statement {statement.get('Sid', '')!r}: condition operator {operator}")
@@ -101,9 +103,16 @@ def _condition_holds(condition: Mapping[str, Mapping[str, Any]], context: Mappin
     return True
 
 
+def _names(statement: Mapping[str, Any], resource: Resource) -> bool:
+    # NotResource: every resource but those it names (as IAM reads it).
+    if "NotResource" in statement:
+        return not any(matches(r, resource.arn) for r in _strings(statement["NotResource"], "NotResource"))
+    return any(matches(r, resource.arn) for r in _strings(statement["Resource"], "Resource"))
+
+
 def _applies(statement: Mapping[str, Any], action: str, resource: Resource) -> bool:
     return (any(matches(a, action, ignore_case=True) for a in _strings(statement["Action"], "Action"))
-            and any(matches(r, resource.arn) for r in _strings(statement["Resource"], "Resource"))
+            and _names(statement, resource)
             and _condition_holds(statement.get("Condition") or {}, resource.context))
 
 
@@ -116,9 +125,20 @@ def evaluate(statements: Iterable[Mapping[str, Any]], action: str, resources: It
     if not resources:
         raise ValueError(f"{action}: a request names at least one resource")
     for resource in resources:
-        for st in statements:
-            if st["Effect"] == "Deny" and _applies(st, action, resource):
-                return Decision(False, resource.arn, explicit_deny=str(st.get("Sid", "")))
+        deny = explicit_deny(statements, action, resource)
+        if deny is not None:
+            return Decision(False, resource.arn, explicit_deny=deny)
         if not any(st["Effect"] == "Allow" and _applies(st, action, resource) for st in statements):
             return Decision(False, resource.arn)
     return Decision(True)
+
+
+def explicit_deny(statements: Iterable[Mapping[str, Any]], action: str, resource: Resource) -> str | None:
+    """The Sid ("" without one) of the first Deny statement that applies to `action` on `resource`,
+    or None. Alone, for a request whose allow lies outside these statements: a KMS key's own policy
+    allows its use through Secrets Manager, and an identity policy's Deny still overrides it."""
+    for st in statements:
+        check_statement(st)
+        if st["Effect"] == "Deny" and _applies(st, action, resource):
+            return str(st.get("Sid", ""))
+    return None

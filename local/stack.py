@@ -39,6 +39,7 @@ local/names.py holds the fixed names. This module sets the stack up and offers w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -461,6 +462,9 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
             if isinstance(pspec, dict) and "Default" in pspec:
                 refs[pname] = pspec["Default"]
         refs.update(self.document_names)
+        if "SecretKey" in (template.get("Resources") or {}):
+            # The shared layout's SECRET_KEY_ARN and its function's policy name it.
+            refs["SecretKey.Arn"] = self._secret_key_arn()
         for logical, res in (template.get("Resources") or {}).items():
             kind = res.get("Type") if isinstance(res, dict) else None
             if kind == "AWS::SNS::Topic":
@@ -482,8 +486,6 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         from local.cfn import resolve
         refs = self._template_refs(template)
         variables = ((props.get("Environment") or {}).get("Variables") or {})
-        if "SecretKey" in json.dumps(variables):
-            refs["SecretKey.Arn"] = self._fleet_key_arn()   # the shared layout's SECRET_KEY_ARN
         env: dict[str, str] = {}
         for k, v in variables.items():
             value = resolve(v, refs, where=f"{FUNCTION_LOGICAL_NAME}.Environment.Variables.{k}")
@@ -622,6 +624,24 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
             handle.write(" ".join(field for field in (secret_arn, login, master_arn) if field) + "\n")
         path.chmod(0o600)
 
+    @contextlib.contextmanager
+    def function_configured(self, **variables: str):
+        """Inside, the function's environment has `variables` changed, as after an
+        UpdateFunctionConfiguration by whoever may make one (docs/THREAT-MODEL.md's D). As Lambda
+        does, every sandbox starts a fresh process with the new configuration, and again after."""
+        before = dict(self.function_env)
+        lam = self.client("lambda")
+        self.function_env.update(variables)
+        lam.update_function_configuration(FunctionName=FUNCTION_NAME, Environment={"Variables": self.function_env})
+        self.runtime.cold_start()
+        try:
+            yield
+        finally:
+            self.function_env.clear()
+            self.function_env.update(before)
+            lam.update_function_configuration(FunctionName=FUNCTION_NAME, Environment={"Variables": before})
+            self.runtime.cold_start()
+
     def register_stand_in(self, instance_id: str, stand_in: Any, tags: dict[str, str] | None = None) -> None:
         """A 'database host' simulated in memory: SendCommand to `instance_id` calls `stand_in`
         instead of running the document's script (local/ssm_emulator.py, HostInstance.stand_in)."""
@@ -680,8 +700,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         refs = self._template_refs(self._template)
         refs.update({"RotationFunction.Arn": self.function_arn,
                      "RotationFunctionRole.Arn": self.role_arns["rotator-function"],
-                     "DatabaseHostRole.Arn": self.role_arns["rotator-db-host"],
-                     "SecretKey.Arn": self._fleet_key_arn()})
+                     "DatabaseHostRole.Arn": self.role_arns["rotator-db-host"]})
         exported: dict[str, Any] = {}
         for name, output in (self._template.get("Outputs") or {}).items():
             if "Export" not in output:
@@ -692,7 +711,8 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
                 raise RuntimeError(f"output {name} cannot be exported locally: {error}") from None
         return exported
 
-    def _fleet_key_arn(self) -> str:
+    def _secret_key_arn(self) -> str:
+        """The template's SecretKey in moto's KMS (the shared layout's key for every enrolled secret)."""
         if not getattr(self, "_key_arn", None):
             self._key_arn = self.client("kms").create_key(Description="the fleet's secrets (local)")["KeyMetadata"]["Arn"]
         return self._key_arn

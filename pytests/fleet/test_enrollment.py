@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 
+from local.authorization import AWS_MANAGED_SECRETS_KEY
 from local.iam_policy import Resource, evaluate
 from local.stack import ACCOUNT, REGION, STACK_NAME, LocalStack
 
@@ -132,6 +133,44 @@ def test_a_secret_made_by_hand_on_another_key_is_refused_before_any_host(fleet, 
     assert commands_for(fleet, arn) == [] and postgres.can_login(login, "Initial-Pass-12")
 
 
+def test_a_configuration_without_the_key_check_still_uses_no_other_key(fleet, postgres):
+    """Threat 38: whoever may change the function's configuration empties SECRET_KEY_ARN, so the
+    function no longer refuses a secret made by hand on aws/secretsmanager (35). Its role still
+    denies any key but the fleet's through Secrets Manager: the secret's value is never read, and
+    no command reaches the host, which lists it."""
+    login = "fleet_keyless_config"
+    postgres.create_login(login, "Initial-Pass-12")
+    arn = fleet.create_db_secret(f"rotator/{STACK_NAME}/keyless-config", "postgres", postgres, login, "Initial-Pass-12",
+                                 [INSTANCE_ID])
+    fleet.client("secretsmanager").tag_resource(SecretId=arn, Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME},
+                                                                   {"Key": "RotatorLogin", "Value": login}])
+    fleet.allow_on_host(INSTANCE_ID, arn, login)
+    since = time.time()
+    with fleet.function_configured(SECRET_KEY_ARN=""):
+        rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and rec.failed_step.step == "createSecret"
+    assert "Access to KMS is not allowed" in (rec.failed_step.error_message or ""), rec.failed_step
+    denied = [r for r in fleet.function_requests() if r.at >= since and not r.ok]
+    assert {(r.action, r.denied_resource) for r in denied} == {("GetSecretValue", AWS_MANAGED_SECRETS_KEY)}
+    assert commands_for(fleet, arn) == [] and postgres.can_login(login, "Initial-Pass-12")
+
+
+def test_a_configuration_without_the_login_pin_still_changes_no_untagged_secret(fleet, postgres):
+    """Threat 38: whoever may change the function's configuration empties LOGIN_TAG, so the function
+    no longer refuses an enrolled secret whose RotatorLogin tag was taken off (31). Its role still
+    reads and writes the value of a secret carrying the tag only: no command reaches the host."""
+    arn = enroll(fleet, postgres, "fleet_untagged_config")
+    fleet.client("secretsmanager").untag_resource(SecretId=arn, TagKeys=["RotatorLogin"])
+    since = time.time()
+    with fleet.function_configured(LOGIN_TAG=""):
+        rec = rotate(fleet, arn)
+    assert not rec.ok and rec.failed_step is not None and rec.failed_step.step == "createSecret"
+    assert "secretsmanager:GetSecretValue" in (rec.failed_step.error_message or ""), rec.failed_step
+    denied = [r for r in fleet.function_requests() if r.at >= since and not r.ok]
+    assert denied and {(r.action, r.error) for r in denied} == {("GetSecretValue", "AccessDenied")}
+    assert commands_for(fleet, arn) == [] and postgres.can_login("fleet_untagged_config", "Initial-Pass-12")
+
+
 def test_the_shared_policy_allows_the_fleets_tagged_secrets_only(fleet, postgres):
     policy = fleet.function_policy()
     arn = enroll(fleet, postgres, "fleet_app4")
@@ -141,8 +180,9 @@ def test_the_shared_policy_allows_the_fleets_tagged_secrets_only(fleet, postgres
     elsewhere = sm.create_secret(Name="elsewhere/tagged", SecretString="{}",
                                  Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME}])["ARN"]
 
-    def tagged(secret_arn: str, fleet_name: str = STACK_NAME) -> Resource:
-        return Resource(secret_arn, {"secretsmanager:ResourceTag/RotatorFleet": fleet_name})
+    def tagged(secret_arn: str, fleet_name: str = STACK_NAME, login: str | None = "app") -> Resource:
+        tags = {"RotatorFleet": fleet_name} | ({"RotatorLogin": login} if login is not None else {})
+        return Resource(secret_arn, {f"secretsmanager:ResourceTag/{k}": v for k, v in tags.items()})
 
     for action in ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
                    "secretsmanager:UpdateSecretVersionStage"):
@@ -150,6 +190,9 @@ def test_the_shared_policy_allows_the_fleets_tagged_secrets_only(fleet, postgres
         assert not evaluate(policy, action, [Resource(untagged)]).allowed, action
         assert not evaluate(policy, action, [tagged(untagged, "another-fleet")]).allowed, action
         assert not evaluate(policy, action, [tagged(elsewhere)]).allowed, action
+        # Without a RotatorLogin tag (or with an empty one), only describing it (threat 38).
+        for login in (None, ""):
+            assert evaluate(policy, action, [tagged(arn, login=login)]).allowed == (action == "secretsmanager:DescribeSecret")
     assert not evaluate(policy, "secretsmanager:DeleteSecret", [tagged(arn)]).allowed
     assert not evaluate(policy, "secretsmanager:TagResource", [tagged(arn)]).allowed
 
@@ -176,9 +219,14 @@ def test_the_shared_policy_is_the_single_stacks_but_for_its_scope_on_secrets():
     from local.stack import REPO
     single = role_policy_statements(load_template(REPO / "template.yaml"), "RotationFunction")
     shared = role_policy_statements(load_template(REPO / "template-fleet.yaml"), "RotationFunction")
-    assert [st.get("Sid") for st in shared] == [st.get("Sid") for st in single]
-    for mine, theirs in zip(shared, single, strict=True):
+    # What the shared layout adds (threat 38): describing a secret apart from using its value, and
+    # the deny of every other key (pytests/template/test_fleet.py says what they hold).
+    added = {"DescribeTheSecrets", "OnlyTheFleetsKeyThroughSecretsManager"}
+    assert [st.get("Sid") for st in shared if st.get("Sid") not in added] == [st.get("Sid") for st in single]
+    assert added <= {st.get("Sid") for st in shared}
+    for mine, theirs in zip((st for st in shared if st.get("Sid") not in added), single, strict=True):
         if mine.get("Sid") == "RotateTheSecret":
             assert theirs["Resource"] == {"Ref": "DatabaseSecret"} and "Condition" not in theirs
-            mine, theirs = ({k: v for k, v in st.items() if k not in ("Resource", "Condition")} for st in (mine, theirs))
+            assert theirs["Action"] == ["secretsmanager:DescribeSecret", *mine["Action"]]
+            mine, theirs = ({k: v for k, v in st.items() if k not in ("Resource", "Condition", "Action")} for st in (mine, theirs))
         assert mine == theirs

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from local.cfn import UnresolvedIntrinsic, load_template, resolve, role_policy_statements
-from local.iam_policy import Resource, UnsupportedPolicy, evaluate, matches
+from local.iam_policy import Resource, UnsupportedPolicy, evaluate, explicit_deny, matches
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = "arn:aws:ssm:us-east-1:123456789012:document/RotatorPostgres"
@@ -110,6 +110,25 @@ def test_an_explicit_deny_wins_over_any_allow():
     assert not d.allowed and d.explicit_deny == "NotProd" and d.resource == INSTANCE
 
 
+def test_not_resource_names_every_resource_but_those_it_lists():
+    """The shared layout's deny of every key but the fleet's (threat 38): NotResource with a
+    condition, beside an allow of everything, as a key policy's allow would be."""
+    fleet_key = "arn:aws:kms:eu-west-1:1:key/fleet"
+    st = [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+          {"Sid": "OnlyTheFleetsKey", "Effect": "Deny", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+           "NotResource": fleet_key, "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}}]
+    through = {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
+    other = "arn:aws:kms:eu-west-1:1:key/other"
+    assert allowed(st, "kms:Decrypt", Resource(fleet_key, through))
+    d = evaluate(st, "kms:Decrypt", [Resource(other, through)])
+    assert not d.allowed and d.explicit_deny == "OnlyTheFleetsKey" and d.resource == other
+    assert explicit_deny(st, "kms:GenerateDataKey", Resource(other, through)) == "OnlyTheFleetsKey"
+    assert explicit_deny(st, "kms:GenerateDataKey", Resource(fleet_key, through)) is None
+    # Not through Secrets Manager (an encrypted topic's key, through SNS), or another action: not denied.
+    assert allowed(st, "kms:Decrypt", Resource(other, {"kms:ViaService": "sns.eu-west-1.amazonaws.com"}))
+    assert allowed(st, "kms:Encrypt", Resource(other, through))
+
+
 def test_nothing_is_allowed_without_a_statement():
     assert not allowed([], "sns:Publish", Resource("*"))
 
@@ -117,7 +136,8 @@ def test_nothing_is_allowed_without_a_statement():
 # ----------------------------------------------------------------------------- refused policies
 @pytest.mark.parametrize("statement", [
     {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
-    {"Effect": "Allow", "Action": "ssm:SendCommand", "NotResource": "*"},
+    {"Effect": "Allow", "Action": "ssm:SendCommand", "Resource": "*", "NotResource": "arn:aws:ssm:*"},
+    {"Effect": "Allow", "Action": "ssm:SendCommand"},
     {"Effect": "Allow", "Action": "ssm:SendCommand", "Resource": "*", "Condition": {"ArnLike": {"aws:SourceArn": "*"}}},
     {"Effect": "Allow", "Action": "ssm:SendCommand", "Resource": "arn:aws:s3:::${aws:username}/*"},
     {"Effect": "Maybe", "Action": "ssm:SendCommand", "Resource": "*"},

@@ -78,7 +78,8 @@ def test_every_right_on_secrets_is_the_fleets_prefix_and_tag_never_star(fleet):
         assert statements
         for st in statements:
             assert st["Resource"] == {"Fn::Sub": PREFIX}, st
-            assert st["Condition"] == FLEET_TAG, st
+            assert st["Condition"]["StringEquals"] == FLEET_TAG["StringEquals"], st
+            assert set(st["Condition"]) <= {"StringEquals", "StringLike"}, st
     decrypt = next(st for st in resources["DatabaseHostAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
                    if st["Action"] == "kms:Decrypt")
     assert decrypt["Condition"]["StringLike"] == {"kms:EncryptionContext:SecretARN": {"Fn::Sub": PREFIX}}
@@ -86,6 +87,24 @@ def test_every_right_on_secrets_is_the_fleets_prefix_and_tag_never_star(fleet):
     assert permission["SourceArn"] == {"Fn::Sub": PREFIX} and permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
     assert resources["RotationFailureRule"]["Properties"]["EventPattern"]["detail"]["additionalEventData"]["SecretId"] == [
         {"prefix": {"Fn::Sub": PREFIX[:-1]}}]
+
+
+def test_what_the_configuration_asks_of_a_secret_the_role_asks_too(fleet):
+    """Threat 38: LOGIN_TAG and SECRET_KEY_ARN are the function's configuration, which D may change;
+    the role it cannot change asks the same. Its value is read and written only on a secret with a
+    RotatorLogin tag (describing one stays allowed, so the function can say what is missing), and
+    no key but the fleet's is used through Secrets Manager."""
+    statements = {st["Sid"]: st for st in fleet["Resources"]["RotationFunctionPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    value = statements["RotateTheSecret"]
+    assert sorted(value["Action"]) == ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                                       "secretsmanager:UpdateSecretVersionStage"]
+    assert value["Condition"]["StringLike"] == {"secretsmanager:ResourceTag/RotatorLogin": "?*"}
+    assert statements["DescribeTheSecrets"]["Action"] == "secretsmanager:DescribeSecret"
+    assert statements["DescribeTheSecrets"]["Condition"] == FLEET_TAG
+    key = statements["OnlyTheFleetsKeyThroughSecretsManager"]
+    assert key["Effect"] == "Deny" and sorted(key["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert key["NotResource"] == {"Fn::GetAtt": ["SecretKey", "Arn"]} and "Resource" not in key
+    assert key["Condition"] == {"StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}}
 
 
 def test_the_unit_names_tags_and_guards_its_secret(unit):

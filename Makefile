@@ -44,8 +44,11 @@ unit-test: apt-deps libcurl
 	swift test
 
 # --durations: the slowest tests in every run's log, to keep make test inside its 30-minute budget.
+# Two processes (pytest-xdist), a package each at a time (pytests/conftest.py groups them): the
+# suite mostly waits on databases, the local stack and host scripts, so two overlap well on 2 cores.
+TEST_PROCESSES ?= 2
 e2e-test: deps build
-	$(PYTHON) -m pytest -q --durations=30 pytests
+	$(PYTHON) -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup --durations=30 pytests
 
 test: unit-test e2e-test
 

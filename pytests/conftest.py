@@ -27,3 +27,17 @@ def pytest_runtest_makereport(item, call):
     # xfail is a known open case (docs/THREAT-MODEL.md, "Open"), not a try of a defended scenario.
     if marker and not hasattr(report, "wasxfail") and (report.when == "call" or (report.when == "setup" and report.failed)):
         chaos.record(marker.args[0], 1, int(report.passed), item.name)
+
+
+# `make test` runs pytest in two processes (pytest-xdist, `--dist loadgroup`). A group is a package:
+# its package- and session-scoped stacks and databases then start once, in one process, as in a
+# serial run. bench and package share a group because both run `make package`, which writes dist/.
+_SHARED_GROUPS = {"bench": "package"}
+
+
+@pytest.hookimpl(tryfirst=True)   # before xdist's own, which reads the groups when collection ends
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.path)).relative_to(ROOT).parts
+        if len(parts) > 2 and parts[0] == "pytests" and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(_SHARED_GROUPS.get(parts[1], parts[1])))

@@ -7,7 +7,7 @@ extension ShippedDocument {
     public static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "882153f490793de78803d350f6de42ae89ee46344c2385907bc876b803e13382"),
+                .init(action: "aws:runShellScript", scriptSHA256: "e1388ebb427dd8896a167f44a8bfcb784a0eeb934ae1fa35460cb5e0aade147d"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -17,7 +17,7 @@ extension ShippedDocument {
             ]),
         .postgres: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "ff2d5bf68ade009f9588fb5ed48785b8b5d5fb77e3caa9c6149fbc28d56a858e"),
+                .init(action: "aws:runShellScript", scriptSHA256: "a0e1df3100d77680fbd84cb3b90bcbeb7425e9d152bf7b0c2cae47dda092a82b"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

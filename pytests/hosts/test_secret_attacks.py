@@ -118,6 +118,24 @@ def test_two_commands_for_one_secret_take_turns(host, tmp_path):
     assert logs_in(host, app, "Pending-Pass-12")
 
 
+def test_a_command_that_cannot_take_the_lock_in_time_changes_nothing(host, tmp_path):
+    """Another command holds the secret's lock past the wait (100 s on a host; ROTATOR_LOCK_WAIT_SECONDS
+    shortens it here): this one fails with exit 6 and changes nothing, instead of going ahead unlocked."""
+    password = "Start-Pass-12"
+    app = host.new_login(password)
+    arn, _ = host.create_secret(host.secret_value(app, password))
+    token = host.put_pending(arn, host.secret_value(app, "Pending-Pass-12"))
+    lock_dir = tmp_path / "locks"
+    lock_dir.mkdir(mode=0o700)
+    env = host.env(ROTATOR_LOCK_DIR=str(lock_dir), ROTATOR_LOCK_WAIT_SECONDS="1")
+    expect_failure(host.run("verify", arn, token, env=env), 5)   # creates the lock file
+    (lock_file,) = lock_dir.iterdir()
+    with open(lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        expect_failure(host.run("set", arn, token, env=env), 6, "held the host's lock for 1 s")
+    assert logs_in(host, app, password) and not logs_in(host, app, "Pending-Pass-12")
+
+
 @pytest.mark.chaos("Attacks: a lock directory a local user could write")
 @pytest.mark.parametrize("flaw", ["world-writable", "symlink", "another user's", "a file"])
 def test_a_lock_directory_others_could_write_is_refused(host, tmp_path, flaw):

@@ -18,9 +18,35 @@ public struct FleetStatusReport: Sendable {
     public struct Entry: Sendable {
         public let state: SecretState
         public let diagnosis: Diagnosis
+        /// Why the shared function cannot rotate this secret although it carries the fleet's tag
+        /// (nil: it can). Its role reaches only secrets named under the fleet's prefix, and reads
+        /// and writes the value only of one with a RotatorLogin tag (threat 38).
+        public let outOfReach: String?
 
         public var login: String? { state.description.tags[FleetStatusReport.loginTag] }
         public var name: String { state.description.name ?? state.description.arn }
+
+        /// The STATE column: the diagnosis, unless there is nothing else to say than that the
+        /// function cannot reach the secret.
+        public var label: String {
+            outOfReach != nil && diagnosis.verdict == .healthy ? FleetStatusReport.outOfReachLabel : diagnosis.verdict.label
+        }
+    }
+
+    public static let outOfReachLabel = "OUT OF REACH"
+    /// Every name a unit gives its secret starts so (template-secret.yaml), and the function's role
+    /// allows no other.
+    public static func namePrefix(fleet: String) -> String { "rotator/\(fleet)/" }
+
+    static func outOfReach(_ description: SecretDescription, fleet: String) -> String? {
+        let prefix = namePrefix(fleet: fleet)
+        if !(description.name ?? "").hasPrefix(prefix) {
+            return "out of the shared function's reach: not named under \(prefix)"
+        }
+        if (description.tags[loginTag] ?? "").isEmpty {
+            return "out of the shared function's reach: no \(loginTag) tag"
+        }
+        return nil
     }
 
     public let fleet: String
@@ -29,12 +55,15 @@ public struct FleetStatusReport: Sendable {
 
     public init(fleet: String, states: [SecretState]) {
         self.fleet = fleet
-        entries = states.map { Entry(state: $0, diagnosis: Diagnosis.of($0, secretId: $0.description.arn)) }
+        entries = states.map { Entry(state: $0, diagnosis: Diagnosis.of($0, secretId: $0.description.arn),
+                                     outOfReach: FleetStatusReport.outOfReach($0.description, fleet: fleet)) }
             .sorted { $0.name != $1.name ? $0.name < $1.name : $0.state.description.arn < $1.state.description.arn }
     }
 
     /// A fleet without a single secret is most likely a misspelt name: that needs attention too.
-    public var needsAttention: Bool { entries.isEmpty || entries.contains { $0.diagnosis.needsAttention } }
+    public var needsAttention: Bool {
+        entries.isEmpty || entries.contains { $0.diagnosis.needsAttention || $0.outOfReach != nil }
+    }
 
     public func count(_ verdict: Diagnosis.Verdict) -> Int { entries.filter { $0.diagnosis.verdict == verdict }.count }
 
@@ -48,7 +77,7 @@ public struct FleetStatusReport: Sendable {
             // that cannot be read as two, nor as a line of its own.
             return [FleetStatusReport.field(entry.name), FleetStatusReport.field(entry.login),
                     d.lastRotatedMilliseconds.map(utcText) ?? "never", d.nextRotationMilliseconds.map(utcText) ?? "-",
-                    entry.diagnosis.verdict.label, FleetStatusReport.detail(entry)]
+                    entry.label, FleetStatusReport.detail(entry)]
         }
         let header = ["NAME", "LOGIN", "LAST ROTATED", "NEXT ROTATION", "STATE", "LAST FAILURE"]
         // Every column as wide as its widest value, but the last, which runs to the end of the line.
@@ -56,7 +85,8 @@ public struct FleetStatusReport: Sendable {
         func line(_ fields: [String]) -> String {
             zip(fields, widths).map { $0.padding($1 + 1) }.joined() + fields[fields.count - 1]
         }
-        let counts = Diagnosis.Verdict.allCases.map { "\(count($0)) \($0.label)" }.joined(separator: ", ")
+        let labels = Diagnosis.Verdict.allCases.map(\.label) + [FleetStatusReport.outOfReachLabel]
+        let counts = labels.map { label in "\(entries.filter { $0.label == label }.count) \(label)" }.joined(separator: ", ")
         return [line(header)] + rows.map(line) + ["\(entries.count) secrets in \(fleet): \(counts)"]
     }
 
@@ -66,8 +96,11 @@ public struct FleetStatusReport: Sendable {
             ("secrets", .array(entries.map { entry in
                 StatusReport(state: entry.state, secretId: entry.state.description.arn).json
                     .setting("login", to: entry.login.map(JSON.string) ?? .null)
+                    .setting("outOfReach", to: entry.outOfReach.map(JSON.string) ?? .null)
             })),
+            // By diagnosis; outOfReach counts the secrets the function cannot reach, whatever their diagnosis.
             ("counts", .object(Diagnosis.Verdict.allCases.map { ($0.rawValue, .integer(count($0))) })),
+            ("outOfReach", .integer(entries.filter { $0.outOfReach != nil }.count)),
             ("needsAttention", .bool(needsAttention)),
         ])
     }
@@ -90,7 +123,7 @@ public struct FleetStatusReport: Sendable {
     static func detail(_ entry: Entry) -> String {
         let shown = entry.diagnosis.cause ?? (entry.diagnosis.needsAttention ? entry.diagnosis.summary : nil)
         let logNote = entry.state.logProblem.map { "(the function's log could not be read: \($0))" }
-        let parts = [shown, logNote].compactMap { $0 }
+        let parts = [entry.outOfReach.map { shown == nil ? $0 : $0 + ";" }, shown, logNote].compactMap { $0 }
         return parts.isEmpty ? "-" : Identifiers.shownOnOneLine(parts.joined(separator: " "))
     }
 }

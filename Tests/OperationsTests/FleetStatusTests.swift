@@ -147,7 +147,7 @@ func columns(_ lines: [String]) -> [[String]] {
                             "setSecret failed at 2027-01-15 07:00:00 UTC (HostCommandFailed): i-0123456789abcdef0: Failed, exit code 5"])
         #expect(rows[4][0...4] == ["rotator/fleet/young", "young_app", last, next, "IN PROGRESS"])
         #expect(rows[4][5].hasPrefix("version \(pendingId) holds AWSPENDING: a rotation began 2 min ago"))
-        #expect(lines[6] == "5 secrets in fleet: 2 OK, 1 NOT CONFIGURED, 1 IN PROGRESS, 1 STUCK, 0 BROKEN")
+        #expect(lines[6] == "5 secrets in fleet: 2 OK, 1 NOT CONFIGURED, 1 IN PROGRESS, 1 STUCK, 0 BROKEN, 0 OUT OF REACH")
     }
 
     @Test func onlyASecretWithAPendingRotationCostsCallsOfItsOwn() {
@@ -216,6 +216,7 @@ func columns(_ lines: [String]) -> [[String]] {
         let document = try JSON.parse(out)
         #expect(document["fleet"] == .string("fleet"))
         #expect(document["needsAttention"] == .bool(true))
+        #expect(document["outOfReach"] == .integer(0))
         #expect(document["counts"] == .object([("healthy", .integer(2)), ("not-configured", .integer(1)), ("in-progress", .integer(1)),
                                                ("stuck", .integer(1)), ("broken", .integer(0))]))
         let secrets = try #require(document["secrets"]?.arrayValue)
@@ -272,6 +273,44 @@ func columns(_ lines: [String]) -> [[String]] {
             ["rotator/fleet/d", "-"],
         ])
         #expect(rows[3][4] == "STUCK" && rows[3][5].hasSuffix(#"i-1: Failed\nOK forged\u{2028}"#))
+    }
+
+    /// A secret can carry the fleet's tag and still be one the shared function cannot rotate: its
+    /// role reaches only names under rotator/<fleet>/, and the value only of a secret with a
+    /// RotatorLogin tag. Such a secret needs attention even when nothing else is wrong with it.
+    @Test func aSecretTheSharedFunctionCannotReachNeedsAttention() throws {
+        let world = FleetWorld()
+        world.add("rotator/fleet/a")
+        world.add("elsewhere/tagged")
+        world.add("rotator/fleetwood/b")
+        world.add("rotator/fleet/no-login", login: nil)
+        world.add("rotator/fleet/empty-login", login: "")
+        world.add("rotator/fleet/stuck", login: nil, stages: [currentId: ["AWSCURRENT"], pendingId: ["AWSPENDING"]])
+        world.created[FleetWorld.arnOf("rotator/fleet/stuck")] = now - 90 * minute
+        let (code, out, _) = world.status()
+        #expect(code == Operator.ExitCode.attention)
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        try #require(lines.count == 8, "\(lines)")
+        let rows = Dictionary(uniqueKeysWithValues: columns(Array(lines[0...6])).map { ($0[0], $0) })
+        let outside = "out of the shared function's reach: not named under rotator/fleet/"
+        let untagged = "out of the shared function's reach: no RotatorLogin tag"
+        #expect(rows["rotator/fleet/a"]?[4...] == ["OK", "-"])
+        #expect(rows["elsewhere/tagged"]?[4...] == ["OUT OF REACH", outside])
+        #expect(rows["rotator/fleetwood/b"]?[4...] == ["OUT OF REACH", outside])
+        #expect(rows["rotator/fleet/no-login"]?[4...] == ["OUT OF REACH", untagged])
+        #expect(rows["rotator/fleet/empty-login"]?[4...] == ["OUT OF REACH", untagged])
+        // Another problem keeps its state; the reach comes first in what is wrong.
+        #expect(rows["rotator/fleet/stuck"]?[4] == "STUCK")
+        #expect(rows["rotator/fleet/stuck"]?[5].hasPrefix(untagged + "; version \(pendingId) holds AWSPENDING") == true)
+        #expect(lines[7] == "6 secrets in fleet: 1 OK, 0 NOT CONFIGURED, 0 IN PROGRESS, 1 STUCK, 0 BROKEN, 4 OUT OF REACH")
+
+        let document = try JSON.parse(world.status(json: true).1)
+        let secrets = try #require(document["secrets"]?.arrayValue)
+        let reach = Dictionary(uniqueKeysWithValues: secrets.map { ($0["name"]?.stringValue ?? "", $0["outOfReach"]) })
+        #expect(reach["rotator/fleet/a"] == .null && reach["elsewhere/tagged"] == .string(outside)
+                && reach["rotator/fleet/stuck"] == .string(untagged))
+        #expect(document["outOfReach"] == .integer(5))
+        #expect(document["counts"]?["healthy"] == .integer(5) && document["counts"]?["stuck"] == .integer(1))
     }
 
     @Test func fleetIsForStatusOnlyAndTakesAStackName() throws {

@@ -87,6 +87,9 @@ def test_status_over_the_fleet_shows_each_enrolled_secret_once_with_its_state(fl
     sm.create_secret(Name=f"rotator/{STACK_NAME}-other/decoy", SecretString="{}",
                      Tags=[{"Key": "RotatorFleet", "Value": f"{STACK_NAME}-other"}])
     sm.create_secret(Name="elsewhere/decoy", SecretString="{}", Tags=[{"Key": "Team", "Value": STACK_NAME}])
+    # The fleet's tags on a secret named outside its prefix, which the shared function cannot reach.
+    sm.create_secret(Name="elsewhere/named-outside", SecretString="{}",
+                     Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME}, {"Key": "RotatorLogin", "Value": "app"}])
     # A tag value written by whoever may create secrets, meant to forge a line of its own.
     sm.create_secret(Name=f"rotator/{STACK_NAME}/hostile", SecretString="{}",
                      Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME},
@@ -121,10 +124,14 @@ def test_status_over_the_fleet_shows_each_enrolled_secret_once_with_its_state(fl
     assert re.match(rf"setSecret failed at {utc} \(HostCommandFailed\): ", stuck[5]), stuck[5]
     assert INSTANCE_ID in stuck[5] and "no ROTATOR-RESULT line" in stuck[5]
     assert by_name[f"rotator/{STACK_NAME}/hostile"][1] == json.dumps(f"x\n{name_of('forged')}  app  never  -  OK")
-    assert by_name[f"rotator/{STACK_NAME}/bulk-000"][4:] == ["NOT CONFIGURED", "rotation is not enabled"]
-    tally = {label: sum(row[4] == label for row in rows) for label in LABELS}
+    assert by_name[f"rotator/{STACK_NAME}/bulk-000"][4:] == [
+        "NOT CONFIGURED", "out of the shared function's reach: no RotatorLogin tag; rotation is not enabled"]
+    assert by_name["elsewhere/named-outside"][4:] == [
+        "NOT CONFIGURED", f"out of the shared function's reach: not named under rotator/{STACK_NAME}/; rotation is not enabled"]
+    tally = {label: sum(row[4] == label for row in rows) for label in [*LABELS, "OUT OF REACH"]}
     assert lines[-1] == (f"{len(expected)} secrets in {STACK_NAME}: {tally['OK']} OK, {tally['NOT CONFIGURED']} NOT CONFIGURED, "
-                         f"{tally['IN PROGRESS']} IN PROGRESS, {tally['STUCK']} STUCK, {tally['BROKEN']} BROKEN")
+                         f"{tally['IN PROGRESS']} IN PROGRESS, {tally['STUCK']} STUCK, {tally['BROKEN']} BROKEN, "
+                         f"{tally['OUT OF REACH']} OUT OF REACH")
 
     # The same facts as one JSON document, through make as an operator runs it.
     p = make(fleet, "fleet-status", f"FLEET={STACK_NAME}", "ARGS=--json")
@@ -135,6 +142,10 @@ def test_status_over_the_fleet_shows_each_enrolled_secret_once_with_its_state(fl
     assert [s["name"] for s in document["secrets"]] == expected
     assert {name: s["verdict"] for name, s in secrets.items()} == {row[0]: LABELS[row[4]] for row in rows}
     assert document["counts"] == {verdict: tally[label] for label, verdict in LABELS.items()}
+    out_of_reach = sum(row[5].startswith("out of the shared function's reach") for row in rows)
+    assert document["outOfReach"] == out_of_reach >= 101     # the bulk secrets have no RotatorLogin tag
+    assert secrets["elsewhere/named-outside"]["outOfReach"].startswith("out of the shared function's reach: not named")
+    assert secrets[name_of("ops_healthy")]["outOfReach"] is None
     assert secrets[name_of("ops_healthy")]["login"] == "ops_healthy"
     assert secrets[name_of("ops_healthy")]["currentVersion"] == units.rotations[0].token
     assert secrets[name_of("ops_new")]["lastRotated"] is None

@@ -117,16 +117,38 @@ def test_a_secret_the_hosts_owner_did_not_list_changes_nothing_on_it(fleet, post
     assert postgres.can_login("fleet_unlisted", "Initial-Pass-12")
 
 
+def made_by_hand(stack: LocalStack, server, login: str) -> str:
+    """A secret under the fleet's prefix with the fleet's tags, made without a unit (so on the
+    account's aws/secretsmanager key), for a new login the host's owner lists. Returns its ARN."""
+    server.create_login(login, "Initial-Pass-12")
+    arn = stack.create_db_secret(f"rotator/{STACK_NAME}/{login}", "postgres", server, login, "Initial-Pass-12", [INSTANCE_ID])
+    stack.client("secretsmanager").tag_resource(SecretId=arn, Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME},
+                                                                   {"Key": "RotatorLogin", "Value": login}])
+    stack.allow_on_host(INSTANCE_ID, arn, login)
+    return arn
+
+
+def denied_before_any_host(stack: LocalStack, arn: str, message: str, **configuration: str) -> list:
+    """A rotation of `arn` with the function's environment changed so (threat 38's D): it fails in
+    createSecret on a denial whose message says `message`, no command reaches a host, and the
+    function's denied requests are returned."""
+    since = time.time()
+    with stack.function_configured(**configuration):
+        rec = rotate(stack, arn)
+    assert not rec.ok and rec.failed_step is not None and rec.failed_step.step == "createSecret"
+    assert message in (rec.failed_step.error_message or ""), rec.failed_step
+    assert commands_for(stack, arn) == []
+    denied = [r for r in stack.function_requests() if r.at >= since and not r.ok]
+    assert denied
+    return denied
+
+
 def test_a_secret_made_by_hand_on_another_key_is_refused_before_any_host(fleet, postgres):
     """A secret created under the fleet's prefix with the fleet's tags but not through a unit, on the
     account's aws/secretsmanager key, which every principal of the account may use (threat 35): the
     function refuses it before any host command, even on a host that lists it."""
     login = "fleet_by_hand"
-    postgres.create_login(login, "Initial-Pass-12")
-    arn = fleet.create_db_secret(f"rotator/{STACK_NAME}/by-hand", "postgres", postgres, login, "Initial-Pass-12", [INSTANCE_ID])
-    fleet.client("secretsmanager").tag_resource(SecretId=arn, Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME},
-                                                                   {"Key": "RotatorLogin", "Value": login}])
-    fleet.allow_on_host(INSTANCE_ID, arn, login)
+    arn = made_by_hand(fleet, postgres, login)
     rec = rotate(fleet, arn)
     assert not rec.ok and rec.failed_step is not None and rec.failed_step.error_type == "InvalidSecret"
     assert "not the fleet's key" in (rec.failed_step.error_message or ""), rec.failed_step
@@ -139,20 +161,10 @@ def test_a_configuration_without_the_key_check_still_uses_no_other_key(fleet, po
     denies any key but the fleet's through Secrets Manager: the secret's value is never read, and
     no command reaches the host, which lists it."""
     login = "fleet_keyless_config"
-    postgres.create_login(login, "Initial-Pass-12")
-    arn = fleet.create_db_secret(f"rotator/{STACK_NAME}/keyless-config", "postgres", postgres, login, "Initial-Pass-12",
-                                 [INSTANCE_ID])
-    fleet.client("secretsmanager").tag_resource(SecretId=arn, Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME},
-                                                                   {"Key": "RotatorLogin", "Value": login}])
-    fleet.allow_on_host(INSTANCE_ID, arn, login)
-    since = time.time()
-    with fleet.function_configured(SECRET_KEY_ARN=""):
-        rec = rotate(fleet, arn)
-    assert not rec.ok and rec.failed_step is not None and rec.failed_step.step == "createSecret"
-    assert "Access to KMS is not allowed" in (rec.failed_step.error_message or ""), rec.failed_step
-    denied = [r for r in fleet.function_requests() if r.at >= since and not r.ok]
+    arn = made_by_hand(fleet, postgres, login)
+    denied = denied_before_any_host(fleet, arn, "Access to KMS is not allowed", SECRET_KEY_ARN="")
     assert {(r.action, r.denied_resource) for r in denied} == {("GetSecretValue", AWS_MANAGED_SECRETS_KEY)}
-    assert commands_for(fleet, arn) == [] and postgres.can_login(login, "Initial-Pass-12")
+    assert postgres.can_login(login, "Initial-Pass-12")
 
 
 def test_a_configuration_without_the_login_pin_still_changes_no_untagged_secret(fleet, postgres):
@@ -161,14 +173,9 @@ def test_a_configuration_without_the_login_pin_still_changes_no_untagged_secret(
     reads and writes the value of a secret carrying the tag only: no command reaches the host."""
     arn = enroll(fleet, postgres, "fleet_untagged_config")
     fleet.client("secretsmanager").untag_resource(SecretId=arn, TagKeys=["RotatorLogin"])
-    since = time.time()
-    with fleet.function_configured(LOGIN_TAG=""):
-        rec = rotate(fleet, arn)
-    assert not rec.ok and rec.failed_step is not None and rec.failed_step.step == "createSecret"
-    assert "secretsmanager:GetSecretValue" in (rec.failed_step.error_message or ""), rec.failed_step
-    denied = [r for r in fleet.function_requests() if r.at >= since and not r.ok]
-    assert denied and {(r.action, r.error) for r in denied} == {("GetSecretValue", "AccessDenied")}
-    assert commands_for(fleet, arn) == [] and postgres.can_login("fleet_untagged_config", "Initial-Pass-12")
+    denied = denied_before_any_host(fleet, arn, "secretsmanager:GetSecretValue", LOGIN_TAG="")
+    assert {(r.action, r.error) for r in denied} == {("GetSecretValue", "AccessDenied")}
+    assert postgres.can_login("fleet_untagged_config", "Initial-Pass-12")
 
 
 def test_the_shared_policy_allows_the_fleets_tagged_secrets_only(fleet, postgres):

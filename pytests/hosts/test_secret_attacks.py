@@ -87,19 +87,28 @@ def test_a_set_for_a_version_no_label_holds_changes_nothing(host):
     expect_failure(host.run("verify", arn, token), 5)
 
 
-@pytest.mark.chaos("Attacks: two commands for one secret on one host")
-def test_two_commands_for_one_secret_take_turns(host, tmp_path):
-    password = "Start-Pass-12"
-    app = host.new_login(password)
-    arn, _ = host.create_secret(host.secret_value(app, password))
+START_PASSWORD = "Start-Pass-12"
+
+
+def locked_rotation(host, tmp_path, **env: str):
+    """A login at START_PASSWORD with a pending version, and the environment of a host whose lock
+    directory is the test's own, its lock file made (by a verify, which also proves the path):
+    (login, secret ARN, pending version, environment, lock file)."""
+    app = host.new_login(START_PASSWORD)
+    arn, _ = host.create_secret(host.secret_value(app, START_PASSWORD))
     token = host.put_pending(arn, host.secret_value(app, "Pending-Pass-12"))
     lock_dir = tmp_path / "locks"
     lock_dir.mkdir(mode=0o700)
-    env = host.env(ROTATOR_LOCK_DIR=str(lock_dir))
-    # Another command holds the lock: this one waits, and changes nothing until it is released.
-    first = host.run("verify", arn, token, env=env)  # creates the lock file, and proves the path
-    expect_failure(first, 5)
+    env = host.env(ROTATOR_LOCK_DIR=str(lock_dir), **env)
+    expect_failure(host.run("verify", arn, token, env=env), 5)
     (lock_file,) = lock_dir.iterdir()
+    return app, arn, token, env, lock_file
+
+
+@pytest.mark.chaos("Attacks: two commands for one secret on one host")
+def test_two_commands_for_one_secret_take_turns(host, tmp_path):
+    app, arn, token, env, lock_file = locked_rotation(host, tmp_path)
+    # Another command holds the lock: this one waits, and changes nothing until it is released.
     done = threading.Event()
     results = []
     with open(lock_file, "w") as handle:
@@ -110,7 +119,7 @@ def test_two_commands_for_one_secret_take_turns(host, tmp_path):
         while not done.is_set() and not waiting_on(lock_file) and time.monotonic() < deadline:
             time.sleep(0.05)
         waited = waiting_on(lock_file) and not done.is_set()
-        still_old = logs_in(host, app, password)
+        still_old = logs_in(host, app, START_PASSWORD)
         fcntl.flock(handle, fcntl.LOCK_UN)
     runner.join(120)
     assert waited and still_old, "the second command ran while the lock was held"
@@ -121,19 +130,11 @@ def test_two_commands_for_one_secret_take_turns(host, tmp_path):
 def test_a_command_that_cannot_take_the_lock_in_time_changes_nothing(host, tmp_path):
     """Another command holds the secret's lock past the wait (100 s on a host; ROTATOR_LOCK_WAIT_SECONDS
     shortens it here): this one fails with exit 6 and changes nothing, instead of going ahead unlocked."""
-    password = "Start-Pass-12"
-    app = host.new_login(password)
-    arn, _ = host.create_secret(host.secret_value(app, password))
-    token = host.put_pending(arn, host.secret_value(app, "Pending-Pass-12"))
-    lock_dir = tmp_path / "locks"
-    lock_dir.mkdir(mode=0o700)
-    env = host.env(ROTATOR_LOCK_DIR=str(lock_dir), ROTATOR_LOCK_WAIT_SECONDS="1")
-    expect_failure(host.run("verify", arn, token, env=env), 5)   # creates the lock file
-    (lock_file,) = lock_dir.iterdir()
+    app, arn, token, env, lock_file = locked_rotation(host, tmp_path, ROTATOR_LOCK_WAIT_SECONDS="1")
     with open(lock_file, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         expect_failure(host.run("set", arn, token, env=env), 6, "held the host's lock for 1 s")
-    assert logs_in(host, app, password) and not logs_in(host, app, "Pending-Pass-12")
+    assert logs_in(host, app, START_PASSWORD) and not logs_in(host, app, "Pending-Pass-12")
 
 
 @pytest.mark.chaos("Attacks: a lock directory a local user could write")

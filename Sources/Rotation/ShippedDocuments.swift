@@ -7,7 +7,7 @@ extension ShippedDocument {
     public static let byEngine: [Engine: ShippedDocument] = [
         .mysql: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "e1388ebb427dd8896a167f44a8bfcb784a0eeb934ae1fa35460cb5e0aade147d"),
+                .init(action: "aws:runShellScript", scriptSHA256: "0e2c403fda9a28a4ca849e19e01e74e78b255a2aac0406cbb0e2f60cbba92257"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),
@@ -17,7 +17,7 @@ extension ShippedDocument {
             ]),
         .postgres: ShippedDocument(
             steps: [
-                .init(action: "aws:runShellScript", scriptSHA256: "a0e1df3100d77680fbd84cb3b90bcbeb7425e9d152bf7b0c2cae47dda092a82b"),
+                .init(action: "aws:runShellScript", scriptSHA256: "21ffdd20c13450d1d4677365fbc6cc17624fc47dbb562cbe18138912746f1665"),
             ],
             parameters: [
                 "Action": .init(type: "String", allowedPattern: "^(set|verify)$", interpolationType: "ENV_VAR"),

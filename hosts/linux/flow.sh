@@ -35,6 +35,10 @@ exec 9>"$lock_dir/$(printf '%s' "$secret_id" | sha256sum | cut -c 1-64).lock"
 # 100 s, well inside the document's timeout. The agent's environment may shorten it, for the tests
 # only (as ROTATOR_LOCK_DIR): no document parameter reaches it.
 lock_wait=${ROTATOR_LOCK_WAIT_SECONDS:-100}
+case $lock_wait in
+  [1-9] | [1-9][0-9] | 100) ;;
+  *) fail 6 "ROTATOR_LOCK_WAIT_SECONDS is not a whole number of seconds from 1 to 100" ;;
+esac
 flock -w "$lock_wait" 9 || fail 6 "another command for this secret held the host's lock for $lock_wait s"
 
 # The lines reach read through a pipe, never a here-string: bash before 5.1 writes those to a file.

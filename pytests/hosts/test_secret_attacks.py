@@ -137,6 +137,14 @@ def test_a_command_that_cannot_take_the_lock_in_time_changes_nothing(host, tmp_p
     assert logs_in(host, app, START_PASSWORD) and not logs_in(host, app, "Pending-Pass-12")
 
 
+@pytest.mark.parametrize("wait", ["0", "101", "1e3", "-1", " 5"])
+def test_a_lock_wait_that_is_not_1_to_100_seconds_is_refused(host, tmp_path, wait):
+    """The test-only setting cannot make a host wait longer than it would, nor not at all."""
+    app, arn, token, env, _ = locked_rotation(host, tmp_path)
+    expect_failure(host.run("set", arn, token, env=dict(env, ROTATOR_LOCK_WAIT_SECONDS=wait)), 6, "ROTATOR_LOCK_WAIT_SECONDS")
+    assert logs_in(host, app, START_PASSWORD)
+
+
 @pytest.mark.chaos("Attacks: a lock directory a local user could write")
 @pytest.mark.parametrize("flaw", ["world-writable", "symlink", "another user's", "a file"])
 def test_a_lock_directory_others_could_write_is_refused(host, tmp_path, flaw):

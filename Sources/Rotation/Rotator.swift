@@ -407,11 +407,21 @@ public final class Rotator {
     /// logins an administrator pinned. The host checks the tag itself (hosts/linux/flow.sh), so
     /// neither relies on the other.
     private func requirePinnedLogin(_ username: String, _ stage: String, _ c: StepContext) throws(RotationError) {
+        let pinningTags = Set([Rotator.loginPinTag, loginTag].compactMap { $0 }).sorted()
+        // IAM reads a tag's name without its case: the shared role's condition on RotatorLogin admits
+        // a secret tagged `rotatorlogin`, which the exact lookups below would take for no pin at all.
+        // Such a secret is refused as ambiguous, whatever else it carries.
+        for tag in pinningTags {
+            if let variant = c.description.tags.keys.filter({ $0 != tag && $0.lowercased() == tag.lowercased() }).min() {
+                throw .invalidSecret("the secret carries a tag \(Identifiers.quoted(variant, limit: 128)), which differs from \(tag) "
+                    + "only in case and which IAM reads as the same tag: remove it; nothing was sent to the hosts")
+            }
+        }
         if let loginTag, (c.description.tags[loginTag] ?? "").isEmpty {
             throw .invalidSecret("the secret carries no \(loginTag) tag naming the login it rotates: "
                 + "an administrator pins it when enrolling the secret; nothing was sent to the hosts")
         }
-        for tag in Set([Rotator.loginPinTag, loginTag].compactMap { $0 }).sorted() {
+        for tag in pinningTags {
             guard let pinned = c.description.tags[tag] else { continue }
             let allowed = pinned.isEmpty ? [] : [pinned, pinned + DatabaseSecret.cloneSuffix]
             guard allowed.contains(where: { $0.unicodeScalars.elementsEqual(username.unicodeScalars) }) else {

@@ -107,6 +107,21 @@ import Testing
         expectRefusedBeforeAnyHost(w, naming: [#""billing""#, #""app""#, Self.tag])
     }
 
+    /// IAM reads tag names without case, so the shared role's condition on RotatorLogin admits a
+    /// secret tagged `rotatorlogin` alone; the pin, read exactly, would see none and, with LOGIN_TAG
+    /// emptied, let any login through. A tag that differs from a pinning tag only in case is refused,
+    /// beside the exact tag too (which of the two IAM reads is not said).
+    @Test(arguments: [
+        (["rotatorlogin": "billing"], nil as String?),
+        (["ROTATORLOGIN": "billing"], "RotatorLogin"),
+        ([tag: "app", "rotatorLogin": "billing"], nil),
+        ([tag: "app", "SomeOtherTag": "app", "someothertag": "billing"], "SomeOtherTag"),
+    ]) func aTagThatDiffersFromAPinOnlyInCaseIsRefused(tags: [String: String], loginTag: String?) throws {
+        let w = try fleetWorld(tags: tags, username: "billing")
+        w.loginTag = loginTag
+        expectRefusedBeforeAnyHost(w, naming: ["only in case"])
+    }
+
     static let masterArn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db/admin-XyZ123"
 
     /// A pin that ends in `_clone` allows that login and its own `_clone`, not the login without the

@@ -28,12 +28,14 @@ public struct FleetStatusReport: Sendable {
 
         /// The STATE column: the diagnosis, unless there is nothing else to say than that the
         /// function cannot reach the secret.
-        public var label: String {
-            outOfReach != nil && diagnosis.verdict == .healthy ? FleetStatusReport.outOfReachLabel : diagnosis.verdict.label
-        }
+        public var label: String { isOnlyOutOfReach ? FleetStatusReport.outOfReachLabel : diagnosis.verdict.label }
+        /// The same in `--json`'s words, which its counts use.
+        public var stateName: String { isOnlyOutOfReach ? FleetStatusReport.outOfReachName : diagnosis.verdict.rawValue }
+        private var isOnlyOutOfReach: Bool { outOfReach != nil && diagnosis.verdict == .healthy }
     }
 
     public static let outOfReachLabel = "OUT OF REACH"
+    public static let outOfReachName = "out-of-reach"
     /// Every name a unit gives its secret starts so (template-secret.yaml), and the function's role
     /// allows no other.
     public static func namePrefix(fleet: String) -> String { "rotator/\(fleet)/" }
@@ -45,6 +47,10 @@ public struct FleetStatusReport: Sendable {
         }
         if (description.tags[loginTag] ?? "").isEmpty {
             return "out of the shared function's reach: no \(loginTag) tag"
+        }
+        // The function refuses a tag IAM would read as the pin's (Rotator's requirePinnedLogin).
+        if let variant = description.tags.keys.filter({ $0 != loginTag && $0.lowercased() == loginTag.lowercased() }).min() {
+            return "out of the shared function's reach: a tag \(Identifiers.quoted(variant, limit: 128)) differs from \(loginTag) only in case"
         }
         return nil
     }
@@ -64,8 +70,6 @@ public struct FleetStatusReport: Sendable {
     public var needsAttention: Bool {
         entries.isEmpty || entries.contains { $0.diagnosis.needsAttention || $0.outOfReach != nil }
     }
-
-    public func count(_ verdict: Diagnosis.Verdict) -> Int { entries.filter { $0.diagnosis.verdict == verdict }.count }
 
     public var lines: [String] {
         guard !entries.isEmpty else {
@@ -97,10 +101,12 @@ public struct FleetStatusReport: Sendable {
                 StatusReport(state: entry.state, secretId: entry.state.description.arn).json
                     .setting("login", to: entry.login.map(JSON.string) ?? .null)
                     .setting("outOfReach", to: entry.outOfReach.map(JSON.string) ?? .null)
+                    .setting("state", to: .string(entry.stateName))
             })),
-            // By diagnosis; outOfReach counts the secrets the function cannot reach, whatever their diagnosis.
-            ("counts", .object(Diagnosis.Verdict.allCases.map { ($0.rawValue, .integer(count($0))) })),
-            ("outOfReach", .integer(entries.filter { $0.outOfReach != nil }.count)),
+            // By state, as the lines count them: each secret once.
+            ("counts", .object((Diagnosis.Verdict.allCases.map(\.rawValue) + [FleetStatusReport.outOfReachName]).map { name in
+                (name, .integer(entries.filter { $0.stateName == name }.count))
+            })),
             ("needsAttention", .bool(needsAttention)),
         ])
     }

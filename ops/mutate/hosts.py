@@ -535,7 +535,9 @@ class InProcessTracer:
 def line_groups(path: str, text: str) -> dict[int, range]:
     """1-based line -> the lines of the one statement it is part of (a test that executes any of them
     reaches the mutant): for Python the statement, a compound one's header only; for the shell the
-    command continued over lines (a trailing \\, |, || or &&, or a next line starting with one)."""
+    command continued over lines (a trailing \\, |, || or &&, or a next line starting with one, or
+    a parenthesis still open: bash's trace gives every command inside a `$( ... )` that spans lines
+    the line where it closes, so flow.sh's `secret_lines=$({ aws ... } | python3 ...)` is one)."""
     groups: dict[int, range] = {}
     if path.endswith(".py"):
         for node in ast.walk(ast.parse(text)):
@@ -549,11 +551,14 @@ def line_groups(path: str, text: str) -> dict[int, range]:
                     groups[number] = span
         return groups
     lines = text.split("\n")
-    start = 1
+    start, depth = 1, 0
     for number, line in enumerate(lines, start=1):
         code = _code_mask(line).rstrip()
+        for char in code:
+            # A `)` with none open is a case pattern's, not a closing one.
+            depth += 1 if char == "(" else -1 if char == ")" and depth else 0
         following = _code_mask(lines[number]).lstrip() if number < len(lines) else ""
-        if re.search(r"(\\|\||&&)$", code) or following.startswith(("||", "&&", "|")):
+        if depth or re.search(r"(\\|\||&&)$", code) or following.startswith(("||", "&&", "|")):
             continue
         for member in range(start, number + 1):
             groups[member] = range(start, number + 1)

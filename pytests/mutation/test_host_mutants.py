@@ -6,6 +6,7 @@ databases and minutes); `python3 -m ops.mutate --short` runs them for real."""
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,38 @@ def test_a_mutant_bash_cannot_parse_is_unbuildable(session, monkeypatch):
     monkeypatch.setattr(session, "_pytest", lambda arguments: pytest.fail("no test runs for an unbuildable mutant"))
     outcome = session.run(Mutant("hosts/linux/flow.sh", line, 0, "fi", "", "test only"))
     assert outcome.status == "unbuildable"
+
+
+def test_a_mutants_line_group_holds_the_line_bash_traces_its_command_at(tmp_path):
+    """The coverage pass knows a command by the line bash's xtrace gives it (PS4's $LINENO), and a
+    mutant on the command's own line selects the tests that traced any line of its group. Inside a
+    `$( ... )` over several lines bash gives the line where it closes (flow.sh's read_secret), and
+    a case pattern's `)` opens nothing."""
+    script = "\n".join([
+        "PS4='+@L${LINENO}@ '", "set -x",
+        "f() {",
+        "  out=$({",
+        "    printf '%s\\n' first \\",
+        "      second || echo failed",
+        "  } | cat) || true",
+        "  case $out in",
+        "    x) echo matched ;;",
+        "  esac",
+        "  echo after",
+        "}",
+        "f", ""])
+    (tmp_path / "s.sh").write_text(script)
+    trace = subprocess.run(["bash", str(tmp_path / "s.sh")], capture_output=True, text=True).stderr
+    traced = {word: int(line.split("@")[1][1:]) for line in trace.splitlines() if line.lstrip("+").startswith("@L")
+              for word in ("printf", "cat", "case", "echo") if line.split("@ ", 1)[1].startswith(word)}
+    lines = script.split("\n")
+    own = {word: next(n for n, line in enumerate(lines, 1) if line.strip().startswith(word) or f"| {word})" in line)
+           for word in ("printf", "case")}
+    groups = hosts.line_groups("s.sh", script)
+    assert traced["printf"] != own["printf"], trace        # what made read_secret's mutants unselected
+    assert traced["printf"] in groups[own["printf"]] and traced["cat"] in groups[own["printf"]]
+    after = own["case"] + 3
+    assert traced["echo"] == after and list(groups[own["case"]]) == [own["case"]] and list(groups[after]) == [after]
 
 
 def test_the_first_failing_test_is_the_killer():

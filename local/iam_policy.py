@@ -125,7 +125,7 @@ def evaluate(statements: Iterable[Mapping[str, Any]], action: str, resources: It
     if not resources:
         raise ValueError(f"{action}: a request names at least one resource")
     for resource in resources:
-        deny = explicit_deny(statements, action, resource)
+        deny = _first_deny(statements, action, resource)
         if deny is not None:
             return Decision(False, resource.arn, explicit_deny=deny)
         if not any(st["Effect"] == "Allow" and _applies(st, action, resource) for st in statements):
@@ -137,8 +137,12 @@ def explicit_deny(statements: Iterable[Mapping[str, Any]], action: str, resource
     """The Sid ("" without one) of the first Deny statement that applies to `action` on `resource`,
     or None. Alone, for a request whose allow lies outside these statements: a KMS key's own policy
     allows its use through Secrets Manager, and an identity policy's Deny still overrides it."""
+    statements = list(statements)
     for st in statements:
         check_statement(st)
-        if st["Effect"] == "Deny" and _applies(st, action, resource):
-            return str(st.get("Sid", ""))
-    return None
+    return _first_deny(statements, action, resource)
+
+
+def _first_deny(statements: list[Mapping[str, Any]], action: str, resource: Resource) -> str | None:
+    # The statements are checked already (evaluate and explicit_deny check each once).
+    return next((str(st.get("Sid", "")) for st in statements if st["Effect"] == "Deny" and _applies(st, action, resource)), None)

@@ -49,7 +49,7 @@ public struct FleetStatusReport: Sendable {
             return "out of the shared function's reach: no \(loginTag) tag"
         }
         // The function refuses a tag IAM would read as the pin's (Rotator's requirePinnedLogin).
-        if let variant = description.tags.keys.filter({ $0 != loginTag && $0.lowercased() == loginTag.lowercased() }).min() {
+        if let variant = Rotator.tag(differingOnlyInCaseFrom: loginTag, in: description.tags) {
             return "out of the shared function's reach: a tag \(Identifiers.quoted(variant, limit: 128)) differs from \(loginTag) only in case"
         }
         return nil

@@ -398,6 +398,12 @@ public final class Rotator {
     /// (threat 38).
     public static let loginPinTag = "RotatorLogin"
 
+    /// A tag of `tags` whose name is `tag`'s in another case (the first in order), which IAM reads as
+    /// `tag` itself: a secret carrying one is refused, and `status --fleet` says why.
+    public static func tag(differingOnlyInCaseFrom tag: String, in tags: [String: String]) -> String? {
+        tags.keys.filter { $0 != tag && $0.lowercased() == tag.lowercased() }.min()
+    }
+
     /// Refuses a version naming any login but the pinning tag's value and its `_clone`, before any
     /// host command: whoever may write the secret (not its tags) must not choose which login a host
     /// administrator changes. Every version a host acts on is checked, AWSPENDING as AWSCURRENT: a
@@ -412,7 +418,7 @@ public final class Rotator {
         // a secret tagged `rotatorlogin`, which the exact lookups below would take for no pin at all.
         // Such a secret is refused as ambiguous, whatever else it carries.
         for tag in pinningTags {
-            if let variant = c.description.tags.keys.filter({ $0 != tag && $0.lowercased() == tag.lowercased() }).min() {
+            if let variant = Rotator.tag(differingOnlyInCaseFrom: tag, in: c.description.tags) {
                 throw .invalidSecret("the secret carries a tag \(Identifiers.quoted(variant, limit: 128)), which differs from \(tag) "
                     + "only in case and which IAM reads as the same tag: remove it; nothing was sent to the hosts")
             }

@@ -7,8 +7,9 @@ import RotatorJSON
 ///
 /// The secrets are found by their tag, as the function's policy finds them: ListSecrets gives, page
 /// by page, everything a healthy secret's line needs (labels, schedule, last and next rotation,
-/// tags), so a fleet of 1,000 costs 10 calls; only a secret with a pending rotation costs more
-/// (its versions' dates, whether the pending version has a value, the function's log), paced.
+/// tags, key), so a fleet of 1,000 costs 10 calls and one GetFunctionConfiguration (the fleet's key);
+/// only a secret with a pending rotation costs more (its versions' dates, whether the pending
+/// version has a value, the function's log), paced.
 public struct FleetStatusReport: Sendable {
     /// The tags a unit (template-secret.yaml) gives its secret: the shared stack's name, and the
     /// login, the tag the function pins it by.
@@ -19,8 +20,9 @@ public struct FleetStatusReport: Sendable {
         public let state: SecretState
         public let diagnosis: Diagnosis
         /// Why the shared function cannot rotate this secret although it carries the fleet's tag
-        /// (nil: it can). Its role reaches only secrets named under the fleet's prefix, and reads
-        /// and writes the value only of one with a RotatorLogin tag (threat 38).
+        /// (nil: it can). Its role reaches only secrets named under the fleet's prefix, reads and
+        /// writes the value only of one with a RotatorLogin tag, and decrypts only with the fleet's
+        /// key (threat 38).
         public let outOfReach: String?
 
         public var login: String? { state.description.tags[FleetStatusReport.loginTag] }
@@ -40,7 +42,9 @@ public struct FleetStatusReport: Sendable {
     /// allows no other.
     public static func namePrefix(fleet: String) -> String { "rotator/\(fleet)/" }
 
-    static func outOfReach(_ description: SecretDescription, fleet: String) -> String? {
+    /// `fleetKey`: the key the secret's rotation function names (`SECRET_KEY_ARN`), nil when it
+    /// names none or its configuration could not be read.
+    static func outOfReach(_ description: SecretDescription, fleet: String, fleetKey: String?) -> String? {
         let prefix = namePrefix(fleet: fleet)
         if !(description.name ?? "").hasPrefix(prefix) {
             return "out of the shared function's reach: not named under \(prefix)"
@@ -52,23 +56,43 @@ public struct FleetStatusReport: Sendable {
         if let variant = Rotator.tag(differingOnlyInCaseFrom: loginTag, in: description.tags) {
             return "out of the shared function's reach: a tag \(Identifiers.quoted(variant, limit: 128)) differs from \(loginTag) only in case"
         }
+        // A secret made by hand, on aws/secretsmanager or a key of one's own: the role's deny stops
+        // every read of its value (OnlyTheFleetsKeyThroughSecretsManager), as the function's check does.
+        if let fleetKey, !Rotator.isEncrypted(description, withFleetKey: fleetKey) {
+            let used = description.kmsKeyId.map { FleetStatusReport.field($0) } ?? "aws/secretsmanager"
+            return "out of the shared function's reach: encrypted with \(used), not the fleet's key \(FleetStatusReport.field(fleetKey))"
+        }
         return nil
     }
 
     public let fleet: String
     /// By name.
     public let entries: [Entry]
+    /// Why the secrets' keys could not be compared with the fleet's (nil: they were).
+    public let keyCheckProblem: String?
 
-    public init(fleet: String, states: [SecretState]) {
+    /// `fleetKeys`: by rotation function ARN, the key each names (`SECRET_KEY_ARN`); a function
+    /// missing from it names none.
+    public init(fleet: String, states: [SecretState], fleetKeys: [String: String] = [:], keyCheckProblem: String? = nil) {
         self.fleet = fleet
-        entries = states.map { Entry(state: $0, diagnosis: Diagnosis.of($0, secretId: $0.description.arn),
-                                     outOfReach: FleetStatusReport.outOfReach($0.description, fleet: fleet)) }
-            .sorted { $0.name != $1.name ? $0.name < $1.name : $0.state.description.arn < $1.state.description.arn }
+        self.keyCheckProblem = keyCheckProblem
+        entries = states.map { state in
+            let description = state.description
+            return Entry(state: state, diagnosis: Diagnosis.of(state, secretId: description.arn),
+                         outOfReach: FleetStatusReport.outOfReach(description, fleet: fleet,
+                                                                  fleetKey: description.rotationLambdaArn.flatMap { fleetKeys[$0] }))
+        }
+        .sorted { $0.name != $1.name ? $0.name < $1.name : $0.state.description.arn < $1.state.description.arn }
     }
 
-    /// A fleet without a single secret is most likely a misspelt name: that needs attention too.
+    /// A fleet without a single secret is most likely a misspelt name: that needs attention too, as
+    /// does a fleet whose keys could not be checked (a secret shown OK may be one the function cannot read).
     public var needsAttention: Bool {
-        entries.isEmpty || entries.contains { $0.diagnosis.needsAttention || $0.outOfReach != nil }
+        entries.isEmpty || keyCheckProblem != nil || entries.contains { $0.diagnosis.needsAttention || $0.outOfReach != nil }
+    }
+
+    var keyCheckLine: String? {
+        keyCheckProblem.map { "not every secret's key was compared with the fleet's: \(Identifiers.shownOnOneLine($0))" }
     }
 
     public var lines: [String] {
@@ -91,7 +115,7 @@ public struct FleetStatusReport: Sendable {
         }
         let labels = Diagnosis.Verdict.allCases.map(\.label) + [FleetStatusReport.outOfReachLabel]
         let counts = labels.map { label in "\(entries.filter { $0.label == label }.count) \(label)" }.joined(separator: ", ")
-        return [line(header)] + rows.map(line) + ["\(entries.count) secrets in \(fleet): \(counts)"]
+        return [line(header)] + rows.map(line) + [keyCheckLine].compactMap { $0 } + ["\(entries.count) secrets in \(fleet): \(counts)"]
     }
 
     public var json: JSON {
@@ -107,6 +131,7 @@ public struct FleetStatusReport: Sendable {
             ("counts", .object((Diagnosis.Verdict.allCases.map(\.rawValue) + [FleetStatusReport.outOfReachName]).map { name in
                 (name, .integer(entries.filter { $0.stateName == name }.count))
             })),
+            ("keyCheckProblem", keyCheckProblem.map(JSON.string) ?? .null),
             ("needsAttention", .bool(needsAttention)),
         ])
     }
@@ -153,9 +178,21 @@ struct FleetStatusCommand {
         let enrolled = listed.filter { $0.tags[FleetStatusReport.fleetTag] == fleet }
         let functions = FunctionSettingsCache(services: services)
         var states: [SecretState] = []
+        var fleetKeys: [String: String] = [:]
+        var keyCheckProblem: String?
         var lastPendingRead: Int64?
         for (index, description) in enrolled.enumerated() {
             console.progress("status: secret \(index + 1) of \(enrolled.count)", milestone: false)
+            // The key the function is configured with (template-fleet.yaml's, as its role's deny
+            // names it), one call per function: every secret of a fleet names the same one.
+            if let functionArn = description.rotationLambdaArn {
+                do {
+                    let key = try functions.settings(functionArn).environment[Rotator.fleetKeyVariable] ?? ""
+                    if !key.isEmpty { fleetKeys[functionArn] = key }
+                } catch {
+                    keyCheckProblem = keyCheckProblem ?? "the configuration of \(functionArn) could not be read: \(error)"
+                }
+            }
             if description.unfinishedRotationVersion != nil {
                 if let lastPendingRead {
                     services.clock.sleep(milliseconds: lastPendingRead + FleetStatusCommand.pendingReadIntervalMilliseconds
@@ -168,7 +205,7 @@ struct FleetStatusCommand {
                                      alwaysReadDates: false)
             })
         }
-        let report = FleetStatusReport(fleet: fleet, states: states)
+        let report = FleetStatusReport(fleet: fleet, states: states, fleetKeys: fleetKeys, keyCheckProblem: keyCheckProblem)
         if console.json {
             console.document(report.json)
         } else {

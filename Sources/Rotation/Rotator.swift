@@ -380,16 +380,26 @@ public final class Rotator {
         return (value.versionId, current)
     }
 
-    /// The shared layout's key check (`secretKeyArn`). Secrets Manager names the key as it was given
-    /// (key ID or ARN; an alias ARN, which anyone allowed to update the alias could repoint, is refused).
+    /// The shared layout's key check (`secretKeyArn`).
     private func requireFleetKey(_ description: SecretDescription) throws(RotationError) {
         guard let secretKeyArn else { return }
-        let keyId = secretKeyArn.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init)
-        guard let used = description.kmsKeyId, used == secretKeyArn || used == keyId else {
+        guard Rotator.isEncrypted(description, withFleetKey: secretKeyArn) else {
             throw .invalidSecret("the secret is encrypted with \(description.kmsKeyId.map { Identifiers.quoted($0, limit: 256) } ?? "aws/secretsmanager"), "
                 + "not the fleet's key \(secretKeyArn): only a secret enrolled through a unit (template-secret.yaml) is rotated here; "
                 + "nothing was sent to the hosts")
         }
+    }
+
+    /// The function's environment variable that names the shared layout's key (template-fleet.yaml).
+    public static let fleetKeyVariable = "SECRET_KEY_ARN"
+
+    /// Whether the secret is encrypted with `fleetKeyArn`. Secrets Manager names the key as it was
+    /// given (key ID or ARN); an alias, which anyone allowed to update the alias could repoint, is not
+    /// the key, and no key at all is `aws/secretsmanager`.
+    public static func isEncrypted(_ description: SecretDescription, withFleetKey fleetKeyArn: String) -> Bool {
+        let keyId = fleetKeyArn.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init)
+        guard let used = description.kmsKeyId else { return false }
+        return used == fleetKeyArn || used == keyId
     }
 
     /// The tag that pins a secret's login (the shared layout's units set it). Honoured on every

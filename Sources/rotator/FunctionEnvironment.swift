@@ -32,7 +32,7 @@ struct FunctionEnvironment {
             length = value
         }
         loginTag = environment["LOGIN_TAG"].flatMap { $0.isEmpty ? nil : $0 }
-        secretKeyArn = environment["SECRET_KEY_ARN"].flatMap { $0.isEmpty ? nil : $0 }
+        secretKeyArn = environment[Rotator.fleetKeyVariable].flatMap { $0.isEmpty ? nil : $0 }
         hostPollMilliseconds = try FunctionEnvironment.hostPollMilliseconds(environment["HOST_POLL_MILLISECONDS"])
         passwordPolicy = try PasswordPolicy(length: length, excludeCharacters: environment["EXCLUDE_CHARACTERS"] ?? "")
     }

@@ -11,20 +11,27 @@ final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, Func
     var created: [String: Int64] = [:]
     let log = LogGroupFake()
     var listFailure: AWSError?
+    /// What GetFunctionConfiguration answers: the shared function's key, or a failure.
+    var functionKey: String? = FleetWorld.fleetKey
+    var functionFailure: AWSError?
     var calls: [String] = []
     let clock = ManualClock(nowMilliseconds: now)
 
     static func arnOf(_ name: String) -> String { "arn:aws:secretsmanager:us-east-1:123456789012:secret:\(name)-AbCdEf" }
+    static let fleetKeyId = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    static let fleetKey = "arn:aws:kms:us-east-1:123456789012:key/\(fleetKeyId)"
 
     /// A secret of the fleet `fleet` (its unit's two tags) with the given labels.
     func add(_ name: String, login: String? = "app", fleet: String = "fleet", stages: [String: [String]] = [currentId: ["AWSCURRENT"]],
-             enabled: Bool = true, lastRotated: Int64? = now - 86_400_000, extraTags: [String: String] = [:]) {
+             enabled: Bool = true, lastRotated: Int64? = now - 86_400_000, extraTags: [String: String] = [:],
+             key: String? = FleetWorld.fleetKey) {
         var tags = extraTags.merging(["RotatorFleet": fleet]) { $1 }
         if let login { tags["RotatorLogin"] = login }
         listed.append(SecretDescription(arn: FleetWorld.arnOf(name), rotationEnabled: enabled, versionIdsToStages: stages, name: name,
                                         rotationLambdaArn: enabled ? function : nil,
                                         rotationSchedule: RotationSchedule(scheduleExpression: "rate(30 days)", automaticallyAfterDays: nil, duration: nil),
-                                        lastRotatedMilliseconds: lastRotated, nextRotationMilliseconds: now + 29 * 86_400_000, tags: tags))
+                                        lastRotatedMilliseconds: lastRotated, nextRotationMilliseconds: now + 29 * 86_400_000, tags: tags,
+                                        kmsKeyId: key))
     }
 
     /// A step of `name`'s pending version that failed at `at`, as the function logs it.
@@ -71,7 +78,9 @@ final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, Func
     }
     func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
         calls.append("GetFunctionConfiguration \(functionName)")
-        return FunctionSettings(functionArn: function, environment: [:], logGroup: "/aws/lambda/rotator")
+        if let functionFailure { throw functionFailure }
+        return FunctionSettings(functionArn: function, environment: functionKey.map { ["SECRET_KEY_ARN": $0] } ?? [:],
+                                logGroup: "/aws/lambda/rotator")
     }
 
     var services: OperatorServices {
@@ -155,8 +164,8 @@ func columns(_ lines: [String]) -> [[String]] {
         _ = world.status()
         let stuck = FleetWorld.arnOf("rotator/fleet/stuck"), young = FleetWorld.arnOf("rotator/fleet/young")
         #expect(world.calls == [
-            "ListSecrets RotatorFleet=fleet",
-            "ListSecretVersionIds \(stuck)", "GetSecretValue \(stuck)", "GetFunctionConfiguration rotator", "FilterLogEvents \(stuck)",
+            "ListSecrets RotatorFleet=fleet", "GetFunctionConfiguration rotator",
+            "ListSecretVersionIds \(stuck)", "GetSecretValue \(stuck)", "FilterLogEvents \(stuck)",
             "ListSecretVersionIds \(young)", "GetSecretValue \(young)", "FilterLogEvents \(young)",
         ])
     }
@@ -216,6 +225,7 @@ func columns(_ lines: [String]) -> [[String]] {
         let document = try JSON.parse(out)
         #expect(document["fleet"] == .string("fleet"))
         #expect(document["needsAttention"] == .bool(true))
+        #expect(document["keyCheckProblem"] == .null)
         #expect(document["counts"] == .object([("healthy", .integer(2)), ("not-configured", .integer(1)), ("in-progress", .integer(1)),
                                                ("stuck", .integer(1)), ("broken", .integer(0)), ("out-of-reach", .integer(0))]))
         let secrets = try #require(document["secrets"]?.arrayValue)
@@ -315,6 +325,65 @@ func columns(_ lines: [String]) -> [[String]] {
                     : $0["name"]?.stringValue == "rotator/fleet/stuck" ? "stuck" : "out-of-reach" })
         #expect(document["counts"] == .object([("healthy", .integer(1)), ("not-configured", .integer(0)), ("in-progress", .integer(0)),
                                                ("stuck", .integer(1)), ("broken", .integer(0)), ("out-of-reach", .integer(5))]))
+    }
+
+    /// A secret made by hand with the fleet's tags but on aws/secretsmanager or a key of its own:
+    /// the role's deny stops every read of its value, so it is not OK however healthy its labels.
+    /// Secrets Manager names the key as it was given, ARN or key ID; an alias is not the key.
+    @Test func aSecretOnAnotherKeyThanTheFleetsIsOutOfReach() throws {
+        let world = FleetWorld()
+        world.add("rotator/fleet/by-arn")
+        world.add("rotator/fleet/by-id", key: FleetWorld.fleetKeyId)
+        world.add("rotator/fleet/default-key", key: nil)
+        world.add("rotator/fleet/own-key", key: "arn:aws:kms:us-east-1:123456789012:key/ffffffff-0000-0000-0000-000000000000")
+        world.add("rotator/fleet/alias", key: "arn:aws:kms:us-east-1:123456789012:alias/fleet")
+        world.add("rotator/fleet/off", enabled: false, key: nil)
+        let (code, out, _) = world.status()
+        #expect(code == Operator.ExitCode.attention)
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        try #require(lines.count == 8, "\(lines)")
+        let rows = Dictionary(uniqueKeysWithValues: columns(Array(lines[0...6])).map { ($0[0], $0) })
+        let notTheFleets = "not the fleet's key \(FleetWorld.fleetKey)"
+        #expect(rows["rotator/fleet/by-arn"]?[4...] == ["OK", "-"])
+        #expect(rows["rotator/fleet/by-id"]?[4...] == ["OK", "-"])
+        #expect(rows["rotator/fleet/default-key"]?[4...] == [
+            "OUT OF REACH", "out of the shared function's reach: encrypted with aws/secretsmanager, \(notTheFleets)"])
+        #expect(rows["rotator/fleet/own-key"]?[4...] == ["OUT OF REACH", "out of the shared function's reach: encrypted with "
+            + "arn:aws:kms:us-east-1:123456789012:key/ffffffff-0000-0000-0000-000000000000, \(notTheFleets)"])
+        #expect(rows["rotator/fleet/alias"]?[4...] == ["OUT OF REACH", "out of the shared function's reach: encrypted with "
+            + "arn:aws:kms:us-east-1:123456789012:alias/fleet, \(notTheFleets)"])
+        // Without a rotation function there is no key to compare with: its state says what is wrong.
+        #expect(rows["rotator/fleet/off"]?[4...] == ["NOT CONFIGURED", "rotation is not enabled"])
+        #expect(lines[7] == "6 secrets in fleet: 2 OK, 1 NOT CONFIGURED, 0 IN PROGRESS, 0 STUCK, 0 BROKEN, 3 OUT OF REACH")
+        // One configuration read for the whole fleet.
+        #expect(world.calls == ["ListSecrets RotatorFleet=fleet", "GetFunctionConfiguration rotator"])
+
+        // A function configured without a key (a single stack's, or one whose SECRET_KEY_ARN was
+        // emptied) gives nothing to compare with.
+        world.functionKey = nil
+        #expect(world.status().1.hasSuffix("6 secrets in fleet: 5 OK, 1 NOT CONFIGURED, 0 IN PROGRESS, 0 STUCK, 0 BROKEN, 0 OUT OF REACH\n"))
+    }
+
+    /// The operator may lack lambda:GetFunctionConfiguration: the keys are then not compared, which
+    /// the report says once, and the fleet is not called healthy.
+    @Test func aFleetWhoseKeyCannotBeReadIsNotCalledHealthy() throws {
+        let world = FleetWorld()
+        world.add("rotator/fleet/a")
+        world.add("rotator/fleet/b", key: nil)
+        world.functionFailure = serviceError("AccessDeniedException")
+        let (code, out, _) = world.status()
+        #expect(code == Operator.ExitCode.attention)
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        try #require(lines.count == 5, "\(lines)")
+        #expect(columns(Array(lines[0...2])).map { Array($0[4...]) } == [["OK", "-"], ["OK", "-"]])
+        #expect(lines[3].hasPrefix("not every secret's key was compared with the fleet's: the configuration of \(function) could not be read: "))
+        #expect(lines[3].contains("AccessDeniedException"))
+        #expect(lines[4] == "2 secrets in fleet: 2 OK, 0 NOT CONFIGURED, 0 IN PROGRESS, 0 STUCK, 0 BROKEN, 0 OUT OF REACH")
+        #expect(world.calls.filter { $0.hasPrefix("GetFunctionConfiguration") }.count == 1)
+
+        let document = try JSON.parse(world.status(json: true).1)
+        #expect(document["keyCheckProblem"]?.stringValue?.contains("AccessDeniedException") == true)
+        #expect(document["needsAttention"] == .bool(true))
     }
 
     @Test func fleetIsForStatusOnlyAndTakesAStackName() throws {

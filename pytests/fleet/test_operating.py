@@ -95,6 +95,11 @@ def test_status_over_the_fleet_shows_each_enrolled_secret_once_with_its_state(fl
     sm.create_secret(Name=f"rotator/{STACK_NAME}/hostile", SecretString="{}",
                      Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME},
                            {"Key": "RotatorLogin", "Value": f"x\n{name_of('forged')}  app  never  -  OK"}])
+    # A secret made by hand with the fleet's tags and name, rotated by the shared function, but on
+    # aws/secretsmanager: the role denies every read of its value (threat 38).
+    by_hand = sm.create_secret(Name=f"rotator/{STACK_NAME}/by-hand", SecretString="{}",
+                               Tags=[{"Key": "RotatorFleet", "Value": STACK_NAME}, {"Key": "RotatorLogin", "Value": "app"}])["ARN"]
+    fleet.configure_rotation(by_hand)
     # Enough secrets for ListSecrets to answer in more than one page (100 each).
     for n in range(100):
         sm.create_secret(Name=f"rotator/{STACK_NAME}/bulk-{n:03}", SecretString="{}",
@@ -129,6 +134,10 @@ def test_status_over_the_fleet_shows_each_enrolled_secret_once_with_its_state(fl
         "NOT CONFIGURED", "out of the shared function's reach: no RotatorLogin tag; rotation is not enabled"]
     assert by_name["elsewhere/named-outside"][4:] == [
         "NOT CONFIGURED", f"out of the shared function's reach: not named under rotator/{STACK_NAME}/; rotation is not enabled"]
+    fleet_key = sm.describe_secret(SecretId=units.healthy)["KmsKeyId"]
+    assert fleet_key.startswith("arn:aws:kms:")
+    assert by_name[f"rotator/{STACK_NAME}/by-hand"][4:] == [
+        "OUT OF REACH", f"out of the shared function's reach: encrypted with aws/secretsmanager, not the fleet's key {fleet_key}"]
     tally = {label: sum(row[4] == label for row in rows) for label in LABELS}
     assert lines[-1] == (f"{len(expected)} secrets in {STACK_NAME}: {tally['OK']} OK, {tally['NOT CONFIGURED']} NOT CONFIGURED, "
                          f"{tally['IN PROGRESS']} IN PROGRESS, {tally['STUCK']} STUCK, {tally['BROKEN']} BROKEN, "

@@ -29,6 +29,12 @@ run... see `independent`) reach the same state, and of each such class (a Mazurk
 exactly one schedule is run to its end. Every run starts from scratch (a fresh secret and login),
 and a choice point that a replay reaches with other actions enabled than the first run had is an
 error (`Nondeterministic`), never a silent skip.
+
+The search is stateless, so where it stands between two schedules is its path alone: `snapshot`
+writes it down (as JSON) and `Explorer.resumed` takes it up again, so an exploration of hours can be
+stopped and continued (test_interleavings.py keeps one per pair when told where). A resumed
+search replays the path's choices like any other, so a resumption on code that behaves otherwise is
+caught as `Nondeterministic` at the first choice point that differs.
 """
 
 from __future__ import annotations
@@ -258,6 +264,17 @@ class _Node:
     def chosen(self) -> Action:
         return self.explored[-1]
 
+    def snapshot(self) -> dict:
+        def listed(actions) -> list[list]:
+            return [[a.copy, a.name, a.ordinal] for a in actions]
+        return {"enabled": listed(self.enabled), "sleep": listed(sorted(self.sleep)), "explored": listed(self.explored)}
+
+    @staticmethod
+    def resumed(snapshot: dict) -> _Node:
+        def actions(key: str) -> list[Action]:
+            return [Action(str(copy), str(name), int(ordinal)) for copy, name, ordinal in snapshot[key]]
+        return _Node(actions("enabled"), frozenset(actions("sleep")), actions("explored"))
+
 
 @dataclass
 class Schedule:
@@ -277,8 +294,22 @@ class Explorer:
         self._path: list[_Node] = []
         self._depth = 0
         self._blocked = False
+        self._resumed = False         # taken up after a schedule: backtrack before the next run
         self.schedules = 0            # complete schedules run, one per trace
         self.redundant = 0            # runs cut short by the sleep sets (their end state checked too)
+
+    def snapshot(self) -> dict:
+        """Where the search stands after the schedule it last ran: what `resumed` needs."""
+        return {"schedules": self.schedules, "redundant": self.redundant, "path": [node.snapshot() for node in self._path]}
+
+    @staticmethod
+    def resumed(snapshot: dict) -> Explorer:
+        """The search of `snapshot`, continued by `explore` with the schedule after its last."""
+        explorer = Explorer()
+        explorer.schedules, explorer.redundant = int(snapshot["schedules"]), int(snapshot["redundant"])
+        explorer._path = [_Node.resumed(node) for node in snapshot["path"]]
+        explorer._resumed = True
+        return explorer
 
     def choose(self, depth: int, enabled: list[Action]) -> Action:
         if depth < len(self._path):
@@ -302,7 +333,14 @@ class Explorer:
         return candidates[0]
 
     def explore(self, run_schedule: Callable[[Callable[[int, list[Action]], Action]], None],
-                limit: int | None = None) -> None:
+                limit: int | None = None, after_each: Callable[[Explorer], None] | None = None) -> None:
+        """Runs schedules until every trace was run (or `limit` schedules in all, those of a
+        resumed search's first part included); `after_each` is called after every schedule, where
+        `snapshot` can be taken."""
+        if self._resumed:
+            self._resumed = False
+            if not self._backtrack():
+                return
         while True:
             self._blocked = False
             run_schedule(self.choose)
@@ -310,10 +348,17 @@ class Explorer:
                 self.redundant += 1
             else:
                 self.schedules += 1
+            if after_each is not None:
+                after_each(self)
             if limit is not None and self.schedules + self.redundant >= limit:
                 return
             if not self._backtrack():
                 return
+
+    @property
+    def finished(self) -> bool:
+        """Whether no schedule is left (after `explore` returned without a limit: every trace was run)."""
+        return not self._path
 
     def _backtrack(self) -> bool:
         while self._path:

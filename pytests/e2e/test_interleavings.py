@@ -22,18 +22,27 @@ step that follows setSecret (test, finish), setSecret already run.
 in turn, and the regression schedules on PostgreSQL; `make chaos` (ROTATOR_CHAOS=full) every
 schedule of every pair on both engines (one per trace, local/interleaving.py), and the regression
 schedules on both, and records the counts for docs/RELIABILITY.md.
+
+The long form takes hours. With ROTATOR_INTERLEAVING_STATE naming a directory, each pair's search
+is written there after every schedule and taken up again by the next run on the same code (the
+binary, template.yaml's documents and the exploration itself, by digest), so it can be run in
+pieces and in several processes, each on its own pairs (`-k`); a pair already run to its end is not
+run again. Each piece appends its schedules to the chaos report as it goes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import secrets
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from itertools import combinations_with_replacement
+from pathlib import Path
 
 import pytest
 
@@ -181,11 +190,51 @@ def run_pair(hosts: TwoHosts, pair: tuple[str, str], choose) -> tuple[list[Actio
     return actions, problems(stack, hosts.servers, rotation), outcomes
 
 
+def code_digest() -> str:
+    """What a resumed search must run on to continue the same one: the binary, the documents the
+    SSM emulator runs (template.yaml), and the exploration."""
+    digest = hashlib.sha256()
+    for path in (ROTATOR, REPO / "template.yaml", REPO / "local" / "interleaving.py", Path(__file__)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class SavedSearch:
+    """A pair's search in ROTATOR_INTERLEAVING_STATE (none: every run starts afresh): where it
+    stands, what broke so far, and whether it ran to its end, on the code of `code_digest`."""
+
+    def __init__(self, engine: str, pair: tuple[str, str]) -> None:
+        directory = os.environ.get("ROTATOR_INTERLEAVING_STATE")
+        self.path = Path(directory) / f"{engine}-{pair[0]}+{pair[1]}.json" if directory else None
+        self.code = code_digest() if self.path else ""
+
+    def load(self) -> tuple[Explorer, list[str], bool]:
+        """The search to continue, what broke in it so far, and whether it is finished."""
+        if self.path is None or not self.path.exists():
+            return Explorer(), [], False
+        saved = json.loads(self.path.read_text())
+        if saved.get("code") != self.code:
+            print(f"{self.path.name}: saved on other code, started afresh")
+            return Explorer(), [], False
+        return Explorer.resumed(saved["search"]), list(saved["broken"]), bool(saved["finished"])
+
+    def save(self, explorer: Explorer, broken: list[str], finished: bool) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".part")
+        partial.write_text(json.dumps({"code": self.code, "finished": finished, "broken": broken, "search": explorer.snapshot()}))
+        partial.replace(self.path)
+
+
 def explore_pair(hosts: TwoHosts, pair: tuple[str, str]) -> tuple[Explorer, list[str]]:
     """Every schedule of the pair, each recorded in the chaos report as it ends (one line per
-    schedule, so a long run that is stopped still leaves its counts)."""
-    explorer = Explorer()
-    broken: list[str] = []
+    schedule, so a long run that is stopped still leaves its counts), and, when told where, the
+    search saved after each (`SavedSearch`)."""
+    saved = SavedSearch(hosts.engine, pair)
+    explorer, broken, finished = saved.load()
+    if finished:
+        return explorer, broken
 
     def one(choose) -> None:
         actions, found, outcomes = run_pair(hosts, pair, choose)
@@ -194,7 +243,8 @@ def explore_pair(hosts: TwoHosts, pair: tuple[str, str]) -> tuple[Explorer, list
             broken.append(f"{schedule}\n    -> {'; '.join(found)}\n    copies: {outcomes}")
         chaos.record(f"Interleavings: {pair[0]} + {pair[1]} on {hosts.engine} (every schedule)", 1, int(not found), schedule)
 
-    explorer.explore(one)
+    explorer.explore(one, after_each=lambda e: saved.save(e, broken, finished=False))
+    saved.save(explorer, broken, finished=True)
     return explorer, broken
 
 
@@ -292,6 +342,79 @@ def test_the_explorer_runs_exactly_one_schedule_of_every_trace(name):
     complete = seen[:]   # a sleep-set-blocked run repeats a trace; every complete one is new
     assert set(complete) == expected, "a trace was never run"
     assert explorer.schedules == len(expected), (explorer.schedules, len(expected), explorer.redundant)
+
+
+class Stopped(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_search_stopped_and_taken_up_from_its_snapshot_runs_every_trace_once(name):
+    """A long exploration is run in pieces: stopped after any schedule, or in the middle of one,
+    and taken up from the snapshot written after the last whole schedule (through JSON, as
+    SavedSearch keeps it), it runs the schedules an unbroken search runs, in the same order, the
+    schedule it was stopped in once more."""
+    sequences = MODELS[name]
+
+    def runner(log: list[list[Action]], stop_at: int | None = None):
+        def run(choose) -> None:
+            position = dict.fromkeys(sequences, 0)
+            schedule: list[Action] = []
+            while True:
+                enabled = sorted(seq[position[c]] for c, seq in sequences.items() if position[c] < len(seq))
+                if not enabled:
+                    break
+                if stop_at is not None and len(log) == stop_at and len(schedule) == 1:
+                    raise Stopped        # killed in the middle of a schedule
+                action = choose(len(schedule), enabled)
+                position[action.copy] += 1
+                schedule.append(action)
+            log.append(schedule)
+        return run
+
+    whole: list[list[Action]] = []
+    unbroken = Explorer()
+    unbroken.explore(runner(whole))
+    assert len(whole) > 2
+    for stop_at in range(1, len(whole)):
+        pieces: list[list[Action]] = []
+        snapshots: list[str] = []
+        first = Explorer()
+        with pytest.raises(Stopped):
+            first.explore(runner(pieces, stop_at), after_each=lambda e, kept=snapshots: kept.append(json.dumps(e.snapshot())))
+        assert pieces == whole[:stop_at]
+        resumed = Explorer.resumed(json.loads(snapshots[-1]))
+        resumed.explore(runner(pieces))
+        assert pieces == whole, f"stopped in schedule {stop_at + 1}"
+        assert (resumed.schedules, resumed.redundant) == (unbroken.schedules, unbroken.redundant)
+        assert resumed.finished
+    # Taken up after its last schedule, a search has nothing left to run.
+    done: list[str] = []
+    Explorer().explore(runner([]), after_each=lambda e: done.append(json.dumps(e.snapshot())))
+    rest: list[list[Action]] = []
+    Explorer.resumed(json.loads(done[-1])).explore(runner(rest))
+    assert rest == []
+
+
+def test_a_saved_search_is_taken_up_only_on_the_code_it_ran_on(tmp_path, monkeypatch):
+    """SavedSearch: none without ROTATOR_INTERLEAVING_STATE; else the search, what broke and whether
+    it finished come back as saved, but a search saved on other code (another binary, documents or
+    exploration) is started afresh: its schedules proved nothing about this code."""
+    this_module = sys.modules[__name__]
+    monkeypatch.delenv("ROTATOR_INTERLEAVING_STATE", raising=False)
+    assert SavedSearch("postgres", ("set", "set")).path is None
+    monkeypatch.setenv("ROTATOR_INTERLEAVING_STATE", str(tmp_path))
+    monkeypatch.setattr(this_module, "code_digest", lambda: "code-1")
+    explorer = Explorer()
+    explorer.explore(lambda choose: choose(0, [Action("A", "DescribeSecret", 1), Action("B", "DescribeSecret", 1)]), limit=1)
+    SavedSearch("postgres", ("set", "set")).save(explorer, ["a broken schedule"], finished=False)
+    loaded, broken, finished = SavedSearch("postgres", ("set", "set")).load()
+    assert (loaded.schedules, broken, finished) == (1, ["a broken schedule"], False)
+    assert loaded.snapshot() == explorer.snapshot() and explorer.snapshot()["path"]
+    assert SavedSearch("mariadb", ("set", "set")).load()[0].schedules == 0    # each engine and pair its own
+    monkeypatch.setattr(this_module, "code_digest", lambda: "code-2")
+    loaded, broken, finished = SavedSearch("postgres", ("set", "set")).load()
+    assert (loaded.schedules, broken, finished) == (0, [], False)
 
 
 def phases(*plan: tuple[str, int]):

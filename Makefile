@@ -60,16 +60,13 @@ chaos: deps build tools
 	ROTATOR_CHAOS=full ROTATOR_CHAOS_REPORT=$(CURDIR)/$(CHAOS_REPORT) $(PYTHON) -m pytest -q pytests/e2e $(HOST_ATTACK_TESTS); \
 	status=$$?; $(PYTHON) -m local.reliability_report $(CHAOS_REPORT) docs/RELIABILITY.md && exit $$status
 
-# The interleaving proof's long form alone, in pieces: each pair's search is kept in
-# $(INTERLEAVING_STATE) after every schedule, so a run that is stopped (or several, each on its
-# own pairs) continues where it stopped, as long as the binary, documents and exploration are the
-# same. PAIRS selects by pytest -k, e.g. PAIRS="mariadb and rollback". The schedules are appended to
-# $(INTERLEAVING_STATE)/report.jsonl.
+# The interleaving proof's long form alone, in pieces: each pair's search and schedules are kept
+# in $(INTERLEAVING_STATE)/<engine>-<pair>.json after every schedule, so a run that is stopped (or
+# several, each on its own pairs) continues where it stopped, as long as the code is the same
+# (test_interleavings.py's code_digest). PAIRS selects by pytest -k, e.g. PAIRS="mariadb and rollback".
 INTERLEAVING_STATE := .local-state/interleavings
 interleavings: deps build tools
-	mkdir -p $(INTERLEAVING_STATE)
 	ROTATOR_CHAOS=full ROTATOR_INTERLEAVING_STATE=$(CURDIR)/$(INTERLEAVING_STATE) \
-	ROTATOR_CHAOS_REPORT=$(CURDIR)/$(INTERLEAVING_STATE)/report.jsonl \
 	$(PYTHON) -m pytest -q pytests/e2e/test_interleavings.py -k "every_interleaving$(if $(PAIRS), and ($(PAIRS)))"
 
 # The attacks of docs/THREAT-MODEL.md alone, long form; rewrites the attack table of docs/RELIABILITY.md.

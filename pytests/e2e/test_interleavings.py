@@ -23,15 +23,15 @@ in turn, and the regression schedules on PostgreSQL; `make chaos` (ROTATOR_CHAOS
 schedule of every pair on both engines (one per trace, local/interleaving.py), and the regression
 schedules on both, and records the counts for docs/RELIABILITY.md.
 
-The long form takes hours. With ROTATOR_INTERLEAVING_STATE naming a directory, each pair's search
-is written there after every schedule and taken up again by the next run on the same code (the
-binary, template.yaml's documents and the exploration itself, by digest), so it can be run in
-pieces and in several processes, each on its own pairs (`-k`); a pair already run to its end is not
-run again. Each piece appends its schedules to the chaos report as it goes.
+The long form takes hours. With ROTATOR_INTERLEAVING_STATE naming a directory (`make
+interleavings`), each pair's search and schedules are written there after every schedule and
+taken up again by the next run on the same code (`code_digest`), so it can be run in pieces and in
+several processes, each on its own pairs (`-k`); a pair already run to its end is not run again.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -39,7 +39,10 @@ import random
 import secrets
 import subprocess
 import sys
+import tempfile
 import threading
+import time
+import warnings
 from dataclasses import dataclass, field
 from itertools import combinations_with_replacement
 from pathlib import Path
@@ -48,7 +51,7 @@ import pytest
 
 from local.host_router import HostRouter
 from local.interleaving import Action, Explorer, Gate, run_one
-from local.stack import REPO, LocalStack
+from local.stack import REPO, LocalStack, default_bootstrap
 
 from . import chaos
 from .helpers import ENGINES, random_password
@@ -191,60 +194,109 @@ def run_pair(hosts: TwoHosts, pair: tuple[str, str], choose) -> tuple[list[Actio
 
 
 def code_digest() -> str:
-    """What a resumed search must run on to continue the same one: the binary, the documents the
-    SSM emulator runs (template.yaml), and the exploration."""
+    """What a resumed search must run on to continue the same one: the binary bootstrap starts (and
+    bootstrap), the documents the SSM emulator runs (template.yaml), the local stack and the
+    exploration (what the gate holds, how hosts and databases are made), and the pinned tools."""
+    bootstrap = default_bootstrap()
+    beside = bootstrap.parent / "rotator"
+    binary = beside if beside.is_file() and os.access(beside, os.X_OK) else bootstrap.parent / ".build" / "release" / "rotator"
+    here = Path(__file__).parent
+    files = [binary, bootstrap, REPO / "template.yaml", REPO / "local" / "requirements.txt", *sorted((REPO / "local").glob("*.py")),
+             *(here / name for name in ("test_interleavings.py", "helpers.py", "chaos.py", "conftest.py"))]
     digest = hashlib.sha256()
-    for path in (ROTATOR, REPO / "template.yaml", REPO / "local" / "interleaving.py", Path(__file__)):
-        digest.update(path.read_bytes())
+    for path in files:
+        digest.update(f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path.name}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+class AnotherProcessExplores(Exception):
+    pass
 
 
 class SavedSearch:
     """A pair's search in ROTATOR_INTERLEAVING_STATE (none: every run starts afresh): where it
-    stands, what broke so far, and whether it ran to its end, on the code of `code_digest`."""
+    stands, each schedule run so far (held or not, and its actions), what broke, and whether it
+    ran to its end, on the code of `code_digest`, in one file written whole after every schedule,
+    so a run stopped anywhere neither loses nor counts twice a schedule. One process at a time
+    explores a pair (a lock beside the file). A file saved on other code, or unreadable, is set
+    aside and the search starts afresh, with a warning: its schedules prove nothing about this code."""
 
     def __init__(self, engine: str, pair: tuple[str, str]) -> None:
         directory = os.environ.get("ROTATOR_INTERLEAVING_STATE")
         self.path = Path(directory) / f"{engine}-{pair[0]}+{pair[1]}.json" if directory else None
         self.code = code_digest() if self.path else ""
+        self.schedules: list[dict] = []
+        self._lock = None
+
+    def __enter__(self) -> SavedSearch:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.path.with_suffix(".lock"), "w")    # noqa: SIM115 (held until __exit__)
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock.close()
+                raise AnotherProcessExplores(f"another process explores {self.path.stem}") from None
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self._lock is not None:
+            self._lock.close()
 
     def load(self) -> tuple[Explorer, list[str], bool]:
         """The search to continue, what broke in it so far, and whether it is finished."""
         if self.path is None or not self.path.exists():
             return Explorer(), [], False
-        saved = json.loads(self.path.read_text())
-        if saved.get("code") != self.code:
-            print(f"{self.path.name}: saved on other code, started afresh")
-            return Explorer(), [], False
-        return Explorer.resumed(saved["search"]), list(saved["broken"]), bool(saved["finished"])
+        try:
+            saved = json.loads(self.path.read_text())
+            same_code = saved["code"] == self.code
+            if same_code:
+                explorer = Explorer.resumed(saved["search"])
+                self.schedules = [{"held": int(x["held"]), "detail": str(x["detail"])} for x in saved["schedules"]]
+                return explorer, [str(b) for b in saved["broken"]], bool(saved["finished"])
+            why = "was saved on other code"
+        except (ValueError, KeyError, TypeError) as e:
+            why = f"cannot be read ({e!r})"
+        aside = self.path.with_name(f"{self.path.stem}.set-aside-{int(time.time())}.json")
+        self.path.replace(aside)
+        warnings.warn(f"{self.path.name} {why}: set aside as {aside.name}; the search starts afresh", stacklevel=2)
+        return Explorer(), [], False
 
     def save(self, explorer: Explorer, broken: list[str], finished: bool) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".part")
-        partial.write_text(json.dumps({"code": self.code, "finished": finished, "broken": broken, "search": explorer.snapshot()}))
-        partial.replace(self.path)
+        fd, partial = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".part")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"code": self.code, "finished": finished, "broken": broken, "schedules": self.schedules,
+                       "search": explorer.snapshot()}, f)
+        os.replace(partial, self.path)
 
 
 def explore_pair(hosts: TwoHosts, pair: tuple[str, str]) -> tuple[Explorer, list[str]]:
-    """Every schedule of the pair, each recorded in the chaos report as it ends (one line per
-    schedule, so a long run that is stopped still leaves its counts), and, when told where, the
-    search saved after each (`SavedSearch`)."""
-    saved = SavedSearch(hosts.engine, pair)
-    explorer, broken, finished = saved.load()
-    if finished:
-        return explorer, broken
+    """Every schedule of the pair. Without ROTATOR_INTERLEAVING_STATE each is recorded in the chaos
+    report as it ends (one line per schedule, so a long run that is stopped still leaves its counts);
+    with it, each is saved with the search (`SavedSearch`), and the chaos report gets the pair's
+    schedules, all of them, once it has run to its end."""
+    scenario = f"Interleavings: {pair[0]} + {pair[1]} on {hosts.engine} (every schedule)"
+    with SavedSearch(hosts.engine, pair) as saved:
+        explorer, broken, finished = saved.load()
 
-    def one(choose) -> None:
-        actions, found, outcomes = run_pair(hosts, pair, choose)
-        schedule = " ".join(map(str, actions))
-        if found:
-            broken.append(f"{schedule}\n    -> {'; '.join(found)}\n    copies: {outcomes}")
-        chaos.record(f"Interleavings: {pair[0]} + {pair[1]} on {hosts.engine} (every schedule)", 1, int(not found), schedule)
+        def one(choose) -> None:
+            actions, found, outcomes = run_pair(hosts, pair, choose)
+            schedule = " ".join(map(str, actions))
+            if found:
+                broken.append(f"{schedule}\n    -> {'; '.join(found)}\n    copies: {outcomes}")
+            if saved.path is None:
+                chaos.record(scenario, 1, int(not found), schedule)
+            else:
+                saved.schedules.append({"held": int(not found), "detail": schedule})
 
-    explorer.explore(one, after_each=lambda e: saved.save(e, broken, finished=False))
-    saved.save(explorer, broken, finished=True)
+        if not finished:
+            explorer.explore(one, after_each=lambda e: saved.save(e, broken, finished=False))
+            saved.save(explorer, broken, finished=True)
+        for x in saved.schedules:
+            chaos.record(scenario, 1, x["held"], x["detail"])
     return explorer, broken
 
 
@@ -397,9 +449,11 @@ def test_a_search_stopped_and_taken_up_from_its_snapshot_runs_every_trace_once(n
 
 
 def test_a_saved_search_is_taken_up_only_on_the_code_it_ran_on(tmp_path, monkeypatch):
-    """SavedSearch: none without ROTATOR_INTERLEAVING_STATE; else the search, what broke and whether
-    it finished come back as saved, but a search saved on other code (another binary, documents or
-    exploration) is started afresh: its schedules proved nothing about this code."""
+    """SavedSearch: none without ROTATOR_INTERLEAVING_STATE; else the search, its schedules, what
+    broke and whether it finished come back as saved. A file saved on other code (another binary,
+    documents, local stack or exploration), or one that cannot be read, is set aside with a warning
+    and the search starts afresh: its schedules prove nothing about this code. One process at a
+    time explores a pair."""
     this_module = sys.modules[__name__]
     monkeypatch.delenv("ROTATOR_INTERLEAVING_STATE", raising=False)
     assert SavedSearch("postgres", ("set", "set")).path is None
@@ -407,14 +461,27 @@ def test_a_saved_search_is_taken_up_only_on_the_code_it_ran_on(tmp_path, monkeyp
     monkeypatch.setattr(this_module, "code_digest", lambda: "code-1")
     explorer = Explorer()
     explorer.explore(lambda choose: choose(0, [Action("A", "DescribeSecret", 1), Action("B", "DescribeSecret", 1)]), limit=1)
-    SavedSearch("postgres", ("set", "set")).save(explorer, ["a broken schedule"], finished=False)
-    loaded, broken, finished = SavedSearch("postgres", ("set", "set")).load()
+    with SavedSearch("postgres", ("set", "set")) as first:
+        first.schedules.append({"held": 0, "detail": "A:DescribeSecret#1"})
+        first.save(explorer, ["a broken schedule"], finished=False)
+        with pytest.raises(AnotherProcessExplores):
+            SavedSearch("postgres", ("set", "set")).__enter__()
+    again = SavedSearch("postgres", ("set", "set"))
+    loaded, broken, finished = again.load()
     assert (loaded.schedules, broken, finished) == (1, ["a broken schedule"], False)
+    assert again.schedules == [{"held": 0, "detail": "A:DescribeSecret#1"}]
     assert loaded.snapshot() == explorer.snapshot() and explorer.snapshot()["path"]
     assert SavedSearch("mariadb", ("set", "set")).load()[0].schedules == 0    # each engine and pair its own
+
     monkeypatch.setattr(this_module, "code_digest", lambda: "code-2")
-    loaded, broken, finished = SavedSearch("postgres", ("set", "set")).load()
+    with pytest.warns(UserWarning, match="saved on other code"):
+        loaded, broken, finished = SavedSearch("postgres", ("set", "set")).load()
     assert (loaded.schedules, broken, finished) == (0, [], False)
+    assert [p.name for p in tmp_path.glob("postgres-set+set.set-aside-*.json")] and not (tmp_path / "postgres-set+set.json").exists()
+
+    (tmp_path / "postgres-set+set.json").write_text('{"code": "code-2", "finished": tr')    # a write cut short
+    with pytest.warns(UserWarning, match="cannot be read"):
+        assert SavedSearch("postgres", ("set", "set")).load()[0].schedules == 0
 
 
 def phases(*plan: tuple[str, int]):

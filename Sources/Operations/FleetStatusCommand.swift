@@ -42,9 +42,18 @@ public struct FleetStatusReport: Sendable {
     /// allows no other.
     public static func namePrefix(fleet: String) -> String { "rotator/\(fleet)/" }
 
-    /// `fleetKey`: the key the secret's rotation function names (`SECRET_KEY_ARN`), nil when it
-    /// names none or its configuration could not be read.
-    static func outOfReach(_ description: SecretDescription, fleet: String, fleetKey: String?) -> String? {
+    /// What the configuration of a secret's rotation function says of the fleet's key.
+    public enum FunctionKey: Sendable, Equatable {
+        /// It names this key (`SECRET_KEY_ARN`), as every shared function does (template-fleet.yaml).
+        case names(String)
+        /// It names none: not a shared function (a single stack's, say), or one whose
+        /// configuration was changed (threat 38's D). Either way not one that rotates the fleet.
+        case namesNone
+        /// Not known: no rotation function, or its configuration could not be read.
+        case unknown
+    }
+
+    static func outOfReach(_ description: SecretDescription, fleet: String, functionKey: FunctionKey) -> String? {
         let prefix = namePrefix(fleet: fleet)
         if !(description.name ?? "").hasPrefix(prefix) {
             return "out of the shared function's reach: not named under \(prefix)"
@@ -58,41 +67,65 @@ public struct FleetStatusReport: Sendable {
         }
         // A secret made by hand, on aws/secretsmanager or a key of one's own: the role's deny stops
         // every read of its value (OnlyTheFleetsKeyThroughSecretsManager), as the function's check does.
-        if let fleetKey, !Rotator.isEncrypted(description, withFleetKey: fleetKey) {
+        switch functionKey {
+        case .names(let fleetKey) where !Rotator.isEncrypted(description, withFleetKey: fleetKey):
             let used = description.kmsKeyId.map { FleetStatusReport.field($0) } ?? "aws/secretsmanager"
             return "out of the shared function's reach: encrypted with \(used), not the fleet's key \(FleetStatusReport.field(fleetKey))"
+        case .namesNone:
+            return "out of the shared function's reach: rotated by \(FleetStatusReport.field(description.rotationLambdaArn)), "
+                + "which names no fleet key (\(Rotator.fleetKeyVariable)): not a shared function, or its configuration was changed"
+        case .names, .unknown:
+            return nil
         }
-        return nil
     }
 
     public let fleet: String
     /// By name.
     public let entries: [Entry]
-    /// Why the secrets' keys could not be compared with the fleet's (nil: they were).
-    public let keyCheckProblem: String?
+    /// What is wrong with the fleet as a whole, one sentence each: a rotation function whose
+    /// configuration could not be read (its secrets' keys were not compared), or secrets that name
+    /// more than one rotation function (a fleet has one shared function).
+    public let problems: [String]
 
-    /// `fleetKeys`: by rotation function ARN, the key each names (`SECRET_KEY_ARN`); a function
-    /// missing from it names none.
-    public init(fleet: String, states: [SecretState], fleetKeys: [String: String] = [:], keyCheckProblem: String? = nil) {
+    /// `functionKeys`: by rotation function ARN, what its configuration says of the key; a function
+    /// missing from it is not known. `unreadFunctions`: by ARN, why a configuration could not be read.
+    public init(fleet: String, states: [SecretState], functionKeys: [String: FunctionKey] = [:],
+                unreadFunctions: [String: String] = [:]) {
         self.fleet = fleet
-        self.keyCheckProblem = keyCheckProblem
         entries = states.map { state in
             let description = state.description
+            let functionKey = description.rotationLambdaArn.flatMap { functionKeys[$0] } ?? .unknown
             return Entry(state: state, diagnosis: Diagnosis.of(state, secretId: description.arn),
-                         outOfReach: FleetStatusReport.outOfReach(description, fleet: fleet,
-                                                                  fleetKey: description.rotationLambdaArn.flatMap { fleetKeys[$0] }))
+                         outOfReach: FleetStatusReport.outOfReach(description, fleet: fleet, functionKey: functionKey))
         }
         .sorted { $0.name != $1.name ? $0.name < $1.name : $0.state.description.arn < $1.state.description.arn }
+        problems = FleetStatusReport.problems(entries, unreadFunctions: unreadFunctions)
+    }
+
+    static func problems(_ entries: [Entry], unreadFunctions: [String: String]) -> [String] {
+        var secretsNaming: [String: Int] = [:]
+        for entry in entries {
+            if let function = entry.state.description.rotationLambdaArn { secretsNaming[function, default: 0] += 1 }
+        }
+        func counted(_ function: String) -> String {
+            let n = secretsNaming[function] ?? 0
+            return "\(FleetStatusReport.field(function)) (\(n) secret\(n == 1 ? "" : "s"))"
+        }
+        var found = unreadFunctions.sorted { $0.key < $1.key }.map { function, why in
+            "the configuration of \(counted(function)) could not be read, so its secrets' keys were not compared "
+                + "with the fleet's: \(Identifiers.shownOnOneLine(why))"
+        }
+        if secretsNaming.count > 1 {
+            found.append("the fleet's secrets name \(secretsNaming.count) rotation functions, where a fleet has one: "
+                + secretsNaming.keys.sorted().map(counted).joined(separator: ", "))
+        }
+        return found
     }
 
     /// A fleet without a single secret is most likely a misspelt name: that needs attention too, as
-    /// does a fleet whose keys could not be checked (a secret shown OK may be one the function cannot read).
+    /// does a problem of the fleet as a whole (a secret shown OK may then be one the function cannot read).
     public var needsAttention: Bool {
-        entries.isEmpty || keyCheckProblem != nil || entries.contains { $0.diagnosis.needsAttention || $0.outOfReach != nil }
-    }
-
-    var keyCheckLine: String? {
-        keyCheckProblem.map { "not every secret's key was compared with the fleet's: \(Identifiers.shownOnOneLine($0))" }
+        entries.isEmpty || !problems.isEmpty || entries.contains { $0.diagnosis.needsAttention || $0.outOfReach != nil }
     }
 
     public var lines: [String] {
@@ -115,7 +148,7 @@ public struct FleetStatusReport: Sendable {
         }
         let labels = Diagnosis.Verdict.allCases.map(\.label) + [FleetStatusReport.outOfReachLabel]
         let counts = labels.map { label in "\(entries.filter { $0.label == label }.count) \(label)" }.joined(separator: ", ")
-        return [line(header)] + rows.map(line) + [keyCheckLine].compactMap { $0 } + ["\(entries.count) secrets in \(fleet): \(counts)"]
+        return [line(header)] + rows.map(line) + ["\(entries.count) secrets in \(fleet): \(counts)"] + problems
     }
 
     public var json: JSON {
@@ -131,7 +164,7 @@ public struct FleetStatusReport: Sendable {
             ("counts", .object((Diagnosis.Verdict.allCases.map(\.rawValue) + [FleetStatusReport.outOfReachName]).map { name in
                 (name, .integer(entries.filter { $0.stateName == name }.count))
             })),
-            ("keyCheckProblem", keyCheckProblem.map(JSON.string) ?? .null),
+            ("problems", .array(problems.map(JSON.string))),
             ("needsAttention", .bool(needsAttention)),
         ])
     }
@@ -178,19 +211,20 @@ struct FleetStatusCommand {
         let enrolled = listed.filter { $0.tags[FleetStatusReport.fleetTag] == fleet }
         let functions = FunctionSettingsCache(services: services)
         var states: [SecretState] = []
-        var fleetKeys: [String: String] = [:]
-        var keyCheckProblem: String?
+        var functionKeys: [String: FleetStatusReport.FunctionKey] = [:]
+        var unreadFunctions: [String: String] = [:]
         var lastPendingRead: Int64?
         for (index, description) in enrolled.enumerated() {
             console.progress("status: secret \(index + 1) of \(enrolled.count)", milestone: false)
             // The key the function is configured with (template-fleet.yaml's, as its role's deny
             // names it), one call per function: every secret of a fleet names the same one.
-            if let functionArn = description.rotationLambdaArn {
+            if let functionArn = description.rotationLambdaArn, functionKeys[functionArn] == nil {
                 do {
                     let key = try functions.settings(functionArn).environment[Rotator.fleetKeyVariable] ?? ""
-                    if !key.isEmpty { fleetKeys[functionArn] = key }
+                    functionKeys[functionArn] = key.isEmpty ? .namesNone : .names(key)
                 } catch {
-                    keyCheckProblem = keyCheckProblem ?? "the configuration of \(functionArn) could not be read: \(error)"
+                    functionKeys[functionArn] = .unknown
+                    unreadFunctions[functionArn] = error.description
                 }
             }
             if description.unfinishedRotationVersion != nil {
@@ -205,7 +239,7 @@ struct FleetStatusCommand {
                                      alwaysReadDates: false)
             })
         }
-        let report = FleetStatusReport(fleet: fleet, states: states, fleetKeys: fleetKeys, keyCheckProblem: keyCheckProblem)
+        let report = FleetStatusReport(fleet: fleet, states: states, functionKeys: functionKeys, unreadFunctions: unreadFunctions)
         if console.json {
             console.document(report.json)
         } else {

@@ -11,9 +11,10 @@ final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, Func
     var created: [String: Int64] = [:]
     let log = LogGroupFake()
     var listFailure: AWSError?
-    /// What GetFunctionConfiguration answers: the shared function's key, or a failure.
-    var functionKey: String? = FleetWorld.fleetKey
-    var functionFailure: AWSError?
+    /// What GetFunctionConfiguration answers, by function name: the key its environment names (the
+    /// shared function's, unless set otherwise; nil: none), or a failure.
+    var functionKeys: [String: String?] = [:]
+    var functionFailures: [String: AWSError] = [:]
     var calls: [String] = []
     let clock = ManualClock(nowMilliseconds: now)
 
@@ -24,11 +25,11 @@ final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, Func
     /// A secret of the fleet `fleet` (its unit's two tags) with the given labels.
     func add(_ name: String, login: String? = "app", fleet: String = "fleet", stages: [String: [String]] = [currentId: ["AWSCURRENT"]],
              enabled: Bool = true, lastRotated: Int64? = now - 86_400_000, extraTags: [String: String] = [:],
-             key: String? = FleetWorld.fleetKey) {
+             key: String? = FleetWorld.fleetKey, rotatedBy: String = function) {
         var tags = extraTags.merging(["RotatorFleet": fleet]) { $1 }
         if let login { tags["RotatorLogin"] = login }
         listed.append(SecretDescription(arn: FleetWorld.arnOf(name), rotationEnabled: enabled, versionIdsToStages: stages, name: name,
-                                        rotationLambdaArn: enabled ? function : nil,
+                                        rotationLambdaArn: enabled ? rotatedBy : nil,
                                         rotationSchedule: RotationSchedule(scheduleExpression: "rate(30 days)", automaticallyAfterDays: nil, duration: nil),
                                         lastRotatedMilliseconds: lastRotated, nextRotationMilliseconds: now + 29 * 86_400_000, tags: tags,
                                         kmsKeyId: key))
@@ -78,8 +79,9 @@ final class FleetWorld: SecretsManagerAPI, SecretVersionsAPI, LogSearchAPI, Func
     }
     func getFunctionConfiguration(_ functionName: String) throws(AWSError) -> FunctionSettings {
         calls.append("GetFunctionConfiguration \(functionName)")
-        if let functionFailure { throw functionFailure }
-        return FunctionSettings(functionArn: function, environment: functionKey.map { ["SECRET_KEY_ARN": $0] } ?? [:],
+        if let failure = functionFailures[functionName] { throw failure }
+        let key = functionKeys[functionName] ?? FleetWorld.fleetKey
+        return FunctionSettings(functionArn: functionName, environment: key.map { ["SECRET_KEY_ARN": $0] } ?? [:],
                                 logGroup: "/aws/lambda/rotator")
     }
 
@@ -225,7 +227,7 @@ func columns(_ lines: [String]) -> [[String]] {
         let document = try JSON.parse(out)
         #expect(document["fleet"] == .string("fleet"))
         #expect(document["needsAttention"] == .bool(true))
-        #expect(document["keyCheckProblem"] == .null)
+        #expect(document["problems"] == .array([]))
         #expect(document["counts"] == .object([("healthy", .integer(2)), ("not-configured", .integer(1)), ("in-progress", .integer(1)),
                                                ("stuck", .integer(1)), ("broken", .integer(0)), ("out-of-reach", .integer(0))]))
         let secrets = try #require(document["secrets"]?.arrayValue)
@@ -357,32 +359,58 @@ func columns(_ lines: [String]) -> [[String]] {
         #expect(lines[7] == "6 secrets in fleet: 2 OK, 1 NOT CONFIGURED, 0 IN PROGRESS, 0 STUCK, 0 BROKEN, 3 OUT OF REACH")
         // One configuration read for the whole fleet.
         #expect(world.calls == ["ListSecrets RotatorFleet=fleet", "GetFunctionConfiguration rotator"])
-
-        // A function configured without a key (a single stack's, or one whose SECRET_KEY_ARN was
-        // emptied) gives nothing to compare with.
-        world.functionKey = nil
-        #expect(world.status().1.hasSuffix("6 secrets in fleet: 5 OK, 1 NOT CONFIGURED, 0 IN PROGRESS, 0 STUCK, 0 BROKEN, 0 OUT OF REACH\n"))
     }
 
-    /// The operator may lack lambda:GetFunctionConfiguration: the keys are then not compared, which
-    /// the report says once, and the fleet is not called healthy.
+    /// A shared function always names the fleet's key (template-fleet.yaml). A secret whose rotation
+    /// function names none is rotated by something else: a single stack's function (which whoever
+    /// creates the secret may point it at), or the shared function after someone emptied its
+    /// SECRET_KEY_ARN (threat 38's D). Either way it is not OK, and its key cannot stand compared.
+    @Test func aSecretRotatedByAFunctionThatNamesNoKeyIsOutOfReach() throws {
+        let single = "arn:aws:lambda:us-east-1:123456789012:function:single-stack-rotator"
+        let world = FleetWorld()
+        world.add("rotator/fleet/a")
+        world.add("rotator/fleet/elsewhere", key: nil, rotatedBy: single)
+        world.functionKeys["single-stack-rotator"] = .some(nil)
+        let (code, out, _) = world.status()
+        #expect(code == Operator.ExitCode.attention)
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        try #require(lines.count == 5, "\(lines)")
+        let rows = Dictionary(uniqueKeysWithValues: columns(Array(lines[0...2])).map { ($0[0], $0) })
+        #expect(rows["rotator/fleet/a"]?[4...] == ["OK", "-"])
+        #expect(rows["rotator/fleet/elsewhere"]?[4...] == ["OUT OF REACH", "out of the shared function's reach: rotated by \(single), "
+            + "which names no fleet key (SECRET_KEY_ARN): not a shared function, or its configuration was changed"])
+        #expect(lines[3] == "2 secrets in fleet: 1 OK, 0 NOT CONFIGURED, 0 IN PROGRESS, 0 STUCK, 0 BROKEN, 1 OUT OF REACH")
+        #expect(lines[4] == "the fleet's secrets name 2 rotation functions, where a fleet has one: \(function) (1 secret), \(single) (1 secret)")
+
+        // The shared function itself with its key emptied: every secret it rotates is out of reach.
+        world.functionKeys["rotator"] = .some(nil)
+        let emptied = columns(world.status().1.split(separator: "\n").map(String.init).dropLast(2))
+        #expect(emptied.map { $0[4] } == ["OUT OF REACH", "OUT OF REACH"])
+        #expect(emptied[0][5].hasPrefix("out of the shared function's reach: rotated by \(function), which names no fleet key"))
+    }
+
+    /// The operator may lack lambda:GetFunctionConfiguration: the keys of the secrets naming that
+    /// function are then not compared, which the report says once per function, and the fleet is
+    /// not called healthy.
     @Test func aFleetWhoseKeyCannotBeReadIsNotCalledHealthy() throws {
         let world = FleetWorld()
         world.add("rotator/fleet/a")
         world.add("rotator/fleet/b", key: nil)
-        world.functionFailure = serviceError("AccessDeniedException")
+        world.functionFailures["rotator"] = serviceError("AccessDeniedException")
         let (code, out, _) = world.status()
         #expect(code == Operator.ExitCode.attention)
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
         try #require(lines.count == 5, "\(lines)")
         #expect(columns(Array(lines[0...2])).map { Array($0[4...]) } == [["OK", "-"], ["OK", "-"]])
-        #expect(lines[3].hasPrefix("not every secret's key was compared with the fleet's: the configuration of \(function) could not be read: "))
-        #expect(lines[3].contains("AccessDeniedException"))
-        #expect(lines[4] == "2 secrets in fleet: 2 OK, 0 NOT CONFIGURED, 0 IN PROGRESS, 0 STUCK, 0 BROKEN, 0 OUT OF REACH")
+        #expect(lines[3] == "2 secrets in fleet: 2 OK, 0 NOT CONFIGURED, 0 IN PROGRESS, 0 STUCK, 0 BROKEN, 0 OUT OF REACH")
+        #expect(lines[4].hasPrefix("the configuration of \(function) (2 secrets) could not be read, so its secrets' keys were not compared "
+            + "with the fleet's: "))
+        #expect(lines[4].contains("AccessDeniedException"))
         #expect(world.calls.filter { $0.hasPrefix("GetFunctionConfiguration") }.count == 1)
 
         let document = try JSON.parse(world.status(json: true).1)
-        #expect(document["keyCheckProblem"]?.stringValue?.contains("AccessDeniedException") == true)
+        let problems = try #require(document["problems"]?.arrayValue)
+        #expect(problems.count == 1 && problems[0].stringValue?.contains("AccessDeniedException") == true)
         #expect(document["needsAttention"] == .bool(true))
     }
 

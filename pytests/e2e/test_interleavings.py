@@ -370,13 +370,10 @@ MODELS = {
 }
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_the_explorer_runs_exactly_one_schedule_of_every_trace(name):
-    """Against brute force: every interleaving of the model's copies, grouped by trace."""
-    sequences = MODELS[name]
-    expected = {trace_of(s) for s in interleavings(sequences)}
-    seen: list[frozenset] = []
-
+def model_runner(sequences: dict[str, list[Action]], ran: list[list[Action]], stop_at: int | None = None):
+    """A `run_schedule` for Explorer over a model: each copy takes its next action when chosen; each
+    schedule run is appended to `ran`. With `stop_at`, the run after that many schedules raises
+    Stopped after its first action (a run killed in the middle)."""
     def run(choose) -> None:
         position = dict.fromkeys(sequences, 0)
         schedule: list[Action] = []
@@ -384,20 +381,31 @@ def test_the_explorer_runs_exactly_one_schedule_of_every_trace(name):
             enabled = sorted(seq[position[c]] for c, seq in sequences.items() if position[c] < len(seq))
             if not enabled:
                 break
+            if stop_at is not None and len(ran) == stop_at and len(schedule) == 1:
+                raise Stopped
             action = choose(len(schedule), enabled)
             position[action.copy] += 1
             schedule.append(action)
-        seen.append(trace_of(schedule))
-
-    explorer = Explorer()
-    explorer.explore(run)
-    complete = seen[:]   # a sleep-set-blocked run repeats a trace; every complete one is new
-    assert set(complete) == expected, "a trace was never run"
-    assert explorer.schedules == len(expected), (explorer.schedules, len(expected), explorer.redundant)
+        ran.append(schedule)
+    return run
 
 
 class Stopped(Exception):
     pass
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_explorer_runs_exactly_one_schedule_of_every_trace(name):
+    """Against brute force: every interleaving of the model's copies, grouped by trace."""
+    sequences = MODELS[name]
+    expected = {trace_of(s) for s in interleavings(sequences)}
+    ran: list[list[Action]] = []
+    explorer = Explorer()
+    explorer.explore(model_runner(sequences, ran))
+    seen = [trace_of(schedule) for schedule in ran]
+    complete = seen[:]   # a sleep-set-blocked run repeats a trace; every complete one is new
+    assert set(complete) == expected, "a trace was never run"
+    assert explorer.schedules == len(expected), (explorer.schedules, len(expected), explorer.redundant)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -408,21 +416,8 @@ def test_a_search_stopped_and_taken_up_from_its_snapshot_runs_every_trace_once(n
     schedule it was stopped in once more."""
     sequences = MODELS[name]
 
-    def runner(log: list[list[Action]], stop_at: int | None = None):
-        def run(choose) -> None:
-            position = dict.fromkeys(sequences, 0)
-            schedule: list[Action] = []
-            while True:
-                enabled = sorted(seq[position[c]] for c, seq in sequences.items() if position[c] < len(seq))
-                if not enabled:
-                    break
-                if stop_at is not None and len(log) == stop_at and len(schedule) == 1:
-                    raise Stopped        # killed in the middle of a schedule
-                action = choose(len(schedule), enabled)
-                position[action.copy] += 1
-                schedule.append(action)
-            log.append(schedule)
-        return run
+    def runner(ran: list[list[Action]], stop_at: int | None = None):
+        return model_runner(sequences, ran, stop_at)
 
     whole: list[list[Action]] = []
     unbroken = Explorer()

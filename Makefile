@@ -53,18 +53,21 @@ e2e-test: deps build
 test: unit-test e2e-test
 
 # The fault suite's long form (`make test` runs its short form); it rewrites the table of
-# docs/RELIABILITY.md from what this run recorded.
+# docs/RELIABILITY.md from what this run recorded. The interleaving proof takes up the searches
+# committed in $(INTERLEAVING_STATE) on the same code: a pair run to its end there is counted, not run again.
 CHAOS_REPORT := .local-state/chaos.jsonl
 chaos: deps build tools
 	mkdir -p .local-state && rm -f $(CHAOS_REPORT)
-	ROTATOR_CHAOS=full ROTATOR_CHAOS_REPORT=$(CURDIR)/$(CHAOS_REPORT) $(PYTHON) -m pytest -q pytests/e2e $(HOST_ATTACK_TESTS); \
+	ROTATOR_CHAOS=full ROTATOR_CHAOS_REPORT=$(CURDIR)/$(CHAOS_REPORT) ROTATOR_INTERLEAVING_STATE=$(CURDIR)/$(INTERLEAVING_STATE) $(PYTHON) -m pytest -q pytests/e2e $(HOST_ATTACK_TESTS); \
 	status=$$?; $(PYTHON) -m local.reliability_report $(CHAOS_REPORT) docs/RELIABILITY.md && exit $$status
 
-# The interleaving proof's long form alone, in pieces: each pair's search and schedules are kept
-# in $(INTERLEAVING_STATE)/<engine>-<pair>.json after every schedule, so a run that is stopped (or
-# several, each on its own pairs) continues where it stopped, as long as the code is the same
-# (test_interleavings.py's code_digest). PAIRS selects by pytest -k, e.g. PAIRS="mariadb and rollback".
-INTERLEAVING_STATE := .local-state/interleavings
+# The interleaving proof's long form alone, in pieces: each pair's search (where it stands, its
+# counts, what broke) is kept in $(INTERLEAVING_STATE)/<engine>-<pair>.json after every schedule, so
+# a run that is stopped (or several, each on its own pairs) continues where it stopped, as long as
+# the code is the same (test_interleavings.py's code_digest: the checkout's files, not where they
+# were built). The files are committed: a proof that takes longer than one machine's session is
+# continued from a fresh clone. PAIRS selects by pytest -k, e.g. PAIRS="mariadb and rollback".
+INTERLEAVING_STATE := docs/interleavings
 interleavings: deps build tools
 	ROTATOR_CHAOS=full ROTATOR_INTERLEAVING_STATE=$(CURDIR)/$(INTERLEAVING_STATE) \
 	$(PYTHON) -m pytest -q pytests/e2e/test_interleavings.py -k "every_interleaving$(if $(PAIRS), and ($(PAIRS)))"

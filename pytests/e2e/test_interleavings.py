@@ -23,10 +23,12 @@ in turn, and the regression schedules on PostgreSQL; `make chaos` (ROTATOR_CHAOS
 schedule of every pair on both engines (one per trace, local/interleaving.py), and the regression
 schedules on both, and records the counts for docs/RELIABILITY.md.
 
-The long form takes hours. With ROTATOR_INTERLEAVING_STATE naming a directory (`make
-interleavings`), each pair's search and schedules are written there after every schedule and
-taken up again by the next run on the same code (`code_digest`), so it can be run in pieces and in
-several processes, each on its own pairs (`-k`); a pair already run to its end is not run again.
+The long form takes longer than a session of the machines it runs on. With
+ROTATOR_INTERLEAVING_STATE naming a directory (`make interleavings` and `make chaos`: the
+committed docs/interleavings), each pair's search and counts are written there after every schedule
+and taken up again by the next run on the same code (`code_digest`, which a fresh clone of the same
+commit has too), so it can be run in pieces, on several machines one after another, and in several
+processes, each on its own pairs (`-k`); a pair already run to its end is counted, not run again.
 """
 
 from __future__ import annotations
@@ -194,16 +196,26 @@ def run_pair(hosts: TwoHosts, pair: tuple[str, str], choose) -> tuple[list[Actio
 
 
 def code_digest() -> str:
-    """What a resumed search must run on to continue the same one: the binary bootstrap starts (and
-    bootstrap), the documents the SSM emulator runs (template.yaml), the local stack and the
-    exploration (what the gate holds, how hosts and databases are made), and the pinned tools."""
+    """What a resumed search must run on to continue the same one: the function (the binary beside
+    bootstrap when there is one, e.g. an unpacked package; else this checkout's sources, the
+    toolchain and the pinned libcurl, since `make` builds .build/release/rotator from them first and
+    a build's bytes differ between checkouts and machines), bootstrap, the documents the SSM emulator
+    runs (template.yaml), the local stack and the exploration (what the gate holds, how hosts and
+    databases are made), and the pinned tools. It names no file outside the repository, so a search
+    committed in docs/interleavings is taken up on a fresh machine at the same commit."""
     bootstrap = default_bootstrap()
     beside = bootstrap.parent / "rotator"
-    binary = beside if beside.is_file() and os.access(beside, os.X_OK) else bootstrap.parent / ".build" / "release" / "rotator"
     here = Path(__file__).parent
-    files = [binary, bootstrap, REPO / "template.yaml", REPO / "local" / "requirements.txt", *sorted((REPO / "local").glob("*.py")),
+    files = [bootstrap, REPO / "template.yaml", REPO / "local" / "requirements.txt", *sorted((REPO / "local").glob("*.py")),
              *(here / name for name in ("test_interleavings.py", "helpers.py", "chaos.py", "conftest.py"))]
-    digest = hashlib.sha256()
+    if beside.is_file() and os.access(beside, os.X_OK):
+        files.append(beside)
+        toolchain = b""
+    else:
+        files += [REPO / "Package.swift", REPO / "packaging" / "build-libcurl.sh", REPO / "packaging" / "libcurl.sha256",
+                  *sorted(p for p in (REPO / "Sources").rglob("*") if p.is_file())]
+        toolchain = subprocess.run(["swift", "--version"], capture_output=True, check=True).stdout
+    digest = hashlib.sha256(toolchain)
     for path in files:
         digest.update(f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path.name}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -216,7 +228,7 @@ class AnotherProcessExplores(Exception):
 
 class SavedSearch:
     """A pair's search in ROTATOR_INTERLEAVING_STATE (none: every run starts afresh): where it
-    stands, each schedule run so far (held or not, and its actions), what broke, and whether it
+    stands, how many schedules ran and held, what broke (each such schedule in full), and whether it
     ran to its end, on the code of `code_digest`, in one file written whole after every schedule,
     so a run stopped anywhere neither loses nor counts twice a schedule. One process at a time
     explores a pair (a lock beside the file). A file saved on other code, or unreadable, is set
@@ -226,7 +238,7 @@ class SavedSearch:
         directory = os.environ.get("ROTATOR_INTERLEAVING_STATE")
         self.path = Path(directory) / f"{engine}-{pair[0]}+{pair[1]}.json" if directory else None
         self.code = code_digest() if self.path else ""
-        self.schedules: list[dict] = []
+        self.tried = self.held = 0
         self._lock = None
 
     def __enter__(self) -> SavedSearch:
@@ -253,7 +265,7 @@ class SavedSearch:
             same_code = saved["code"] == self.code
             if same_code:
                 explorer = Explorer.resumed(saved["search"])
-                self.schedules = [{"held": int(x["held"]), "detail": str(x["detail"])} for x in saved["schedules"]]
+                self.tried, self.held = int(saved["tried"]), int(saved["held"])
                 return explorer, [str(b) for b in saved["broken"]], bool(saved["finished"])
             why = "was saved on other code"
         except (ValueError, KeyError, TypeError) as e:
@@ -267,17 +279,19 @@ class SavedSearch:
         if self.path is None:
             return
         fd, partial = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".part")
+        os.fchmod(fd, 0o644)    # a file of the repository, not a private one
         with os.fdopen(fd, "w") as f:
-            json.dump({"code": self.code, "finished": finished, "broken": broken, "schedules": self.schedules,
-                       "search": explorer.snapshot()}, f)
+            json.dump({"code": self.code, "finished": finished, "tried": self.tried, "held": self.held,
+                       "broken": broken, "search": explorer.snapshot()}, f, indent=1)
+            f.write("\n")
         os.replace(partial, self.path)
 
 
 def explore_pair(hosts: TwoHosts, pair: tuple[str, str]) -> tuple[Explorer, list[str]]:
     """Every schedule of the pair. Without ROTATOR_INTERLEAVING_STATE each is recorded in the chaos
     report as it ends (one line per schedule, so a long run that is stopped still leaves its counts);
-    with it, each is saved with the search (`SavedSearch`), and the chaos report gets the pair's
-    schedules, all of them, once it has run to its end."""
+    with it, each is counted in the saved search (`SavedSearch`), and the chaos report gets one
+    line with the pair's counts once it has run to its end (in this run or an earlier one)."""
     scenario = f"Interleavings: {pair[0]} + {pair[1]} on {hosts.engine} (every schedule)"
     with SavedSearch(hosts.engine, pair) as saved:
         explorer, broken, finished = saved.load()
@@ -290,13 +304,14 @@ def explore_pair(hosts: TwoHosts, pair: tuple[str, str]) -> tuple[Explorer, list
             if saved.path is None:
                 chaos.record(scenario, 1, int(not found), schedule)
             else:
-                saved.schedules.append({"held": int(not found), "detail": schedule})
+                saved.tried += 1
+                saved.held += int(not found)
 
         if not finished:
             explorer.explore(one, after_each=lambda e: saved.save(e, broken, finished=False))
             saved.save(explorer, broken, finished=True)
-        for x in saved.schedules:
-            chaos.record(scenario, 1, x["held"], x["detail"])
+        if saved.path is not None:
+            chaos.record(scenario, saved.tried, saved.held, f"{explorer.schedules} traces")
     return explorer, broken
 
 
@@ -457,14 +472,14 @@ def test_a_saved_search_is_taken_up_only_on_the_code_it_ran_on(tmp_path, monkeyp
     explorer = Explorer()
     explorer.explore(lambda choose: choose(0, [Action("A", "DescribeSecret", 1), Action("B", "DescribeSecret", 1)]), limit=1)
     with SavedSearch("postgres", ("set", "set")) as first:
-        first.schedules.append({"held": 0, "detail": "A:DescribeSecret#1"})
+        first.tried, first.held = 3, 2
         first.save(explorer, ["a broken schedule"], finished=False)
         with pytest.raises(AnotherProcessExplores):
             SavedSearch("postgres", ("set", "set")).__enter__()
     again = SavedSearch("postgres", ("set", "set"))
     loaded, broken, finished = again.load()
     assert (loaded.schedules, broken, finished) == (1, ["a broken schedule"], False)
-    assert again.schedules == [{"held": 0, "detail": "A:DescribeSecret#1"}]
+    assert (again.tried, again.held) == (3, 2)
     assert loaded.snapshot() == explorer.snapshot() and explorer.snapshot()["path"]
     assert SavedSearch("mariadb", ("set", "set")).load()[0].schedules == 0    # each engine and pair its own
 
@@ -477,6 +492,43 @@ def test_a_saved_search_is_taken_up_only_on_the_code_it_ran_on(tmp_path, monkeyp
     (tmp_path / "postgres-set+set.json").write_text('{"code": "code-2", "finished": tr')    # a write cut short
     with pytest.warns(UserWarning, match="cannot be read"):
         assert SavedSearch("postgres", ("set", "set")).load()[0].schedules == 0
+
+
+def test_the_code_a_search_ran_on_is_named_by_the_checkouts_files_not_by_where_it_was_built(tmp_path, monkeypatch):
+    """A search committed in docs/interleavings is taken up on another machine at the same commit:
+    two checkouts of the same files in different places, with builds whose bytes differ, are the
+    same code; a changed source file, document or stack module is not. A binary beside bootstrap
+    (an unpacked package, whose sources are unknown) counts by its bytes."""
+    this_module = sys.modules[__name__]
+    tracked = ["bootstrap", "template.yaml", "Package.swift", "packaging/build-libcurl.sh", "packaging/libcurl.sha256",
+               "local/requirements.txt",
+               *(str(p.relative_to(REPO)) for p in REPO.glob("local/*.py")),
+               *(str(p.relative_to(REPO)) for p in (REPO / "Sources").rglob("*") if p.is_file())]
+
+    def checkout(name: str, build: bytes) -> Path:
+        root = tmp_path / name
+        for rel in tracked:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes((REPO / rel).read_bytes())
+        (root / ".build" / "release").mkdir(parents=True)
+        (root / ".build" / "release" / "rotator").write_bytes(build)
+        return root
+
+    def digest_of(root: Path) -> str:
+        monkeypatch.setattr(this_module, "REPO", root)
+        monkeypatch.setenv("ROTATOR_BOOTSTRAP", str(root / "bootstrap"))
+        return code_digest()
+
+    here, there = checkout("here", b"a build"), checkout("elsewhere/there", b"another build, other paths inside")
+    assert digest_of(here) == digest_of(there)
+    for rel in ("Sources/Rotation/Rotator.swift", "template.yaml", "local/stack.py"):
+        edited = checkout(f"edited-{rel.replace('/', '-')}", b"a build")
+        (edited / rel).write_bytes((edited / rel).read_bytes() + b"\n")
+        assert digest_of(edited) != digest_of(here), rel
+    for root, build in ((here, b"one package"), (there, b"another package")):
+        (root / "rotator").write_bytes(build)
+        (root / "rotator").chmod(0o755)
+    assert digest_of(here) != digest_of(there)
 
 
 def phases(*plan: tuple[str, int]):

@@ -53,8 +53,9 @@ e2e-test: deps build
 test: unit-test e2e-test
 
 # The fault suite's long form (`make test` runs its short form); it rewrites the table of
-# docs/RELIABILITY.md from what this run recorded. The interleaving proof takes up the searches
-# committed in $(INTERLEAVING_STATE) on the same code: a pair run to its end there is counted, not run again.
+# docs/RELIABILITY.md from what this run recorded and, for the interleaving proof, from the searches
+# in $(INTERLEAVING_STATE): a pair run to its end there on the same code is counted, not run again.
+# On other code (uncommitted changes included) those files are set aside and the proof starts again.
 CHAOS_REPORT := .local-state/chaos.jsonl
 chaos: deps build tools
 	mkdir -p .local-state && rm -f $(CHAOS_REPORT)
@@ -64,9 +65,11 @@ chaos: deps build tools
 # The interleaving proof's long form alone, in pieces: each pair's search (where it stands, its
 # counts, what broke) is kept in $(INTERLEAVING_STATE)/<engine>-<pair>.json after every schedule, so
 # a run that is stopped (or several, each on its own pairs) continues where it stopped, as long as
-# the code is the same (test_interleavings.py's code_digest: the checkout's files, not where they
-# were built). The files are committed: a proof that takes longer than one machine's session is
-# continued from a fresh clone. PAIRS selects by pytest -k, e.g. PAIRS="mariadb and rollback".
+# the code is the same (test_interleavings.py's code_digest: the checkout's files and the real
+# parts' versions, not where they were built). The files are committed: a proof that takes longer
+# than one machine's session is continued from a fresh clone. A run on other code (uncommitted
+# changes included) sets a pair's file aside and starts it again. PAIRS selects by pytest -k, e.g.
+# PAIRS="mariadb and rollback".
 INTERLEAVING_STATE := docs/interleavings
 interleavings: deps build tools
 	ROTATOR_CHAOS=full ROTATOR_INTERLEAVING_STATE=$(CURDIR)/$(INTERLEAVING_STATE) \

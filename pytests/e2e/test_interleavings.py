@@ -34,11 +34,14 @@ processes, each on its own pairs (`-k`); a pair already run to its end is counte
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import random
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,8 +54,10 @@ from pathlib import Path
 
 import pytest
 
+from local.databases import PG_BIN
 from local.host_router import HostRouter
 from local.interleaving import Action, Explorer, Gate, run_one
+from local.ssm_runner import MINIMAL_PATH
 from local.stack import REPO, LocalStack, default_bootstrap
 
 from . import chaos
@@ -195,34 +200,82 @@ def run_pair(hosts: TwoHosts, pair: tuple[str, str], choose) -> tuple[list[Actio
     return actions, problems(stack, hosts.servers, rotation), outcomes
 
 
-def code_digest() -> str:
-    """What a resumed search must run on to continue the same one: the function (the binary beside
-    bootstrap when there is one, e.g. an unpacked package; else this checkout's sources, the
-    toolchain and the pinned libcurl, since `make` builds .build/release/rotator from them first and
-    a build's bytes differ between checkouts and machines), bootstrap, the documents the SSM emulator
-    runs (template.yaml), the local stack and the exploration (what the gate holds, how hosts and
-    databases are made), and the pinned tools. It names no file outside the repository, so a search
-    committed in docs/interleavings is taken up on a fresh machine at the same commit."""
+def code_files() -> list[Path]:
+    """The repository's files a schedule's outcome depends on: the sources `make build` builds
+    .build/release/rotator from (the function, and the operator's `rotator cancel`) with the pinned
+    libcurl and the build's flags (the Makefile's SWIFT_RELEASE line, in `environment`), bootstrap,
+    the documents the SSM emulator runs (template.yaml, the host scripts within), the local stack,
+    the exploration (what the gate holds, how hosts and databases are made) and the pinned tools.
+    When bootstrap starts another binary (one beside it, as in an unpacked package, or another
+    checkout's), that binary too, by its bytes: its sources are unknown."""
     bootstrap = default_bootstrap()
     beside = bootstrap.parent / "rotator"
+    started = beside if beside.is_file() and os.access(beside, os.X_OK) else bootstrap.parent / ".build" / "release" / "rotator"
     here = Path(__file__).parent
-    files = [bootstrap, REPO / "template.yaml", REPO / "local" / "requirements.txt", *sorted((REPO / "local").glob("*.py")),
-             *(here / name for name in ("test_interleavings.py", "helpers.py", "chaos.py", "conftest.py"))]
-    if beside.is_file() and os.access(beside, os.X_OK):
-        files.append(beside)
-        toolchain = b""
-    else:
-        files += [REPO / "Package.swift", REPO / "packaging" / "build-libcurl.sh", REPO / "packaging" / "libcurl.sha256",
-                  *sorted(p for p in (REPO / "Sources").rglob("*") if p.is_file())]
-        toolchain = subprocess.run(["swift", "--version"], capture_output=True, check=True).stdout
-    digest = hashlib.sha256(toolchain)
-    for path in files:
+    return [bootstrap, REPO / "template.yaml", REPO / "local" / "requirements.txt", *sorted((REPO / "local").glob("*.py")),
+            *(here / name for name in ("test_interleavings.py", "helpers.py", "chaos.py", "conftest.py")),
+            REPO / "Package.swift", REPO / "packaging" / "build-libcurl.sh", REPO / "packaging" / "libcurl.sha256",
+            *sorted(p for p in (REPO / "Sources").rglob("*") if p.is_file()),
+            *([started] if started.resolve() != ROTATOR.resolve() else [])]
+
+
+@functools.cache
+def environment() -> tuple[str, ...]:
+    """The real parts that are not files of the repository, by version: the toolchain and the build's
+    flags, the database servers and the clients and python3 the host scripts run, moto and the AWS
+    CLI. A fresh machine of the same image has the same; an upgrade of any starts the search afresh.
+    (Their own unpinned dependencies are left out: they decide no outcome the invariant checks.)"""
+    def version(*command: str) -> str:
+        # What a host script runs is what the host's PATH finds (local/ssm_runner.py).
+        env = None if command[0] == "swift" or command[0].startswith("/") else {**os.environ, "PATH": MINIMAL_PATH}
+        try:
+            run = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"{command[0]}: {e}"
+        return " / ".join(line.strip() for line in (run.stdout or run.stderr).strip().splitlines())
+    build = next((line.strip() for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("SWIFT_RELEASE")), "")
+    return (version("swift", "--version"), build, version(str(PG_BIN / "postgres"), "--version"), version("psql", "--version"),
+            version(shutil.which("mariadbd") or "mariadbd", "--version"), version("mariadb", "--version"),
+            version("python3", "--version"),
+            *(f"{name} {importlib.metadata.version(name)}" for name in ("moto", "boto3", "botocore", "awscli")))
+
+
+def code_digest() -> str:
+    """What a resumed search must run on to continue the same one: `code_files` by content and
+    `environment`. It names the checkout's files, not the built binary's bytes (which differ between
+    checkouts and machines), so a search committed in docs/interleavings is taken up on a fresh
+    machine at the same commit; `stale_build` makes sure the binary is built from those files."""
+    digest = hashlib.sha256("\0".join(environment()).encode())
+    for path in code_files():
         digest.update(f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path.name}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
+def stale_build() -> str | None:
+    """Why .build/release/rotator may not be built from the sources `code_digest` names (None: it is
+    newer than every one of them)."""
+    if not ROTATOR.is_file():
+        return f"{ROTATOR} is not built: run make build"
+    built = ROTATOR.stat().st_mtime
+    newer = [p for p in (REPO / "Package.swift", *(REPO / "Sources").rglob("*")) if p.is_file() and p.stat().st_mtime > built]
+    return f"{newer[0].relative_to(REPO)} is newer than {ROTATOR.relative_to(REPO)}: run make build" if newer else None
+
+
+def checkout() -> tuple[str, bool]:
+    """The commit checked out and whether the files `code_digest` names are as committed there: for
+    the reader of a saved search (the digest alone decides whether it is taken up)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
+    named = [str(p.relative_to(REPO)) for p in code_files() if p.is_relative_to(REPO)]
+    return git("rev-parse", "HEAD"), not git("status", "--porcelain", "--untracked-files=all", "--", *named)
+
+
 class AnotherProcessExplores(Exception):
+    pass
+
+
+class CodeChanged(Exception):
     pass
 
 
@@ -243,6 +296,8 @@ class SavedSearch:
 
     def __enter__(self) -> SavedSearch:
         if self.path is not None:
+            if (why := stale_build()) is not None:
+                raise CodeChanged(f"{why}: the search would be saved as run on code it did not run on")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.path.with_suffix(".lock"), "w")    # noqa: SIM115 (held until __exit__)
             try:
@@ -266,7 +321,13 @@ class SavedSearch:
             if same_code:
                 explorer = Explorer.resumed(saved["search"])
                 self.tried, self.held = int(saved["tried"]), int(saved["held"])
-                return explorer, [str(b) for b in saved["broken"]], bool(saved["finished"])
+                broken, finished = [str(b) for b in saved["broken"]], bool(saved["finished"])
+                # What one search writes always adds up; a file that does not (a merge of two
+                # clones' runs, an edit) would credit schedules that never ran.
+                if (self.tried != explorer.schedules + explorer.redundant or self.held + len(broken) != self.tried
+                        or (finished and not explorer.finished)):
+                    raise ValueError("its counts and its search do not agree")
+                return explorer, broken, finished
             why = "was saved on other code"
         except (ValueError, KeyError, TypeError) as e:
             why = f"cannot be read ({e!r})"
@@ -276,12 +337,18 @@ class SavedSearch:
         return Explorer(), [], False
 
     def save(self, explorer: Explorer, broken: list[str], finished: bool) -> None:
+        """Writes the search down, unless the code it names changed since the search was loaded
+        (a checkout or a build during the run): then what ran is no longer known, and nothing is."""
         if self.path is None:
             return
+        if code_digest() != self.code or stale_build() is not None:
+            raise CodeChanged(f"the code changed while {self.path.stem} ran: its last schedule is not saved")
+        commit, clean = checkout()
         fd, partial = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".part")
         os.fchmod(fd, 0o644)    # a file of the repository, not a private one
         with os.fdopen(fd, "w") as f:
-            json.dump({"code": self.code, "finished": finished, "tried": self.tried, "held": self.held,
+            json.dump({"code": self.code, "commit": commit, "clean": clean, "versions": environment(),
+                       "finished": finished, "tried": self.tried, "held": self.held,
                        "broken": broken, "search": explorer.snapshot()}, f, indent=1)
             f.write("\n")
         os.replace(partial, self.path)
@@ -459,31 +526,43 @@ def test_a_search_stopped_and_taken_up_from_its_snapshot_runs_every_trace_once(n
 
 
 def test_a_saved_search_is_taken_up_only_on_the_code_it_ran_on(tmp_path, monkeypatch):
-    """SavedSearch: none without ROTATOR_INTERLEAVING_STATE; else the search, its schedules, what
-    broke and whether it finished come back as saved. A file saved on other code (another binary,
-    documents, local stack or exploration), or one that cannot be read, is set aside with a warning
-    and the search starts afresh: its schedules prove nothing about this code. One process at a
-    time explores a pair."""
+    """SavedSearch: none without ROTATOR_INTERLEAVING_STATE; else the search, its counts, what broke
+    and whether it finished come back as saved. A file saved on other code (another binary,
+    documents, local stack or exploration), one that cannot be read, or one whose counts and search
+    do not add up (a merge, an edit) is set aside with a warning and the search starts afresh: its
+    schedules prove nothing about this code. Code that changes during a run is not saved as the code
+    that ran. One process at a time explores a pair."""
     this_module = sys.modules[__name__]
     monkeypatch.delenv("ROTATOR_INTERLEAVING_STATE", raising=False)
     assert SavedSearch("postgres", ("set", "set")).path is None
     monkeypatch.setenv("ROTATOR_INTERLEAVING_STATE", str(tmp_path))
     monkeypatch.setattr(this_module, "code_digest", lambda: "code-1")
+    monkeypatch.setattr(this_module, "stale_build", lambda: None)
     explorer = Explorer()
     explorer.explore(lambda choose: choose(0, [Action("A", "DescribeSecret", 1), Action("B", "DescribeSecret", 1)]), limit=1)
     with SavedSearch("postgres", ("set", "set")) as first:
-        first.tried, first.held = 3, 2
+        first.tried, first.held = 1, 0
         first.save(explorer, ["a broken schedule"], finished=False)
         with pytest.raises(AnotherProcessExplores):
             SavedSearch("postgres", ("set", "set")).__enter__()
+    saved = json.loads((tmp_path / "postgres-set+set.json").read_text())
+    assert saved["commit"] and saved["versions"] == list(environment())
     again = SavedSearch("postgres", ("set", "set"))
     loaded, broken, finished = again.load()
     assert (loaded.schedules, broken, finished) == (1, ["a broken schedule"], False)
-    assert (again.tried, again.held) == (3, 2)
+    assert (again.tried, again.held) == (1, 0)
     assert loaded.snapshot() == explorer.snapshot() and explorer.snapshot()["path"]
     assert SavedSearch("mariadb", ("set", "set")).load()[0].schedules == 0    # each engine and pair its own
 
+    for field_name, value in (("held", 1), ("tried", 2), ("finished", True)):
+        (tmp_path / "postgres-set+set.json").write_text(json.dumps({**saved, field_name: value}))
+        with pytest.warns(UserWarning, match="cannot be read.*do not agree"):
+            assert SavedSearch("postgres", ("set", "set")).load()[0].schedules == 0, field_name
+    (tmp_path / "postgres-set+set.json").write_text(json.dumps(saved))
+
     monkeypatch.setattr(this_module, "code_digest", lambda: "code-2")
+    with pytest.raises(CodeChanged):
+        again.save(loaded, broken, finished=False)    # loaded on code-1, saved on code-2
     with pytest.warns(UserWarning, match="saved on other code"):
         loaded, broken, finished = SavedSearch("postgres", ("set", "set")).load()
     assert (loaded.schedules, broken, finished) == (0, [], False)
@@ -493,12 +572,17 @@ def test_a_saved_search_is_taken_up_only_on_the_code_it_ran_on(tmp_path, monkeyp
     with pytest.warns(UserWarning, match="cannot be read"):
         assert SavedSearch("postgres", ("set", "set")).load()[0].schedules == 0
 
+    monkeypatch.setattr(this_module, "stale_build", lambda: "Sources/Rotation/Rotator.swift is newer than the build")
+    with pytest.raises(CodeChanged, match="newer than the build"):
+        SavedSearch("postgres", ("set", "set")).__enter__()
+
 
 def test_the_code_a_search_ran_on_is_named_by_the_checkouts_files_not_by_where_it_was_built(tmp_path, monkeypatch):
     """A search committed in docs/interleavings is taken up on another machine at the same commit:
     two checkouts of the same files in different places, with builds whose bytes differ, are the
-    same code; a changed source file, document or stack module is not. A binary beside bootstrap
-    (an unpacked package, whose sources are unknown) counts by its bytes."""
+    same code; a changed source file, document or stack module is not, nor a build older than its
+    sources. A binary bootstrap starts from elsewhere (an unpacked package beside it, another
+    checkout's build) counts by its bytes: its sources are unknown."""
     this_module = sys.modules[__name__]
     tracked = ["bootstrap", "template.yaml", "Package.swift", "packaging/build-libcurl.sh", "packaging/libcurl.sha256",
                "local/requirements.txt",
@@ -514,9 +598,10 @@ def test_the_code_a_search_ran_on_is_named_by_the_checkouts_files_not_by_where_i
         (root / ".build" / "release" / "rotator").write_bytes(build)
         return root
 
-    def digest_of(root: Path) -> str:
+    def digest_of(root: Path, bootstrap: Path | None = None) -> str:
         monkeypatch.setattr(this_module, "REPO", root)
-        monkeypatch.setenv("ROTATOR_BOOTSTRAP", str(root / "bootstrap"))
+        monkeypatch.setattr(this_module, "ROTATOR", root / ".build" / "release" / "rotator")
+        monkeypatch.setenv("ROTATOR_BOOTSTRAP", str(bootstrap or root / "bootstrap"))
         return code_digest()
 
     here, there = checkout("here", b"a build"), checkout("elsewhere/there", b"another build, other paths inside")
@@ -525,6 +610,17 @@ def test_the_code_a_search_ran_on_is_named_by_the_checkouts_files_not_by_where_i
         edited = checkout(f"edited-{rel.replace('/', '-')}", b"a build")
         (edited / rel).write_bytes((edited / rel).read_bytes() + b"\n")
         assert digest_of(edited) != digest_of(here), rel
+
+    digest_of(here)
+    assert stale_build() is None
+    source = here / "Sources" / "Rotation" / "Rotator.swift"
+    os.utime(source, (time.time() + 60, time.time() + 60))
+    assert "Rotator.swift is newer than .build/release/rotator" in (stale_build() or "")
+
+    other = checkout("other", b"one build")
+    started_elsewhere = digest_of(here, bootstrap=other / "bootstrap")
+    (other / ".build" / "release" / "rotator").write_bytes(b"another build")
+    assert digest_of(here, bootstrap=other / "bootstrap") != started_elsewhere
     for root, build in ((here, b"one package"), (there, b"another package")):
         (root / "rotator").write_bytes(build)
         (root / "rotator").chmod(0o755)

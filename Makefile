@@ -70,10 +70,15 @@ chaos: deps build tools
 # than one machine's session is continued from a fresh clone. A run on other code (uncommitted
 # changes included) sets a pair's file aside and starts it again. PAIRS selects by pytest -k, e.g.
 # PAIRS="mariadb and rollback".
+# INTERLEAVING_PROCESSES pytest processes (pytest-xdist, a pair at a time each, idle ones taking
+# pairs from busy ones' queues) share the pairs, each with its own local stack and databases: a
+# schedule mostly waits on the hosts and the function, so 3 keep 2 cores busy.
 INTERLEAVING_STATE := docs/interleavings
+INTERLEAVING_PROCESSES ?= 1
 interleavings: deps build tools
 	ROTATOR_CHAOS=full ROTATOR_INTERLEAVING_STATE=$(CURDIR)/$(INTERLEAVING_STATE) \
-	$(PYTHON) -m pytest -q pytests/e2e/test_interleavings.py -k "every_interleaving$(if $(PAIRS), and ($(PAIRS)))"
+	$(PYTHON) -m pytest -q -n $(INTERLEAVING_PROCESSES) --dist worksteal pytests/e2e/test_interleavings.py \
+	-k "every_interleaving$(if $(PAIRS), and ($(PAIRS)))"
 
 # The attacks of docs/THREAT-MODEL.md alone, long form; rewrites the attack table of docs/RELIABILITY.md.
 HOST_ATTACK_TESTS := pytests/hosts/test_secret_attacks.py pytests/hosts/test_mysql_attacks.py pytests/hosts/test_killed_runs.py \

@@ -28,7 +28,10 @@ only in the order of independent actions (two label reads; a label read and a ho
 run... see `independent`) reach the same state, and of each such class (a Mazurkiewicz trace)
 exactly one schedule is run to its end. Every run starts from scratch (a fresh secret and login),
 and a choice point that a replay reaches with other actions enabled than the first run had is an
-error (`Nondeterministic`), never a silent skip.
+error (`Nondeterministic`), never a silent skip. So is a run in which a copy acted on time rather
+than on the order of its actions (`Strayed`): a call held so long that its client gave it up for
+good (each attempt waits 20 s, and a withdrawn call's retry is the same action), or a copy that
+ran into one of the binary's time limits (test_interleavings.py checks each copy's duration).
 
 The search is stateless, so where it stands between two schedules is its path alone: `snapshot`
 writes it down (as JSON) and `Explorer.resumed` takes it up again, so an exploration of hours can be
@@ -39,6 +42,7 @@ caught as `Nondeterministic` at the first choice point that differs.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -98,6 +102,12 @@ class Withdrawn(Exception):
     """A held call whose client closed the connection before it was released."""
 
 
+class Strayed(AssertionError):
+    """The schedule did not run as recorded: a copy acted on time rather than on the order of its
+    visible actions (it gave up a held call for good, or lost the answer of one that ran), or a
+    visible call came from no copy. Such a run is not counted: the trace it stands for was not run."""
+
+
 @dataclass
 class _Held:
     name: str
@@ -122,6 +132,9 @@ class Gate:
         self._counts: dict[tuple[str, str], int] = {}
         self._command_copy: dict[str, str] = {}
         self._client_copy: dict[int, str | None] = {}      # a connection's client port -> its copy
+        self._unheld: set[tuple[str, str]] = set()         # (command, instance) sent, not yet held
+        self._withdrawn: dict[str, Action] = {}            # a copy's call withdrawn, not yet retried
+        self.strayed: list[str] = []
         self.finished: set[str] = set()
         self.copies: set[str] = set()
         self.log: list[Action] = []
@@ -133,37 +146,47 @@ class Gate:
         lost it, and the client's retry is the same action (same ordinal), so a slow schedule and
         a fast one see the same choices."""
         copy = self._copy_of_client(client_port)
+        if copy is None and is_visible(operation):
+            self._stray(f"a {operation} from a process that is no copy (client port {client_port})")
         if copy is None or not is_visible(operation):
             return _Held(operation, copy) if operation == "SendCommand" and copy else None
         held = _Held(operation, copy)
         with self._cond:
             held.action = self._number(copy, operation)
-            self._held.append(held)
-            self._cond.notify_all()
+            self._arrived(held)
         while not held.release.wait(0.2):
             if client_gone():
                 with self._cond:
                     if not held.release.is_set():
                         self._held.remove(held)
                         self._counts[(copy, operation)] -= 1
+                        self._withdrawn[copy] = held.action
                         self._cond.notify_all()
                         raise Withdrawn(str(held.action))
+        if client_gone():
+            # Released in the moment its client gave up: the call runs, its answer is lost, and the
+            # client's retry would be a new action.
+            self._stray(f"{held.action} was released after its client gave up on it")
         return held
 
     def answered(self, held: _Held, operation: str, answer: bytes) -> None:
         with self._cond:
             if operation == "SendCommand" and held.copy:
-                import json
                 try:
                     command_id = json.loads(answer)["Command"]["CommandId"]
                 except (ValueError, KeyError, TypeError):
                     command_id = None
                 if command_id:
                     self._command_copy[command_id] = held.copy
+                    # Each instance's command reaches hold_command in a thread of its own: until
+                    # all have, the copy's enabled actions are not all known.
+                    held_instances = {h.name.partition("@")[2] for h in self._held if h.command_id == command_id}
+                    self._unheld |= {(command_id, iid) for iid in _instance_ids(answer) if iid not in held_instances}
                     for h in self._held:
                         if h.command_id == command_id and h.copy is None:
                             h.copy = held.copy
                             h.action = self._number(held.copy, h.name)
+                            self._came_back(h)
             held.done = True
             self._cond.notify_all()
 
@@ -172,11 +195,11 @@ class Gate:
         action = (invocation.parameters.get("Action") or ["?"])[0]
         held = _Held(f"{action}@{invocation.instance_id}", None, command_id=invocation.command_id)
         with self._cond:
+            self._unheld.discard((invocation.command_id, invocation.instance_id))
             copy = self._command_copy.get(invocation.command_id)
             if copy is not None:
                 held.copy, held.action = copy, self._number(copy, held.name)
-            self._held.append(held)
-            self._cond.notify_all()
+            self._arrived(held)
         held.release.wait()
         return "Failed" if held.action in self._failing else None
 
@@ -190,6 +213,8 @@ class Gate:
     # -- the scheduler's side
     def copy_finished(self, copy: str) -> None:
         with self._cond:
+            if copy in self._withdrawn:
+                self.strayed.append(f"{self._withdrawn.pop(copy)} was withdrawn and its copy ended without retrying it")
             self.finished.add(copy)
             self._cond.notify_all()
 
@@ -197,7 +222,9 @@ class Gate:
         """Waits until no released action is still running and every copy is finished or holds a
         visible action; returns the held actions (sorted), empty when every copy is done."""
         def parked() -> bool:
-            if any(h.release.is_set() and not h.done for h in self._held):
+            if self.strayed:
+                return True
+            if self._unheld or any(h.release.is_set() and not h.done for h in self._held):
                 return False
             waiting = [h for h in self._held if not h.release.is_set()]
             if any(h.action is None for h in waiting):
@@ -209,6 +236,8 @@ class Gate:
             if not self._cond.wait_for(parked, timeout_s):
                 raise Stuck(f"copies not parked after {timeout_s:.0f}s: finished {sorted(self.finished)}, "
                             f"held {[(h.name, h.copy, h.release.is_set(), h.done) for h in self._held]}")
+            if self.strayed:
+                raise Strayed("; ".join(self.strayed))
             return sorted(h.action for h in self._held if not h.release.is_set())
 
     def release(self, action: Action, timeout_s: float = 60) -> None:
@@ -227,6 +256,25 @@ class Gate:
         with self._cond:
             for h in self._held:
                 h.release.set()
+
+    def _arrived(self, held: _Held) -> None:
+        """A held action joins (under the lock)."""
+        if held.copy is not None:
+            self._came_back(held)
+        self._held.append(held)
+        self._cond.notify_all()
+
+    def _came_back(self, held: _Held) -> None:
+        """A copy whose call was withdrawn must come back with that call (the client's retry, the
+        same action): anything else means it gave the call up (under the lock)."""
+        withdrawn = self._withdrawn.pop(held.copy, None)
+        if withdrawn is not None and withdrawn != held.action:
+            self.strayed.append(f"{withdrawn} was withdrawn and its copy went on to {held.action} without it")
+
+    def _stray(self, why: str) -> None:
+        with self._cond:
+            self.strayed.append(why)
+            self._cond.notify_all()
 
     def _number(self, copy: str, name: str) -> Action:
         n = self._counts.get((copy, name), 0) + 1
@@ -252,6 +300,14 @@ class Gate:
                 return None
             time.sleep(0.05)
         return None
+
+
+def _instance_ids(answer: bytes) -> list[str]:
+    try:
+        ids = json.loads(answer)["Command"]["InstanceIds"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
 @dataclass

@@ -56,7 +56,7 @@ import pytest
 
 from local.databases import PG_BIN
 from local.host_router import HostRouter
-from local.interleaving import Action, Explorer, Gate, run_one
+from local.interleaving import Action, Explorer, Gate, Strayed, Stuck, Withdrawn, run_one
 from local.ssm_runner import MINIMAL_PATH
 from local.stack import REPO, LocalStack, default_bootstrap
 
@@ -75,6 +75,11 @@ ENGINE_NAMES = list(ENGINES)
 SAMPLED = [(pair, ENGINE_NAMES[i % len(ENGINE_NAMES)]) for i, pair in enumerate(SAMPLED_PAIRS)]
 REGRESSION_ENGINES = ENGINE_NAMES if chaos.FULL else ["postgres"]
 TIMEOUT_S = 120.0
+# A copy that runs this long may have met one of the binary's time limits rather than the other
+# copy's actions: a step's first host command may take half the time left of its deadline (148 s
+# of the template's 300; Rotator.firstAttemptEnd), cancel's proof 180 s (CurrentLoginProof). Its
+# schedule is not counted (Strayed).
+COPY_TIME_LIMIT_S = 100.0
 
 
 @dataclass
@@ -171,8 +176,10 @@ def run_pair(hosts: TwoHosts, pair: tuple[str, str], choose) -> tuple[list[Actio
     gate = Gate(int(stack.faults.url.rsplit(":", 1)[1]), copy_of_pid, failing)
     gate.copies = set(copies)
     outcomes: dict[str, str] = {}
+    took: dict[str, float] = {}
 
     def run_copy(copy: str) -> None:
+        started = time.monotonic()
         try:
             if copies[copy] == "cancel":
                 proc = subprocess.Popen([str(ROTATOR), "cancel", "--force", "--secret-id", rotation.arn],
@@ -181,9 +188,10 @@ def run_pair(hosts: TwoHosts, pair: tuple[str, str], choose) -> tuple[list[Actio
                 out, err = proc.communicate(timeout=TIMEOUT_S * 2)
                 outcomes[copy] = f"exit {proc.returncode}: {(out + err).strip()[-300:]}"
             else:
-                r = stack.invoke(events[copy], TIMEOUT_S * 2)
+                r = stack.invoke(events[copy], stack.function_timeout_s)
                 outcomes[copy] = "ok" if r.ok else f"{r.error_type}: {(r.error_message or '')[-300:]}"
         finally:
+            took[copy] = time.monotonic() - started
             gate.copy_finished(copy)
 
     stack.faults.gate = stack.ssm.gate = gate
@@ -196,8 +204,18 @@ def run_pair(hosts: TwoHosts, pair: tuple[str, str], choose) -> tuple[list[Actio
         for t in threads:
             t.join(TIMEOUT_S * 2)
         stack.faults.gate = stack.ssm.gate = None
-    stack.ssm.wait_idle(30)
+    assert stack.ssm.wait_idle(30), "a host command still ran 30 s after both copies ended"
+    ended_in_time(took, list(copies), actions)
     return actions, problems(stack, hosts.servers, rotation), outcomes
+
+
+def ended_in_time(took: dict[str, float], copies: list[str], actions: list[Action]) -> None:
+    """Raises Strayed unless every copy ended, each within COPY_TIME_LIMIT_S (`took`: how long each
+    ran): one that did not may have acted on the binary's time limits rather than on the schedule."""
+    slow = {c: round(t) for c, t in took.items() if t >= COPY_TIME_LIMIT_S}
+    if slow or set(took) != set(copies):
+        raise Strayed(f"copies that ran {COPY_TIME_LIMIT_S:.0f} s or more: {slow}; ended: {sorted(took)} of {sorted(copies)}; "
+                      f"{' '.join(map(str, actions))}")
 
 
 def code_files() -> list[Path]:
@@ -625,6 +643,108 @@ def test_the_code_a_search_ran_on_is_named_by_the_checkouts_files_not_by_where_i
         (root / "rotator").write_bytes(build)
         (root / "rotator").chmod(0o755)
     assert digest_of(here) != digest_of(there)
+
+
+# -- the gate, on its own: the fault proxy's and the SSM emulator's calls made by threads here
+
+@pytest.fixture
+def lone_gate(monkeypatch):
+    """A gate for copies A and B whose calls come from client ports 1 and 2 (process 1 and 2)."""
+    import local.interleaving as interleaving
+    monkeypatch.setattr(interleaving, "socket_owner", lambda client_port, proxy_port: client_port if client_port in (1, 2) else None)
+    monkeypatch.setattr(interleaving, "ancestry", lambda pid: [pid])
+    gate = Gate(0, {1: "A", 2: "B"}.get)
+    gate.copies = {"A", "B"}
+    threads: list[threading.Thread] = []
+
+    def call(port: int, operation: str, gone=lambda: False) -> None:
+        def run() -> None:
+            try:
+                gate.arrive(operation, port, gone)
+            except Withdrawn:
+                pass
+        threads.append(threading.Thread(target=run, daemon=True))
+        threads[-1].start()
+    gate.call = call
+    yield gate
+    gate.release_everything()
+    for t in threads:
+        t.join(5)
+
+
+def test_a_call_given_up_for_good_is_no_schedule(lone_gate):
+    """A held call whose client gave up (each attempt waits 20 s) is withdrawn; its retry is the
+    same action. A copy that ends, or goes on to another action, without retrying it acted on time,
+    not on the schedule: the run strays."""
+    gone = threading.Event()
+    lone_gate.call(1, "DescribeSecret", gone.is_set)
+    lone_gate.call(2, "GetSecretValue")
+    assert lone_gate.wait_parked(5) == [Action("A", "DescribeSecret", 1), Action("B", "GetSecretValue", 1)]
+    gone.set()
+    time.sleep(0.5)                                   # withdrawn
+    gone.clear()
+    lone_gate.call(1, "DescribeSecret", gone.is_set)   # the retry: the same action, nothing strays
+    assert lone_gate.wait_parked(5) == [Action("A", "DescribeSecret", 1), Action("B", "GetSecretValue", 1)]
+    gone.set()
+    time.sleep(0.5)                                   # withdrawn again, and this time A moves on
+    lone_gate.call(1, "UpdateSecretVersionStage")
+    with pytest.raises(Strayed, match="DescribeSecret#1 was withdrawn and its copy went on to A:UpdateSecretVersionStage#1"):
+        lone_gate.wait_parked(5)
+
+
+def test_a_copy_that_ends_without_its_withdrawn_call_strays(lone_gate):
+    gone = threading.Event()
+    lone_gate.call(1, "DescribeSecret", gone.is_set)
+    lone_gate.call(2, "GetSecretValue")
+    lone_gate.wait_parked(5)
+    gone.set()
+    time.sleep(0.5)
+    lone_gate.copy_finished("A")
+    with pytest.raises(Strayed, match="ended without retrying it"):
+        lone_gate.wait_parked(5)
+
+
+def test_a_call_released_as_its_client_gives_up_strays(lone_gate):
+    """Released in the moment its client gave up: the call runs but its answer is lost."""
+    action = Action("A", "PutSecretValue", 1)
+    lone_gate.call(1, "PutSecretValue", lambda: action in lone_gate.log)
+    lone_gate.call(2, "GetSecretValue")
+    lone_gate.wait_parked(5)
+    lone_gate.release(action)
+    with pytest.raises(Strayed, match="released after its client gave up"):
+        lone_gate.wait_parked(5)
+
+
+def test_a_visible_call_from_no_copy_strays(lone_gate):
+    lone_gate.call(3, "GetSecretValue")
+    with pytest.raises(Strayed, match="no copy"):
+        lone_gate.wait_parked(5)
+
+
+def test_a_copy_that_ran_into_a_time_limit_or_never_ended_is_no_schedule():
+    ended_in_time({"A": 3.0, "B": COPY_TIME_LIMIT_S - 1}, ["A", "B"], [])
+    with pytest.raises(Strayed, match="'B': 100"):
+        ended_in_time({"A": 3.0, "B": COPY_TIME_LIMIT_S}, ["A", "B"], [])
+    with pytest.raises(Strayed, match=r"ended: \['A'\] of \['A', 'B'\]"):
+        ended_in_time({"A": 3.0}, ["A", "B"], [])
+
+
+def test_the_copies_are_parked_only_when_every_host_of_a_command_holds_it(lone_gate):
+    """A command to two hosts reaches the emulator's gate in two threads; until both are held the
+    copy's enabled actions are not all known, and a choice made then would differ between runs."""
+    from types import SimpleNamespace
+    ticket = lone_gate.arrive("SendCommand", 1, lambda: False)
+    lone_gate.answered(ticket, "SendCommand", json.dumps({"Command": {"CommandId": "c-1", "InstanceIds": ["i-1", "i-2"]}}).encode())
+    lone_gate.copy_finished("B")
+
+    def hold(instance_id: str) -> None:
+        invocation = SimpleNamespace(parameters={"Action": ["set"]}, instance_id=instance_id, command_id="c-1")
+        threading.Thread(target=lone_gate.hold_command, args=(invocation,), daemon=True).start()
+    hold("i-1")
+    with pytest.raises(Stuck):
+        lone_gate.wait_parked(1)
+    hold("i-2")
+    assert lone_gate.wait_parked(5) == [Action("A", "set@i-1", 1), Action("A", "set@i-2", 1)]
 
 
 def phases(*plan: tuple[str, int]):

@@ -77,7 +77,7 @@ INTERLEAVING_STATE := docs/interleavings
 INTERLEAVING_PROCESSES ?= 1
 interleavings: deps build tools
 	ROTATOR_CHAOS=full ROTATOR_INTERLEAVING_STATE=$(CURDIR)/$(INTERLEAVING_STATE) \
-	$(PYTHON) -m pytest -q -n $(INTERLEAVING_PROCESSES) --dist worksteal pytests/e2e/test_interleavings.py \
+	$(PYTHON) -m pytest -q -p no:benchmark -n $(INTERLEAVING_PROCESSES) --dist worksteal pytests/e2e/test_interleavings.py \
 	-k "every_interleaving$(if $(PAIRS), and ($(PAIRS)))"
 
 # The attacks of docs/THREAT-MODEL.md alone, long form; rewrites the attack table of docs/RELIABILITY.md.

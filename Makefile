@@ -15,7 +15,7 @@ SWIFT_RELEASE := swift build -c release --static-swift-stdlib
 ARCHITECTURE ?= x86_64
 export ARCHITECTURE
 
-.PHONY: build test unit-test e2e-test chaos interleavings demo deps apt-deps build-deps python-deps clean template deploy-fleet enroll fleet-status
+.PHONY: build test unit-test e2e-test chaos long-form-status interleavings demo deps apt-deps build-deps python-deps clean template deploy-fleet enroll fleet-status
 
 build: libcurl
 	$(SWIFT_RELEASE)
@@ -52,15 +52,24 @@ e2e-test: deps build
 
 test: unit-test e2e-test
 
-# The fault suite's long form (`make test` runs its short form); it rewrites the table of
-# docs/RELIABILITY.md from what this run recorded and, for the interleaving proof, from the searches
-# in $(INTERLEAVING_STATE): a pair run to its end there on the same code is counted, not run again.
-# On other code (uncommitted changes included) those files are set aside and the proof starts again.
-CHAOS_REPORT := .local-state/chaos.jsonl
+# The fault suite's long form (`make test` runs its short form), in pieces (ops/long_form.py): each
+# test file of CHAOS_SET runs in a pytest process of its own, and its outcomes are recorded in
+# docs/chaos/<piece>.json when it ends, with the digest of the code and tests it ran on. A run that
+# is stopped, or a session that ends, loses only the piece under way: the next run, from a fresh
+# clone of the same code too, runs the pieces not yet recorded on it. Once every piece is, the tables
+# of docs/RELIABILITY.md are rewritten from their outcomes. The interleaving proof is the last piece:
+# a pair run to its end in $(INTERLEAVING_STATE) on the same code is counted, not run again (run the
+# proof first, `make interleavings`, which can share it among processes). PIECES runs only the
+# pieces whose path holds one of its words, e.g. PIECES="kill_points aws_faults".
+CHAOS_SET = pytests/e2e $(HOST_ATTACK_TESTS)
 chaos: deps build tools
-	mkdir -p .local-state && rm -f $(CHAOS_REPORT)
-	ROTATOR_CHAOS=full ROTATOR_CHAOS_REPORT=$(CURDIR)/$(CHAOS_REPORT) ROTATOR_INTERLEAVING_STATE=$(CURDIR)/$(INTERLEAVING_STATE) $(PYTHON) -m pytest -q pytests/e2e $(HOST_ATTACK_TESTS); \
-	status=$$?; $(PYTHON) -m local.reliability_report $(CHAOS_REPORT) docs/RELIABILITY.md && exit $$status
+	$(PYTHON) -m ops.long_form chaos $(foreach piece,$(PIECES),--only $(piece)) $(CHAOS_SET)
+
+# Where the long forms stand (the proof's pairs, the chaos pieces), on the code checked out; and the
+# proof's counts in docs/THREAT-MODEL.md's Open section, rewritten from docs/interleavings.
+long-form-status: python-deps
+	$(PYTHON) -m ops.long_form status $(CHAOS_SET)
+	$(PYTHON) -m ops.long_form threat-model docs/THREAT-MODEL.md
 
 # The interleaving proof's long form alone, in pieces: each pair's search (where it stands, its
 # counts, what broke) is kept in $(INTERLEAVING_STATE)/<engine>-<pair>.json after every schedule, so

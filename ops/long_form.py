@@ -3,26 +3,31 @@
 
 Each session here runs on a fresh machine for a few hours, and only the repository survives it. The
 interleaving proof already keeps each pair's search in docs/interleavings (pytests/e2e/
-test_interleavings.py, `SavedSearch`). The rest of `make chaos` (about two hours) is kept here the same
-way: one piece per test file, run by itself in its own pytest process, and its outcomes written to
-docs/chaos/<piece>.json when it ends, with the digest of what it ran on. A piece recorded on the same
-digest is not run again; one stopped part way is run again whole; one recorded on other code is run
-again. Once every piece of the set is recorded on the current code, the tables of docs/RELIABILITY.md
-are rewritten from their outcomes (local/reliability_report.py), so the committed figures stay those
-of real runs, now with the runs' own lines committed beside them.
+test_interleavings.py, `SavedSearch`). The rest of `make chaos` (about two hours) is kept here the
+same way: one piece per test file, run by itself in its own pytest process, and its outcomes written
+to docs/chaos/<piece>.json when it has ended by itself, with what it ran on: the proof's code_digest
+(the function, the host scripts, the local stack, the real parts' versions), every file of the
+repository the piece's process read or imported (ops/piece_reads.py), the files its subprocesses may
+run (its directory, the host scripts' sources), the versions of the distributions it imported, and
+its command. A piece whose record still matches all of that is not run again; any other is. Once
+every piece of the set is recorded, the tables of docs/RELIABILITY.md and the paragraph saying which
+run they come from are rewritten from the records (local/reliability_report.py), so the committed
+figures stay those of real runs, with the runs' own lines committed beside them.
 
-    python3 -m ops.long_form status PATH...                 where the proof and the chaos pieces stand
-    python3 -m ops.long_form chaos [--only TEXT]... PATH... make chaos: the pieces not yet run, then the tables
+    python3 -m ops.long_form status PATH...                where the proof and the chaos pieces stand
+    python3 -m ops.long_form chaos [--only NAME]... PATH... make chaos: the pieces not yet run, then the tables
     python3 -m ops.long_form threat-model docs/THREAT-MODEL.md   rewrites the proof's counts there
 
 PATH: the chaos set, test files or directories of them (the Makefile's); `--only` runs the pieces
-whose path contains one of the TEXTs, the others waiting for a later run.
+named (test_kill_points or kill_points), the others waiting for a later run.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +47,21 @@ from local import reliability_report
 from pytests.e2e.test_interleavings import ALL_PAIRS, ENGINE_NAMES, checkout, code_digest, stale_build
 
 REPO = Path(__file__).resolve().parent.parent
+# Where ops/piece_reads.py is imported from by a piece's pytest process (this repository's ops).
+OPS_ROOT = Path(__file__).resolve().parent.parent
 INTERLEAVINGS = REPO / "docs" / "interleavings"
 CHAOS = REPO / "docs" / "chaos"
 RELIABILITY = REPO / "docs" / "RELIABILITY.md"
 PROOF_BEGIN = "<!--proof-status:begin-->"
 PROOF_END = "<!--proof-status:end-->"
+RUN_BEGIN = "<!--chaos-run:begin-->"
+RUN_END = "<!--chaos-run:end-->"
 ENGINE_TITLES = {"postgres": "PostgreSQL", "mariadb": "MariaDB"}
+# What a caller's environment must not hand a piece: options that deselect or stop tests
+# (PYTEST_ADDOPTS), the suite's own knobs (ROTATOR_FUZZ_CASES, seeds), another import path.
+DROPPED_ENV_PREFIXES = ("PYTEST_", "ROTATOR_", "CHAOS_")
+DROPPED_ENV = ("PYTHONPATH", "PYTHONSTARTUP")
+INTERLEAVING_PIECE = "test_interleavings.py"
 
 
 # -- the interleaving proof, as docs/interleavings holds it
@@ -55,9 +70,7 @@ ENGINE_TITLES = {"postgres": "PostgreSQL", "mariadb": "MariaDB"}
 class PairSearch:
     engine: str
     pair: tuple[str, str]
-    begun: bool
-    on_this_code: bool
-    finished: bool = False
+    state: str    # "finished", "going", "unbegun", "other code", "unreadable"
     tried: int = 0
     held: int = 0
     traces: int = 0
@@ -68,26 +81,36 @@ class PairSearch:
     def name(self) -> str:
         return f"{self.pair[0]} + {self.pair[1]}"
 
+    @property
+    def begun(self) -> bool:
+        return self.state in ("finished", "going")
+
+
+def read_search(path: Path, code: str, engine: str, pair: tuple[str, str]) -> PairSearch:
+    """A pair's file as the next run of the proof would take it: on other code, or with counts that
+    do not add up (SavedSearch.load's checks: tried is the traces plus the cut-short runs, held plus
+    the broken schedules is tried, a finished search has nothing left), it is set aside, so none of
+    its schedules count here either. The broken ones are counted from the schedules listed."""
+    if not path.exists():
+        return PairSearch(engine, pair, "unbegun")
+    try:
+        saved = json.loads(path.read_text())
+        if saved["code"] != code:
+            return PairSearch(engine, pair, "other code")
+        search, tried, broken = saved["search"], int(saved["tried"]), len(saved["broken"])
+        if tried != int(search["schedules"]) + int(search["redundant"]) or int(saved["held"]) + broken != tried \
+                or (saved["finished"] and search["path"]):
+            return PairSearch(engine, pair, "unreadable")
+        return PairSearch(engine, pair, "finished" if saved["finished"] else "going", tried=tried, held=tried - broken,
+                          traces=int(search["schedules"]), commit=str(saved["commit"]), clean=bool(saved["clean"]))
+    except (ValueError, KeyError, TypeError):
+        return PairSearch(engine, pair, "unreadable")
+
 
 def pair_searches(directory: Path, code: str) -> list[PairSearch]:
-    """Every pair of every engine, in the test's order, as its file stands. A file written on other
-    code counts as not begun (the next run sets it aside): its schedules prove nothing here."""
-    searches = []
-    for engine in ENGINE_NAMES:
-        for pair in ALL_PAIRS:
-            path = directory / f"{engine}-{pair[0]}+{pair[1]}.json"
-            if not path.exists():
-                searches.append(PairSearch(engine, pair, begun=False, on_this_code=True))
-                continue
-            saved = json.loads(path.read_text())
-            if saved["code"] != code:
-                searches.append(PairSearch(engine, pair, begun=False, on_this_code=False))
-                continue
-            searches.append(PairSearch(engine, pair, begun=True, on_this_code=True, finished=bool(saved["finished"]),
-                                       tried=int(saved["tried"]), held=int(saved["held"]),
-                                       traces=int(saved["search"]["schedules"]), commit=saved["commit"],
-                                       clean=bool(saved["clean"])))
-    return searches
+    """Every pair of every engine, in the test's order, as its file stands."""
+    return [read_search(directory / f"{engine}-{pair[0]}+{pair[1]}.json", code, engine, pair)
+            for engine in ENGINE_NAMES for pair in ALL_PAIRS]
 
 
 def _by_engine(searches: list[PairSearch], describe) -> str:
@@ -100,30 +123,34 @@ def _by_engine(searches: list[PairSearch], describe) -> str:
     return "; ".join(parts)
 
 
-def first_commit(searches: list[PairSearch]) -> str:
-    """The oldest commit that wrote one of the files with the files the digest names as committed:
-    a commit whose checkout is the code the proof runs on (every file has the same digest)."""
-    commits = {s.commit for s in searches if s.begun and s.clean and s.commit}
-    if not commits:
-        return ""
+def earliest_commit(commits: set[str]) -> str:
+    """The oldest of the commits, as "date (short hash)"; "" for none the history knows."""
     dated = []
     for commit in commits:
-        run = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct %cs %h", commit], capture_output=True, text=True)
+        run = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct %cs %h", commit, "--"],
+                             capture_output=True, text=True)
         if run.returncode == 0 and run.stdout.strip():
             seconds, day, short = run.stdout.split()
             dated.append((int(seconds), f"{day} ({short})"))
     return min(dated)[1] if dated else ""
 
 
+def first_commit(searches: list[PairSearch]) -> str:
+    """The oldest commit that wrote one of the files with the files the digest names as committed:
+    a commit whose checkout is the code the proof runs on (every file has the same digest)."""
+    return earliest_commit({s.commit for s in searches if s.begun and s.clean and s.commit})
+
+
 def proof_summary(searches: list[PairSearch], code_of: str) -> str:
     """Where the proof stands, in the words of docs/THREAT-MODEL.md's Open section."""
-    finished = [s for s in searches if s.finished]
-    going = [s for s in searches if s.begun and not s.finished]
-    unbegun = [s for s in searches if not s.begun]
+    finished = [s for s in searches if s.state == "finished"]
+    going = [s for s in searches if s.state == "going"]
+    unbegun = [s for s in searches if s.state == "unbegun"]
+    aside = [s for s in searches if s.state in ("other code", "unreadable")]
     broken = [s for s in searches if s.held < s.tried]
     tried = sum(s.tried for s in searches)
     on = f", on the code of {code_of}" if code_of else ""
-    sentences = [f"Run to its end on every pair of both engines{on}." if not going and not unbegun else f"Where it stands{on}."]
+    sentences = [f"Run to its end on every pair of both engines{on}." if len(finished) == len(searches) else f"Where it stands{on}."]
     if finished:
         held = "" if any(s in broken for s in finished) else ", every schedule held"
         sentences.append(f"Run to its end{held}: {_by_engine(finished, lambda s: f'{s.name} ({s.traces} traces)')}.")
@@ -133,112 +160,228 @@ def proof_summary(searches: list[PairSearch], code_of: str) -> str:
     if broken:
         sentences.append(f"Broke: {_by_engine(broken, lambda s: f'{s.name} ({s.tried - s.held} of {s.tried})')}; "
                          f"{sum(s.tried - s.held for s in broken)} of the {tried:,} schedules in all.")
-    else:
+    elif tried:
         sentences.append(f"Not one of the {tried:,} schedules broke.")
     if unbegun:
         sentences.append(f"Not yet begun: {_by_engine(unbegun, lambda s: s.name)}.")
+    if aside:
+        sentences.append(f"Set aside by the next run (written on other code, or counts that do not add up): "
+                         f"{_by_engine(aside, lambda s: s.name)}.")
     return " ".join(sentences)
+
+
+def wrap_item(text: str) -> list[str]:
+    """`text` as continuation lines of a Markdown list item (two spaces in, 100 columns), never
+    starting a line with "+ ", which would begin a nested list: "a + b" is kept together before its
+    "+" (textwrap breaks at ASCII whitespace only, so a no-break space holds it)."""
+    lines = textwrap.wrap(text.replace(" + ", "\u00a0+ "), width=98, break_on_hyphens=False, break_long_words=False)
+    return ["  " + line.replace("\u00a0", " ") for line in lines]
+
+
+def replace_lines_between(text: str, begin: str, end: str, lines: list[str], where: str) -> str:
+    """`text` with the lines between the markers (each a line of its own) replaced by `lines`."""
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise SystemExit(f"{where}: the markers {begin} / {end} are missing or out of order")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    indent = head[head.rfind("\n") + 1:]
+    return f"{head}{begin}\n" + "".join(f"{line}\n" for line in lines) + f"{indent}{end}{tail}"
 
 
 def rewrite_threat_model(document: Path, summary: str) -> None:
     """Replaces the lines between the proof-status markers with `summary`, wrapped as the rest of
-    the list item that holds them (two spaces in, 100 columns). Each marker is a line of its own: an
-    HTML comment ends the item's paragraph, so the summary reads as a paragraph of the item."""
-    text = document.read_text()
-    if PROOF_BEGIN not in text or PROOF_END not in text:
-        raise SystemExit(f"{document}: the markers {PROOF_BEGIN} / {PROOF_END} are missing")
-    head, rest = text.split(PROOF_BEGIN, 1)
-    _, tail = rest.split(PROOF_END, 1)
-    lines = textwrap.wrap(summary, width=98, break_on_hyphens=False, break_long_words=False)
-    document.write_text(f"{head}{PROOF_BEGIN}\n" + "".join(f"  {line}\n" for line in lines) + f"  {PROOF_END}{tail}")
+    the list item that holds them. Each marker is a line of its own: an HTML comment ends the
+    item's paragraph, so the summary reads as a paragraph of the item."""
+    document.write_text(replace_lines_between(document.read_text(), PROOF_BEGIN, PROOF_END, wrap_item(summary), str(document)))
 
 
 # -- make chaos, in pieces
 
 def pieces_of(paths: list[str]) -> list[Path]:
-    """The chaos set's test files, in order: each directory's test_*.py (the interleaving proof, the
-    longest, last), then the files named."""
+    """The chaos set's test files, in order: each directory's test_*.py, then the files named, and
+    the interleaving proof, the longest, last."""
     pieces: list[Path] = []
     for given in paths:
         path = (REPO / given).resolve()
-        if path.is_dir():
-            found = sorted(path.glob("test_*.py"), key=lambda p: (p.name == "test_interleavings.py", p.name))
-            pieces += found
-        else:
-            pieces.append(path)
-    return list(dict.fromkeys(pieces))
+        pieces += sorted(path.glob("test_*.py")) if path.is_dir() else [path]
+    pieces = list(dict.fromkeys(pieces))
+    return sorted(pieces, key=lambda p: p.name == INTERLEAVING_PIECE)
 
 
-def piece_record(piece: Path, chaos_dir: Path = CHAOS) -> Path:
-    relative = piece.relative_to(REPO / "pytests")
-    return chaos_dir / ("-".join(relative.with_suffix("").parts) + ".json")
+def piece_name(piece: Path) -> str:
+    return str(piece.relative_to(REPO))
 
 
-def piece_files(piece: Path) -> list[Path]:
-    """What a piece's outcome depends on besides the code of `code_digest`: the test file, what its
-    directory shares with it (conftest, helpers, fixtures: every file there that is no other test),
-    pytests' own conftest, and the host scripts' sources (hosts/, which the host tests run directly)."""
-    beside = sorted(p for p in piece.parent.iterdir() if p.is_file() and not p.name.startswith("test_") and p.suffix != ".pyc")
-    hosts = sorted(p for p in (REPO / "hosts").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    return [piece, *beside, REPO / "pytests" / "conftest.py", *hosts]
+def piece_record(piece: Path, chaos_dir: Path) -> Path:
+    return chaos_dir / (piece_name(piece).removeprefix("pytests/").removesuffix(".py").replace("/", "-") + ".json")
 
 
-def piece_digest(piece: Path, code: str) -> str:
-    digest = hashlib.sha256(code.encode())
-    for path in piece_files(piece):
-        digest.update(f"{path.relative_to(REPO)}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+def selected(piece: Path, only: list[str]) -> bool:
+    return not only or any(piece.stem in (name, f"test_{name}", name.removesuffix(".py")) for name in only)
 
 
-def recorded(piece: Path, digest: str, chaos_dir: Path = CHAOS) -> dict | None:
-    """The piece's record when it ran to its end on this digest, else None."""
+def subprocess_inputs(piece: Path) -> list[Path]:
+    """What a piece's subprocesses may run that its own process never reads: every file of its
+    directory that is no other test (scripts, fixtures), pytests' conftest, and the host scripts'
+    sources (hosts/, which host tests run directly). The rest is what the process read
+    (ops/piece_reads.py) and the proof's code_digest."""
+    beside = [p for p in piece.parent.iterdir() if p.is_file() and not p.name.startswith("test_") and p.suffix != ".pyc"]
+    hosts = [p for p in (REPO / "hosts").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return sorted({piece, *beside, REPO / "pytests" / "conftest.py", *hosts})
+
+
+def command(piece: Path, interleavings: Path) -> dict:
+    """The piece's python3 arguments and the variables set for it, as recorded (paths relative to
+    the repository; its chaos report, junit and reads files are given beside them)."""
+    return {"arguments": ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "ops.piece_reads", piece_name(piece)],
+            "variables": {"ROTATOR_CHAOS": "full", "ROTATOR_INTERLEAVING_STATE": os.path.relpath(interleavings, REPO)}}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def distribution_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def load_record(piece: Path, chaos_dir: Path) -> dict | None:
     path = piece_record(piece, chaos_dir)
     if not path.exists():
         return None
-    saved = json.loads(path.read_text())
-    return saved if saved.get("digest") == digest else None
-
-
-def run_piece(piece: Path, digest: str, code: str, chaos_dir: Path = CHAOS, interleavings: Path = INTERLEAVINGS) -> dict | None:
-    """Runs one piece in its own pytest process, long form, and records its outcomes once it has
-    ended by itself (whatever its tests' verdict). A piece stopped by a signal, or one the code
-    changed under, is not recorded: it runs again whole."""
-    fd, report = tempfile.mkstemp(prefix="chaos-piece-", suffix=".jsonl")
-    os.close(fd)
-    env = {**os.environ, "ROTATOR_CHAOS": "full", "ROTATOR_CHAOS_REPORT": report, "ROTATOR_INTERLEAVING_STATE": str(interleavings)}
-    started = time.time()
     try:
-        status = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(piece)],
-                                cwd=REPO, env=env).returncode
-        outcomes = [json.loads(line) for line in Path(report).read_text().splitlines() if line.strip()]
-    finally:
-        os.unlink(report)
-    if status < 0:
-        print(f"{piece.relative_to(REPO)} was stopped (signal {-status}): not recorded", file=sys.stderr)
-        return None
-    if piece_digest(piece, code_digest()) != digest or stale_build() is not None:
-        print(f"the code changed while {piece.relative_to(REPO)} ran: not recorded", file=sys.stderr)
-        return None
-    commit, clean = checkout()
-    record = {"piece": str(piece.relative_to(REPO)), "digest": digest, "code": code, "commit": commit, "clean": clean,
-              "exit": status, "seconds": round(time.time() - started), "ended": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "outcomes": outcomes}
+        record = json.loads(path.read_text())
+        if isinstance(record, dict) and isinstance(record.get("inputs"), dict):
+            return record
+    except ValueError:
+        pass
+    print(f"{path.relative_to(REPO)} cannot be read: its piece runs again", file=sys.stderr)
+    return None
+
+
+def current(record: dict | None, piece: Path, code: str, interleavings: Path) -> bool:
+    """Whether the record is of a run on what is here now: the same code, command, files (every one
+    it read, and every one its subprocesses may run) and distributions."""
+    if record is None or record.get("code") != code or record.get("command") != command(piece, interleavings):
+        return False
+    inputs = record["inputs"]
+    if any(str(p.relative_to(REPO)) not in inputs for p in subprocess_inputs(piece)):
+        return False
+    if any(not (REPO / name).is_file() or sha256(REPO / name) != digest for name, digest in inputs.items()):
+        return False
+    return all(distribution_version(name) == version for name, version in record.get("distributions", {}).items())
+
+
+def piece_env(variables: dict[str, str], report: Path, reads: Path) -> dict[str, str]:
+    """The caller's environment without what could change what a piece runs, with its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_ENV_PREFIXES) and k not in DROPPED_ENV}
+    return {**env, **variables, "ROTATOR_INTERLEAVING_STATE": str(REPO / variables["ROTATOR_INTERLEAVING_STATE"]),
+            "ROTATOR_CHAOS_REPORT": str(report), "CHAOS_PIECE_READS": str(reads), "PYTHONPATH": str(OPS_ROOT)}
+
+
+def test_counts(junit: Path) -> dict[str, int]:
+    suite = ElementTree.parse(junit).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    return {key: int(suite.get(key, "0")) for key in ("tests", "failures", "errors", "skipped")}
+
+
+def run_piece(piece: Path, code: str, chaos_dir: Path, interleavings: Path) -> dict | None:
+    """Runs one piece in its own pytest process, long form, and records its outcomes once it has
+    ended by itself with every test run (passed or failed). Not recorded, so run again whole: a
+    piece stopped by a signal or interrupted, one pytest could not collect or run (exit 2 to 5),
+    one with a test skipped or in error, one whose code or files changed while it ran."""
+    name = piece_name(piece)
     chaos_dir.mkdir(parents=True, exist_ok=True)
     target = piece_record(piece, chaos_dir)
-    partial = target.with_name(f".{target.name}.part")
-    partial.write_text(json.dumps(record, indent=1) + "\n")
-    partial.replace(target)
-    return record
+    with open(target.with_name(f".{target.stem}.lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another run runs {name}: left to it", file=sys.stderr)
+            return None
+        run = command(piece, interleavings)
+        with tempfile.TemporaryDirectory(prefix="chaos-piece-") as scratch:
+            report, reads, junit = (Path(scratch) / n for n in ("report.jsonl", "reads.json", "junit.xml"))
+            started = time.time()
+            status = subprocess.run([sys.executable, *run["arguments"], "--junitxml", str(junit)], cwd=REPO,
+                                    env=piece_env(run["variables"], report, reads)).returncode
+            took = round(time.time() - started)
+            if status not in (0, 1):
+                print(f"{name} did not run to its end (pytest exit {status}): not recorded", file=sys.stderr)
+                return None
+            counts = test_counts(junit)
+            if counts["tests"] == 0 or counts["errors"] or counts["skipped"]:
+                print(f"{name} did not run every test ({counts}): not recorded", file=sys.stderr)
+                return None
+            outcomes = [json.loads(line) for line in report.read_text().splitlines() if line.strip()] if report.exists() else []
+            read = json.loads(reads.read_text())
+        files = sorted({*read["files"], *(str(p.relative_to(REPO)) for p in subprocess_inputs(piece))})
+        changed = [f for f in files if not (REPO / f).is_file() or (REPO / f).stat().st_mtime > started]
+        if changed or code_digest() != code or stale_build() is not None:
+            print(f"the code changed while {name} ran ({(changed or ['the code digest'])[0]}): not recorded", file=sys.stderr)
+            return None
+        commit, clean = checkout()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", *files], capture_output=True, text=True).stdout
+        record = {"piece": name, "code": code, "command": run,
+                  "inputs": {f: sha256(REPO / f) for f in files}, "distributions": read["distributions"],
+                  "commit": commit, "clean": clean and not dirty.strip(), "exit": status, "tests": counts,
+                  "seconds": took, "ended": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "outcomes": outcomes}
+        fd, partial = tempfile.mkstemp(dir=chaos_dir, prefix=f".{target.stem}.", suffix=".part")
+        os.fchmod(fd, 0o644)    # a file of the repository, not a private one
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record, indent=1) + "\n")
+        os.replace(partial, target)
+        return record
 
 
-def rewrite_tables(records: list[dict], document: Path) -> int:
-    """local/reliability_report.py over the pieces' outcomes, in the set's order."""
+def proof_runs_elsewhere(interleavings: Path) -> bool:
+    """Whether another process explores a pair now (`make interleavings`): its lock is held."""
+    for path in interleavings.glob("*.lock"):
+        with open(path, "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+    return False
+
+
+def run_paragraph(records: list[dict]) -> list[str]:
+    """Which run the tables come from, for docs/RELIABILITY.md (between the chaos-run markers)."""
+    failed = [r["piece"] for r in records if r["exit"] != 0]
+    tests = sum(r["tests"]["tests"] for r in records)
+    seconds = sum(r["seconds"] for r in records)
+    ends = sorted(r["ended"] for r in records)
+    on = earliest_commit({r["commit"] for r in records if r["clean"]})
+    text = (f"As committed, the table holds the **long form**: `make chaos` in {len(records)} pieces"
+            f"{f' on the code of {on}' if on else ''}, each piece's outcomes committed in docs/chaos; the pieces ended "
+            f"between {ends[0][:16].replace('T', ' ')} and {ends[-1][:16].replace('T', ' ')} UTC, "
+            f"{seconds // 3600} h {seconds % 3600 // 60} min of running in all on this 2-core machine (other work beside "
+            f"them). {len(records) - len(failed)} of the {len(records)} pieces passed every one of their tests ({tests:,} in "
+            f"all){': failed ' + ', '.join(failed) if failed else ''}. The leak sweep ran at the end of each end-to-end piece, "
+            f"over what that piece produced.")
+    return textwrap.wrap(text, width=100, break_on_hyphens=False, break_long_words=False)
+
+
+def rewrite_reliability(records: list[dict], document: Path) -> int:
+    """The tables of docs/RELIABILITY.md (local/reliability_report.py) over the records' outcomes,
+    in the set's order, and the paragraph saying which run they come from. Refused unless the
+    records feed every table: a table no line feeds would keep another run's figures."""
+    outcomes = [o for r in records for o in r["outcomes"]]
+    kinds = {"downtime" if o.get("kind") == "downtime" else
+             "attack" if o["scenario"].startswith(reliability_report.ATTACK_PREFIX) else "scenario" for o in outcomes}
+    if kinds != {"downtime", "attack", "scenario"}:
+        print(f"the pieces recorded no {', '.join(sorted({'downtime', 'attack', 'scenario'} - kinds))} outcome: "
+              f"{document.name} is left as it was", file=sys.stderr)
+        return 1
+    text = replace_lines_between(document.read_text(), RUN_BEGIN, RUN_END, run_paragraph(records), str(document))
     fd, report = tempfile.mkstemp(prefix="chaos-", suffix=".jsonl")
     with os.fdopen(fd, "w") as f:
-        for record in records:
-            f.writelines(json.dumps(outcome) + "\n" for outcome in record["outcomes"])
+        f.writelines(json.dumps(outcome) + "\n" for outcome in outcomes)
     try:
+        document.write_text(text)
         return reliability_report.main([report, str(document)])
     finally:
         os.unlink(report)
@@ -251,25 +394,27 @@ def chaos(paths: list[str], only: list[str], chaos_dir: Path = CHAOS, document: 
         return 2
     code = code_digest()
     pieces = pieces_of(paths)
-    failed = False
+    unfinished = False
     for piece in pieces:
-        name = str(piece.relative_to(REPO))
-        digest = piece_digest(piece, code)
-        if (record := recorded(piece, digest, chaos_dir)) is None:
-            if only and not any(text in name for text in only):
-                continue
-            print(f"== {name}", flush=True)
-            record = run_piece(piece, digest, code, chaos_dir, interleavings)
-            if record is None:
-                return 1
-        failed |= record["exit"] != 0
-    records = [recorded(piece, piece_digest(piece, code), chaos_dir) for piece in pieces]
-    waiting = [str(p.relative_to(REPO)) for p, r in zip(pieces, records, strict=True) if r is None]
+        if not selected(piece, only) or current(load_record(piece, chaos_dir), piece, code, interleavings):
+            continue
+        if piece.name == INTERLEAVING_PIECE and proof_runs_elsewhere(interleavings):
+            print(f"{piece_name(piece)} waits: another process runs the proof (make interleavings)", file=sys.stderr)
+            unfinished = True
+            continue
+        print(f"== {piece_name(piece)}", flush=True)
+        if run_piece(piece, code, chaos_dir, interleavings) is None:
+            unfinished = True
+    records = {piece: load_record(piece, chaos_dir) for piece in pieces}
+    waiting = [piece_name(p) for p, r in records.items() if not current(r, p, code, interleavings)]
+    failed = [r["piece"] for r in records.values() if r is not None and r["piece"] not in waiting and r["exit"] != 0]
+    if failed:
+        print(f"pieces that failed: {', '.join(failed)}", file=sys.stderr)
     if waiting:
         print(f"{len(waiting)} of {len(pieces)} pieces still to run on this code: {', '.join(waiting)}")
-        return 1 if failed else 0
-    status = rewrite_tables([r for r in records if r is not None], document)
-    return 1 if failed or status else 0
+        return 1 if failed or unfinished else 0
+    status = rewrite_reliability([r for r in records.values() if r is not None], document)
+    return 1 if failed or unfinished or status else 0
 
 
 # -- status
@@ -279,24 +424,22 @@ def status(paths: list[str], chaos_dir: Path = CHAOS, interleavings: Path = INTE
     searches = pair_searches(interleavings, code)
     lines = ["The interleaving proof (docs/interleavings):"]
     for s in searches:
-        if s.begun:
-            state = "finished" if s.finished else "under way"
-        else:
-            state = "not begun" if s.on_this_code else "on other code: starts afresh"
         counts = f"  {s.tried} tried, {s.held} held, {s.traces} traces" if s.begun else ""
-        lines.append(f"  {s.engine:8} {s.name:22} {state}{counts}")
-    lines.append(f"  {proof_summary(searches, first_commit(searches))}")
+        lines.append(f"  {s.engine:8} {s.name:22} {s.state}{counts}")
+    lines += wrap_item(proof_summary(searches, first_commit(searches)))
     if paths:
         lines.append("make chaos, by piece (docs/chaos):")
         for piece in pieces_of(paths):
-            record = recorded(piece, piece_digest(piece, code), chaos_dir)
+            record = load_record(piece, chaos_dir)
             if record is None:
                 state = "to run"
+            elif not current(record, piece, code, interleavings):
+                state = "recorded on other code or files: to run again"
             else:
                 failed = sum(int(o.get("tried", 0)) - int(o.get("held", 0)) for o in record["outcomes"])
-                state = (f"exit {record['exit']}, {len(record['outcomes'])} outcomes, {failed} failed, "
-                         f"{record['seconds'] // 60} min, {record['ended']}")
-            lines.append(f"  {piece.relative_to(REPO)}: {state}")
+                state = (f"exit {record['exit']}, {record['tests']['tests']} tests ({record['tests']['failures']} failed), "
+                         f"{len(record['outcomes'])} outcomes ({failed} failed), {record['seconds'] // 60} min, {record['ended']}")
+            lines.append(f"  {piece_name(piece)}: {state}")
     return "\n".join(lines)
 
 
@@ -315,6 +458,10 @@ def main(argv: list[str]) -> int:
     if args.command == "chaos":
         return chaos(args.paths, args.only)
     searches = pair_searches(INTERLEAVINGS, code_digest())
+    if aside := [f"{s.engine} {s.name}" for s in searches if s.state in ("other code", "unreadable")]:
+        print(f"not rewritten: {', '.join(aside)} would be set aside by the next run of the proof (written on other code "
+              "than this checkout's, or counts that do not add up); run it first (make interleavings)", file=sys.stderr)
+        return 1
     rewrite_threat_model(args.document, proof_summary(searches, first_commit(searches)))
     return 0
 

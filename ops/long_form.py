@@ -14,12 +14,12 @@ every piece of the set is recorded, the tables of docs/RELIABILITY.md and the pa
 run they come from are rewritten from the records (local/reliability_report.py), so the committed
 figures stay those of real runs, with the runs' own lines committed beside them.
 
-    python3 -m ops.long_form status PATH...                where the proof and the chaos pieces stand
-    python3 -m ops.long_form chaos [--only NAME]... PATH... make chaos: the pieces not yet run, then the tables
+    python3 -m ops.long_form status                        where the proof and the chaos pieces stand
+    python3 -m ops.long_form chaos [--only NAME]...        make chaos: the pieces not yet run, then the tables
     python3 -m ops.long_form threat-model docs/THREAT-MODEL.md   rewrites the proof's counts there
 
-PATH: the chaos set, test files or directories of them (the Makefile's); `--only` runs the pieces
-named (test_kill_points or kill_points), the others waiting for a later run.
+The set is CHAOS_SET; `--only` runs the pieces named (test_kill_points or kill_points), the others
+waiting for a later run.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,12 +55,22 @@ PROOF_BEGIN = "<!--proof-status:begin-->"
 PROOF_END = "<!--proof-status:end-->"
 RUN_BEGIN = "<!--chaos-run:begin-->"
 RUN_END = "<!--chaos-run:end-->"
+ATTACK_RUN_BEGIN = "<!--attack-run:begin-->"
+ATTACK_RUN_END = "<!--attack-run:end-->"
+ATTACK_RUN = "As committed, the table is from the run of `make chaos` named above the table of scenarios."
 ENGINE_TITLES = {"postgres": "PostgreSQL", "mariadb": "MariaDB"}
 # What a caller's environment must not hand a piece: options that deselect or stop tests
 # (PYTEST_ADDOPTS), the suite's own knobs (ROTATOR_FUZZ_CASES, seeds), another import path.
 DROPPED_ENV_PREFIXES = ("PYTEST_", "ROTATOR_", "CHAOS_")
 DROPPED_ENV = ("PYTHONPATH", "PYTHONSTARTUP")
 INTERLEAVING_PIECE = "test_interleavings.py"
+# The set of `make chaos`: every end-to-end test file, and the attacks of docs/THREAT-MODEL.md that
+# live elsewhere (the Makefile's HOST_ATTACK_TESTS, for `make attacks`, is the same list).
+HOST_ATTACK_TESTS = ["pytests/hosts/test_secret_attacks.py", "pytests/hosts/test_mysql_attacks.py",
+                     "pytests/hosts/test_killed_runs.py", "pytests/hosts/test_postgres_attacks.py",
+                     "pytests/hosts/test_hostile_identifiers.py", "pytests/hosts/test_sqlserver_script.py",
+                     "pytests/template/test_hardening.py"]
+CHAOS_SET = ["pytests/e2e", *HOST_ATTACK_TESTS]
 
 
 # -- the interleaving proof, as docs/interleavings holds it
@@ -221,11 +230,12 @@ def selected(piece: Path, only: list[str]) -> bool:
 
 
 def subprocess_inputs(piece: Path) -> list[Path]:
-    """What a piece's subprocesses may run that its own process never reads: every file of its
+    """What a piece's subprocesses may run that its own process never reads: every file under its
     directory that is no other test (scripts, fixtures), pytests' conftest, and the host scripts'
     sources (hosts/, which host tests run directly). The rest is what the process read
     (ops/piece_reads.py) and the proof's code_digest."""
-    beside = [p for p in piece.parent.iterdir() if p.is_file() and not p.name.startswith("test_") and p.suffix != ".pyc"]
+    beside = [p for p in piece.parent.rglob("*")
+              if p.is_file() and not p.name.startswith("test_") and "__pycache__" not in p.parts]
     hosts = [p for p in (REPO / "hosts").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     return sorted({piece, *beside, REPO / "pytests" / "conftest.py", *hosts})
 
@@ -233,12 +243,20 @@ def subprocess_inputs(piece: Path) -> list[Path]:
 def command(piece: Path, interleavings: Path) -> dict:
     """The piece's python3 arguments and the variables set for it, as recorded (paths relative to
     the repository; its chaos report, junit and reads files are given beside them)."""
-    return {"arguments": ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "ops.piece_reads", piece_name(piece)],
+    return {"arguments": ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "ops.piece_reads",
+                          piece_name(piece)],
             "variables": {"ROTATOR_CHAOS": "full", "ROTATOR_INTERLEAVING_STATE": os.path.relpath(interleavings, REPO)}}
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def listing(directory: Path) -> str:
+    """A directory's entries by name, as a glob would find them (a fresh clone has no bytecode caches
+    yet): the glob's result changes with them."""
+    names = sorted(p.name for p in directory.iterdir() if p.name != "__pycache__" and p.suffix != ".pyc")
+    return hashlib.sha256("\0".join(names).encode()).hexdigest()
 
 
 def distribution_version(name: str) -> str:
@@ -263,14 +281,18 @@ def load_record(piece: Path, chaos_dir: Path) -> dict | None:
 
 
 def current(record: dict | None, piece: Path, code: str, interleavings: Path) -> bool:
-    """Whether the record is of a run on what is here now: the same code, command, files (every one
-    it read, and every one its subprocesses may run) and distributions."""
-    if record is None or record.get("code") != code or record.get("command") != command(piece, interleavings):
+    """Whether the record is of a run on what is here now: the same code, command, python3, files
+    (every one it read, and every one its subprocesses may run), directory listings and
+    distributions."""
+    if record is None or record.get("code") != code or record.get("command") != command(piece, interleavings) \
+            or record.get("python") != sys.version:
         return False
     inputs = record["inputs"]
     if any(str(p.relative_to(REPO)) not in inputs for p in subprocess_inputs(piece)):
         return False
     if any(not (REPO / name).is_file() or sha256(REPO / name) != digest for name, digest in inputs.items()):
+        return False
+    if any(not (REPO / name).is_dir() or listing(REPO / name) != digest for name, digest in record.get("listings", {}).items()):
         return False
     return all(distribution_version(name) == version for name, version in record.get("distributions", {}).items())
 
@@ -282,17 +304,12 @@ def piece_env(variables: dict[str, str], report: Path, reads: Path) -> dict[str,
             "ROTATOR_CHAOS_REPORT": str(report), "CHAOS_PIECE_READS": str(reads), "PYTHONPATH": str(OPS_ROOT)}
 
 
-def test_counts(junit: Path) -> dict[str, int]:
-    suite = ElementTree.parse(junit).getroot()
-    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
-    return {key: int(suite.get(key, "0")) for key in ("tests", "failures", "errors", "skipped")}
-
-
 def run_piece(piece: Path, code: str, chaos_dir: Path, interleavings: Path) -> dict | None:
     """Runs one piece in its own pytest process, long form, and records its outcomes once it has
-    ended by itself with every test run (passed or failed). Not recorded, so run again whole: a
-    piece stopped by a signal or interrupted, one pytest could not collect or run (exit 2 to 5),
-    one with a test skipped or in error, one whose code or files changed while it ran."""
+    ended by itself with every test run (passed or failed, a failed check in a fixture's teardown
+    counting as failed). Not recorded, so run again whole: a piece stopped by a signal or
+    interrupted, one pytest could not collect or run (exit 2 to 5), one with a test skipped or
+    whose setup failed (it never ran), one whose code or files changed while it ran."""
     name = piece_name(piece)
     chaos_dir.mkdir(parents=True, exist_ok=True)
     target = piece_record(piece, chaos_dir)
@@ -304,21 +321,22 @@ def run_piece(piece: Path, code: str, chaos_dir: Path, interleavings: Path) -> d
             return None
         run = command(piece, interleavings)
         with tempfile.TemporaryDirectory(prefix="chaos-piece-") as scratch:
-            report, reads, junit = (Path(scratch) / n for n in ("report.jsonl", "reads.json", "junit.xml"))
+            report, reads = Path(scratch) / "report.jsonl", Path(scratch) / "reads.json"
             started = time.time()
-            status = subprocess.run([sys.executable, *run["arguments"], "--junitxml", str(junit)], cwd=REPO,
+            status = subprocess.run([sys.executable, *run["arguments"]], cwd=REPO,
                                     env=piece_env(run["variables"], report, reads)).returncode
             took = round(time.time() - started)
             if status not in (0, 1):
                 print(f"{name} did not run to its end (pytest exit {status}): not recorded", file=sys.stderr)
                 return None
-            counts = test_counts(junit)
-            if counts["tests"] == 0 or counts["errors"] or counts["skipped"]:
+            read = json.loads(reads.read_text())
+            counts = read["tests"]
+            if counts["tests"] == 0 or counts["error"] or counts["skipped"] or counts["collection errors"]:
                 print(f"{name} did not run every test ({counts}): not recorded", file=sys.stderr)
                 return None
             outcomes = [json.loads(line) for line in report.read_text().splitlines() if line.strip()] if report.exists() else []
-            read = json.loads(reads.read_text())
-        files = sorted({*read["files"], *(str(p.relative_to(REPO)) for p in subprocess_inputs(piece))})
+        # What the piece wrote itself is its output, not an input.
+        files = sorted({*read["files"], *(str(p.relative_to(REPO)) for p in subprocess_inputs(piece))} - set(read["written"]))
         changed = [f for f in files if not (REPO / f).is_file() or (REPO / f).stat().st_mtime > started]
         if changed or code_digest() != code or stale_build() is not None:
             print(f"the code changed while {name} ran ({(changed or ['the code digest'])[0]}): not recorded", file=sys.stderr)
@@ -326,7 +344,8 @@ def run_piece(piece: Path, code: str, chaos_dir: Path, interleavings: Path) -> d
         commit, clean = checkout()
         dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", *files], capture_output=True, text=True).stdout
         record = {"piece": name, "code": code, "command": run,
-                  "inputs": {f: sha256(REPO / f) for f in files}, "distributions": read["distributions"],
+                  "inputs": {f: sha256(REPO / f) for f in files}, "listings": {d: listing(REPO / d) for d in read["listings"]},
+                  "distributions": read["distributions"], "python": read["python"], "cores": os.cpu_count(),
                   "commit": commit, "clean": clean and not dirty.strip(), "exit": status, "tests": counts,
                   "seconds": took, "ended": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "outcomes": outcomes}
         fd, partial = tempfile.mkstemp(dir=chaos_dir, prefix=f".{target.stem}.", suffix=".part")
@@ -348,26 +367,33 @@ def proof_runs_elsewhere(interleavings: Path) -> bool:
     return False
 
 
-def run_paragraph(records: list[dict]) -> list[str]:
+def run_paragraph(records: list[dict]) -> str:
     """Which run the tables come from, for docs/RELIABILITY.md (between the chaos-run markers)."""
     failed = [r["piece"] for r in records if r["exit"] != 0]
     tests = sum(r["tests"]["tests"] for r in records)
     seconds = sum(r["seconds"] for r in records)
-    ends = sorted(r["ended"] for r in records)
+    ends = sorted(r["ended"][:16].replace("T", " ") for r in records)
+    cores = sorted({r["cores"] for r in records})
+    sweeps = sum(1 for r in records for o in r["outcomes"] if o.get("scenario", "").startswith("Leaks:"))
+    unclean = [r["piece"] for r in records if not r["clean"]]
     on = earliest_commit({r["commit"] for r in records if r["clean"]})
-    text = (f"As committed, the table holds the **long form**: `make chaos` in {len(records)} pieces"
-            f"{f' on the code of {on}' if on else ''}, each piece's outcomes committed in docs/chaos; the pieces ended "
-            f"between {ends[0][:16].replace('T', ' ')} and {ends[-1][:16].replace('T', ' ')} UTC, "
-            f"{seconds // 3600} h {seconds % 3600 // 60} min of running in all on this 2-core machine (other work beside "
-            f"them). {len(records) - len(failed)} of the {len(records)} pieces passed every one of their tests ({tests:,} in "
-            f"all){': failed ' + ', '.join(failed) if failed else ''}. The leak sweep ran at the end of each end-to-end piece, "
-            f"over what that piece produced.")
-    return textwrap.wrap(text, width=100, break_on_hyphens=False, break_long_words=False)
+    return " ".join([
+        f"As committed, the tables hold the **long form**: `make chaos` in {len(records)} pieces"
+        f"{f' on the code of {on}' if on else ''}, each piece's outcomes committed in docs/chaos.",
+        f"The pieces ended between {ends[0]} and {ends[-1]} UTC, after {seconds // 3600} h {seconds % 3600 // 60} min of "
+        f"running in all, on machines of {' or '.join(map(str, cores))} cores with other work beside them; the interleaving "
+        "proof's pairs are counted from docs/interleavings, where `make interleavings` ran them before (their time is not "
+        "in that figure).",
+        f"{len(records) - len(failed)} of the {len(records)} pieces passed every one of their tests ({tests:,} tests in all"
+        f"{'; failed: ' + ', '.join(failed) if failed else ''}).",
+        *([f"Run with uncommitted changes to what they ran on: {', '.join(unclean)}."] if unclean else []),
+        f"The leak sweep ran at the end of each piece that started the local stack ({sweeps} sweeps), over what that piece "
+        "produced."])
 
 
 def rewrite_reliability(records: list[dict], document: Path) -> int:
     """The tables of docs/RELIABILITY.md (local/reliability_report.py) over the records' outcomes,
-    in the set's order, and the paragraph saying which run they come from. Refused unless the
+    in the set's order, and the paragraphs saying which run they come from. Refused unless the
     records feed every table: a table no line feeds would keep another run's figures."""
     outcomes = [o for r in records for o in r["outcomes"]]
     kinds = {"downtime" if o.get("kind") == "downtime" else
@@ -376,7 +402,14 @@ def rewrite_reliability(records: list[dict], document: Path) -> int:
         print(f"the pieces recorded no {', '.join(sorted({'downtime', 'attack', 'scenario'} - kinds))} outcome: "
               f"{document.name} is left as it was", file=sys.stderr)
         return 1
-    text = replace_lines_between(document.read_text(), RUN_BEGIN, RUN_END, run_paragraph(records), str(document))
+    text = document.read_text()
+    for begin, end in ((reliability_report.BEGIN, reliability_report.END), (reliability_report.ATTACKS_BEGIN,
+                       reliability_report.ATTACKS_END), (reliability_report.DOWNTIME_BEGIN, reliability_report.DOWNTIME_END)):
+        if begin not in text or end not in text:
+            raise SystemExit(f"{document}: the markers {begin} / {end} are missing")
+    paragraph = textwrap.wrap(run_paragraph(records), width=100, break_on_hyphens=False, break_long_words=False)
+    text = replace_lines_between(text, RUN_BEGIN, RUN_END, paragraph, str(document))
+    text = replace_lines_between(text, ATTACK_RUN_BEGIN, ATTACK_RUN_END, [ATTACK_RUN], str(document))
     fd, report = tempfile.mkstemp(prefix="chaos-", suffix=".jsonl")
     with os.fdopen(fd, "w") as f:
         f.writelines(json.dumps(outcome) + "\n" for outcome in outcomes)
@@ -437,7 +470,7 @@ def status(paths: list[str], chaos_dir: Path = CHAOS, interleavings: Path = INTE
                 state = "recorded on other code or files: to run again"
             else:
                 failed = sum(int(o.get("tried", 0)) - int(o.get("held", 0)) for o in record["outcomes"])
-                state = (f"exit {record['exit']}, {record['tests']['tests']} tests ({record['tests']['failures']} failed), "
+                state = (f"exit {record['exit']}, {record['tests']['tests']} tests ({record['tests']['failed']} failed), "
                          f"{len(record['outcomes'])} outcomes ({failed} failed), {record['seconds'] // 60} min, {record['ended']}")
             lines.append(f"  {piece_name(piece)}: {state}")
     return "\n".join(lines)
@@ -446,17 +479,16 @@ def status(paths: list[str], chaos_dir: Path = CHAOS, interleavings: Path = INTE
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m ops.long_form", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("status").add_argument("paths", nargs="*")
-    run = commands.add_parser("chaos")
-    run.add_argument("--only", action="append", default=[])
-    run.add_argument("paths", nargs="+")
+    commands.add_parser("status")
+    commands.add_parser("chaos").add_argument("--only", action="append", default=[])
     commands.add_parser("threat-model").add_argument("document", type=Path)
     args = parser.parse_args(argv)
+    # Always the whole set: tables rewritten from a part of it would drop the rest's rows.
     if args.command == "status":
-        print(status(args.paths))
+        print(status(CHAOS_SET))
         return 0
     if args.command == "chaos":
-        return chaos(args.paths, args.only)
+        return chaos(CHAOS_SET, args.only)
     searches = pair_searches(INTERLEAVINGS, code_digest())
     if aside := [f"{s.engine} {s.name}" for s in searches if s.state in ("other code", "unreadable")]:
         print(f"not rewritten: {', '.join(aside)} would be set aside by the next run of the proof (written on other code "

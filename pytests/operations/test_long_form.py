@@ -121,6 +121,10 @@ RELIABILITY = """# Reliability
 An older run.
 <!--chaos-run:end-->
 
+<!--attack-run:begin-->
+An older run of the attacks.
+<!--attack-run:end-->
+
 <!-- chaos-table:begin -->
 old
 <!-- chaos-table:end -->
@@ -148,6 +152,9 @@ def repository(tmp_path, monkeypatch):
     (repo / "data.txt").write_text("one\n")
     (repo / "code").write_text("one")
     (repo / "RELIABILITY.md").write_text(RELIABILITY)
+    (repo / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (repo / "workflows").mkdir()
+    (repo / "workflows" / "ci.yml").write_text("")
     (tmp_path / "runs").mkdir()
     monkeypatch.setattr(long_form, "REPO", repo)
     monkeypatch.setattr(long_form, "code_digest", lambda: (repo / "code").read_text())
@@ -161,8 +168,9 @@ ALL_KINDS = [("Kill points", 2, 2), ("Attacks: a swapped username", 1, 1), ("dow
 
 def piece(repository: Path, name: str, outcomes=ALL_KINDS, *, passes: bool = True, then: str = "", tests: int = 1) -> None:
     """A test file (tests test_0 ... of it) whose first test records `outcomes` in the chaos report
-    as pytests/e2e/chaos.py does ("downtime": a downtime measurement), reads data.txt and imports
-    pytests/other/shared.py, counts its runs, passes or fails, and runs `then` at its end."""
+    as pytests/e2e/chaos.py does ("downtime": a downtime measurement), reads data.txt, globs
+    workflows/, writes output.txt and reads it back, imports pytests/other/shared.py, counts its
+    runs, passes or fails, and runs `then` at its end."""
     body = textwrap.dedent(f"""
         import json, os, pathlib, signal, sys
         sys.path.insert(0, "pytests/other")
@@ -172,6 +180,9 @@ def piece(repository: Path, name: str, outcomes=ALL_KINDS, *, passes: bool = Tru
             runs = pathlib.Path({str(repository.parent / "runs" / name)!r})
             runs.write_text(str(int(runs.read_text() if runs.exists() else 0) + 1))
             pathlib.Path("data.txt").read_text()
+            sorted(pathlib.Path("workflows").glob("*.yml"))
+            pathlib.Path("output.txt").write_text("made by the piece")
+            pathlib.Path("output.txt").read_text()
             with open(os.environ["ROTATOR_CHAOS_REPORT"], "a") as report:
                 for scenario, tried, held in {outcomes!r}:
                     line = {{"scenario": scenario, "tried": tried, "held": held, "detail": ""}}
@@ -210,14 +221,17 @@ def test_chaos_runs_each_piece_once_on_the_same_code_and_writes_the_tables_when_
     assert (runs(repository, "test_a"), runs(repository, "test_b")) == (1, 0)
     assert document.read_text() == RELIABILITY
     record = record_of(repository, "test_a")
-    assert (record["piece"], record["exit"], record["tests"]) == ("pytests/suite/test_a.py", 0,
-                                                                   {"tests": 2, "failures": 0, "errors": 0, "skipped": 0})
+    assert (record["piece"], record["exit"], record["tests"]) == ("pytests/suite/test_a.py", 0, {
+        "tests": 2, "passed": 2, "failed": 0, "error": 0, "skipped": 0, "xfail": 0, "collection errors": 0})
     assert [o.get("tried") for o in record["outcomes"]] == [2, 1, None]
     # What it ran on: what it read and imported, wherever it lies, what its subprocesses may run,
     # and the distributions it imported.
     assert {"pytests/suite/test_a.py", "pytests/other/shared.py", "data.txt", "pytests/suite/helper.sh", "hosts/flow.sh",
-            "pytests/conftest.py"} <= set(record["inputs"])
-    assert "code" not in record["inputs"] and not any(name.startswith("docs/chaos") for name in record["inputs"])
+            "pytests/conftest.py", "pyproject.toml"} <= set(record["inputs"])
+    assert "workflows" in record["listings"]
+    # What it wrote itself is no input (or it could never be recorded: it changed while it ran).
+    assert "output.txt" not in record["inputs"] and "code" not in record["inputs"]
+    assert not any(name.startswith("docs/chaos") for name in record["inputs"])
     assert "pytest" in record["distributions"]
 
     # The next run takes up the set where it stood: the failed piece is recorded as failed.
@@ -229,8 +243,9 @@ def test_chaos_runs_each_piece_once_on_the_same_code_and_writes_the_tables_when_
     assert "| single user | postgres | 2 | 10 | 0 | 2 |" in text
     assert "An older run." not in text and "old\n" not in text
     paragraph = " ".join(text.split("<!--chaos-run:begin-->")[1].split("<!--chaos-run:end-->")[0].split())
-    assert "`make chaos` in 2 pieces" in paragraph and "1 of the 2 pieces passed every one of their tests (3 in all): " \
-           "failed pytests/suite/test_b.py." in paragraph
+    assert "`make chaos` in 2 pieces" in paragraph
+    assert "1 of the 2 pieces passed every one of their tests (3 tests in all; failed: pytests/suite/test_b.py)." in paragraph
+    assert "An older run of the attacks." not in text and "the run of `make chaos` named above" in text
 
     report = long_form.status(["pytests/suite"], repository / "docs" / "chaos", repository / "docs" / "interleavings")
     assert "  pytests/suite/test_a.py: exit 0, 2 tests (0 failed), 3 outcomes (0 failed), 0 min, " in report
@@ -246,15 +261,19 @@ def test_chaos_runs_each_piece_once_on_the_same_code_and_writes_the_tables_when_
     assert (runs(repository, "test_a"), runs(repository, "test_b")) == (2, 1)
     assert "| Kill points | 4 | 4 | 0 |" in document.read_text()
     for changed, expected in [("pytests/other/shared.py", (3, 2)), ("data.txt", (4, 3)), ("pytests/suite/helper.sh", (5, 4)),
-                              ("hosts/flow.sh", (6, 5)), ("code", (7, 6))]:
-        (repository / changed).write_text((repository / changed).read_text() + "\n")
+                              ("hosts/flow.sh", (6, 5)), ("pyproject.toml", (7, 6)), ("workflows/deploy.yml", (8, 7)),
+                              ("code", (9, 8))]:
+        path = repository / changed
+        path.write_text((path.read_text() if path.exists() else "") + "\n")
         chaos(repository)
         assert (runs(repository, "test_a"), runs(repository, "test_b")) == expected, changed
-    # And so does a piece whose distributions were of other versions.
-    record = record_of(repository, "test_a")
-    (repository / "docs" / "chaos" / "suite-test_a.json").write_text(json.dumps({**record, "distributions": {"pytest": "0.0"}}))
-    chaos(repository)
-    assert (runs(repository, "test_a"), runs(repository, "test_b")) == (8, 6)
+    # And so does a piece run by another python3, or with distributions of other versions.
+    for other in ({"python": "3.0.0"}, {"distributions": {"pytest": "0.0"}}):
+        record = record_of(repository, "test_a")
+        (repository / "docs" / "chaos" / "suite-test_a.json").write_text(json.dumps({**record, **other}))
+        runs_before = runs(repository, "test_a")
+        chaos(repository)
+        assert runs(repository, "test_a") == runs_before + 1, other
 
 
 def test_a_piece_that_did_not_run_every_test_to_its_end_is_not_recorded(repository, monkeypatch):
@@ -262,7 +281,8 @@ def test_a_piece_that_did_not_run_every_test_to_its_end_is_not_recorded(reposito
     cases = [("stopped by a signal", {"then": "os.kill(os.getpid(), signal.SIGKILL)"}),
              ("interrupted", {"then": "os.kill(os.getpid(), signal.SIGINT)"}),
              ("with its code changed under it", {"then": f"pathlib.Path({str(repository / 'code')!r}).write_text('changed')"}),
-             ("with a file it read changed under it", {"then": "pathlib.Path('data.txt').write_text('changed')"}),
+             # (by another process: what the piece's own process writes is its output)
+             ("with a file it read changed under it", {"then": "import subprocess; subprocess.run(['sh', '-c', 'echo x >> data.txt'])"}),
              ("with a skipped test", {"then": "import pytest; pytest.skip('no tree-sitter')"})]
     for number, (case, options) in enumerate(cases, 1):
         piece(repository, "test_a", **options)
@@ -295,6 +315,39 @@ def test_the_proofs_piece_waits_while_another_process_runs_the_proof(repository)
         assert runs(repository, "test_interleavings") == 0
     assert chaos(repository) == 0
     assert runs(repository, "test_interleavings") == 1
+
+
+def test_a_check_failed_after_a_test_counts_as_a_failure_and_a_strict_xfail_as_no_try(repository):
+    """A fixture's teardown holds the login's invariants and the leak sweep: a piece whose teardown
+    check fails is recorded as failed, not left to run again until it passes."""
+    piece(repository, "test_a", then="import pytest")
+    with (repository / "pytests" / "suite" / "test_a.py").open("a") as f:
+        f.write(textwrap.dedent("""
+            import pytest
+
+            @pytest.fixture
+            def checked():
+                yield
+                assert False, "an invariant broken"
+
+            def test_checked(checked):
+                pass
+
+            @pytest.mark.xfail(strict=True, reason="an open case")
+            def test_open():
+                assert False
+            """))
+    assert chaos(repository) == 1
+    record = record_of(repository, "test_a")
+    assert record["exit"] == 1
+    assert {k: record["tests"][k] for k in ("tests", "passed", "failed", "xfail")} == {"tests": 3, "passed": 1, "failed": 1, "xfail": 1}
+    assert chaos(repository) == 1 and runs(repository, "test_a") == 1
+
+
+def test_the_makefiles_attack_tests_are_the_chaos_sets(repository):
+    makefile = (Path(long_form.__file__).parent.parent / "Makefile").read_text()
+    listed = makefile.split("HOST_ATTACK_TESTS :=", 1)[1].split("\nE2E_ATTACK_TESTS", 1)[0]
+    assert listed.replace("\\", " ").split() == long_form.HOST_ATTACK_TESTS
 
 
 def test_chaos_runs_nothing_on_a_build_older_than_its_sources(repository, monkeypatch):

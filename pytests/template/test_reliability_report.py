@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
+
+import pytest
 
 from local import reliability_report as report
 
@@ -50,3 +53,34 @@ def test_attacks_only_leaves_the_other_tables(tmp_path):
     assert status == 0
     assert "old scenarios" in text and "old downtime" in text and "old attacks" not in text
     assert "| **all** | **1** | **1** | **0** |" in text
+
+
+# -- what the `chaos` marker counts (pytests/conftest.py), one try per test
+
+def counted(monkeypatch, phases: list[tuple[str, str]], xfail: bool = False) -> list[tuple]:
+    """The chaos report's lines for one test marked `chaos` whose phases ended as given."""
+    import pytests.conftest as shared
+    recorded: list[tuple] = []
+    monkeypatch.setattr(shared.chaos, "record", lambda *line: recorded.append(line))
+    item = SimpleNamespace(name="test_x", stash=pytest.Stash(),
+                           get_closest_marker=lambda name: SimpleNamespace(args=["Kill points"]) if name == "chaos" else None)
+    for when, outcome in phases:
+        report = SimpleNamespace(when=when, passed=outcome == "passed", failed=outcome == "failed",
+                                 skipped=outcome == "skipped", **({"wasxfail": ""} if xfail else {}))
+        hook = shared.pytest_runtest_makereport(item, None)
+        next(hook)
+        with pytest.raises(StopIteration):
+            hook.send(SimpleNamespace(get_result=lambda report=report: report))
+    return recorded
+
+
+def test_a_try_is_counted_once_its_teardown_has_run_and_held_only_when_no_phase_failed(monkeypatch):
+    passed = [("setup", "passed"), ("call", "passed"), ("teardown", "passed")]
+    assert counted(monkeypatch, passed) == [("Kill points", 1, 1, "test_x")]
+    # The login's invariants and the leak sweep are checked in teardowns: a try they fail did not hold.
+    assert counted(monkeypatch, [*passed[:2], ("teardown", "failed")]) == [("Kill points", 1, 0, "test_x")]
+    assert counted(monkeypatch, [("setup", "passed"), ("call", "failed"), ("teardown", "passed")]) == [("Kill points", 1, 0, "test_x")]
+    assert counted(monkeypatch, [("setup", "failed"), ("teardown", "passed")]) == [("Kill points", 1, 0, "test_x")]
+    assert counted(monkeypatch, [("setup", "skipped"), ("teardown", "passed")]) == [("Kill points", 1, 0, "test_x")]
+    # A strict xfail is a known open case, not a try.
+    assert counted(monkeypatch, [("setup", "passed"), ("call", "skipped"), ("teardown", "passed")], xfail=True) == []

@@ -448,15 +448,19 @@ def chaos(paths: list[str], only: list[str], chaos_dir: Path = CHAOS, document: 
     code = code_digest()
     pieces = pieces_of(paths)
     unfinished = False
+    # Each piece's record on this code: the one found current, or the one its run just wrote.
+    records: dict[Path, dict | None] = {}
     for piece in pieces:
-        if not selected(piece, only) or current(load_record(piece, chaos_dir), piece, code, interleavings):
-            continue
-        print(f"== {piece_name(piece)}", flush=True)
-        if run_piece(piece, code, chaos_dir, interleavings) is None:
-            unfinished = True
-    records = {piece: load_record(piece, chaos_dir) for piece in pieces}
-    waiting = [piece_name(p) for p, r in records.items() if not current(r, p, code, interleavings)]
-    failed = [r["piece"] for r in records.values() if r is not None and r["piece"] not in waiting and r["exit"] != 0]
+        record = load_record(piece, chaos_dir)
+        if not current(record, piece, code, interleavings):
+            record = None
+            if selected(piece, only):
+                print(f"== {piece_name(piece)}", flush=True)
+                record = run_piece(piece, code, chaos_dir, interleavings)
+                unfinished |= record is None
+        records[piece] = record
+    waiting = [piece_name(p) for p, r in records.items() if r is None]
+    failed = [r["piece"] for r in records.values() if r is not None and r["exit"] != 0]
     if failed:
         print(f"pieces that failed: {', '.join(failed)}", file=sys.stderr)
     if waiting:

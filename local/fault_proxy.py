@@ -265,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
                      if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"]
         gate = proxy.gate
         try:
-            ticket = gate.arrive(operation, self.client_address[1], self._client_gone) if gate is not None else None
+            ticket = gate.arrive(operation, body, self.client_address[1], self._client_gone) if gate is not None else None
         except Withdrawn:
             call.outcome = "withdrawn: the client gave up while the interleaving gate held it"
             return self._drop()

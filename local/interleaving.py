@@ -22,22 +22,54 @@ set of its own). A schedule is then the order in which the visible actions are r
 scheduler releases one, waits until every copy is parked again (each finished or holding a next
 visible action) and chooses the next.
 
-`Explorer` enumerates the schedules by stateless depth-first search with sleep sets (Godefroid,
-"Partial-Order Methods for the Verification of Concurrent Systems", 1996): two schedules that differ
-only in the order of independent actions (two label reads; a label read and a host command's
-run... see `independent`) reach the same state, and of each such class (a Mazurkiewicz trace)
-exactly one schedule is run to its end. Every run starts from scratch (a fresh secret and login),
+Two actions are independent when neither writes what the other reads or writes (`independent`).
+What they read and write is finer than "the labels" and "the host", because the coarse relation
+made the long form too long to finish (some thousands of schedules for a rollback pair alone):
+
+  - the labels are split by version: a call naming a version by its id (GetSecretValue with a
+    VersionId; a host command, which reads its version's stages and password with
+    `get-secret-value --version-id`) reads only that version's stages (a version's SecretString
+    never changes); a call that finds a version by its stage (GetSecretValue by VersionStage) or
+    lists them (DescribeSecret, ListSecretVersionIds) reads every version's; moving AWSPENDING
+    writes the two versions it names, and every other label write (moving AWSCURRENT, which moves
+    AWSPREVIOUS too; PutSecretValue) writes every version's. The versions are named by what they
+    are to the rotation (`pending`, `current`), so a replay names them the same way;
+  - two host commands on one host that both `set` the same version commute: each runs whole under
+    the host's lock, reads the same stages (no label moves between two adjacent actions), and
+    leaves the host on that version's password whichever runs first; and what the copy learns
+    (the command succeeded, or was refused on the stages) is the same in both orders. The one
+    thing that differs, the result line's `changed` or `unchanged`, reaches the function's logs,
+    its alerts and the operator's console, never a decision (HostCommand.reportedOutcome: any
+    outcome of the action counts as success). Two `verify`s are not treated so: a refused login
+    may count against the host (MariaDB's connection errors), which could change the second's.
+
+`Explorer` enumerates the schedules by stateless depth-first search with source sets and sleep sets
+(source-DPOR: Abdulla, Aronis, Jonsson and Sagonas, "Optimal Dynamic Partial Order Reduction",
+POPL 2014). Sleep sets alone (Godefroid 1996) run one schedule of each Mazurkiewicz trace to its
+end but start every other ordering too, to be cut short only late; those runs cost as much as a
+whole schedule here (each starts from scratch), and outnumbered the traces. Source-DPOR instead
+starts an alternative at a choice point only where a run showed a race there: two dependent
+actions of different copies with nothing in between that orders them; it then tries an action
+that can start the reversed race. Every trace is still run to its end exactly once, which the unit
+tests check against brute force on models with concurrent host commands and copies that branch on
+what they read. Every run starts from scratch (a fresh secret and login),
 and a choice point that a replay reaches with other actions enabled than the first run had is an
 error (`Nondeterministic`), never a silent skip. So is a run in which a copy acted on time rather
 than on the order of its actions (`Strayed`): a call held so long that its client gave it up for
 good (each attempt waits 20 s, and a withdrawn call's retry is the same action), or a copy that
 ran into one of the binary's time limits (test_interleavings.py checks each copy's duration).
 
-The search is stateless, so where it stands between two schedules is its path alone: `snapshot`
-writes it down (as JSON) and `Explorer.resumed` takes it up again, so an exploration of hours can be
-stopped and continued (test_interleavings.py keeps one per pair when told where). A resumed
-search replays the path's choices like any other, so a resumption on code that behaves otherwise is
-caught as `Nondeterministic` at the first choice point that differs.
+Which of a copy's actions follow which (its program order) is read from the runs themselves: a copy
+parked at a choice point holds every action it can take next (the gate waits for that), so an
+action of a copy that was not enabled when another of its actions was chosen comes after it; the
+two host commands of one SendCommand are enabled together and ordered by nothing.
+
+The search is stateless, so where it stands between two schedules is its path alone (each choice
+point's enabled actions, sleep set, source set and the choices made): `snapshot` writes it down
+(as JSON) and `Explorer.resumed` takes it up again, so an exploration of hours can be stopped and
+continued (test_interleavings.py keeps one per pair when told where). A resumed search replays the
+path's choices like any other, so a resumption on code that behaves otherwise is caught as
+`Nondeterministic` at the first choice point that differs.
 """
 
 from __future__ import annotations
@@ -50,15 +82,16 @@ from dataclasses import dataclass, field
 
 from local.sockets import ancestry, socket_owner
 
-LABELS = "labels"
 READS_LABELS = frozenset({"DescribeSecret", "GetSecretValue", "ListSecretVersionIds"})
 WRITES_LABELS = frozenset({"UpdateSecretVersionStage", "PutSecretValue"})
+EVERY_VERSION = "*"
 
 
 @dataclass(frozen=True, order=True)
 class Action:
     """A visible action: the `ordinal`-th action named `name` of copy `copy`. `name` is an AWS
-    operation, or "<Action parameter>@<instance id>" for a host command."""
+    operation with what it names (`action_name`), or "<Action> <version>@<instance id>" for a host
+    command, e.g. "set pending@i-0e2e0000000000011"."""
     copy: str
     name: str
     ordinal: int
@@ -68,26 +101,72 @@ class Action:
         return self.name.partition("@")[2] or None
 
     def resources(self) -> tuple[frozenset[str], frozenset[str]]:
-        """(read, written) shared resources: the secret's labels, a host's password."""
+        """(read, written): "stages:<version>" (EVERY_VERSION for all of them) and "host:<id>"."""
+        words = self.name.partition("@")[0].split()
+        operation, named = words[0], words[1:]
         if self.host:
-            return frozenset({LABELS}), frozenset({f"host:{self.host}"})
-        if self.name in WRITES_LABELS:
-            return frozenset(), frozenset({LABELS})
-        return frozenset({LABELS}), frozenset()
+            return frozenset({f"stages:{named[-1] if named else EVERY_VERSION}"}), frozenset({f"host:{self.host}"})
+        every = frozenset({f"stages:{EVERY_VERSION}"})
+        if operation == "GetSecretValue" and named and named[0].startswith("version="):
+            return frozenset({f"stages:{named[0].removeprefix('version=')}"}), frozenset()
+        if operation == "UpdateSecretVersionStage" and named and named[0] == "AWSPENDING":
+            moved = [word.partition("=")[2] for word in named[1:] if word.startswith(("from=", "to="))]
+            return every, frozenset(f"stages:{version}" for version in moved) if moved else every
+        if operation in WRITES_LABELS:
+            return every, every
+        return every, frozenset()
 
     def __str__(self) -> str:
         return f"{self.copy}:{self.name}#{self.ordinal}"
+
+
+def action_name(operation: str, body: bytes, version_name: Callable[[str], str]) -> str:
+    """The name of a visible AWS call: its operation and what decides what it reads and writes (the
+    version it names, the stage it moves and between which versions), versions by `version_name`."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        request = {}
+    if not isinstance(request, dict):
+        request = {}
+
+    def named(key: str) -> str | None:
+        value = request.get(key)
+        return version_name(value) if isinstance(value, str) and value else None
+
+    words = [operation]
+    if operation == "GetSecretValue" and named("VersionId"):
+        words.append(f"version={named('VersionId')}")
+    elif operation == "GetSecretValue":
+        words.append(f"stage={request.get('VersionStage') or 'AWSCURRENT'}")
+    elif operation == "UpdateSecretVersionStage" and isinstance(request.get("VersionStage"), str):
+        words.append(request["VersionStage"])
+        words += [f"{word}={named(key)}" for word, key in (("from", "RemoveFromVersionId"), ("to", "MoveToVersionId")) if named(key)]
+    return " ".join(words)
 
 
 def is_visible(operation: str) -> bool:
     return operation in READS_LABELS or operation in WRITES_LABELS
 
 
+def _conflict(first: frozenset[str], second: frozenset[str]) -> bool:
+    if first & second:
+        return True
+    every = f"stages:{EVERY_VERSION}"
+    return (every in first and any(r.startswith("stages:") for r in second)) or \
+        (every in second and any(r.startswith("stages:") for r in first))
+
+
 def independent(a: Action, b: Action) -> bool:
-    """Whether a and b commute: neither writes what the other reads or writes."""
+    """Whether a and b commute: neither writes what the other reads or writes, or both set one
+    version on one host (see the module's docstring for why those commute)."""
+    if a.host is not None and a.host == b.host:
+        verb_a, verb_b = a.name.partition("@")[0], b.name.partition("@")[0]
+        if verb_a == verb_b and verb_a.startswith("set "):
+            return True
     ra, wa = a.resources()
     rb, wb = b.resources()
-    return not (wa & (rb | wb) or wb & ra)
+    return not (_conflict(wa, rb | wb) or _conflict(wb, ra))
 
 
 class Nondeterministic(AssertionError):
@@ -123,9 +202,10 @@ class Gate:
     proxy and SSM emulator by `Explorer.run`; `copy_of_pid` says which copy a process serves."""
 
     def __init__(self, proxy_port: int, copy_of_pid: Callable[[int], str | None],
-                 failing: frozenset[Action] = frozenset()):
+                 failing: frozenset[Action] = frozenset(), version_name: Callable[[str], str] = str):
         self._proxy_port = proxy_port
         self._copy_of_pid = copy_of_pid
+        self._version_name = version_name     # a version id -> what it is to the rotation
         self._failing = failing               # host commands that report a failure after running
         self._cond = threading.Condition()
         self._held: list[_Held] = []
@@ -140,7 +220,7 @@ class Gate:
         self.log: list[Action] = []
 
     # -- the fault proxy's side
-    def arrive(self, operation: str, client_port: int, client_gone: Callable[[], bool]) -> _Held | None:
+    def arrive(self, operation: str, body: bytes, client_port: int, client_gone: Callable[[], bool]) -> _Held | None:
         """Holds a visible call until it is released. Raises Withdrawn when the client gave up
         first (its attempt timed out, 20 s): the call never reaches moto, as if the network had
         lost it, and the client's retry is the same action (same ordinal), so a slow schedule and
@@ -152,7 +232,7 @@ class Gate:
             return _Held(operation, copy) if operation == "SendCommand" and copy else None
         held = _Held(operation, copy)
         with self._cond:
-            held.action = self._number(copy, operation)
+            held.action = self._number(copy, action_name(operation, body, self._version_name))
             self._arrived(held)
         while not held.release.wait(0.2):
             if client_gone():
@@ -193,7 +273,9 @@ class Gate:
     # -- the SSM emulator's side
     def hold_command(self, invocation) -> str | None:
         action = (invocation.parameters.get("Action") or ["?"])[0]
-        held = _Held(f"{action}@{invocation.instance_id}", None, command_id=invocation.command_id)
+        version = (invocation.parameters.get("VersionId") or [""])[0]
+        name = f"{action} {self._version_name(version)}" if version else action
+        held = _Held(f"{name}@{invocation.instance_id}", None, command_id=invocation.command_id)
         with self._cond:
             self._unheld.discard((invocation.command_id, invocation.instance_id))
             copy = self._command_copy.get(invocation.command_id)
@@ -312,9 +394,13 @@ def _instance_ids(answer: bytes) -> list[str]:
 
 @dataclass
 class _Node:
+    """A choice point of the current path: the actions enabled there, those asleep (their traces
+    run from here already), the source set (the choices to try here: the first, and those race
+    analysis added) and the choices made so far, in order; the last is the current one."""
     enabled: list[Action]
     sleep: frozenset[Action]
-    explored: list[Action]         # chosen here so far, in order; the last is the current choice
+    sources: set[Action]
+    explored: list[Action]
 
     @property
     def chosen(self) -> Action:
@@ -323,13 +409,17 @@ class _Node:
     def snapshot(self) -> dict:
         def listed(actions) -> list[list]:
             return [[a.copy, a.name, a.ordinal] for a in actions]
-        return {"enabled": listed(self.enabled), "sleep": listed(sorted(self.sleep)), "explored": listed(self.explored)}
+        return {"enabled": listed(self.enabled), "sleep": listed(sorted(self.sleep)),
+                "sources": listed(sorted(self.sources)), "explored": listed(self.explored)}
 
     @staticmethod
     def resumed(snapshot: dict) -> _Node:
         def actions(key: str) -> list[Action]:
             return [Action(str(copy), str(name), int(ordinal)) for copy, name, ordinal in snapshot[key]]
-        return _Node(actions("enabled"), frozenset(actions("sleep")), actions("explored"))
+        node = _Node(actions("enabled"), frozenset(actions("sleep")), set(actions("sources")), actions("explored"))
+        if not node.explored or not set(node.explored) <= node.sources or not node.sources <= set(node.enabled):
+            raise ValueError("a choice point whose choices are not among its sources and enabled actions")
+        return node
 
 
 @dataclass
@@ -342,15 +432,15 @@ class Schedule:
 
 
 class Explorer:
-    """Stateless depth-first search over schedules with sleep sets. `run_schedule(choose)` runs one
-    schedule from scratch, calling `choose(depth, enabled)` at each choice point; `explore` calls it
-    until every trace was run (or `limit` schedules)."""
+    """Stateless depth-first search over schedules with source sets and sleep sets (source-DPOR).
+    `run_schedule(choose)` runs one schedule from scratch, calling `choose(depth, enabled)` at each
+    choice point; `explore` calls it until every trace was run (or `limit` schedules)."""
 
     def __init__(self) -> None:
         self._path: list[_Node] = []
-        self._depth = 0
         self._blocked = False
         self._resumed = False         # taken up after a schedule: backtrack before the next run
+        self._run: list[tuple[Action, list[Action]]] = []   # this run's choices and what each found enabled
         self.schedules = 0            # complete schedules run, one per trace
         self.redundant = 0            # runs cut short by the sleep sets (their end state checked too)
 
@@ -373,6 +463,7 @@ class Explorer:
             if node.enabled != enabled:
                 raise Nondeterministic(f"at step {depth} the replay found {list(map(str, enabled))}, "
                                        f"the first run {list(map(str, node.enabled))}")
+            self._run.append((node.chosen, enabled))
             return node.chosen
         if self._blocked:
             return enabled[0]
@@ -383,9 +474,12 @@ class Explorer:
             sleep = frozenset(s for s in parent.sleep | set(parent.explored[:-1]) if independent(s, parent.chosen))
         candidates = [a for a in enabled if a not in sleep]
         if not candidates:
+            # Every action enabled here is asleep: whatever follows was run already. The run goes
+            # on to its end (the copies must finish) without further choices to explore.
             self._blocked = True
             return enabled[0]
-        self._path.append(_Node(enabled, sleep, [candidates[0]]))
+        self._path.append(_Node(enabled, sleep, {candidates[0]}, [candidates[0]]))
+        self._run.append((candidates[0], enabled))
         return candidates[0]
 
     def explore(self, run_schedule: Callable[[Callable[[int, list[Action]], Action]], None],
@@ -399,11 +493,13 @@ class Explorer:
                 return
         while True:
             self._blocked = False
+            self._run = []
             run_schedule(self.choose)
             if self._blocked:
                 self.redundant += 1
             else:
                 self.schedules += 1
+            self._add_sources()
             if after_each is not None:
                 after_each(self)
             if limit is not None and self.schedules + self.redundant >= limit:
@@ -416,10 +512,43 @@ class Explorer:
         """Whether no schedule is left (after `explore` returned without a limit: every trace was run)."""
         return not self._path
 
+    def _add_sources(self) -> None:
+        """Race analysis of the run just made (up to where the sleep sets cut it short): for each
+        race, two dependent actions i < j of different copies that nothing between them orders,
+        the choice point before i gets an action that can start the reversed race (one of the
+        first actions of what ran after i and is not ordered after it, then j), unless it already
+        has one among its sources."""
+        actions = [action for action, _ in self._run]
+        before: list[set[int]] = []            # before[j]: the indices of the actions ordered before j
+        for j, b in enumerate(actions):
+            ordered: set[int] = set()
+            for i in range(j):
+                a = actions[i]
+                # A copy's action comes after its earlier ones unless both were enabled together
+                # (one SendCommand's host commands); another copy's, after those it depends on.
+                if a.copy == b.copy and b not in self._run[i][1] or a.copy != b.copy and not independent(a, b):
+                    ordered.add(i)
+                    ordered |= before[i]
+            before.append(ordered)
+        for j, b in enumerate(actions):
+            for i in before[j]:
+                a = actions[i]
+                if a.copy == b.copy or independent(a, b) or any(i in before[k] for k in before[j] if k > i):
+                    continue
+                later = [k for k in range(i + 1, j) if i not in before[k]] + [j]
+                starts = {actions[k] for k in later if not any(m in before[k] for m in later if m != k)}
+                node = self._path[i]
+                if not starts <= set(node.enabled):
+                    # Cannot happen while every copy is parked at each choice point; were it to,
+                    # trying everything there is what stays sound.
+                    node.sources |= set(node.enabled)
+                elif not starts & node.sources:
+                    node.sources.add(min(starts))
+
     def _backtrack(self) -> bool:
         while self._path:
             node = self._path[-1]
-            left = [a for a in node.enabled if a not in node.sleep and a not in node.explored]
+            left = sorted(a for a in node.sources if a not in node.sleep and a not in node.explored)
             if left:
                 node.explored.append(left[0])
                 return True

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import io
 import json
 import logging
@@ -98,6 +99,10 @@ def binary_problem(bootstrap: Path | None = None) -> str | None:
     if not any(p.is_file() and os.access(p, os.X_OK) for p in (here / "rotator", here / ".build/release/rotator")):
         return f"the function binary ({here}/.build/release/rotator) is not built"
     return None
+
+
+# A file in each stack's state directory, locked while the stack runs.
+RUNNING_LOCK = "running.lock"
 
 
 # ------------------------------------------------------------------------------------ the stack
@@ -173,6 +178,7 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self._shipper: threading.Thread | None = None
         self._settings = None
         self._old_no_auth = None
+        self._running = None          # the lock held while this stack runs (RUNNING_LOCK)
         self._started = False
 
     # ------------------------------------------------------------------ context manager
@@ -198,6 +204,10 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         self.state_dir = self._state_root / f"stack-{run_id}"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
+        # Held while this stack runs (the kernel lets go when its process ends, however it ends):
+        # another process's prune leaves a directory alone while someone holds its lock.
+        self._running = open(self.state_dir / RUNNING_LOCK, "w")    # noqa: SIM115 (held until close)
+        fcntl.flock(self._running, fcntl.LOCK_EX)
         self.log_path = self.state_dir / "function.log"
         self.log_path.touch()
 
@@ -324,10 +334,15 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
                 self._reset_moto()
             except Exception:
                 pass
+            if self._running is not None:
+                self._running.close()
+                self._running = None
             LocalStack._active = None
 
     def _prune_state(self, keep: int = 10, older_than_s: float = 3600) -> None:
-        """Remove old runs' state (function logs), keeping the latest few and anything recent."""
+        """Remove old runs' state (function logs), keeping the latest few, anything recent, and any
+        stack still running in another process (its lock is held: a long run's directory can be an
+        hour old while its function logs and host locks are in use)."""
         try:
             runs = sorted(self._state_root.glob("stack-*"), key=lambda p: p.stat().st_mtime)
         except OSError:
@@ -335,9 +350,12 @@ class LocalStack(MotoPatches, RequestAuthorization, RotationDriver):
         now = time.time()
         for old in runs[:-keep] if keep else runs:
             try:
-                if now - old.stat().st_mtime > older_than_s:
+                if now - old.stat().st_mtime <= older_than_s:
+                    continue
+                with open(old / RUNNING_LOCK, "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     shutil.rmtree(old, ignore_errors=True)
-            except OSError:
+            except OSError:        # running (BlockingIOError), or gone meanwhile
                 pass
 
     # ------------------------------------------------------------------ clients

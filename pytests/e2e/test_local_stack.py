@@ -400,3 +400,31 @@ def test_runtime_api_protocol(tmp_path):
     finally:
         api.close()
     assert not api.process_alive()
+
+
+def test_a_stack_prunes_old_runs_state_but_never_a_running_stacks(tmp_path):
+    """Each stack removes old runs' state directories (over an hour old, beyond the latest ten) when
+    it starts. A stack another process still runs is not one of them, however old its directory
+    looks: its function logs and the hosts' lock directories are in use (the interleaving proof
+    lost a run's state this way to a `make chaos` beside it)."""
+    import fcntl
+    import os
+
+    from local.stack import RUNNING_LOCK
+
+    def old_run(name: str) -> object:
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "function.log").write_text("a log line\n")
+        os.utime(directory, (time.time() - 7200, time.time() - 7200))
+        return directory
+
+    running, finished = old_run("stack-running"), old_run("stack-finished")
+    with open(running / RUNNING_LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)        # as a stack running in another process holds it
+        LocalStack(state_dir=tmp_path)._prune_state(keep=0)
+        assert (running / "function.log").exists()
+        assert not finished.exists()
+    os.utime(running, (time.time() - 7200, time.time() - 7200))     # its lock file made it new again
+    LocalStack(state_dir=tmp_path)._prune_state(keep=0)
+    assert not running.exists(), "a stack no longer running is pruned like any other"

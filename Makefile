@@ -88,7 +88,6 @@ threat-model-counts: python-deps
 INTERLEAVING_STATE := docs/interleavings
 INTERLEAVING_PROCESSES ?= 1
 interleavings: deps build tools
-	$(PYTHON) -m ops.long_form proof-may-start
 	ROTATOR_CHAOS=full ROTATOR_INTERLEAVING_STATE=$(CURDIR)/$(INTERLEAVING_STATE) \
 	$(PYTHON) -m pytest -q -p no:benchmark -n $(INTERLEAVING_PROCESSES) --dist worksteal pytests/e2e/test_interleavings.py \
 	-k "every_interleaving$(if $(PAIRS), and ($(PAIRS)))"

@@ -17,7 +17,6 @@ figures stay those of real runs, with the runs' own lines committed beside them.
     python3 -m ops.long_form status                        where the proof and the chaos pieces stand
     python3 -m ops.long_form chaos [--only NAME]...        make chaos: the pieces not yet run, then the tables
     python3 -m ops.long_form threat-model docs/THREAT-MODEL.md   rewrites the proof's counts there
-    python3 -m ops.long_form proof-may-start               fails while make chaos runs in this checkout
 
 The set is CHAOS_SET; `--only` runs the pieces named (test_kill_points or kill_points), the others
 waiting for a later run.
@@ -361,31 +360,15 @@ def run_piece(piece: Path, code: str, chaos_dir: Path, interleavings: Path) -> d
         return record
 
 
-def locked(directory: Path, pattern: str) -> bool:
-    """Whether another process holds one of the locks (SavedSearch's, run_piece's) there now."""
-    for path in directory.glob(pattern):
-        with open(path, "w") as lock:
+def proof_runs(interleavings: Path) -> bool:
+    """Whether another process explores a pair there now (holds a SavedSearch lock)."""
+    for path in interleavings.glob("*.lock"):
+        with open(path, "a") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return True
     return False
-
-
-# The proof and the pieces must not run in one checkout at once: each piece starts a local stack,
-# and a stack's start prunes the state of all but the latest ten (local/stack.py, _prune_state),
-# the state of a stack still running included once its directory is an hour old. It took the
-# proof's host lock directories and logs from under it once. Another clone has a state of its own.
-BESIDE = ("its local stacks would prune the other's state (local/stack.py keeps the latest ten): "
-          "run it in another clone, or after the other ends")
-
-
-def proof_runs_here(interleavings: Path) -> bool:
-    return locked(interleavings, "*.lock")
-
-
-def pieces_run_here(chaos_dir: Path) -> bool:
-    return locked(chaos_dir, ".*.lock")
 
 
 def run_paragraph(records: list[dict]) -> str:
@@ -446,9 +429,6 @@ def chaos(paths: list[str], only: list[str], chaos_dir: Path = CHAOS, document: 
     if (why := stale_build()) is not None:
         print(why, file=sys.stderr)
         return 2
-    if proof_runs_here(interleavings):
-        print(f"make interleavings runs in this checkout; make chaos does not start beside it: {BESIDE}", file=sys.stderr)
-        return 1
     code = code_digest()
     pieces = pieces_of(paths)
     unfinished = False
@@ -458,7 +438,11 @@ def chaos(paths: list[str], only: list[str], chaos_dir: Path = CHAOS, document: 
         record = load_record(piece, chaos_dir)
         if not current(record, piece, code, interleavings):
             record = None
-            if selected(piece, only):
+            if selected(piece, only) and piece.name == INTERLEAVING_PIECE and proof_runs(interleavings):
+                # Its pairs would meet the other process's locks and fail: it waits for a later run.
+                print(f"== {piece_name(piece)}: make interleavings explores pairs in {interleavings}; this piece waits", flush=True)
+                unfinished = True
+            elif selected(piece, only):
                 print(f"== {piece_name(piece)}", flush=True)
                 record = run_piece(piece, code, chaos_dir, interleavings)
                 unfinished |= record is None
@@ -506,13 +490,7 @@ def main(argv: list[str]) -> int:
     commands.add_parser("status")
     commands.add_parser("chaos").add_argument("--only", action="append", default=[])
     commands.add_parser("threat-model").add_argument("document", type=Path)
-    commands.add_parser("proof-may-start")
     args = parser.parse_args(argv)
-    if args.command == "proof-may-start":
-        if pieces_run_here(CHAOS):
-            print(f"make chaos runs in this checkout; make interleavings does not start beside it: {BESIDE}", file=sys.stderr)
-            return 1
-        return 0
     # Always the whole set: tables rewritten from a part of it would drop the rest's rows.
     if args.command == "status":
         print(status(CHAOS_SET))

@@ -422,9 +422,9 @@ def test_a_stack_prunes_old_runs_state_but_never_a_running_stacks(tmp_path):
     running, finished = old_run("stack-running"), old_run("stack-finished")
     with open(running / RUNNING_LOCK, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)        # as a stack running in another process holds it
+        os.utime(running, (time.time() - 7200, time.time() - 7200))     # the lock file made it new again
         LocalStack(state_dir=tmp_path)._prune_state(keep=0)
         assert (running / "function.log").exists()
         assert not finished.exists()
-    os.utime(running, (time.time() - 7200, time.time() - 7200))     # its lock file made it new again
     LocalStack(state_dir=tmp_path)._prune_state(keep=0)
     assert not running.exists(), "a stack no longer running is pruned like any other"

@@ -239,7 +239,7 @@ class Gate:
                 with self._cond:
                     if not held.release.is_set():
                         self._held.remove(held)
-                        self._counts[(copy, operation)] -= 1
+                        self._counts[(copy, held.action.name)] -= 1
                         self._withdrawn[copy] = held.action
                         self._cond.notify_all()
                         raise Withdrawn(str(held.action))

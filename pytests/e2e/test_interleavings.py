@@ -807,10 +807,10 @@ def lone_gate(monkeypatch):
     gate.copies = {"A", "B"}
     threads: list[threading.Thread] = []
 
-    def call(port: int, operation: str, gone=lambda: False) -> None:
+    def call(port: int, operation: str, gone=lambda: False, body: bytes = b"") -> None:
         def run() -> None:
             try:
-                gate.arrive(operation, b"", port, gone)
+                gate.arrive(operation, body, port, gone)
             except Withdrawn:
                 pass
         threads.append(threading.Thread(target=run, daemon=True))
@@ -827,18 +827,20 @@ def test_a_call_given_up_for_good_is_no_schedule(lone_gate):
     same action. A copy that ends, or goes on to another action, without retrying it acted on time,
     not on the schedule: the run strays."""
     gone = threading.Event()
-    lone_gate.call(1, "DescribeSecret", gone.is_set)
+    read = json.dumps({"SecretId": "s", "VersionId": "v-1"}).encode()      # named "GetSecretValue version=v-1"
+    held = [Action("A", "GetSecretValue version=v-1", 1), Action("B", "GetSecretValue stage=AWSCURRENT", 1)]
+    lone_gate.call(1, "GetSecretValue", gone.is_set, read)
     lone_gate.call(2, "GetSecretValue")
-    assert lone_gate.wait_parked(5) == [Action("A", "DescribeSecret", 1), Action("B", "GetSecretValue stage=AWSCURRENT", 1)]
+    assert lone_gate.wait_parked(5) == held
     gone.set()
     time.sleep(0.5)                                   # withdrawn
     gone.clear()
-    lone_gate.call(1, "DescribeSecret", gone.is_set)   # the retry: the same action, nothing strays
-    assert lone_gate.wait_parked(5) == [Action("A", "DescribeSecret", 1), Action("B", "GetSecretValue stage=AWSCURRENT", 1)]
+    lone_gate.call(1, "GetSecretValue", gone.is_set, read)   # the retry: the same action, nothing strays
+    assert lone_gate.wait_parked(5) == held
     gone.set()
     time.sleep(0.5)                                   # withdrawn again, and this time A moves on
     lone_gate.call(1, "UpdateSecretVersionStage")
-    with pytest.raises(Strayed, match="DescribeSecret#1 was withdrawn and its copy went on to A:UpdateSecretVersionStage#1"):
+    with pytest.raises(Strayed, match="version=v-1#1 was withdrawn and its copy went on to A:UpdateSecretVersionStage#1"):
         lone_gate.wait_parked(5)
 
 

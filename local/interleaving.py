@@ -495,6 +495,11 @@ class Explorer:
             self._blocked = False
             self._run = []
             run_schedule(self.choose)
+            if len(self._run) < len(self._path):
+                # The copies ended before the choice points the first run found: the replay is not
+                # the run it stands for, and the choices left below it would be made on nothing.
+                raise Nondeterministic(f"the replay ended after {len(self._run)} choices, the first run "
+                                       f"made {len(self._path)}")
             if self._blocked:
                 self.redundant += 1
             else:

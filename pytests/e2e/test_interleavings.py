@@ -37,6 +37,7 @@ import fcntl
 import functools
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import os
 import random
@@ -48,15 +49,15 @@ import tempfile
 import threading
 import time
 import warnings
+from copy import deepcopy
 from dataclasses import dataclass, field
-from itertools import combinations_with_replacement
 from pathlib import Path
 
 import pytest
 
 from local.databases import PG_BIN
 from local.host_router import HostRouter
-from local.interleaving import Action, Explorer, Gate, Strayed, Stuck, Withdrawn, run_one
+from local.interleaving import Action, Explorer, Gate, Nondeterministic, Strayed, Stuck, Withdrawn, action_name, independent, run_one
 from local.ssm_runner import MINIMAL_PATH
 from local.stack import REPO, LocalStack, default_bootstrap
 
@@ -67,7 +68,7 @@ ROTATOR = REPO / ".build" / "release" / "rotator"
 HOSTS = ("i-0e2e0000000000011", "i-0e2e0000000000012")
 COPIES = ("set", "rollback", "test", "finish", "cancel")
 STEP_OF = {"set": "setSecret", "rollback": "setSecret", "test": "testSecret", "finish": "finishSecret"}
-ALL_PAIRS = list(combinations_with_replacement(COPIES, 2))
+ALL_PAIRS = list(itertools.combinations_with_replacement(COPIES, 2))
 SAMPLED_PAIRS = [("set", "rollback"), ("rollback", "finish")]
 # Both engines run the same flow.sh (its lock and its stale-set check) with their own set and
 # verify: `make chaos` explores each; `make test` samples each pair on one engine in turn.
@@ -473,6 +474,8 @@ class World:
             stage = words[1]
             if "from" in fields and stage not in self.stages[fields["from"]]:
                 return "error"
+            if "to" in fields and "from" not in fields and self.holder(stage) not in (None, fields["to"]):
+                return "error"             # AWS: the stage is on another version; name it to move it
             if "from" in fields:
                 self.stages[fields["from"]].discard(stage)
             if stage == "AWSCURRENT" and "from" in fields:
@@ -480,8 +483,6 @@ class World:
                     st.discard("AWSPREVIOUS")
                 self.stages[fields["from"]].add("AWSPREVIOUS")
             if "to" in fields:
-                if (held := self.holder(stage)) is not None:
-                    self.stages[held].discard(stage)
                 self.stages[fields["to"]].add(stage)
             return "ok"
         if operation == "PutSecretValue":
@@ -497,6 +498,7 @@ class World:
 
 D, GC, GP = "DescribeSecret", "GetSecretValue stage=AWSCURRENT", "GetSecretValue version=pending"
 REMOVE_PENDING = "UpdateSecretVersionStage AWSPENDING from=pending"
+RELABEL_PENDING = "UpdateSecretVersionStage AWSPENDING to=pending"
 MOVE_CURRENT = "UpdateSecretVersionStage AWSCURRENT from=current to=pending"
 
 
@@ -514,7 +516,7 @@ def set_copy():
 
 def rollback_copy():
     """A set whose second host fails: re-check the labels, restore, remove AWSPENDING, settle; a
-    refused settle puts AWSPENDING back (the real copy's relabel)."""
+    refused settle puts AWSPENDING back (Rotator.relabelPending's call)."""
     yield [D]
     yield [GP]
     yield on_hosts("set", "pending")
@@ -526,7 +528,7 @@ def rollback_copy():
         return
     settled = yield on_hosts("set", "current")
     if "refused" in settled.values():
-        yield ["PutSecretValue"]
+        yield [RELABEL_PENDING]
 
 
 def finish_copy():
@@ -550,14 +552,32 @@ PROGRAMS = {"set": set_copy, "rollback": rollback_copy, "finish": finish_copy, "
 # The pairs brute force can enumerate in seconds (rollback + rollback has millions of schedules).
 MODEL_PAIRS = [("set", "set"), ("set", "rollback"), ("set", "finish"), ("finish", "finish"), ("finish", "cancel"),
                ("rollback", "cancel")]
+ALL_MODEL_PAIRS = list(itertools.combinations_with_replacement(PROGRAMS, 2))
 
 
-def program_runner(pair: tuple[str, str], ran: list[tuple[list[Action], tuple]], stop_at: int | None = None):
+def diamonds(world: World, enabled: list[Action]) -> list[str]:
+    """Every two enabled actions `independent` calls independent, run in both orders from this
+    state on copies of the world: where the end state or either answer differs, they do not commute."""
+    found = []
+    for a, b in itertools.combinations(enabled, 2):
+        if independent(a, b):
+            first, second = deepcopy(world), deepcopy(world)
+            ab = (first.run(a), first.run(b), first.state())
+            answer_b = second.run(b)
+            ba = (second.run(a), answer_b, second.state())
+            if ab != ba:
+                found.append(f"{a} and {b} from {world.state()}: {ab} but {ba}")
+    return found
+
+
+def program_runner(pair: tuple[str, str], ran: list[tuple[list[Action], tuple]], stop_at: int | None = None,
+                   not_commuting: list[str] | None = None):
     """A `run_schedule` for Explorer over a model: copies A and B run the pair's programs; each
     program yields the actions it takes next (one, or a host command's two, enabled together) and
     is sent what they found. Each run's schedule and end state (the world's, and what each copy
     found) is appended to `ran`. With `stop_at`, the run after that many raises Stopped after its
-    first action (a run killed in the middle)."""
+    first action (a run killed in the middle). With `not_commuting`, each choice point's `diamonds`
+    are added to it."""
     def run(choose) -> None:
         world = World()
         programs = {copy: PROGRAMS[kind]() for copy, kind in zip("AB", pair, strict=True)}
@@ -585,6 +605,8 @@ def program_runner(pair: tuple[str, str], ran: list[tuple[list[Action], tuple]],
             enabled = sorted(a for actions in pending.values() for a in actions)
             if stop_at is not None and len(ran) == stop_at and len(schedule) == 1:
                 raise Stopped
+            if not_commuting is not None:
+                not_commuting.extend(diamonds(world, enabled))
             action = choose(len(schedule), enabled)
             schedule.append(action)
             answer = world.run(action)
@@ -618,7 +640,6 @@ def every_run(pair: tuple[str, str]) -> list[tuple[list[Action], tuple]]:
 
 @functools.cache
 def dependent_names(first: str, second: str) -> bool:
-    from local.interleaving import independent
     return not independent(Action("A", first, 1), Action("B", second, 1))
 
 
@@ -646,17 +667,114 @@ def test_independent_actions_commute_on_the_model_of_the_labels_and_the_hosts(pa
     assert max(schedules.values()) > 1
 
 
+@pytest.mark.parametrize("pair", ALL_MODEL_PAIRS, ids="+".join)
+def test_actions_called_independent_commute_at_every_choice_point_the_models_reach(pair):
+    """The relation itself, where brute force cannot reach it: at every choice point of every run
+    the explorer makes, every two enabled actions it calls independent end in the same state, each
+    with the same answer, in either order (a set of another version on the same host, a label
+    move and a read of the version it moves, would not)."""
+    not_commuting: list[str] = []
+    Explorer().explore(program_runner(pair, [], not_commuting=not_commuting))
+    assert not not_commuting, not_commuting[:3]
+
+
+def test_label_actions_called_independent_commute_on_moto():
+    """The label half of the relation against the Secrets Manager the proof runs on (moto, in
+    process): every two of the requests the function sends that `independent` calls independent
+    give the same answers and the same labels in both orders, from every placement of AWSCURRENT,
+    AWSPENDING and AWSPREVIOUS over three versions."""
+    import boto3
+    import botocore.exceptions
+    from moto import mock_aws
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    ids = {"current": "c" * 32, "pending": "p" * 32, "old": "o" * 32}
+    name = {v: k for k, v in ids.items()}
+    requests = [("DescribeSecret", {}), ("ListSecretVersionIds", {}),
+                ("GetSecretValue", {"VersionStage": "AWSCURRENT"}), ("GetSecretValue", {"VersionStage": "AWSPENDING"}),
+                ("GetSecretValue", {"VersionId": "pending", "VersionStage": "AWSPENDING"}),
+                ("GetSecretValue", {"VersionId": "pending"}), ("GetSecretValue", {"VersionId": "current"}),
+                ("GetSecretValue", {"VersionId": "current", "VersionStage": "AWSCURRENT"}),
+                ("UpdateSecretVersionStage", {"VersionStage": "AWSPENDING", "RemoveFromVersionId": "pending"}),
+                ("UpdateSecretVersionStage", {"VersionStage": "AWSPENDING", "MoveToVersionId": "pending"}),
+                ("UpdateSecretVersionStage", {"VersionStage": "AWSPENDING", "MoveToVersionId": "old", "RemoveFromVersionId": "pending"}),
+                ("UpdateSecretVersionStage",
+                 {"VersionStage": "AWSCURRENT", "MoveToVersionId": "pending", "RemoveFromVersionId": "current"})]
+
+    def sent(args: dict) -> dict:
+        return {k: ids[v] if k in ("VersionId", "MoveToVersionId", "RemoveFromVersionId") else v for k, v in args.items()}
+
+    def action(who: str, operation: str, args: dict) -> Action:
+        return Action(who, action_name(operation, json.dumps({"SecretId": "s", **sent(args)}).encode(), lambda v: name.get(v, v)), 1)
+
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+        def call(operation: str, args: dict) -> str:
+            method = getattr(client, {"DescribeSecret": "describe_secret", "ListSecretVersionIds": "list_secret_version_ids",
+                                      "GetSecretValue": "get_secret_value",
+                                      "UpdateSecretVersionStage": "update_secret_version_stage"}[operation])
+            try:
+                answer = method(SecretId="s", **sent(args))
+            except botocore.exceptions.ClientError as e:
+                return f"error {e.response['Error']['Code']}"
+            stages = answer.get("VersionIdsToStages") or {v["VersionId"]: v.get("VersionStages", []) for v in answer.get("Versions", [])}
+            return json.dumps([sorted((name[v], sorted(st)) for v, st in stages.items()), sorted(answer.get("VersionStages", [])),
+                               answer.get("VersionId") and name[answer["VersionId"]], answer.get("SecretString")])
+
+        client.create_secret(Name="s", SecretString="old", ClientRequestToken=ids["old"])
+        for version in ("current", "pending"):
+            client.put_secret_value(SecretId="s", SecretString=version, ClientRequestToken=ids[version], VersionStages=["X" + version])
+        secret = next(iter(secretsmanager_backends[next(iter(secretsmanager_backends))]["us-east-1"].secrets.values()))
+
+        def from_placement(placement: dict[str, str | None], *calls: tuple[str, dict]) -> list[str]:
+            for version_id, version in secret.versions.items():
+                version["version_stages"] = [stage for stage, where in placement.items() if where and ids[where] == version_id]
+            return [call(*c) for c in calls] + [call("ListSecretVersionIds", {})]
+
+        placements = [{"AWSCURRENT": current, "AWSPENDING": pending, "AWSPREVIOUS": previous}
+                      for current in ids for pending in (None, *ids) for previous in (None, *(v for v in ids if v != current))]
+        checked, differ = 0, []
+        for first, second in itertools.combinations_with_replacement(requests, 2):
+            if not independent(action("A", *first), action("B", *second)):
+                continue
+            checked += 1
+            for placement in placements:
+                ab = from_placement(placement, first, second)
+                ba = from_placement(placement, second, first)
+                if ab[:2] != ba[:2][::-1] or ab[2] != ba[2]:
+                    differ.append(f"{first} and {second} from {placement}")
+    assert checked > 10 and not differ, differ[:3]
+
+
+def test_a_replay_that_ends_before_its_recorded_choices_is_nondeterministic():
+    """A replay whose copies end before the choice points the first run found is not the run it
+    stands for: the search stops rather than choose below it on nothing."""
+    runs = 0
+
+    def run(choose) -> None:
+        nonlocal runs
+        runs += 1
+        pending = {"A": [Action("A", "PutSecretValue", n) for n in (1, 2)], "B": [Action("B", "PutSecretValue", n) for n in (1, 2)]}
+        for depth in range(4 if runs == 1 else 1):
+            chosen = choose(depth, sorted(p[0] for p in pending.values() if p))
+            pending[chosen.copy].pop(0)
+    with pytest.raises(Nondeterministic, match="ended after 1 choices"):
+        Explorer().explore(run)
+
+
 @pytest.mark.parametrize("pair", MODEL_PAIRS, ids="+".join)
 def test_the_explorer_runs_exactly_one_schedule_of_every_trace(pair):
     """Against brute force: every trace of the pair's schedules is run to its end once, none twice."""
     expected = {trace_of(schedule) for schedule, _ in every_run(pair)}
     ran: list[tuple[list[Action], tuple]] = []
+    cut_short: list[bool] = []
     explorer = Explorer()
-    explorer.explore(program_runner(pair, ran))
-    complete = [trace_of(schedule) for schedule, _ in ran]
+    explorer.explore(program_runner(pair, ran), after_each=lambda e: cut_short.append(e.redundant > sum(cut_short)))
     # A run the sleep sets cut short is completed with arbitrary choices: it may repeat a trace.
-    assert set(complete) >= expected, "a trace was never run"
-    assert explorer.schedules == len(expected), (explorer.schedules, len(expected), explorer.redundant)
+    complete = [trace_of(schedule) for (schedule, _), short in zip(ran, cut_short, strict=True) if not short]
+    assert set(complete) == expected, "a trace was never run"
+    assert len(complete) == len(expected) == explorer.schedules, "a trace was run twice"
     assert explorer.redundant <= explorer.schedules // 10, "the source sets started many runs the sleep sets cut short"
 
 

@@ -678,11 +678,11 @@ def test_actions_called_independent_commute_at_every_choice_point_the_models_rea
     assert not not_commuting, not_commuting[:3]
 
 
-def test_label_actions_called_independent_commute_on_moto():
-    """The label half of the relation against the Secrets Manager the proof runs on (moto, in
-    process): every two of the requests the function sends that `independent` calls independent
-    give the same answers and the same labels in both orders, from every placement of AWSCURRENT,
-    AWSPENDING and AWSPREVIOUS over three versions."""
+def label_commutations_on_moto() -> tuple[int, list[str]]:
+    """How many pairs of the function's label requests `independent` calls independent, and those
+    that answered or left the labels otherwise in one order than in the other, on moto's models in
+    this process (mock_aws replaces the backends every local stack of a process shares: run it in a
+    process of its own)."""
     import boto3
     import botocore.exceptions
     from moto import mock_aws
@@ -744,6 +744,21 @@ def test_label_actions_called_independent_commute_on_moto():
                 ba = from_placement(placement, second, first)
                 if ab[:2] != ba[:2][::-1] or ab[2] != ba[2]:
                     differ.append(f"{first} and {second} from {placement}")
+    return checked, differ
+
+
+def test_label_actions_called_independent_commute_on_moto():
+    """The label half of the relation against the Secrets Manager the proof runs on (moto's own
+    models): every two of the requests the function sends that `independent` calls independent
+    give the same answers and the same labels in both orders, from every placement of AWSCURRENT,
+    AWSPENDING and AWSPREVIOUS over three versions. In a process of its own: moto's in-process
+    mock would take the backends from under the local stacks of this one."""
+    program = ("import json\nfrom pytests.e2e.test_interleavings import label_commutations_on_moto\n"
+               "print(json.dumps(label_commutations_on_moto()))")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    run = subprocess.run([sys.executable, "-c", program], cwd=REPO, env=environment, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    checked, differ = json.loads(run.stdout.strip().splitlines()[-1])
     assert checked > 10 and not differ, differ[:3]
 
 

@@ -76,8 +76,9 @@ CHAOS_SET = ["pytests/e2e", *HOST_ATTACK_TESTS]
 # -- the interleaving proof, as docs/interleavings holds it
 
 
-def traces(count: int) -> str:
+def trace_count(count: int) -> str:
     return f"{count:,} trace{'' if count == 1 else 's'}"
+
 
 @dataclass(frozen=True)
 class PairSearch:
@@ -166,7 +167,7 @@ def proof_summary(searches: list[PairSearch], code_of: str) -> str:
     sentences = [f"Run to its end on every pair of both engines{on}." if len(finished) == len(searches) else f"Where it stands{on}."]
     if finished:
         held = "" if any(s in broken for s in finished) else ", every schedule held"
-        sentences.append(f"Run to its end{held}: {_by_engine(finished, lambda s: f'{s.name} ({traces(s.traces)})')}.")
+        sentences.append(f"Run to its end{held}: {_by_engine(finished, lambda s: f'{s.name} ({trace_count(s.traces)})')}.")
     if going:
         held = "" if any(s in broken for s in going) else ", held"
         sentences.append(f"As far as they went{held}: {_by_engine(going, lambda s: f'{s.name} ({s.tried} schedules)')}.")
@@ -465,7 +466,7 @@ def status(paths: list[str], chaos_dir: Path = CHAOS, interleavings: Path = INTE
     searches = pair_searches(interleavings, code)
     lines = ["The interleaving proof (docs/interleavings):"]
     for s in searches:
-        counts = f"  {s.tried} tried, {s.held} held, {traces(s.traces)}" if s.begun else ""
+        counts = f"  {s.tried} tried, {s.held} held, {trace_count(s.traces)}" if s.begun else ""
         lines.append(f"  {s.engine:8} {s.name:22} {s.state}{counts}")
     lines += wrap_item(proof_summary(searches, first_commit(searches)))
     if paths:

@@ -27,8 +27,8 @@ What they read and write is finer than "the labels" and "the host", because the 
 made the long form too long to finish (some thousands of schedules for a rollback pair alone):
 
   - the labels are split by version: a call naming a version by its id (GetSecretValue with a
-    VersionId; a host command, which reads its version's stages and password with
-    `get-secret-value --version-id`) reads only that version's stages (a version's SecretString
+    VersionId; a host command of a single-user rotation, which reads its version's stages and
+    password with `get-secret-value --version-id`) reads only that version's stages (a version's SecretString
     never changes); a call that finds a version by its stage (GetSecretValue by VersionStage) or
     lists them (DescribeSecret, ListSecretVersionIds) reads every version's; moving AWSPENDING
     writes the two versions it names, and every other label write (moving AWSCURRENT, which moves
@@ -85,6 +85,7 @@ from local.sockets import ancestry, socket_owner
 READS_LABELS = frozenset({"DescribeSecret", "GetSecretValue", "ListSecretVersionIds"})
 WRITES_LABELS = frozenset({"UpdateSecretVersionStage", "PutSecretValue"})
 EVERY_VERSION = "*"
+EVERY_VERSIONS_STAGES = f"stages:{EVERY_VERSION}"
 
 
 @dataclass(frozen=True, order=True)
@@ -106,7 +107,7 @@ class Action:
         operation, named = words[0], words[1:]
         if self.host:
             return frozenset({f"stages:{named[-1] if named else EVERY_VERSION}"}), frozenset({f"host:{self.host}"})
-        every = frozenset({f"stages:{EVERY_VERSION}"})
+        every = frozenset({EVERY_VERSIONS_STAGES})
         if operation == "GetSecretValue" and named and named[0].startswith("version="):
             return frozenset({f"stages:{named[0].removeprefix('version=')}"}), frozenset()
         if operation == "UpdateSecretVersionStage" and named and named[0] == "AWSPENDING":
@@ -152,9 +153,8 @@ def is_visible(operation: str) -> bool:
 def _conflict(first: frozenset[str], second: frozenset[str]) -> bool:
     if first & second:
         return True
-    every = f"stages:{EVERY_VERSION}"
-    return (every in first and any(r.startswith("stages:") for r in second)) or \
-        (every in second and any(r.startswith("stages:") for r in first))
+    return (EVERY_VERSIONS_STAGES in first and any(r.startswith("stages:") for r in second)) or \
+        (EVERY_VERSIONS_STAGES in second and any(r.startswith("stages:") for r in first))
 
 
 def independent(a: Action, b: Action) -> bool:
@@ -422,15 +422,6 @@ class _Node:
         return node
 
 
-@dataclass
-class Schedule:
-    actions: list[Action]
-    redundant: bool               # sleep-set blocked: its trace was run already (still checked)
-
-    def __str__(self) -> str:
-        return " ".join(map(str, self.actions))
-
-
 class Explorer:
     """Stateless depth-first search over schedules with source sets and sleep sets (source-DPOR).
     `run_schedule(choose)` runs one schedule from scratch, calling `choose(depth, enabled)` at each
@@ -440,7 +431,7 @@ class Explorer:
         self._path: list[_Node] = []
         self._blocked = False
         self._resumed = False         # taken up after a schedule: backtrack before the next run
-        self._run: list[tuple[Action, list[Action]]] = []   # this run's choices and what each found enabled
+        self._choices = 0             # choice points this run passed (each is a node of the path)
         self.schedules = 0            # complete schedules run, one per trace
         self.redundant = 0            # runs cut short by the sleep sets (their end state checked too)
 
@@ -463,7 +454,7 @@ class Explorer:
             if node.enabled != enabled:
                 raise Nondeterministic(f"at step {depth} the replay found {list(map(str, enabled))}, "
                                        f"the first run {list(map(str, node.enabled))}")
-            self._run.append((node.chosen, enabled))
+            self._choices += 1
             return node.chosen
         if self._blocked:
             return enabled[0]
@@ -479,7 +470,7 @@ class Explorer:
             self._blocked = True
             return enabled[0]
         self._path.append(_Node(enabled, sleep, {candidates[0]}, [candidates[0]]))
-        self._run.append((candidates[0], enabled))
+        self._choices += 1
         return candidates[0]
 
     def explore(self, run_schedule: Callable[[Callable[[int, list[Action]], Action]], None],
@@ -493,12 +484,12 @@ class Explorer:
                 return
         while True:
             self._blocked = False
-            self._run = []
+            self._choices = 0
             run_schedule(self.choose)
-            if len(self._run) < len(self._path):
+            if self._choices < len(self._path):
                 # The copies ended before the choice points the first run found: the replay is not
                 # the run it stands for, and the choices left below it would be made on nothing.
-                raise Nondeterministic(f"the replay ended after {len(self._run)} choices, the first run "
+                raise Nondeterministic(f"the replay ended after {self._choices} choices, the first run "
                                        f"made {len(self._path)}")
             if self._blocked:
                 self.redundant += 1
@@ -523,7 +514,7 @@ class Explorer:
         the choice point before i gets an action that can start the reversed race (one of the
         first actions of what ran after i and is not ordered after it, then j), unless it already
         has one among its sources."""
-        actions = [action for action, _ in self._run]
+        actions = [node.chosen for node in self._path]
         before: list[set[int]] = []            # before[j]: the indices of the actions ordered before j
         for j, b in enumerate(actions):
             ordered: set[int] = set()
@@ -531,7 +522,7 @@ class Explorer:
                 a = actions[i]
                 # A copy's action comes after its earlier ones unless both were enabled together
                 # (one SendCommand's host commands); another copy's, after those it depends on.
-                if a.copy == b.copy and b not in self._run[i][1] or a.copy != b.copy and not independent(a, b):
+                if a.copy == b.copy and b not in self._path[i].enabled or a.copy != b.copy and not independent(a, b):
                     ordered.add(i)
                     ordered |= before[i]
             before.append(ordered)

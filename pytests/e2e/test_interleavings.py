@@ -465,7 +465,7 @@ class World:
             return "set"
         operation, fields = words[0], dict(w.split("=") for w in words[1:] if "=" in w)
         if operation in ("DescribeSecret", "ListSecretVersionIds"):
-            return tuple(sorted((v, tuple(sorted(st))) for v, st in self.stages.items()))
+            return self.labels()
         if operation == "GetSecretValue":
             if "version" in fields:
                 return tuple(sorted(self.stages[fields["version"]]))
@@ -485,15 +485,13 @@ class World:
             if "to" in fields:
                 self.stages[fields["to"]].add(stage)
             return "ok"
-        if operation == "PutSecretValue":
-            for st in self.stages.values():
-                st.discard("AWSPENDING")
-            self.stages["pending"].add("AWSPENDING")
-            return "ok"
         raise ValueError(action.name)
 
+    def labels(self) -> tuple:
+        return tuple(sorted((v, tuple(sorted(st))) for v, st in self.stages.items()))
+
     def state(self) -> tuple:
-        return tuple(sorted((v, tuple(sorted(st))) for v, st in self.stages.items())), tuple(sorted(self.hosts.items()))
+        return self.labels(), tuple(sorted(self.hosts.items()))
 
 
 D, GC, GP = "DescribeSecret", "GetSecretValue stage=AWSCURRENT", "GetSecretValue version=pending"

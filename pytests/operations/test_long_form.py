@@ -74,8 +74,10 @@ def test_a_proof_run_to_its_end_everywhere_says_so_and_lists_nothing_as_begun_or
     searches = [PairSearch(engine, pair, "finished", tried=3, held=3, traces=2)
                 for engine in long_form.ENGINE_NAMES for pair in long_form.ALL_PAIRS]
     summary = proof_summary(searches, "2026-12-08 (abc1234)")
-    assert summary.startswith("Run to its end on every pair of both engines, on the code of 2026-12-08 (abc1234). ")
-    assert "Not one of the 90 schedules broke." in summary
+    assert summary.startswith("Run to its end on every pair of both engines, on the code of 2026-12-08 (abc1234), "
+                              "every schedule held: on PostgreSQL set + set (2 traces), ")
+    assert summary.count("Run to its end") == 1
+    assert "Not one of the 90 schedules broke (60 traces and 30 runs the sleep sets cut short)." in summary
     assert "Not yet begun" not in summary and "As far as" not in summary and "Set aside" not in summary
 
 

@@ -178,8 +178,8 @@ def proof_summary(searches: list[PairSearch], code_of: str) -> str:
                          f"{sum(s.tried - s.held for s in broken)} of the {tried:,} schedules in all.")
     elif tried:
         # The table counts every run; a reader adding up the traces above should find the rest.
-        cut_short = tried - sum(s.traces for s in searches)
-        rest = f" ({trace_count(tried - cut_short)} and {cut_short:,} runs the sleep sets cut short)" if cut_short else ""
+        traces = sum(s.traces for s in searches)
+        rest = f" ({trace_count(traces)} and {tried - traces:,} runs the sleep sets cut short)" if tried > traces else ""
         sentences.append(f"Not one of the {tried:,} schedules broke{rest}.")
     if unbegun:
         sentences.append(f"Not yet begun: {_by_engine(unbegun, lambda s: s.name)}.")

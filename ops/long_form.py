@@ -137,16 +137,22 @@ def _by_engine(searches: list[PairSearch], describe) -> str:
     return "; ".join(parts)
 
 
-def earliest_commit(commits: set[str]) -> str:
-    """The oldest of the commits, as "date (short hash)"; "" for none the history knows."""
+def dated_commits(commits: set[str]) -> list[tuple[str, str, str]]:
+    """The commits the history knows, oldest first, each as (commit, its date, its short hash)."""
     dated = []
     for commit in commits:
         run = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct %cs %h", commit, "--"],
                              capture_output=True, text=True)
         if run.returncode == 0 and run.stdout.strip():
             seconds, day, short = run.stdout.split()
-            dated.append((int(seconds), f"{day} ({short})"))
-    return min(dated)[1] if dated else ""
+            dated.append((int(seconds), commit, day, short))
+    return [(commit, day, short) for _, commit, day, short in sorted(dated)]
+
+
+def earliest_commit(commits: set[str]) -> str:
+    """The oldest of the commits, as "date (short hash)"; "" for none the history knows."""
+    dated = dated_commits(commits)
+    return f"{dated[0][1]} ({dated[0][2]})" if dated else ""
 
 
 def first_commit(searches: list[PairSearch]) -> str:
@@ -386,10 +392,18 @@ def run_paragraph(records: list[dict]) -> str:
     cores = sorted({r["cores"] for r in records})
     sweeps = sum(1 for r in records for o in r["outcomes"] if o.get("scenario", "").startswith("Leaks:"))
     unclean = [r["piece"] for r in records if not r["clean"]]
-    on = earliest_commit({r["commit"] for r in records if r["clean"]})
+    at = {r["commit"] for r in records if r["clean"]}
+    on = earliest_commit(at)
+    # The pieces share the code (their digest), not always their own tests: a piece mended after
+    # others ran is recorded at a later commit, and reproducing it takes that commit's tests.
+    commits = dated_commits(at)
+    pieces_at = [f"{short} ({count} piece{'' if count == 1 else 's'})" for commit, _, short in commits
+                 for count in [sum(r["commit"] == commit for r in records)]]
     return " ".join([
         f"As committed, the tables hold the **long form**: `make chaos` in {len(records)} pieces"
         f"{f' on the code of {on}' if on else ''}, each piece's outcomes committed in docs/chaos.",
+        *([f"Each piece ran the tests of the commit its record names: {', '.join(pieces_at)}."]
+          if len(commits) > 1 else []),
         f"The pieces ended between {ends[0]} and {ends[-1]} UTC, after {seconds // 3600} h {seconds % 3600 // 60} min of "
         f"running in all, on machines of {' or '.join(map(str, cores))} cores with other work beside them; the interleaving "
         "proof's pairs are counted from docs/interleavings, where `make interleavings` ran them before (their time is not "

@@ -368,17 +368,41 @@ def test_chaos_runs_nothing_on_a_build_older_than_its_sources(repository, monkey
     assert runs(repository, "test_a") == 0
 
 
-def test_the_earliest_commit_is_the_oldest_by_date(tmp_path, monkeypatch):
-    monkeypatch.setattr(long_form, "REPO", tmp_path)
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+def commits_on(repo: Path, days: list[str]) -> list[str]:
+    """A commit of `repo` (a new git repository) dated each day, in that order; their short hashes."""
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git[:3], "init", "-q"], check=True)
     commits = []
-    for day in ("2026-12-01", "2026-11-20", "2026-12-03"):
+    for day in days:
         env = {**os.environ, "GIT_COMMITTER_DATE": f"{day}T12:00:00Z", "GIT_AUTHOR_DATE": f"{day}T12:00:00Z"}
         subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", day], check=True, env=env)
         commits.append(subprocess.run([*git[:3], "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip())
+    return commits
+
+
+def test_the_earliest_commit_is_the_oldest_by_date(tmp_path, monkeypatch):
+    monkeypatch.setattr(long_form, "REPO", tmp_path)
+    commits = commits_on(tmp_path, ["2026-12-01", "2026-11-20", "2026-12-03"])
     assert long_form.earliest_commit(set(commits)) == f"2026-11-20 ({commits[1]})"
     assert long_form.earliest_commit({"0" * 40}) == ""
+
+
+def test_the_run_names_every_commit_whose_tests_a_piece_ran(tmp_path, monkeypatch):
+    """Pieces share the code, not always their tests: one mended after the others ran is recorded
+    at a later commit, and the paragraph must name it, or reproducing the run at the commit named
+    alone would run the old test."""
+    monkeypatch.setattr(long_form, "REPO", tmp_path)
+    older, newer = commits_on(tmp_path, ["2026-12-01", "2026-12-02"])
+
+    def record(name: str, commit: str) -> dict:
+        return {"piece": name, "exit": 0, "tests": {"tests": 1}, "seconds": 60, "ended": "2026-12-02T10:00:00Z",
+                "cores": 2, "outcomes": [], "clean": True, "commit": commit}
+
+    paragraph = long_form.run_paragraph([record("a", older), record("b", newer), record("c", newer)])
+    assert f"on the code of 2026-12-01 ({older})" in paragraph
+    assert f"Each piece ran the tests of the commit its record names: {older} (1 piece), {newer} (2 pieces)." \
+        in paragraph
+    assert "Each piece ran the tests" not in long_form.run_paragraph([record("a", newer), record("b", newer)])
 
 
 def test_the_tables_are_left_as_they_were_when_the_pieces_feed_only_some_of_them(repository):

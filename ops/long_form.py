@@ -35,6 +35,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,7 +152,11 @@ def dated_commits(commits: set[str]) -> list[tuple[str, str, str]]:
 
 def earliest_commit(commits: set[str]) -> str:
     """The oldest of the commits, as "date (short hash)"; "" for none the history knows."""
-    dated = dated_commits(commits)
+    return oldest(dated_commits(commits))
+
+
+def oldest(dated: list[tuple[str, str, str]]) -> str:
+    """The first of dated_commits' answer, as "date (short hash)"; "" for none."""
     return f"{dated[0][1]} ({dated[0][2]})" if dated else ""
 
 
@@ -392,13 +397,12 @@ def run_paragraph(records: list[dict]) -> str:
     cores = sorted({r["cores"] for r in records})
     sweeps = sum(1 for r in records for o in r["outcomes"] if o.get("scenario", "").startswith("Leaks:"))
     unclean = [r["piece"] for r in records if not r["clean"]]
-    at = {r["commit"] for r in records if r["clean"]}
-    on = earliest_commit(at)
     # The pieces share the code (their digest), not always their own tests: a piece mended after
     # others ran is recorded at a later commit, and reproducing it takes that commit's tests.
-    commits = dated_commits(at)
-    pieces_at = [f"{short} ({count} piece{'' if count == 1 else 's'})" for commit, _, short in commits
-                 for count in [sum(r["commit"] == commit for r in records)]]
+    commits = dated_commits({r["commit"] for r in records if r["clean"]})
+    on = oldest(commits)
+    pieces = Counter(r["commit"] for r in records)
+    pieces_at = [f"{short} ({pieces[commit]} piece{'' if pieces[commit] == 1 else 's'})" for commit, _, short in commits]
     return " ".join([
         f"As committed, the tables hold the **long form**: `make chaos` in {len(records)} pieces"
         f"{f' on the code of {on}' if on else ''}, each piece's outcomes committed in docs/chaos.",
